@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Set up ToRouter: a virtual environment in .venv with the package and its pinned dependencies.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh --test   also test tools, Debian services (Redis, PostgreSQL, wrk) and the
+#                             side virtual environments holding the older SDK majors (.venvs/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+hash=$(cat pyproject.toml | sha256sum | cut -c1-16)
+extras=""; [ $want_test = 1 ] && extras="[test]"
+if ! stamp_ok .venv/.torouter-installed "$hash$extras"; then
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  .venv/bin/pip install -q --disable-pip-version-check -e ".$extras"
+  echo "$hash$extras" > .venv/.torouter-installed
+fi
+
+if [ $want_test = 1 ]; then
+  need=()
+  command -v redis-server >/dev/null || need+=(redis-server)
+  [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
+  command -v wrk >/dev/null || need+=(wrk)
+  if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then echo "need root to install: ${need[*]}" >&2; exit 1; fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  # Older SDK majors live in their own virtual environments (R21.1: openai 1.x).
+  mkdir -p .venvs
+  while read -r name spec; do
+    [ -n "$name" ] || continue
+    if ! stamp_ok ".venvs/$name/.installed" "$spec"; then
+      rm -rf ".venvs/$name"
+      "$PY" -m venv ".venvs/$name"
+      ".venvs/$name/bin/pip" install -q --disable-pip-version-check $spec
+      echo "$spec" > ".venvs/$name/.installed"
+    fi
+  done < scripts/sdk-venvs.txt
+fi

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up everything the tests need and run the whole suite (the README's second command).
+# Extra arguments go to pytest. pytest's "no tests ran" (exit 5) is a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test || exit 1
+eval "$(scripts/services.sh start)" || exit 1
+export TOROUTER_RECORDED_DIR=${TOROUTER_RECORDED_DIR:-$(cd .. && pwd)/shared/fixtures/recorded}
+workers=${TOROUTER_TEST_WORKERS:-2}
+.venv/bin/python -m pytest -n "$workers" -p no:cacheprovider "$@"
+rc=$?
+if [ $rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi
+exit $rc

@@ -1,0 +1,81 @@
+"""The ordered admission checks of SPEC R7.1 against the in-memory snapshot. Pure.
+
+`check_key` runs steps 2–6 (before the body is read); `check_model` runs steps 7–8.
+Steps 9–11 (subscription, windows, reservation) live in `billing/ledger.py`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from torouter.errors import error
+from torouter.snapshot import ChannelRec, GroupRec, KeyRec, ModelRec, Snapshot, UserRec
+
+__all__ = ["Admission", "KeyAdmission", "check_key", "check_model", "ip_allowed"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAdmission:
+    key: KeyRec
+    user: UserRec
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    key: KeyRec
+    user: UserRec
+    group: GroupRec
+    model: ModelRec
+    channels: tuple[ChannelRec, ...]
+
+
+def ip_allowed(key: KeyRec, client_ip: str | None) -> bool:
+    """R7.3 four cases; IPv4-mapped IPv6 compares as IPv4."""
+    if not key.ip_whitelist and not key.ip_blacklist:
+        return True
+    if not client_ip:
+        return False
+    try:
+        ip = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if key.ip_whitelist and not any(ip in net for net in key.ip_whitelist):
+        return False
+    return not any(ip in net for net in key.ip_blacklist)
+
+
+def check_key(snap: Snapshot, key_hash: str, *, now: float, client_ip: str | None) -> KeyAdmission:
+    key = snap.keys.get(key_hash)
+    if key is None:
+        raise error("E2")
+    if key.status != "active":
+        raise error("E3")
+    user = snap.users.get(key.user_id)
+    if user is None or user.state == "deleted":
+        raise error("E4")
+    if user.state != "active":
+        raise error("E5")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise error("E6")
+    if not ip_allowed(key, client_ip):
+        raise error("E7")
+    return KeyAdmission(key, user)
+
+
+def check_model(snap: Snapshot, ka: KeyAdmission, model_id: str) -> Admission:
+    key = ka.key
+    base = model_id.removesuffix("-thinking")
+    if key.model_whitelist is not None and base not in key.model_whitelist:
+        raise error("E8")
+    group = snap.groups.get(key.group_id)
+    if group is None or group.status != "enabled":
+        raise error("E24")
+    if group.visibility == "private" and ka.user.id not in group.granted:
+        raise error("E25")
+    if model_id not in group.catalog_set:
+        raise error("E18", f"The model `{model_id}` does not exist or you do not have access to it")
+    model = snap.models[model_id]
+    return Admission(key, ka.user, group, model, snap.routes.get((group.id, model_id), ()))

@@ -1,0 +1,383 @@
+"""The composition root: build the ASGI app (dispatcher + lifespan) from `Settings`.
+
+Importing this module creates nothing; `build_app(settings)` builds, the ASGI lifespan starts
+and stops. The dispatcher is a prefix test per request:
+
+    /v1 /api/v1 /v1beta /api/v1beta    → gateway (raw ASGI, the hot path)
+    /api/…                             → management API (FastAPI)
+    /mock/…                            → mock providers (when mounted)
+    /healthz /readyz /metrics          → operations
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from torouter.billing.ledger import Ledger
+from torouter.config import Settings
+from torouter.gateway.entry import Gateway
+from torouter.observability.logging import JsonSink, sink
+from torouter.observability.metrics import Metrics
+from torouter.snapshot import Snapshot, SnapshotHolder
+from torouter.state.base import StateBackend
+from torouter.state.memory import MemoryState
+from torouter.storage.db import Database
+from torouter.upstreams.http import UpstreamHttp
+from torouter.usage.journal import Journal
+from torouter.usage.recorder import UsageRecorder
+
+__all__ = ["ToRouterApp", "build_app"]
+
+log = logging.getLogger("torouter.app")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_GATEWAY_PREFIXES = ("/v1/", "/v1beta/", "/api/v1/", "/api/v1beta/")
+_GATEWAY_EXACT = frozenset({"/v1", "/v1beta", "/api/v1", "/api/v1beta"})
+
+
+class StartupError(Exception):
+    """A configuration or database problem that stops `serve` with a clear message."""
+
+
+@dataclass
+class Components:
+    settings: Settings
+    db: Database
+    state: StateBackend
+    ledger: Ledger
+    snapshot: SnapshotHolder
+    recorder: UsageRecorder
+    http: UpstreamHttp
+    metrics: Metrics
+    gateway: Gateway
+    sink: JsonSink
+    api: ASGIApp | None = None
+    mock: ASGIApp | None = None
+    lock: Any = None
+    demo: Any = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+class ToRouterApp:
+    def __init__(self, settings: Settings, *, state: StateBackend | None = None) -> None:
+        self.settings = settings
+        self._state = state
+        self.c: Components | None = None
+        self.ready = False
+        self.draining = False
+        self.startup_error: str | None = None
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            c = self.c
+            if c is None:
+                await _plain(send, 503, b"starting")
+                return
+            if path.startswith(_GATEWAY_PREFIXES) or path in _GATEWAY_EXACT:
+                await c.gateway(scope, receive, send)
+            elif path.startswith("/api/") or path == "/api":
+                if c.api is None:
+                    await _json(
+                        send,
+                        404,
+                        {
+                            "error": {
+                                "message": "Not found",
+                                "type": "NOT_FOUND",
+                                "param": None,
+                                "code": "NOT_FOUND",
+                            }
+                        },
+                    )
+                else:
+                    await c.api(scope, receive, send)
+            elif path.startswith("/mock/") and c.mock is not None:
+                await c.mock(scope, receive, send)
+            elif path == "/healthz":
+                await _plain(send, 200, b"ok")
+            elif path == "/readyz":
+                ok = self.ready and not self.draining and await c.db.ping()
+                await _plain(send, 200 if ok else 503, b"ready" if ok else b"not ready")
+            elif path == "/metrics":
+                await self._metrics(scope, send)
+            else:
+                await _json(
+                    send,
+                    404,
+                    {
+                        "error": {
+                            "message": "Not found",
+                            "type": "NOT_FOUND",
+                            "param": None,
+                            "code": "NOT_FOUND",
+                        }
+                    },
+                )
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        c = self.c
+        assert c is not None
+        client = scope.get("client")
+        allowed = False
+        if client:
+            try:
+                ip = ipaddress.ip_address(client[0])
+                allowed = ip.is_loopback or ip.is_private
+            except ValueError:
+                allowed = False
+        token = self.settings.metrics.token
+        if token:
+            auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            allowed = allowed or auth == f"Bearer {token}"
+        if not allowed:
+            await _plain(send, 403, b"forbidden")
+            return
+        c.metrics.queue_depth.set(c.recorder.depth)
+        body = c.metrics.render()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    # -- lifespan ----------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    self.startup_error = str(exc)
+                    log.error("startup failed: %s", exc, exc_info=not isinstance(exc, StartupError))
+                    sink.flush()
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                self.draining = True
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        from torouter import crypto, provisioning
+        from torouter.storage import migrate
+        from torouter.storage.lock import LockHeld, ProcessLock
+
+        s = self.settings
+        Path(s.data_dir).mkdir(parents=True, exist_ok=True)
+        keyring = crypto.keyring_for(s)
+        db = Database(s.database_url)
+        lock = None
+        if not s.redis.url:
+            lock = ProcessLock()
+            try:
+                await lock.acquire(db, Path(s.data_dir))
+            except LockHeld as exc:
+                await db.dispose()
+                raise StartupError(
+                    "several workers need Redis (set redis.url); in-process counters cannot "
+                    "be shared."
+                ) from exc
+        if db.is_sqlite:
+            await migrate.upgrade(db)
+        elif not await migrate.is_current(db):
+            raise StartupError("the database schema is outdated: run `torouter migrate up`")
+        if s.has_provisioning:
+            await provisioning.apply(db, s, keyring)
+        demo_info = None
+        if s.embedded and s.demo.enabled:
+            from torouter import demo
+
+            demo_info = await demo.ensure_demo(db, s, keyring, self.base_url())
+        state = self._state or MemoryState()
+        ledger = Ledger(state)
+
+        async def seed(snap: Snapshot) -> None:
+            await ledger.seed(
+                user_balances={u.id: u.balance_nusd for u in snap.users.values()},
+                key_spend={k.id: k.spend_nusd for k in snap.keys.values()},
+            )
+
+        journal = Journal(Path(s.data_dir) / "journal")
+        recorder = UsageRecorder(
+            db,
+            journal,
+            queue_size=max(s.usage.queue_size, 0),
+            batch_size=s.usage.batch_size,
+            flush_interval_s=s.usage.flush_interval_s,
+        )
+        await recorder.replay()  # before seeding: balances must include what the journal held
+        snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
+        await snapshot.reload()
+        http = UpstreamHttp()
+        await http.start()
+        metrics = Metrics()
+        gateway = Gateway(
+            settings=s,
+            snapshot=snapshot,
+            ledger=ledger,
+            recorder=recorder,
+            http=http,
+            metrics=metrics,
+            sink=sink,
+        )
+        c = Components(
+            settings=s,
+            db=db,
+            state=state,
+            ledger=ledger,
+            snapshot=snapshot,
+            recorder=recorder,
+            http=http,
+            metrics=metrics,
+            gateway=gateway,
+            sink=sink,
+            lock=lock,
+            demo=demo_info,
+        )
+        c.api = self._build_api(c)
+        mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
+        if mount:
+            from torouter.mock import MockApp
+
+            c.mock = _strip_prefix("/mock", MockApp())
+        recorder.start()
+        sink.start()
+        c.tasks.append(asyncio.create_task(_periodic_reload(snapshot), name="snapshot-reload"))
+        self.c = c
+        self.ready = True
+        if demo_info is not None:
+            print_demo_banner(demo_info, self.base_url())
+
+    def _build_api(self, c: Components) -> ASGIApp | None:
+        try:
+            from torouter.api import ApiDeps, build_management_api
+        except ImportError:
+            return None
+        return build_management_api(
+            ApiDeps(settings=c.settings, db=c.db, snapshot=c.snapshot, ledger=c.ledger)
+        )
+
+    def base_url(self) -> str:
+        s = self.settings
+        if s.public_base_url:
+            return s.public_base_url.rstrip("/")
+        host = s.server.host if s.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{s.server.port}"
+
+    async def shutdown(self) -> None:
+        c = self.c
+        if c is None:
+            return
+        self.ready = False
+        for t in c.tasks:
+            t.cancel()
+        await c.recorder.close()  # flush every queued row (R17.4)
+        await c.http.close()
+        await c.sink.stop()
+        if c.lock is not None:
+            await c.lock.release()
+        await c.db.dispose()
+
+
+def build_app(settings: Settings, *, state: StateBackend | None = None) -> ToRouterApp:
+    return ToRouterApp(settings, state=state)
+
+
+def from_environment() -> ToRouterApp:
+    """Factory for `uvicorn --factory` with several workers: settings from the environment."""
+    from torouter.config import load_settings
+    from torouter.observability.logging import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log.level)
+    return build_app(settings)
+
+
+async def _periodic_reload(snapshot: SnapshotHolder, interval: float = 60.0) -> None:
+    """A full reload covers any missed invalidation (R7.12)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await snapshot.reload()
+        except Exception:
+            log.exception("periodic snapshot reload failed")
+
+
+def _strip_prefix(prefix: str, app: ASGIApp) -> ASGIApp:
+    async def mounted(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"][len(prefix) :] or "/"
+        await app({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+    return mounted
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(send: Send, status: int, obj: Any) -> None:
+    body = orjson.dumps(obj)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def print_demo_banner(info: Any, base_url: str) -> None:
+    """The one place the demo secrets are shown: stderr, once (R17.9), never the JSON log."""
+    lines = [
+        "",
+        "=" * 72,
+        " ToRouter demo is ready (embedded default, mock providers, no account needed)",
+        f"   admin   {info.admin_email} / {info.admin_password}",
+        f"   user    {info.user_email} / {info.user_password}",
+        f"   API key {info.key}",
+        " Try it:",
+        f"   curl {base_url}/v1/chat/completions \\",
+        f"     -H 'Authorization: Bearer {info.key}' -H 'Content-Type: application/json' \\",
+        '     -d \'{"model":"demo-gpt","messages":[{"role":"user","content":"Hello"}]}\'',
+        " (also saved in the data directory as demo.txt)",
+        "=" * 72,
+        "",
+    ]
+    sys.stderr.write("\n".join(lines))
+    sys.stderr.flush()

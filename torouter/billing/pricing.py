@@ -1,0 +1,98 @@
+"""Cost of a request in integer nano-USD (SPEC R10.3, R10.4, R7.9). Pure functions.
+
+Prices are exact decimals in USD per 1M tokens (or per unit); one half-up rounding per request.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from torouter.protocols.internal import Usage
+
+__all__ = ["Prices", "cost_nusd", "estimate_nusd"]
+
+_ZERO = Decimal(0)
+_NANO = Decimal(10**9)
+_PER_TOKEN = Decimal(1000)  # USD per 1M tokens → nUSD per token
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    input: Decimal = _ZERO
+    output: Decimal = _ZERO
+    cache_read: Decimal = _ZERO
+    cache_write_5m: Decimal = _ZERO
+    cache_write_1h: Decimal = _ZERO
+    per_request: Decimal = _ZERO
+    per_image: Decimal = _ZERO
+    per_audio_minute: Decimal = _ZERO
+    per_1m_characters: Decimal = _ZERO
+
+    @classmethod
+    def with_defaults(
+        cls,
+        *,
+        input: Decimal | None = None,
+        output: Decimal | None = None,
+        cache_read: Decimal | None = None,
+        cache_write_5m: Decimal | None = None,
+        cache_write_1h: Decimal | None = None,
+        per_request: Decimal | None = None,
+        per_image: Decimal | None = None,
+        per_audio_minute: Decimal | None = None,
+        per_1m_characters: Decimal | None = None,
+    ) -> Prices:
+        """Unset prices are 0, except the cache prices, which default from `input` (R10.3)."""
+        inp = input if input is not None else _ZERO
+        return cls(
+            input=inp,
+            output=output if output is not None else _ZERO,
+            cache_read=cache_read if cache_read is not None else inp,
+            cache_write_5m=cache_write_5m if cache_write_5m is not None else inp * Decimal("1.25"),
+            cache_write_1h=cache_write_1h if cache_write_1h is not None else inp * 2,
+            per_request=per_request or _ZERO,
+            per_image=per_image or _ZERO,
+            per_audio_minute=per_audio_minute or _ZERO,
+            per_1m_characters=per_1m_characters or _ZERO,
+        )
+
+
+def _round(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def cost_nusd(usage: Usage, prices: Prices, multiplier: Decimal = Decimal(1)) -> int:
+    tokens = (
+        usage.input * prices.input
+        + usage.cache_read * prices.cache_read
+        + usage.cache_write_5m * prices.cache_write_5m
+        + usage.cache_write_1h * prices.cache_write_1h
+        + usage.output * prices.output
+    ) * _PER_TOKEN
+    units = (
+        prices.per_request
+        + usage.images * prices.per_image
+        + Decimal(str(usage.audio_seconds)) / 60 * prices.per_audio_minute
+        + usage.characters * prices.per_1m_characters / 10**6
+    ) * _NANO
+    return _round(multiplier * (tokens + units))
+
+
+def estimate_tokens(text_bytes: int) -> int:
+    return math.ceil(text_bytes / 4)
+
+
+def estimate_nusd(
+    input_tokens: int,
+    max_output_tokens: int | None,
+    prices: Prices,
+    multiplier: Decimal,
+    *,
+    output_cap: int = 8192,
+) -> int:
+    """The reservation of R7.9: input estimate + requested output (else 1024, ≤ the cap)."""
+    out = max_output_tokens if max_output_tokens and max_output_tokens > 0 else 1024
+    out = min(out, output_cap)
+    return cost_nusd(Usage(input=input_tokens, output=out), prices, multiplier)

@@ -1,0 +1,298 @@
+"""The `torouter` command (SPEC R17.6)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from torouter.config import Settings, load_settings
+
+__all__ = ["main"]
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help="ToRouter LLM API gateway")
+
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", "-c", help="TOML config file (else TOROUTER_CONFIG)")
+]
+
+
+def _settings(config: str | None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except FileNotFoundError as exc:
+        _die(f"config file not found: {exc.filename}", 2)
+    except Exception as exc:  # a TOML syntax error or a bad value
+        _die(f"invalid configuration: {exc}", 2)
+    raise AssertionError
+
+
+def _die(message: str, code: int = 1) -> None:
+    sys.stderr.write(f"ToRouter: {message}\n")
+    raise typer.Exit(code)
+
+
+@cli.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+) -> None:
+    """Run the gateway, console and management API on one listener."""
+    import uvicorn
+
+    from torouter.app import build_app
+    from torouter.observability.logging import setup_logging
+    from torouter.provisioning import ProvisioningError, validate
+
+    s = _settings(config)
+    if host:
+        s.server.host = host
+    if port is not None:
+        s.server.port = port
+    if workers is not None:
+        s.server.workers = workers
+    if s.server.workers > 1 and not s.redis.url:
+        _die(
+            "several workers need Redis (set redis.url); in-process counters cannot be shared.",
+            2,
+        )
+    if s.has_provisioning:
+        try:
+            validate(s)
+        except ProvisioningError as exc:
+            _die(str(exc), 2)
+    setup_logging(s.log.level)
+    common = dict(
+        host=s.server.host,
+        port=s.server.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(s.shutdown.drain_s),
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+    if s.server.workers > 1:
+        if s.config_file:
+            os.environ["TOROUTER_CONFIG"] = str(s.config_file)
+        uvicorn.run(
+            "torouter.app:from_environment", factory=True, workers=s.server.workers, **common
+        )  # type: ignore[arg-type]
+        return
+    app = build_app(s)
+    try:
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
+    except SystemExit:
+        pass
+    if app.startup_error:
+        _die(app.startup_error, 2)
+
+
+@cli.command()
+def migrate(
+    action: Annotated[str, typer.Argument(help="up | check")] = "up",
+    config: ConfigOpt = None,
+) -> None:
+    """Apply (`up`) or verify (`check`) the database schema."""
+    from torouter.storage import migrate as m
+    from torouter.storage.db import Database
+
+    s = _settings(config)
+
+    async def run() -> int:
+        db = Database(s.database_url)
+        try:
+            if action == "up":
+                await m.upgrade(db)
+                print(f"database at revision {m.head_revision()}")
+                return 0
+            if action == "check":
+                if await m.is_current(db):
+                    print("schema is current")
+                    return 0
+                print(
+                    f"schema is outdated (current {await m.current_revision(db)}, head "
+                    f"{m.head_revision()})"
+                )
+                return 1
+            print("usage: torouter migrate up|check", file=sys.stderr)
+            return 2
+        finally:
+            await db.dispose()
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@cli.command()
+def apply(
+    file: Annotated[Path, typer.Argument(help="TOML file with [[groups]], [[channels]]…")],
+) -> None:
+    """Make the database match the file's declarations, idempotently (R17.10)."""
+    from torouter import crypto, provisioning
+    from torouter.storage import migrate as m
+    from torouter.storage.db import Database
+
+    s = _settings(str(file))
+
+    async def run() -> None:
+        db = Database(s.database_url)
+        try:
+            if db.is_sqlite:
+                await m.upgrade(db)
+            report = await provisioning.apply(db, s, crypto.keyring_for(s))
+            print(report)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except provisioning.ProvisioningError as exc:
+        _die(str(exc), 2)
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="the admin's email")],
+    config: ConfigOpt = None,
+) -> None:
+    """Create (or promote) an admin; the password comes from TOROUTER_ADMIN_PASSWORD or a prompt."""
+    from torouter.storage import migrate as m
+    from torouter.storage import repos
+    from torouter.storage.db import Database
+
+    s = _settings(config)
+    password = os.environ.get("TOROUTER_ADMIN_PASSWORD") or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+
+    async def run() -> None:
+        db = Database(s.database_url)
+        try:
+            if db.is_sqlite:
+                await m.upgrade(db)
+            await repos.create_admin(db, email=email, password=password)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+    print(f"admin {email} ready")
+
+
+@cli.command("set-password")
+def set_password(
+    email: Annotated[str, typer.Option(help="the account's email")],
+    config: ConfigOpt = None,
+) -> None:
+    """Set an account's password (TOROUTER_NEW_PASSWORD or a prompt)."""
+    from torouter.storage import repos
+    from torouter.storage.db import Database
+
+    s = _settings(config)
+    password = os.environ.get("TOROUTER_NEW_PASSWORD") or typer.prompt(
+        "New password", hide_input=True, confirmation_prompt=True
+    )
+
+    async def run() -> bool:
+        db = Database(s.database_url)
+        try:
+            return await repos.set_password(db, email=email, password=password)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        _die(f"no account {email}")
+    print("password updated")
+
+
+@cli.command("create-admin-token")
+def create_admin_token(
+    name: Annotated[str, typer.Option(help="a label for the token")] = "cli",
+    email: Annotated[str | None, typer.Option(help="the admin it acts as")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a management API token (`tra_…`), shown once."""
+    from sqlalchemy import select
+
+    from torouter.api.admin_tokens import create_admin_token as make
+    from torouter.storage import migrate as m
+    from torouter.storage import tables as t
+    from torouter.storage.db import Database
+
+    s = _settings(config)
+
+    async def run() -> str:
+        db = Database(s.database_url)
+        try:
+            if db.is_sqlite:
+                await m.upgrade(db)
+            user_id = None
+            if email:
+                async with db.connect() as conn:
+                    user_id = (
+                        await conn.execute(select(t.users.c.id).where(t.users.c.email == email))
+                    ).scalar_one_or_none()
+                if user_id is None:
+                    _die(f"no account {email}")
+            return await make(db, name=name, user_id=user_id)
+        finally:
+            await db.dispose()
+
+    print(asyncio.run(run()))
+
+
+@cli.command("mock-provider")
+def mock_provider(
+    port: Annotated[int, typer.Option(help="listen port")] = 9000,
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    config: Annotated[str | None, typer.Option("--config", help="mock TOML config")] = None,
+) -> None:
+    """Run the mock OpenAI, Anthropic and Gemini providers (SPEC §19)."""
+    from torouter.mock.server import run
+
+    run(host, port, config)
+
+
+@cli.command()
+def demo(config: ConfigOpt = None) -> None:
+    """Show the demo credentials of the embedded default (from the data directory)."""
+    s = _settings(config)
+    path = Path(s.data_dir) / "demo.txt"
+    if not path.exists():
+        _die("no demo data yet: run `torouter serve` once on an empty embedded database")
+    sys.stdout.write(path.read_text())
+
+
+@cli.command("gen-secret")
+def gen_secret() -> None:
+    """Print a new random secret (for secret_key or encryption_key)."""
+    from torouter.crypto import generate_key
+
+    print(generate_key())
+
+
+@cli.command("check-config")
+def check_config(config: ConfigOpt = None) -> None:
+    """Validate the configuration and its declarations without touching the database."""
+    from torouter.provisioning import ProvisioningError, validate
+
+    s = _settings(config)
+    try:
+        validate(s)
+    except ProvisioningError as exc:
+        _die(str(exc), 2)
+    print("configuration is valid")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Settings: a TOML file overridden by `TOROUTER_<SECTION>__<KEY>` environment variables (R17.5).
+
+Read once into one `Settings` object that is passed down; nothing on the hot path reads the
+environment. Declarative provisioning lists (`[[groups]]`, `[[channels]]`…, R17.10) are kept
+raw here and validated by `provisioning.py`, which can name the file, entry and field.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["Settings", "load_settings"]
+
+MiB = 1024 * 1024
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = None  # default: sqlite file in the data directory
+
+
+class RedisSettings(BaseModel):
+    url: str | None = None
+
+
+class GatewaySettings(BaseModel):
+    max_body_bytes: int = 32 * MiB
+    max_multipart_bytes: int = 64 * MiB
+    ip_rpm: int = 0
+
+
+class StreamSettings(BaseModel):
+    keepalive_s: float = 15.0
+    max_event_bytes: int = 16 * MiB
+
+
+class RoutingSettings(BaseModel):
+    max_attempts: int = 3
+    failover_budget_s: float = 60.0
+    lru_granularity_ms: int = 1000
+    affinity_ttl_s: int = 3600
+    probe_interval_s: int = 300
+
+
+class BillingSettings(BaseModel):
+    reserve_output_cap: int = 8192
+    reservation_lease_s: int = 120
+
+
+class UsageSettings(BaseModel):
+    queue_size: int = 100_000
+    batch_size: int = 500
+    flush_interval_s: float = 0.2
+    retention_days: int = 90
+
+
+class ShutdownSettings(BaseModel):
+    drain_s: float = 30.0
+
+
+class DemoSettings(BaseModel):
+    enabled: bool = True
+
+
+class MockSettings(BaseModel):
+    mount: bool | None = None  # None: on when demo data is in use
+
+
+class CatalogSettings(BaseModel):
+    list_thinking_variants: bool = True
+
+
+class MetricsSettings(BaseModel):
+    token: str | None = None
+
+
+class SmtpSettings(BaseModel):
+    host: str | None = None
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    sender: str = "ToRouter <no-reply@torouter.local>"
+
+
+class LogSettings(BaseModel):
+    level: str = "INFO"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TOROUTER_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("data")
+    public_base_url: str | None = None
+    secret_key: str | None = None
+    encryption_key: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+    timezone: str = "UTC"
+    default_language: str = "en"
+
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    stream: StreamSettings = StreamSettings()
+    routing: RoutingSettings = RoutingSettings()
+    billing: BillingSettings = BillingSettings()
+    usage: UsageSettings = UsageSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
+    demo: DemoSettings = DemoSettings()
+    mock: MockSettings = MockSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    log: LogSettings = LogSettings()
+
+    # Declarative provisioning (R17.10): raw tables, validated by provisioning.py.
+    groups: list[dict[str, Any]] = Field(default_factory=list)
+    models: list[dict[str, Any]] = Field(default_factory=list)
+    channels: list[dict[str, Any]] = Field(default_factory=list)
+    users: list[dict[str, Any]] = Field(default_factory=list)
+    keys: list[dict[str, Any]] = Field(default_factory=list)
+    plans: list[dict[str, Any]] = Field(default_factory=list)
+    subscriptions: list[dict[str, Any]] = Field(default_factory=list)
+
+    # Where the settings came from, for error messages (not a setting).
+    config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, which arrives as init kwargs.
+        return (env_settings, init_settings)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'torouter.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def embedded(self) -> bool:
+        """The embedded default: SQLite and in-process counters (R1.4)."""
+        return self.is_sqlite and not self.redis.url
+
+    @property
+    def has_provisioning(self) -> bool:
+        return any((self.groups, self.models, self.channels, self.users, self.keys, self.plans))
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (argument, else `TOROUTER_CONFIG`), then the environment."""
+    path = config_file or os.environ.get("TOROUTER_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+        data["config_file"] = p
+        if "data_dir" in data and not Path(data["data_dir"]).is_absolute():
+            data["data_dir"] = str((p.parent / data["data_dir"]).resolve())
+    data.update(overrides)
+    return Settings(**data)

@@ -1,0 +1,72 @@
+"""The typed per-request context that flows through the steps of the hot path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torouter.access.admission import Admission
+from torouter.gateway.routes import Route
+from torouter.protocols.internal import Usage
+from torouter.snapshot import KeyRec
+
+__all__ = ["Attempt", "RequestContext"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    channel_id: int
+    status: int
+    cls: str
+    latency_ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "channel_id": self.channel_id,
+            "status": self.status,
+            "class": self.cls,
+            "latency_ms": self.latency_ms,
+        }
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    method: str
+    path: str
+    route: Route
+    surface: str  # envelope for errors
+    lang: str
+    client_ip: str | None
+    user_agent: str
+    started: float  # perf_counter
+    started_wall: float  # unix seconds
+    headers: dict[bytes, bytes]
+    key_rec: KeyRec | None = None
+    user_id: int | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    admission: Admission | None = None
+    admission_id: str = ""
+    body: bytes = b""
+    payload: dict[str, Any] | None = None
+    model_id: str = ""
+    stream: bool = False
+    include_usage: bool = False
+    estimate_nusd: int = 0
+    estimate_input_tokens: int = 0
+    reserved: bool = False
+    settled: bool = False
+    response_started: bool = False
+    attempts: list[Attempt] = field(default_factory=list)
+    channel_id: int | None = None
+    model_upstream: str | None = None
+    upstream_request_id: str | None = None
+    upstream_wait: float = 0.0  # seconds spent waiting on the upstream
+    ttft: float | None = None  # seconds until the first byte went to the client
+    status: int = 0
+    outcome: str = ""
+    code: str | None = None
+    usage: Usage | None = None
+    estimated: bool = False
+    cost_nusd: int = 0
+    delivered_chars: int = 0

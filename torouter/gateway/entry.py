@@ -1,0 +1,378 @@
+"""Where a gateway request enters: the raw ASGI callable (SPEC R1.3, §2, R7.1, §8).
+
+Reads top to bottom, one call per step: route → request id → query-key rule and declared size
+→ key (credentials, admission from the snapshot) → body → model → reservation → relay →
+settle and record. No database round trip, no blocking I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from ulid import ULID
+
+from torouter.access import admission
+from torouter.billing.ledger import Ledger
+from torouter.billing.pricing import cost_nusd, estimate_nusd
+from torouter.config import Settings
+from torouter.errors import GatewayError, UpstreamError, error
+from torouter.gateway import credentials, models_list, routes
+from torouter.gateway.context import RequestContext
+from torouter.gateway.relay import Relay
+from torouter.observability.logging import JsonSink
+from torouter.observability.metrics import Metrics
+from torouter.protocols.envelopes import pick_language, render_error
+from torouter.protocols.internal import Usage
+from torouter.snapshot import SnapshotHolder
+from torouter.upstreams.http import UpstreamHttp
+from torouter.usage.recorder import UsageRecorder
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("torouter.gateway")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_JSON = (b"content-type", b"application/json")
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        snapshot: SnapshotHolder,
+        ledger: Ledger,
+        recorder: UsageRecorder,
+        http: UpstreamHttp,
+        metrics: Metrics,
+        sink: JsonSink,
+    ) -> None:
+        self._settings = settings
+        self._snapshot = snapshot
+        self._ledger = ledger
+        self._recorder = recorder
+        self._metrics = metrics
+        self._sink = sink
+        self._max_body = settings.gateway.max_body_bytes
+        self._lang = settings.default_language
+        self._output_cap = settings.billing.reserve_output_cap
+        self._queue_enabled = settings.usage.queue_size > 0
+        self.relay = Relay(http=http, settings=settings, settle=self.settle)
+        # Admission ids: unique per process start, so journal replays are idempotent.
+        self._boot = str(ULID())
+        self._seq = itertools.count(1)
+        self._refusals: dict[tuple[int, str, int], int] = {}
+
+    # -- the request -------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")
+        if not _REQUEST_ID_RE.match(rid):
+            rid = f"req_{ULID()}"
+        method, path = scope["method"], scope["path"]
+        route = routes.match(method, path)
+        client = scope.get("client")
+        ctx = RequestContext(
+            request_id=rid,
+            method=method,
+            path=path,
+            route=route or routes.Route(routes.surface_for_path(path), "unknown"),
+            surface="openai",
+            lang=self._lang,
+            client_ip=client[0] if client else None,
+            user_agent=headers.get(b"user-agent", b"")[:200].decode("latin-1"),
+            started=started,
+            started_wall=time.time(),
+            headers=headers,
+        )
+        accept = headers.get(b"accept-language")
+        if accept:
+            ctx.lang = pick_language(accept.decode("latin-1"), self._lang)
+        self._metrics.inflight.inc()
+        try:
+            if route is None:
+                ctx.surface = routes.surface_for_path(path)
+                raise error("E19")
+            ctx.query = credentials.query_params(scope.get("query_string", b""))
+            if route.surface == "models":
+                ctx.surface = models_list.list_surface(headers, ctx.query)
+            else:
+                ctx.surface = route.surface
+            await self._handle(ctx, scope, receive, send)
+        except GatewayError as exc:
+            await self._send_error(ctx, exc, send)
+        except UpstreamError as exc:
+            await self._send_upstream_error(ctx, exc, send)
+        except Exception as exc:  # a gateway fault: never a traceback to the client (R8.5)
+            log.exception("unhandled gateway error", extra={"request_id": rid})
+            await self._send_error(ctx, error("E20"), send, cause=exc)
+        finally:
+            self._metrics.inflight.dec()
+            await self._finish(ctx)
+
+    async def _handle(
+        self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        route = ctx.route
+        headers = ctx.headers
+        # Step 0: the query-key rule and the declared body size.
+        query = ctx.query
+        if credentials.query_key_violation(query, route.gemini):
+            raise error("E15")
+        declared = headers.get(b"content-length")
+        if declared and declared.isdigit() and int(declared) > self._max_body:
+            raise error("E17")
+        # Steps 1–6: the key.
+        key = credentials.extract_key(headers, query, route.gemini)
+        if not key:
+            raise error("E1")
+        if not credentials.KEY_RE.match(key):
+            raise error("E2")
+        snap = self._snapshot.current
+        ka = admission.check_key(
+            snap,
+            hashlib.sha256(key.encode()).hexdigest(),
+            now=ctx.started_wall,
+            client_ip=ctx.client_ip,
+        )
+        ctx.key_rec = ka.key
+        ctx.user_id = ka.user.id
+        if route.operation in ("models_list", "model_get"):
+            await models_list.answer(ctx, snap, ka, self._settings, send)
+            return
+        # Body read (size-capped) and parsed.
+        ctx.body = await _read_body(receive, self._max_body)
+        ctx.payload = _parse_json(ctx.body)
+        model = ctx.payload.get("model")
+        if not isinstance(model, str) or not model:
+            raise error("E16", "you must provide a model parameter", param="model")
+        ctx.model_id = model
+        stream = ctx.payload.get("stream")
+        ctx.stream = stream is True
+        opts = ctx.payload.get("stream_options")
+        ctx.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+        # Steps 7–8: whitelist, group, catalog.
+        adm = admission.check_model(snap, ka, model)
+        ctx.admission = adm
+        # Nothing is served unbilled: a full usage queue refuses (R11.2).
+        if not self._queue_enabled or not self._recorder.has_room():
+            raise error("E20")
+        # Step 11: reserve the estimate against every limit.
+        ctx.estimate_input_tokens = math.ceil(len(ctx.body) / 4)
+        max_out = ctx.payload.get("max_completion_tokens") or ctx.payload.get("max_tokens")
+        ctx.estimate_nusd = estimate_nusd(
+            ctx.estimate_input_tokens,
+            max_out if isinstance(max_out, int) else None,
+            adm.model.prices,
+            adm.group.multiplier,
+            output_cap=self._output_cap,
+        )
+        ctx.admission_id = f"{self._boot}-{next(self._seq)}"
+        await self._ledger.reserve(ctx.admission_id, adm, ctx.estimate_nusd)
+        ctx.reserved = True
+        await self.relay.chat(ctx, receive, send)
+
+    # -- settlement --------------------------------------------------------------------------
+
+    async def settle(self, ctx: RequestContext) -> None:
+        """Charge what was delivered and journal the usage row; once per admission (R10.5)."""
+        if ctx.settled or not ctx.reserved:
+            return
+        ctx.settled = True
+        adm = ctx.admission
+        assert adm is not None
+        charge = ctx.outcome in ("success", "partial", "client_cancelled")
+        if charge:
+            usage = ctx.usage
+            if usage is None:
+                ctx.estimated = True
+                usage = ctx.usage = Usage(
+                    input=ctx.estimate_input_tokens, output=math.ceil(ctx.delivered_chars / 4)
+                )
+            ctx.cost_nusd = cost_nusd(usage, adm.model.prices, adm.group.multiplier)
+            await self._ledger.settle(ctx.admission_id, ctx.cost_nusd)
+        else:
+            await self._ledger.release(ctx.admission_id)
+        self._record(ctx)
+
+    def _record(self, ctx: RequestContext) -> None:
+        adm = ctx.admission
+        key = ctx.key_rec
+        u = ctx.usage or Usage()
+        row = {
+            "admission_id": ctx.admission_id or f"{self._boot}-{next(self._seq)}",
+            "created_at": ctx.started_wall,
+            "request_id": ctx.request_id,
+            "upstream_request_id": ctx.upstream_request_id,
+            "user_id": ctx.user_id,
+            "key_id": key.id if key else None,
+            "key_name": key.name if key else None,
+            "group_id": adm.group.id if adm else (key.group_id if key else None),
+            "model_requested": ctx.model_id or None,
+            "model_upstream": ctx.model_upstream,
+            "endpoint": ctx.route.operation,
+            "stream": ctx.stream,
+            "status": ctx.status,
+            "outcome": ctx.outcome,
+            "error_code": ctx.code,
+            "channel_id": ctx.channel_id,
+            "attempts": len(ctx.attempts),
+            "attempt_chain": [a.as_dict() for a in ctx.attempts],
+            "latency_ms": int((time.perf_counter() - ctx.started) * 1000),
+            "ttft_ms": int(ctx.ttft * 1000) if ctx.ttft is not None else None,
+            "input_tokens": u.input,
+            "cache_read_tokens": u.cache_read,
+            "cache_write_5m_tokens": u.cache_write_5m,
+            "cache_write_1h_tokens": u.cache_write_1h,
+            "output_tokens": u.output,
+            "reasoning_tokens": u.reasoning,
+            "images": u.images,
+            "audio_seconds": u.audio_seconds,
+            "characters": u.characters,
+            "cost_nusd": ctx.cost_nusd,
+            "estimated": ctx.estimated,
+            "client_ip": ctx.client_ip,
+            "user_agent": ctx.user_agent,
+            "debit_balance": bool(adm and adm.group.billing_type == "balance"),
+        }
+        self._recorder.record(row)
+
+    # -- answers -----------------------------------------------------------------------------
+
+    async def _send_error(
+        self, ctx: RequestContext, exc: GatewayError, send: Send, cause: Exception | None = None
+    ) -> None:
+        ctx.status = exc.status
+        ctx.code = exc.code
+        ctx.outcome = ctx.outcome or ("refused" if not ctx.reserved else "failed")
+        if ctx.response_started:
+            return  # the relay already ended the stream with its in-stream error
+        status, extra, body = render_error(
+            exc, ctx.surface, lang=ctx.lang, request_id=ctx.request_id
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    _JSON,
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", ctx.request_id.encode()),
+                    *extra,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _send_upstream_error(
+        self, ctx: RequestContext, exc: UpstreamError, send: Send
+    ) -> None:
+        """A terminal upstream error (R8.2): relayed as is on same-protocol routes."""
+        ctx.status = exc.status
+        ctx.outcome = "upstream_error"
+        ctx.code = exc.type
+        body = exc.body
+        await send(
+            {
+                "type": "http.response.start",
+                "status": exc.status,
+                "headers": [
+                    (b"content-type", exc.content_type.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", ctx.request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _finish(self, ctx: RequestContext) -> None:
+        if ctx.reserved and not ctx.settled:
+            if not ctx.outcome:
+                ctx.outcome = "failed"
+            try:
+                await self.settle(ctx)
+            except Exception:
+                log.exception("settlement failed", extra={"request_id": ctx.request_id})
+        elif ctx.outcome == "refused" and ctx.key_rec is not None and self._queue_enabled:
+            self._maybe_record_refusal(ctx)
+        duration = time.perf_counter() - ctx.started
+        m = self._metrics
+        m.requests.labels(ctx.surface, ctx.route.operation, str(ctx.status), ctx.code or "").inc()
+        m.duration.observe(duration)
+        m.overhead.observe(max(duration - ctx.upstream_wait, 0.0))
+        if ctx.ttft is not None:
+            m.ttft.observe(ctx.ttft)
+        self._sink.line(
+            "INFO",
+            "request",
+            request_id=ctx.request_id,
+            method=ctx.method,
+            path=ctx.path,
+            status=ctx.status,
+            outcome=ctx.outcome or "success",
+            code=ctx.code,
+            duration_ms=round(duration * 1000, 3),
+            ttft_ms=round(ctx.ttft * 1000, 3) if ctx.ttft is not None else None,
+            key=ctx.key_rec.mask if ctx.key_rec else None,
+            user=ctx.user_id,
+            model=ctx.model_id or None,
+            channel=ctx.channel_id,
+            attempts=[a.as_dict() for a in ctx.attempts],
+            cost_nusd=ctx.cost_nusd,
+        )
+
+    def _maybe_record_refusal(self, ctx: RequestContext) -> None:
+        """Refusals from step 3 on: at most 10 rows per key, code and minute (R7.1)."""
+        key = ctx.key_rec
+        assert key is not None
+        minute = int(ctx.started_wall // 60)
+        slot = (key.id, ctx.code or "", minute)
+        n = self._refusals.get(slot, 0)
+        if n >= 10 or ctx.code in ("INVALID_API_KEY", "API_KEY_REQUIRED"):
+            return
+        if len(self._refusals) > 10_000:
+            self._refusals = {k: v for k, v in self._refusals.items() if k[2] == minute}
+        self._refusals[slot] = n + 1
+        self._record(ctx)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise error("E16", "client disconnected before sending the body")
+        chunk = msg.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise error("E17")
+            chunks.append(chunk)
+        if not msg.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise error("E16", "We could not parse the JSON body of your request.") from None
+    if not isinstance(obj, dict):
+        raise error("E16", "The request body must be a JSON object.")
+    return obj

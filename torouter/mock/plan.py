@@ -1,0 +1,116 @@
+"""What to answer, decided once per request and independent of the wire format.
+
+Each provider module reads its request into an ``Ask``; ``make_plan`` turns it, the directives and
+the config into a ``Plan`` (text pieces, reasoning, tool calls, stop reason, token counts) that the
+provider then renders as JSON or as a stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from torouter.mock.config import MockConfig
+from torouter.mock.faults import Directives
+from torouter.mock.text import answer, new_id, sample_arguments, split_words, thinking_text, tokens
+
+__all__ = ["Ask", "Plan", "ToolCall", "make_plan"]
+
+# Stop reasons, provider-neutral: "stop", "length", "tool_calls", "content_filter", "stop_sequence"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    tag: str  # unique; each provider adds its own id prefix
+    name: str
+    arguments: str  # compact JSON text
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    prompt: str  # the last user text, directives removed
+    tools: Sequence[tuple[str, Any]] = ()  # (name, JSON schema of the arguments)
+    tool_choice: str | None = None  # None: auto; "": any tool; "<name>": that tool; "none": never
+    after_tool_result: bool = False  # the last turn is a tool result
+    max_tokens: int | None = None
+    stops: Sequence[str] = ()
+    thinking_tokens: int = 0  # 0: no reasoning
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    text: str
+    pieces: tuple[str, ...]
+    finish: str
+    thinking: str = ""
+    thinking_pieces: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    stop_sequence: str | None = None
+    text_tokens: int = 0
+    thinking_tokens: int = 0
+    tool_tokens: int = field(default=0)
+
+    @property
+    def output_tokens(self) -> int:
+        return self.text_tokens + self.thinking_tokens + self.tool_tokens
+
+
+def _tool_calls(ask: Ask, d: Directives) -> tuple[ToolCall, ...]:
+    if not ask.tools or ask.tool_choice == "none":
+        return ()
+    want = ask.tool_choice
+    if want is None and (d.tool is not None or d.tools) and not ask.after_tool_result:
+        want = d.tool or ""
+    if want is None:
+        return ()
+    names = [name for name, _ in ask.tools]
+    start = names.index(want) if want in names else 0
+    calls = []
+    for i in range(max(1, d.tools or 1)):
+        name, schema = ask.tools[(start + i) % len(ask.tools)]
+        args = sample_arguments(schema) if schema else {}
+        if not isinstance(args, dict):
+            args = {}
+        calls.append(ToolCall(new_id(), name, orjson.dumps(args).decode(), args))
+    return tuple(calls)
+
+
+def make_plan(ask: Ask, d: Directives, config: MockConfig) -> Plan:
+    chunks = d.chunks or config.chunks
+    thinking = thinking_text(ask.prompt, ask.thinking_tokens) if ask.thinking_tokens > 0 else ""
+    thinking_tokens = tokens(len(thinking))
+    thinking_pieces = split_words(thinking, 4) if thinking else ()
+    calls = _tool_calls(ask, d)
+    if calls:
+        tool_tokens = sum(tokens(len(c.name) + len(c.arguments)) for c in calls)
+        return Plan(
+            "", (), "tool_calls", thinking, thinking_pieces, calls, None, 0, thinking_tokens,
+            tool_tokens,
+        )  # fmt: skip
+    text = answer(ask.prompt, d.tokens or config.output_tokens, chunks)
+    finish = "stop"
+    stop_sequence = None
+    first = -1
+    for stop in ask.stops:
+        at = text.find(stop) if stop else -1
+        if at >= 0 and (first < 0 or at < first):
+            first, stop_sequence = at, stop
+    if first >= 0:
+        text, finish = text[:first], "stop_sequence"
+    if ask.max_tokens is not None:
+        room = max(0, ask.max_tokens - thinking_tokens)
+        if tokens(len(text)) > room:
+            text, finish, stop_sequence = text[: room * 4], "length", None
+    pieces = split_words(text, chunks)
+    if d.content_filter:
+        pieces = pieces[:3]
+        text = "".join(pieces)
+        finish, stop_sequence = "content_filter", None
+    return Plan(
+        text, pieces, finish, thinking, thinking_pieces, (), stop_sequence, tokens(len(text)),
+        thinking_tokens,
+    )  # fmt: skip

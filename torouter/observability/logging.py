@@ -1,0 +1,109 @@
+"""JSON-lines logs on stdout (SPEC R17.1).
+
+The gateway writes its access lines straight to a buffered sink (stdlib `logging` costs too
+much per request); everything else goes through stdlib logging with a JSON formatter writing to
+the same sink. The sink is flushed by a periodic task and at shutdown. Secrets and bodies are
+never passed in (R18.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import sys
+import traceback
+from typing import IO, Any
+
+import orjson
+
+__all__ = ["JsonSink", "setup_logging", "sink"]
+
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JsonSink:
+    def __init__(self, stream: IO[bytes] | None = None) -> None:
+        self._stream = stream
+        self._buf: list[bytes] = []
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def stream(self) -> IO[bytes]:
+        return self._stream or sys.stdout.buffer
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._buf.append(orjson.dumps(record, default=str) + b"\n")
+        if len(self._buf) >= 256 or self._task is None:
+            self.flush()
+
+    def line(self, level: str, msg: str, **fields: Any) -> None:
+        self.write({"ts": _now(), "level": level, "msg": msg, **fields})
+
+    def flush(self) -> None:
+        if not self._buf:
+            return
+        data, self._buf = b"".join(self._buf), []
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def start(self, interval: float = 0.1) -> None:
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                self.flush()
+
+        self._task = asyncio.create_task(run(), name="log-flush")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        self.flush()
+
+
+sink = JsonSink()
+
+
+class JsonFormatterHandler(logging.Handler):
+    def __init__(self, target: JsonSink) -> None:
+        super().__init__()
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        out: dict[str, Any] = {
+            "ts": _now(),
+            "level": record.levelname,
+            "msg": record.getMessage(),
+            "logger": record.name,
+        }
+        for k, v in record.__dict__.items():
+            if k not in _RESERVED and not k.startswith("_"):
+                out[k] = v
+        if record.exc_info:
+            out["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+        self.target.write(out)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(JsonFormatterHandler(sink))
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True

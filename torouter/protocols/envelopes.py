@@ -1,0 +1,101 @@
+"""Gateway errors rendered in each front door's envelope (SPEC R8.3, R8.4). Pure."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+
+from torouter.errors import GatewayError
+
+__all__ = ["pick_language", "render_error"]
+
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    402: "FAILED_PRECONDITION",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_ACCESS_CODES = frozenset({"model_not_allowed", "group_disabled", "group_not_allowed"})
+
+
+def pick_language(accept_language: str | None, default: str = "en") -> str:
+    """zh when Accept-Language ranks zh above en, en in the reverse case, else the default."""
+    if not accept_language:
+        return default
+    best: dict[str, float] = {}
+    for i, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip().lower()
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        base = tag.split("-")[0]
+        if base in ("zh", "en"):
+            score = q - i * 1e-6  # earlier wins ties
+            best[base] = max(best.get(base, -1.0), score)
+    zh, en = best.get("zh", -1.0), best.get("en", -1.0)
+    if zh < 0 and en < 0:
+        return default
+    return "zh-CN" if zh > en else "en"
+
+
+def retry_after_seconds(seconds: float) -> int:
+    return max(1, math.ceil(seconds))
+
+
+def render_error(
+    err: GatewayError, surface: str, *, lang: str = "en", request_id: str = ""
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """(status, extra headers, body) for the caller's protocol."""
+    spec = err.spec
+    message = err.text(lang)
+    headers: list[tuple[bytes, bytes]] = [(k.encode(), v.encode()) for k, v in err.headers]
+    if spec.sticky:
+        headers.append((b"x-should-retry", b"false"))
+    retry = None
+    if err.retry_after is not None:
+        retry = retry_after_seconds(err.retry_after)
+        headers.append((b"retry-after", str(retry).encode()))
+        headers.append((b"retry-after-ms", str(int(err.retry_after * 1000)).encode()))
+    if surface == "anthropic":
+        inner: dict[str, object] = {"type": spec.type, "message": message}
+        if spec.code in _ACCESS_CODES:
+            inner["code"] = spec.code
+        body: dict[str, object] = {"type": "error", "error": inner, "request_id": request_id}
+    elif surface == "gemini":
+        details: list[dict[str, object]] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": spec.code,
+                "domain": "torouter",
+            }
+        ]
+        if retry is not None:
+            details.append(
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry}s"}
+            )
+        body = {
+            "error": {
+                "code": spec.status,
+                "message": message,
+                "status": _GEMINI_STATUS.get(spec.status, "UNKNOWN"),
+                "details": details,
+            }
+        }
+    else:
+        body = {
+            "error": {"message": message, "type": spec.type, "param": err.param, "code": spec.code}
+        }
+    return spec.status, headers, orjson.dumps(body)

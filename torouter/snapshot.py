@@ -1,0 +1,266 @@
+"""In-memory view of keys, users, groups, models, channels and prices (SPEC R7.12, R20.3).
+
+The hot path reads only this: no database round trip per request. It is rebuilt from the
+database at start, after every edit (`SnapshotHolder.reload`, awaited before the edit returns),
+on invalidation messages and periodically. Records are frozen; a reload swaps the whole view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from torouter.billing.pricing import Prices
+from torouter.storage import tables as t
+from torouter.storage.db import Database
+
+__all__ = [
+    "ChannelRec",
+    "GroupRec",
+    "KeyRec",
+    "ModelRec",
+    "Snapshot",
+    "SnapshotHolder",
+    "UserRec",
+    "load_snapshot",
+]
+
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class UserRec:
+    id: int
+    email: str
+    state: str
+    role: str
+    balance_nusd: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRec:
+    id: int
+    user_id: int
+    group_id: int
+    name: str
+    mask: str
+    status: str
+    expires_at: float | None  # unix seconds
+    quota_nusd: int | None  # 0/None = no cap
+    model_whitelist: frozenset[str] | None
+    ip_whitelist: tuple[IPNet, ...]
+    ip_blacklist: tuple[IPNet, ...]
+    spend_nusd: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRec:
+    id: str
+    display_name: str
+    vendor: str
+    modality: str
+    endpoints: frozenset[str]
+    context_length: int | None
+    max_output_tokens: int | None
+    supports_thinking: bool
+    owned_by: str
+    created: int
+    prices: Prices
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRec:
+    id: int
+    name: str
+    platform: str
+    base_url: str
+    credential: str
+    models: frozenset[str]
+    model_mapping: dict[str, str]
+    priority: int
+    weight: int
+    connect_timeout: float
+    first_byte_timeout: float
+    stream_idle_timeout: float
+    status: str
+    max_concurrency: int
+    options: dict[str, Any]
+
+    def upstream_model(self, public_id: str) -> str:
+        return self.model_mapping.get(public_id, public_id)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRec:
+    id: int
+    name: str
+    billing_type: str
+    multiplier: Decimal
+    status: str
+    visibility: str
+    catalog: tuple[str, ...]  # ordered public ids
+    catalog_set: frozenset[str]
+    granted: frozenset[int]  # user ids (private groups)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    keys: dict[str, KeyRec] = field(default_factory=dict)  # by SHA-256 hex
+    users: dict[int, UserRec] = field(default_factory=dict)
+    groups: dict[int, GroupRec] = field(default_factory=dict)
+    models: dict[str, ModelRec] = field(default_factory=dict)
+    channels: dict[int, ChannelRec] = field(default_factory=dict)
+    # (group id, public model id) → channels able to serve it, enabled or not.
+    routes: dict[tuple[int, str], tuple[ChannelRec, ...]] = field(default_factory=dict)
+
+
+def parse_ip_list(text: str | None) -> tuple[IPNet, ...]:
+    nets: list[IPNet] = []
+    for line in (text or "").replace(",", "\n").splitlines():
+        line = line.strip()
+        if line:
+            nets.append(ipaddress.ip_network(line, strict=False))
+    return tuple(nets)
+
+
+def _ts(value: dt.datetime | None) -> float | None:
+    return value.timestamp() if value else None
+
+
+def _prices(row: Any) -> Prices:
+    return Prices.with_defaults(
+        input=row.price_input,
+        output=row.price_output,
+        cache_read=row.price_cache_read,
+        cache_write_5m=row.price_cache_write_5m,
+        cache_write_1h=row.price_cache_write_1h,
+        per_request=row.price_per_request,
+        per_image=row.price_per_image,
+        per_audio_minute=row.price_per_audio_minute,
+        per_1m_characters=row.price_per_1m_characters,
+    )
+
+
+async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot:
+    snap = Snapshot()
+    async with db.connect() as conn:
+        for r in await conn.execute(select(t.users)):
+            snap.users[r.id] = UserRec(r.id, r.email, r.state, r.role, r.balance_nusd)
+        for r in await conn.execute(select(t.models).order_by(t.models.c.sort_order)):
+            if not r.enabled:
+                continue
+            snap.models[r.id] = ModelRec(
+                id=r.id,
+                display_name=r.display_name or r.id,
+                vendor=r.vendor,
+                modality=r.modality,
+                endpoints=frozenset(r.endpoints or ()),
+                context_length=r.context_length,
+                max_output_tokens=r.max_output_tokens,
+                supports_thinking=r.supports_thinking,
+                owned_by=r.owned_by or r.vendor,
+                created=r.created or 0,
+                prices=_prices(r),
+            )
+        catalogs: dict[int, list[str]] = {}
+        q = select(t.group_models).order_by(t.group_models.c.group_id, t.group_models.c.position)
+        for r in await conn.execute(q):
+            if r.model_id in snap.models:
+                catalogs.setdefault(r.group_id, []).append(r.model_id)
+        grants: dict[int, set[int]] = {}
+        for r in await conn.execute(select(t.group_grants)):
+            grants.setdefault(r.group_id, set()).add(r.user_id)
+        for r in await conn.execute(select(t.groups)):
+            cat = tuple(catalogs.get(r.id, ()))
+            snap.groups[r.id] = GroupRec(
+                id=r.id,
+                name=r.name,
+                billing_type=r.billing_type,
+                multiplier=r.price_multiplier,
+                status=r.status,
+                visibility=r.visibility,
+                catalog=cat,
+                catalog_set=frozenset(cat),
+                granted=frozenset(grants.get(r.id, ())),
+            )
+        for r in await conn.execute(select(t.channels).order_by(t.channels.c.id)):
+            snap.channels[r.id] = ChannelRec(
+                id=r.id,
+                name=r.name,
+                platform=r.platform,
+                base_url=(r.base_url or "").rstrip("/"),
+                credential=decrypt(r.credential_enc) if r.credential_enc else "",
+                models=frozenset(r.models or ()),
+                model_mapping=dict(r.model_mapping or {}),
+                priority=r.priority,
+                weight=max(1, r.weight),
+                connect_timeout=r.connect_timeout,
+                first_byte_timeout=r.first_byte_timeout,
+                stream_idle_timeout=r.stream_idle_timeout,
+                status=r.status,
+                max_concurrency=r.max_concurrency,
+                options=dict(r.options or {}),
+            )
+        routes: dict[tuple[int, str], list[ChannelRec]] = {}
+        for r in await conn.execute(select(t.channel_groups)):
+            ch = snap.channels.get(r.channel_id)
+            group = snap.groups.get(r.group_id)
+            if ch is None or group is None:
+                continue
+            for model_id in group.catalog:
+                if model_id in ch.models:
+                    routes.setdefault((group.id, model_id), []).append(ch)
+        snap.routes = {k: tuple(sorted(v, key=lambda c: c.id)) for k, v in routes.items()}
+        q = select(t.api_keys).where(t.api_keys.c.deleted_at.is_(None))
+        for r in await conn.execute(q):
+            wl = [m.strip() for m in (r.model_whitelist or "").split(",") if m.strip()]
+            snap.keys[r.key_hash] = KeyRec(
+                id=r.id,
+                user_id=r.user_id,
+                group_id=r.group_id,
+                name=r.name,
+                mask=r.mask,
+                status=r.status,
+                expires_at=_ts(r.expires_at),
+                quota_nusd=r.quota_nusd or None,
+                model_whitelist=frozenset(wl) if wl else None,
+                ip_whitelist=parse_ip_list(r.ip_whitelist),
+                ip_blacklist=parse_ip_list(r.ip_blacklist),
+                spend_nusd=r.spend_nusd,
+            )
+    return snap
+
+
+class SnapshotHolder:
+    """Holds the current snapshot; `reload()` swaps in a fresh one (single-flight)."""
+
+    def __init__(
+        self,
+        db: Database,
+        decrypt: Callable[[str], str],
+        on_load: Callable[[Snapshot], Any] | None = None,
+    ) -> None:
+        self._db = db
+        self._decrypt = decrypt
+        self._on_load = on_load
+        self._lock = asyncio.Lock()
+        self.current = Snapshot()
+        self.loaded = False
+
+    async def reload(self) -> Snapshot:
+        async with self._lock:
+            snap = await load_snapshot(self._db, self._decrypt)
+            if self._on_load is not None:
+                result = self._on_load(snap)
+                if asyncio.iscoroutine(result):
+                    await result
+            self.current = snap
+            self.loaded = True
+            return snap

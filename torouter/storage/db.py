@@ -1,0 +1,70 @@
+"""The database handle: one async engine for SQLite (WAL) or PostgreSQL, the same schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+__all__ = ["Database"]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Database:
+    """Owns the engine. `url` is a SQLAlchemy async URL (sqlite+aiosqlite or postgresql+asyncpg)."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        kw: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                from pathlib import Path
+
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kw["poolclass"] = NullPool if parsed.database in (None, "", ":memory:") else None
+            kw = {k: v for k, v in kw.items() if v is not None}
+        else:
+            kw["pool_size"] = pool_size
+            kw["max_overflow"] = pool_size
+            kw["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(url, **kw)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def begin(self) -> Any:
+        """`async with db.begin() as conn:` — one transaction."""
+        return self.engine.begin()
+
+    def connect(self) -> Any:
+        return self.engine.connect()
+
+    async def ping(self) -> bool:
+        from sqlalchemy import text
+
+        try:
+            conn: AsyncConnection
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,107 @@
+"""The single-process lock of R1.5: one Redis-less process per database.
+
+In-process counters cannot be shared, so a process without Redis holds this lock for its
+lifetime. Both forms die with the process, so a restart after a crash is never blocked:
+- SQLite: `flock` on `<database file>.lock` (the kernel drops it when the process exits);
+- PostgreSQL: a session advisory lock on a dedicated connection (the server drops it when
+  the session ends).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from torouter.storage.db import Database
+
+__all__ = ["LockHeld", "ProcessLock"]
+
+# Advisory lock key: the bytes of "torouter" as a signed 64-bit integer.
+PG_LOCK_KEY = int.from_bytes(b"torouter", "big", signed=True)
+
+
+class LockHeld(Exception):
+    """Another process already serves this database without Redis."""
+
+
+class ProcessLock:
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._engine: AsyncEngine | None = None
+        self._conn: AsyncConnection | None = None
+        self.path: Path | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None or self._conn is not None
+
+    async def acquire(self, db: Database, data_dir: Path) -> None:
+        if self.held:
+            raise RuntimeError("lock already acquired by this object")
+        if db.is_sqlite:
+            self._acquire_file(lock_path(db, data_dir))
+        else:
+            await self._acquire_pg(db)
+
+    async def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the descriptor drops the flock
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
+            finally:
+                await conn.close()
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()  # NullPool: the session, and any lock, ends here
+
+    def _acquire_file(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockHeld(f"{path} is locked by another process") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd, self.path = fd, path
+
+    async def _acquire_pg(self, db: Database) -> None:
+        # A connection of its own, outside the pool, kept open for the process lifetime.
+        engine = create_async_engine(db.url, poolclass=NullPool)
+        try:
+            conn = await engine.connect()
+            try:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
+            except BaseException:
+                await conn.close()
+                raise
+        except BaseException:
+            await engine.dispose()
+            raise
+        if not got:
+            await conn.close()
+            await engine.dispose()
+            raise LockHeld("another process holds the database's advisory lock")
+        self._engine, self._conn = engine, conn
+
+
+def lock_path(db: Database, data_dir: Path) -> Path:
+    """`<database file>.lock` beside the SQLite file, or in the data directory for `:memory:`."""
+    database = make_url(db.url).database
+    if database and database != ":memory:":
+        return Path(database + ".lock")
+    return Path(data_dir) / "torouter.lock"

@@ -1,0 +1,115 @@
+"""Channels (R9.1): one upstream account each; the credential is stored encrypted (R18.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from torouter.crypto import Keyring, decrypt, encrypt
+from torouter.storage.repos._common import insert_row, now, select_one
+from torouter.storage.tables import channel_groups, channels
+
+__all__ = [
+    "PLATFORMS",
+    "channel_credential",
+    "channel_group_ids",
+    "create_channel",
+    "get_channel",
+    "get_channel_by_name",
+    "set_channel_groups",
+]
+
+PLATFORMS = ("openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai")
+
+
+async def create_channel(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    platform: str,
+    keyring: Keyring,
+    credential: str | None = None,
+    base_url: str | None = None,
+    models: Sequence[str] = (),
+    model_mapping: Mapping[str, str] | None = None,
+    group_ids: Sequence[int] = (),
+    priority: int = 0,
+    weight: int = 1,
+    status: str = "enabled",
+    options: Mapping[str, Any] | None = None,
+    managed: bool = False,
+    **fields: Any,
+) -> int:
+    """`fields`: the other columns of `channels` (timeouts, proxy, test_model, endpoints…)."""
+    unknown = set(fields) - set(channels.c.keys())
+    if unknown:
+        raise TypeError(f"unknown channel fields {sorted(unknown)}")
+    channel_id: int = await insert_row(
+        conn,
+        channels,
+        {
+            **fields,
+            "name": name,
+            "platform": platform,
+            "base_url": base_url,
+            "credential_enc": encrypt(credential, keyring) if credential is not None else None,
+            "models": list(models),
+            "model_mapping": dict(model_mapping or {}),
+            "priority": priority,
+            "weight": weight,
+            "status": status,
+            "options": dict(options or {}),
+            "managed": managed,
+            "created_at": now(),
+        },
+    )
+    await set_channel_groups(conn, channel_id=channel_id, group_ids=group_ids)
+    return channel_id
+
+
+def channel_credential(row: Mapping[str, Any], keyring: Keyring) -> str | None:
+    """The plaintext credential of a channel row (for the upstream adapter only)."""
+    enc = row["credential_enc"]
+    return None if enc is None else decrypt(enc, keyring)
+
+
+async def get_channel(conn: AsyncConnection, *, channel_id: int) -> RowMapping | None:
+    return await select_one(conn, channels, {"id": channel_id})
+
+
+async def get_channel_by_name(conn: AsyncConnection, *, name: str) -> RowMapping | None:
+    return await select_one(conn, channels, {"name": name})
+
+
+async def channel_group_ids(conn: AsyncConnection, *, channel_id: int) -> set[int]:
+    rows = await conn.execute(
+        select(channel_groups.c.group_id).where(channel_groups.c.channel_id == channel_id)
+    )
+    return set(rows.scalars())
+
+
+async def set_channel_groups(
+    conn: AsyncConnection, *, channel_id: int, group_ids: Sequence[int]
+) -> bool:
+    """Make the channel serve exactly these groups; False when it already did."""
+    current = await channel_group_ids(conn, channel_id=channel_id)
+    wanted = set(group_ids)
+    if current == wanted:
+        return False
+    if current - wanted:
+        await conn.execute(
+            delete(channel_groups).where(
+                channel_groups.c.channel_id == channel_id,
+                channel_groups.c.group_id.in_(current - wanted),
+            )
+        )
+    if wanted - current:
+        await conn.execute(
+            insert(channel_groups),
+            [{"channel_id": channel_id, "group_id": g} for g in sorted(wanted - current)],
+        )
+    return True

@@ -1,0 +1,97 @@
+"""Model records (R6.0) and their prices (R10.3, exact decimals in USD)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from torouter.storage.repos._common import insert_row, select_one
+from torouter.storage.tables import models
+
+__all__ = ["ENDPOINTS", "MODALITIES", "PRICE_FIELDS", "create_model", "get_model", "price_columns"]
+
+MODALITIES = ("text", "multimodal", "image", "video", "audio", "embedding", "rerank")
+ENDPOINTS = (
+    "chat",
+    "responses",
+    "messages",
+    "generate",
+    "embeddings",
+    "images",
+    "audio_transcription",
+    "audio_speech",
+    "rerank",
+    "completions",
+    "moderations",
+)
+# Per 1M tokens: input, output, cache_*; per unit: the rest. Unset means the R10.3 default.
+PRICE_FIELDS = (
+    "input",
+    "output",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "per_request",
+    "per_image",
+    "per_audio_minute",
+    "per_1m_characters",
+)
+
+
+def price_columns(prices: Mapping[str, Decimal | None]) -> dict[str, Decimal | None]:
+    """`{"input": …}` → `{"price_input": …}` for every price field (missing ones None)."""
+    unknown = set(prices) - set(PRICE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown price fields {sorted(unknown)}")
+    return {f"price_{f}": prices.get(f) for f in PRICE_FIELDS}
+
+
+async def create_model(
+    conn: AsyncConnection,
+    *,
+    model_id: str,
+    vendor: str = "openai",
+    display_name: str | None = None,
+    modality: str = "text",
+    endpoints: Sequence[str] = (),
+    context_length: int | None = None,
+    max_output_tokens: int | None = None,
+    supports_thinking: bool = False,
+    thinking_defaults: Mapping[str, Any] | None = None,
+    prices: Mapping[str, Decimal | None] | None = None,
+    owned_by: str | None = None,
+    enabled: bool = True,
+    sort_order: int = 0,
+    managed: bool = False,
+) -> str:
+    await insert_row(
+        conn,
+        models,
+        {
+            "id": model_id,
+            "vendor": vendor,
+            "display_name": display_name,
+            "modality": modality,
+            "endpoints": list(endpoints),
+            "context_length": context_length,
+            "max_output_tokens": max_output_tokens,
+            "supports_thinking": supports_thinking,
+            "thinking_defaults": dict(thinking_defaults or {}),
+            **price_columns(prices or {}),
+            "owned_by": owned_by or vendor,
+            "created": int(time.time()),
+            "enabled": enabled,
+            "sort_order": sort_order,
+            "managed": managed,
+        },
+    )
+    return model_id
+
+
+async def get_model(conn: AsyncConnection, *, model_id: str) -> RowMapping | None:
+    return await select_one(conn, models, {"id": model_id})

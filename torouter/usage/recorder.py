@@ -1,0 +1,193 @@
+"""Batched usage writer (SPEC R11.2): the hot path only appends and enqueues.
+
+One writer task per process drains the queue every `flush_interval_s` or `batch_size` rows and
+writes, in one transaction per batch: the usage rows (skipping admission ids already stored,
+so a replay never charges twice), one `usage` ledger entry per user with the running balance,
+and the keys' spend and last use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select, update
+from ulid import ULID
+
+from torouter.storage import tables as t
+from torouter.storage.db import Database
+from torouter.usage.journal import Journal
+
+__all__ = ["UsageRecorder", "write_rows"]
+
+log = logging.getLogger("torouter.usage")
+
+_CHUNK = 500
+
+
+_COLUMNS = frozenset(c.name for c in t.usage_logs.columns)
+
+
+def _parse_time(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k in _COLUMNS}
+    out["created_at"] = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
+    out["debit_balance"] = row.get("debit_balance", True)
+    return out
+
+
+async def write_rows(db: Database, rows: list[dict[str, Any]]) -> int:
+    """Write rows idempotently by admission id; return how many were new."""
+    written = 0
+    for i in range(0, len(rows), _CHUNK):
+        chunk = rows[i : i + _CHUNK]
+        async with db.begin() as conn:
+            ids = [r["admission_id"] for r in chunk]
+            q = select(t.usage_logs.c.admission_id).where(t.usage_logs.c.admission_id.in_(ids))
+            seen = {r[0] for r in await conn.execute(q)}
+            fresh: dict[str, dict[str, Any]] = {}
+            for r in chunk:
+                if r["admission_id"] not in seen:
+                    fresh[r["admission_id"]] = r  # also dedupes within the chunk
+            if not fresh:
+                continue
+            new = [_parse_time(r) for r in fresh.values()]
+            await conn.execute(
+                t.usage_logs.insert(),
+                [{k: v for k, v in r.items() if k != "debit_balance"} for r in new],
+            )
+            await _apply_money(conn, new)
+            written += len(new)
+    return written
+
+
+async def _apply_money(conn: Any, rows: list[dict[str, Any]]) -> None:
+    per_user: dict[int, int] = defaultdict(int)
+    per_key: dict[int, tuple[int, dt.datetime, str | None]] = {}
+    balance_users: set[int] = set()
+    for r in rows:
+        uid, kid, cost = r.get("user_id"), r.get("key_id"), r["cost_nusd"]
+        if uid is not None and cost and r.get("debit_balance", True):
+            per_user[uid] += cost
+            balance_users.add(uid)
+        if kid is not None:
+            spent, _, _ = per_key.get(kid, (0, r["created_at"], None))
+            per_key[kid] = (spent + cost, r["created_at"], r.get("client_ip"))
+    now = dt.datetime.now(dt.UTC)
+    batch = str(ULID())
+    for uid in sorted(balance_users):
+        amount = per_user[uid]
+        res = await conn.execute(
+            update(t.users)
+            .where(t.users.c.id == uid)
+            .values(balance_nusd=t.users.c.balance_nusd - amount)
+            .returning(t.users.c.balance_nusd)
+        )
+        after = res.scalar_one_or_none()
+        if after is None:
+            continue
+        await conn.execute(
+            t.ledger.insert().values(
+                user_id=uid,
+                amount_nusd=-amount,
+                reason="usage",
+                reference=f"usage:{batch}:{uid}",
+                actor="gateway",
+                balance_after_nusd=after,
+                created_at=now,
+            )
+        )
+    for kid in sorted(per_key):
+        spent, at, ip = per_key[kid]
+        await conn.execute(
+            update(t.api_keys)
+            .where(t.api_keys.c.id == kid)
+            .values(spend_nusd=t.api_keys.c.spend_nusd + spent, last_used_at=at, last_used_ip=ip)
+        )
+
+
+class UsageRecorder:
+    def __init__(
+        self,
+        db: Database,
+        journal: Journal,
+        *,
+        queue_size: int = 100_000,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.2,
+    ) -> None:
+        self._db = db
+        self._journal = journal
+        self._max = queue_size
+        self._batch = batch_size
+        self._interval = flush_interval_s
+        self._queue: list[dict[str, Any]] = []
+        self._retry: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.written = 0
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue) + len(self._retry)
+
+    def has_room(self) -> bool:
+        return self.depth < self._max
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Journal then queue one settled row (synchronous: no await on the hot path)."""
+        self._journal.append(row)
+        self._queue.append(row)
+        if len(self._queue) >= self._batch:
+            self._wake.set()
+
+    async def replay(self) -> int:
+        """Write what a previous process left in the journal (start-up)."""
+        paths = self._journal.rotate()
+        rows = list(Journal.read(paths))
+        n = await write_rows(self._db, rows) if rows else 0
+        Journal.remove(paths)
+        if rows:
+            log.info("usage journal replayed", extra={"rows": len(rows), "written": n})
+        return n
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="usage-recorder")
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._queue and not self._retry:
+            return
+        # Rotate first: every row appended so far is now in the queue (no await in between).
+        paths = self._journal.rotate()
+        rows = self._retry + self._queue
+        self._retry, self._queue = [], []
+        try:
+            self.written += await write_rows(self._db, rows)
+        except Exception:
+            log.exception("usage batch write failed; will retry")
+            self._retry = rows
+            return
+        Journal.remove(paths)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        for _ in range(3):
+            await self.flush()
+            if not self._retry:
+                break
+        self._journal.close()
