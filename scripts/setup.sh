@@ -12,7 +12,18 @@ want_test=0
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
 if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+  if ! "$PY" -m venv .venv >/dev/null 2>&1; then
+    # Debian ships venv/ensurepip separately (python3-venv).
+    rm -rf .venv
+    if [ "$(id -u)" = 0 ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    else
+      echo "python3 -m venv failed: install python3-venv (as root: apt-get install python3-venv)" >&2
+      exit 1
+    fi
+    "$PY" -m venv .venv
+  fi
 fi
 hash=$(cat pyproject.toml | sha256sum | cut -c1-16)
 extras=""; [ $want_test = 1 ] && extras="[test]"

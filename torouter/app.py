@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -193,6 +194,10 @@ class ToRouterApp:
         s = self.settings
         Path(s.data_dir).mkdir(parents=True, exist_ok=True)
         keyring = crypto.keyring_for(s)
+        if s.redis.url and self._state is None:
+            # Shared counters across processes need the Redis state backend; until it exists,
+            # refuse rather than let several processes overspend a cap.
+            raise StartupError("redis.url is set but the Redis state backend is not available yet")
         db = Database(s.database_url)
         lock = None
         if not s.redis.url:
@@ -274,7 +279,13 @@ class ToRouterApp:
         self.c = c
         self.ready = True
         if demo_info is not None:
-            print_demo_banner(demo_info, self.base_url())
+            # The one place the demo secrets are shown: stderr, once (R17.9), never the JSON log.
+            from torouter import demo
+
+            sys.stderr.write("\n" + demo.banner(demo_info, self.base_url()) + "\n")
+            sys.stderr.flush()
+        log.info("ready", extra={"url": self.base_url(), "pid": os.getpid()})
+        sink.flush()
 
     def _build_api(self, c: Components) -> ASGIApp | None:
         try:
@@ -360,24 +371,3 @@ async def _json(send: Send, status: int, obj: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def print_demo_banner(info: Any, base_url: str) -> None:
-    """The one place the demo secrets are shown: stderr, once (R17.9), never the JSON log."""
-    lines = [
-        "",
-        "=" * 72,
-        " ToRouter demo is ready (embedded default, mock providers, no account needed)",
-        f"   admin   {info.admin_email} / {info.admin_password}",
-        f"   user    {info.user_email} / {info.user_password}",
-        f"   API key {info.key}",
-        " Try it:",
-        f"   curl {base_url}/v1/chat/completions \\",
-        f"     -H 'Authorization: Bearer {info.key}' -H 'Content-Type: application/json' \\",
-        '     -d \'{"model":"demo-gpt","messages":[{"role":"user","content":"Hello"}]}\'',
-        " (also saved in the data directory as demo.txt)",
-        "=" * 72,
-        "",
-    ]
-    sys.stderr.write("\n".join(lines))
-    sys.stderr.flush()

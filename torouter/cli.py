@@ -147,7 +147,7 @@ def apply(
             if db.is_sqlite:
                 await m.upgrade(db)
             report = await provisioning.apply(db, s, crypto.keyring_for(s))
-            print(report)
+            print(report.summary())
         finally:
             await db.dispose()
 

@@ -174,7 +174,17 @@ class Settings(BaseSettings):
 
     @property
     def has_provisioning(self) -> bool:
-        return any((self.groups, self.models, self.channels, self.users, self.keys, self.plans))
+        return any(
+            (
+                self.groups,
+                self.models,
+                self.channels,
+                self.users,
+                self.keys,
+                self.plans,
+                self.subscriptions,
+            )
+        )
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:

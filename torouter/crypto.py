@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,7 +74,7 @@ def _decode_key(text: str) -> bytes:
 class Keyring:
     """Keys by id; `primary` encrypts."""
 
-    keys: dict[str, bytes]
+    keys: dict[str, bytes] = field(repr=False)
     primary: str
 
     @classmethod

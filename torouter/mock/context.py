@@ -74,6 +74,9 @@ class Call:
         "credential",
         "header_directives",
         "id_header",
+        "op",
+        "param",
+        "provider",
         "query",
         "receive",
         "rng",
@@ -95,6 +98,9 @@ class Call:
         header_directives: Directives,
         id_header: tuple[bytes, bytes] | None,
         query: dict[str, str],
+        provider: Any = None,
+        op: str = "",
+        param: str = "",
     ) -> None:
         self.scope = scope
         self.receive = receive
@@ -107,6 +113,9 @@ class Call:
         self.header_directives = header_directives
         self.id_header = id_header
         self.query = query
+        self.provider = provider  # the Provider answering (typed loosely to avoid a cycle)
+        self.op = op  # the operation routed to, e.g. "chat" or "streamGenerateContent"
+        self.param = param  # the model id of the path, if any
 
     # -- directives -----------------------------------------------------------------------
 

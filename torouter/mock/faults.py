@@ -9,6 +9,7 @@ no brackets (``x-mock: 429, retry_after=2``). Tokens:
 ``timeout``            never answer; the request ends when the client gives up
 ``slow_first_byte=ms`` wait before the status line
 ``disconnect_after=n`` send n stream events (or half a JSON body), then drop the connection
+``error_after=n``      send n stream events, then the provider's in-stream error event, and end
 ``malformed``          invalid JSON body, or one broken stream event
 ``no_usage``           leave usage out
 ``content_filter``     the provider's filtered stop
@@ -42,6 +43,7 @@ class Directives:
     timeout: bool | None = None
     slow_first_byte_ms: int | None = None
     disconnect_after: int | None = None
+    error_after: int | None = None
     malformed: bool | None = None
     no_usage: bool | None = None
     content_filter: bool | None = None
@@ -67,6 +69,7 @@ _INTS = {
     "slow_first_byte": "slow_first_byte_ms",
     "slow_first_byte_ms": "slow_first_byte_ms",
     "disconnect_after": "disconnect_after",
+    "error_after": "error_after",
     "cache": "cache",
     "ttft_ms": "ttft_ms",
     "ttft": "ttft_ms",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -11,9 +11,36 @@ from torouter.mock import replay
 from torouter.mock.context import Call, wait_disconnect
 from torouter.mock.faults import Directives
 
-__all__ = ["Handler", "Provider", "loads_object"]
+__all__ = ["Handler", "Provider", "group", "loads_object"]
 
 Handler = Callable[[Call], Awaitable[None]]
+
+
+def group(
+    events: list[tuple[bytes, bool]], d: Directives, error: Sequence[bytes] = ()
+) -> list[list[bytes]]:
+    """Group stream events into sends: a new send starts at each paced (content) event after the
+    first one; other events ride with their neighbours. ``malformed`` breaks the middle paced
+    event in two, leaving invalid JSON; ``error_after`` keeps that many events, then ``error``."""
+    if d.error_after is not None and error:
+        events = [*events[: d.error_after], *((e, False) for e in error)]
+    if d.malformed:
+        paced = [i for i, (_, is_paced) in enumerate(events) if is_paced] or [len(events) // 2]
+        at = paced[len(paced) // 2]
+        data, is_paced = events[at]
+        broken = data[: max(8, len(data) // 2)].rstrip(b"\r\n") + (
+            b"\r\n\r\n" if data.endswith(b"\r\n\r\n") else b"\n\n"
+        )
+        events = [*events[:at], (broken, is_paced), *events[at + 1 :]]
+    frames: list[list[bytes]] = [[]]
+    started = False
+    for data, is_paced in events:
+        if is_paced:
+            if started:
+                frames.append([])
+            started = True
+        frames[-1].append(data)
+    return frames
 
 
 def loads_object(body: bytes) -> dict[str, Any] | None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import math
+import random
 import secrets
 from functools import lru_cache
 from typing import Any
 
 __all__ = [
     "answer",
+    "embedding",
     "new_id",
     "sample_arguments",
     "signature",
@@ -135,3 +138,13 @@ def sample_arguments(schema: Any, depth: int = 0) -> Any:
     if kind == "boolean":
         return True
     return "mock"
+
+
+@lru_cache(maxsize=2048)
+def embedding(text: str, dims: int) -> tuple[float, ...]:
+    """A unit vector of ``dims`` floats that depends only on ``text``."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    rng = random.Random(seed)
+    raw = [rng.gauss(0.0, 1.0) for _ in range(max(1, dims))]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return tuple(round(x / norm, 8) for x in raw)

@@ -255,7 +255,7 @@ class ChannelEntry(_Entry):
         "openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai"
     ]
     base_url: Annotated[str, _url(("http", "https"))] | None = None
-    credential: str | None = None  # the value, or env:NAME (resolved here)
+    credential: str | None = Field(None, repr=False)  # the value, or env:NAME (resolved here)
     models: list[str] = []
     model_mapping: dict[str, str] = {}
     groups: list[str] = []
@@ -300,8 +300,8 @@ class UserEntry(_Entry):
     role: Literal["user", "admin"] = "user"
     verified: bool = False
     balance_usd: USD | None = None  # granted once
-    password_hash: str | None = None
-    password: str | None = None  # env:NAME only (resolved here)
+    password_hash: str | None = Field(None, repr=False)
+    password: str | None = Field(None, repr=False)  # env:NAME only (resolved here)
     username: Annotated[str, Field(max_length=100)] | None = None
     state: Literal["unverified", "active", "suspended", "deleted"] | None = None
 
@@ -344,7 +344,7 @@ class KeyEntry(_Entry):
     name: Name
     user: str
     group: str
-    key: str  # sha256:<hex>, or the plaintext key
+    key: str = Field(repr=False)  # sha256:<hex>, or the plaintext key
     quota_usd: USD | None = None
     expires_at: Time | None = None
     requests_5h: Count | None = None

@@ -129,7 +129,10 @@ def _message(err: Mapping[str, Any]) -> tuple[str, str]:
     }
     if kind in bounds:
         text, key = bounds[kind]
-        return path, f"{text} {ctx[key]}"
+        bound = ctx[key]
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return path, f"{text} {bound}"
     return path, _MESSAGES.get(kind, str(err["msg"]))
 
 

@@ -53,15 +53,17 @@ class ProcessLock:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)  # closing the descriptor drops the flock
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
-            finally:
-                await conn.close()
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            await engine.dispose()  # NullPool: the session, and any lock, ends here
+        conn, engine = self._conn, self._engine
+        self._conn = self._engine = None
+        try:
+            if conn is not None:
+                try:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
+                finally:
+                    await conn.close()
+        finally:
+            if engine is not None:
+                await engine.dispose()  # NullPool: the session, and any lock, ends here
 
     def _acquire_file(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -128,11 +128,13 @@ class UsageRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._writing = 0  # rows taken by the writer, not yet committed
         self.written = 0
 
     @property
     def depth(self) -> int:
-        return len(self._queue) + len(self._retry)
+        """Rows settled but not yet committed to the database."""
+        return len(self._queue) + len(self._retry) + self._writing
 
     def has_room(self) -> bool:
         return self.depth < self._max
@@ -173,12 +175,15 @@ class UsageRecorder:
         paths = self._journal.rotate()
         rows = self._retry + self._queue
         self._retry, self._queue = [], []
+        self._writing = len(rows)
         try:
             self.written += await write_rows(self._db, rows)
         except Exception:
             log.exception("usage batch write failed; will retry")
             self._retry = rows
             return
+        finally:
+            self._writing = 0
         Journal.remove(paths)
 
     async def close(self) -> None:

@@ -1,0 +1,152 @@
+"""The app itself: OpenAPI, offline docs, request ids, the error envelope, the last-resort 500."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.api.conftest import Api
+
+EXPECTED_PATHS = {
+    "/api/admin/usage": {"get"},
+    "/api/admin/users": {"get"},
+    "/api/admin/users/{user_id}": {"get"},
+    "/api/admin/users/{user_id}/ledger": {"get"},
+    "/api/admin/users/{user_id}/balance": {"post"},
+    "/api/admin/keys": {"get"},
+    "/api/admin/channels": {"get"},
+    "/api/admin/models": {"get"},
+    "/api/admin/groups": {"get"},
+    "/api/admin/tokens": {"get", "post"},
+    "/api/admin/tokens/{token_id}": {"delete"},
+    "/api/admin/audit": {"get"},
+}
+
+
+async def test_openapi_lists_every_path_with_the_error_contract(api: Api) -> None:
+    r = await api.client.get("/api/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    assert {p: set(ops) for p, ops in doc["paths"].items()} == EXPECTED_PATHS
+    schemas = doc["components"]["schemas"]
+    assert "ErrorEnvelope" in schemas
+    assert "HTTPValidationError" not in schemas
+    assert "AdminToken" in doc["components"]["securitySchemes"]
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            responses = op["responses"]
+            assert "422" not in responses, (method, path)
+            assert responses["401"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorEnvelope"
+            }
+            assert "403" in responses
+    balance = doc["paths"]["/api/admin/users/{user_id}/balance"]["post"]
+    assert set(balance["responses"]) >= {"201", "400", "404"}
+    # Read models never describe a secret.
+    text = r.text
+    for secret in ("password_hash", "token_hash", "key_hash", "credential_enc", "totp_secret"):
+        assert secret not in text
+
+
+async def test_docs_render_offline(api: Api) -> None:
+    r = await api.client.get("/api/docs")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", html, re.I), "external URL"
+    assert "<script" not in html.lower()
+    for path in EXPECTED_PATHS:
+        assert path.replace("{", "&#x7b;") in html or path in html
+    assert 'id="schema-UserRead"' in html
+    assert "amount_usd" in html  # the balance body's fields are described
+    csp = r.headers["content-security-policy"]
+    assert csp.startswith("default-src 'none'")
+    assert "unsafe-inline" not in csp
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+async def test_request_id_generated_honoured_and_replaced(api: Api) -> None:
+    r = await api.client.get("/api/openapi.json")
+    assert re.fullmatch(r"req_[0-9A-HJKMNP-TV-Z]{26}", r.headers["x-request-id"])
+
+    r = await api.client.get("/api/admin/users", headers={"x-request-id": "trace-1:a.b_C"})
+    assert r.status_code == 401  # errors carry it too
+    assert r.headers["x-request-id"] == "trace-1:a.b_C"
+
+    for unsafe in ("bad id", "x" * 129, "é"):
+        r = await api.client.get(
+            "/api/openapi.json", headers={"x-request-id": unsafe.encode("utf-8")}
+        )
+        assert r.headers["x-request-id"].startswith("req_")
+        assert r.headers.get_list("x-request-id") == [r.headers["x-request-id"]]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/nothing"), ("GET", "/api/admin/nope"), ("PUT", "/api/admin/users")],
+)
+async def test_unknown_path_or_method_is_not_found(api: Api, method: str, path: str) -> None:
+    r = await api.client.request(method, path, headers=api.auth)
+    assert r.status_code == 404
+    assert r.json() == {
+        "error": {"message": "Not found", "type": "NOT_FOUND", "param": None, "code": "NOT_FOUND"}
+    }
+
+
+async def test_error_language_follows_accept_language(api: Api) -> None:
+    r = await api.client.get("/api/admin/users", headers={"accept-language": "zh-CN,zh;q=0.9"})
+    assert r.json()["error"]["message"] == "需要登录"
+
+
+async def test_unexpected_exception_is_a_bare_internal_error(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    api.app.add_api_route("/api/boom", boom)
+    r = await api.client.get("/api/boom", headers={"x-request-id": "boom-1"})
+    assert r.status_code == 500
+    assert r.headers["x-request-id"] == "boom-1"
+    assert r.json()["error"]["code"] == "INTERNAL_ERROR"
+    assert "secret" not in r.text
+    assert any(
+        rec.exc_info and getattr(rec, "request_id", "") == "boom-1" for rec in caplog.records
+    )
+
+
+async def test_body_too_large(api: Api) -> None:
+    r = await api.client.post(
+        f"/api/admin/users/{api.admin_id}/balance",
+        headers={**api.auth, "content-type": "application/json"},
+        content=b'{"reason": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+    )
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "REQUEST_TOO_LARGE"
+
+
+async def test_streamed_body_too_large(api: Api) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"reason": "'
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    r = await api.client.post(
+        f"/api/admin/users/{api.admin_id}/balance",
+        headers={**api.auth, "content-type": "application/json"},
+        content=chunks(),
+    )
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "REQUEST_TOO_LARGE"
+
+
+async def test_malformed_json_is_invalid_request(api: Api) -> None:
+    r = await api.client.post(
+        f"/api/admin/users/{api.admin_id}/balance",
+        headers={**api.auth, "content-type": "application/json"},
+        content=b"{not json",
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "INVALID_REQUEST"

@@ -1,0 +1,36 @@
+"""The audit trail of admin actions (R16.1 `audit`, a ToRouter extension)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from torouter.storage.tables import audit_log
+
+__all__ = ["record_audit"]
+
+
+async def record_audit(
+    conn: AsyncConnection,
+    *,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """One row in the caller's transaction, so the action and its record commit together.
+
+    `detail` must hold no secret: it is shown to every admin.
+    """
+    await conn.execute(
+        audit_log.insert().values(
+            actor=actor,
+            action=action,
+            target=target,
+            detail=dict(detail or {}),
+            created_at=dt.datetime.now(dt.UTC),
+        )
+    )

@@ -1,0 +1,71 @@
+"""The published OpenAPI document (R16.5: it is the contract for bodies).
+
+FastAPI's generator describes validation failures as 422 with its own body; this API answers
+them as 400 in the error envelope (R16.3), so the document is rewritten to say that: every
+operation lists 400 (when it takes input) and its error statuses with `ErrorEnvelope`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from torouter.api.schemas import ErrorEnvelope
+
+__all__ = ["build_openapi", "install_openapi"]
+
+_ENVELOPE_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
+_DESCRIPTIONS = {
+    "400": "Invalid request (`INVALID_REQUEST`, `param` names the field)",
+    "401": "Authentication required (`AUTH_REQUIRED`)",
+    "403": "Forbidden (`FORBIDDEN`)",
+    "404": "Not found (`NOT_FOUND`)",
+    "409": "Conflict (`CONFLICT`)",
+}
+
+
+def _error_response(status: str) -> dict[str, Any]:
+    return {
+        "description": _DESCRIPTIONS.get(status, "Error"),
+        "content": {"application/json": {"schema": _ENVELOPE_REF}},
+    }
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas["ErrorEnvelope"] = ErrorEnvelope.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    for sub_name, sub in schemas["ErrorEnvelope"].pop("$defs", {}).items():
+        schemas.setdefault(sub_name, sub)
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            if responses.pop("422", None) is not None:
+                responses["400"] = _error_response("400")
+            for status in list(responses):
+                if status[0] in "45":
+                    responses[status] = _error_response(status)
+    return doc
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve `build_openapi` (computed once) as `app.openapi()`."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
