@@ -6,8 +6,10 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.api.conftest import Api
+from torouter.api.middleware import RequestId
 
 EXPECTED_PATHS = {
     "/api/admin/usage": {"get"},
@@ -81,6 +83,30 @@ async def test_request_id_generated_honoured_and_replaced(api: Api) -> None:
         )
         assert r.headers["x-request-id"].startswith("req_")
         assert r.headers.get_list("x-request-id") == [r.headers["x-request-id"]]
+
+
+async def test_request_id_assigned_by_the_dispatcher_is_kept() -> None:
+    seen: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["state"]["request_id"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    outer_state = {"request_id": "req_from_dispatcher"}
+    scope = {"type": "http", "headers": [(b"x-request-id", b"other")], "state": outer_state}
+    await RequestId(app)(scope, receive, send)
+    assert seen == ["req_from_dispatcher"]
+    assert sent[0]["headers"] == [(b"x-request-id", b"req_from_dispatcher")]
+    assert outer_state == {"request_id": "req_from_dispatcher"}  # not mutated
 
 
 @pytest.mark.parametrize(

@@ -75,6 +75,7 @@ class GatewayProcess:
 
     def start(self, timeout: float = 30.0) -> GatewayProcess:
         self.lines = []
+        self.stderr = b""
         self.proc = subprocess.Popen(
             [*TOROUTER, "serve", "--config", str(self.config_path), "--port", str(self.port)],
             env=self.env,

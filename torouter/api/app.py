@@ -10,7 +10,6 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
-from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from torouter.api import admin
@@ -65,7 +64,7 @@ def build_management_api(deps: ApiDeps) -> FastAPI:
     docs_html: list[str] = []
 
     @app.get(DOCS_URL, include_in_schema=False)
-    async def docs(request: Request) -> HTMLResponse:
+    async def docs() -> HTMLResponse:
         if not docs_html:
             docs_html.append(render_docs(app.openapi()))
         return HTMLResponse(docs_html[0], headers=docs_headers())

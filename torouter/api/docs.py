@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from html import escape
 from typing import Any
@@ -43,6 +44,18 @@ def docs_headers() -> dict[str, str]:
         "x-frame-options": "DENY",
         "cache-control": "no-cache",
     }
+
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _text(value: object) -> str:
+    """Escaped text, with `backticks` as <code> (the only markup descriptions use)."""
+    return _CODE.sub(r"<code>\1</code>", escape(str(value or "")))
+
+
+def _notes(schema: dict[str, Any]) -> str:
+    return "; ".join(x for x in (_text(schema.get("description")), _constraints(schema)) if x)
 
 
 def _anchor(name: str) -> str:
@@ -98,7 +111,7 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
         f"<p>{title}</p>",
     ]
     if op.get("description"):
-        out.append(f"<p>{escape(op['description'])}</p>")
+        out.append(f"<p>{_text(op['description'])}</p>")
     if op.get("security"):
         schemes = ", ".join(escape(name) for req in op["security"] for name in req)
         out.append(f"<p>Authentication: {schemes}</p>")
@@ -113,7 +126,7 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
                     escape(p.get("in", "")),
                     "yes" if p.get("required") else "no",
                     _type(schema),
-                    escape(p.get("description", "")) + " " + _constraints(schema),
+                    _notes({**schema, "description": p.get("description")}),
                 ]
             )
         out.append("<h4>Parameters</h4>")
@@ -122,10 +135,10 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
     if body:
         out.append(f"<h4>Request body</h4><p>{_type(body.get('schema', {}))}</p>")
     rows = []
-    for status, resp in op.get("responses", {}).items():
+    for status, resp in sorted(op.get("responses", {}).items()):
         schema = resp.get("content", {}).get("application/json", {}).get("schema")
         rows.append(
-            [escape(status), escape(resp.get("description", "")), _type(schema) if schema else ""]
+            [escape(status), _text(resp.get("description")), _type(schema) if schema else ""]
         )
     out.append("<h4>Responses</h4>")
     out.append(_table(["Status", "Meaning", "Body"], rows))
@@ -136,7 +149,7 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
 def _schema(name: str, schema: dict[str, Any]) -> str:
     out = [f'<section id="{_anchor(name)}"><h3>{escape(name)}</h3>']
     if schema.get("description"):
-        out.append(f"<p>{escape(schema['description'])}</p>")
+        out.append(f"<p>{_text(schema['description'])}</p>")
     props: dict[str, Any] = schema.get("properties", {})
     if props:
         required = set(schema.get("required", []))
@@ -145,7 +158,7 @@ def _schema(name: str, schema: dict[str, Any]) -> str:
                 f"<code>{escape(field)}</code>",
                 _type(sub),
                 "yes" if field in required else "no",
-                escape(sub.get("description", "")) + " " + _constraints(sub),
+                _notes(sub),
             ]
             for field, sub in props.items()
         ]
@@ -177,7 +190,7 @@ def render_docs(doc: dict[str, Any]) -> str:
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<title>{title}</title><style>{_STYLE}</style></head><body>",
         f"<header><h1>{title}</h1>",
-        f"<p>{escape(info.get('description', ''))}</p>",
+        f"<p>{_text(info.get('description'))}</p>",
         '<p>Machine-readable: <a href="/api/openapi.json">/api/openapi.json</a></p></header>',
         f'<nav aria-label="Operations"><h2>Operations</h2><ul>{nav}</ul></nav>',
         "<main><h2>Endpoints</h2>",

@@ -44,9 +44,15 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_id_from(scope.get("headers", []))
+        state = scope.get("state", {})
+        # The process's dispatcher may have assigned the id already; keep it then.
+        preset = state.get("request_id")
+        if isinstance(preset, str) and _SAFE_ID.match(preset.encode()):
+            rid = preset
+        else:
+            rid = request_id_from(scope.get("headers", []))
         # A fresh scope and state: the caller's dicts are never mutated.
-        scope = {**scope, "state": {**scope.get("state", {}), "request_id": rid}}
+        scope = {**scope, "state": {**state, "request_id": rid}}
         header = (b"x-request-id", rid.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:

@@ -7,6 +7,7 @@ check the credential, read the body, then hand it to the provider's handler.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 from urllib.parse import parse_qsl
@@ -118,12 +119,14 @@ class MockApp:
         }
         keys = self.config.keys
         self._keys = frozenset(keys) if keys else None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, once started
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
+            self.loop = asyncio.get_running_loop()
             await _lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:

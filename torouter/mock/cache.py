@@ -18,7 +18,7 @@ from torouter.mock.text import tokens
 __all__ = ["PromptCache", "PromptUsage"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PromptUsage:
     prompt_tokens: int  # the whole prompt, cached part included
     cached_tokens: int  # read from the cache

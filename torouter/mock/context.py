@@ -15,7 +15,7 @@ from typing import Any
 
 from torouter.mock.cache import PromptCache
 from torouter.mock.config import MockConfig
-from torouter.mock.faults import NONE, Directives, merge, parse_text
+from torouter.mock.faults import MARKER, NONE, Directives, merge, parse_text
 
 __all__ = ["Call", "Headers", "Pacer", "Receive", "Send", "wait_disconnect"]
 
@@ -121,8 +121,13 @@ class Call:
 
     def directives(self, last_user_text: str) -> tuple[Directives, str]:
         """Config dice, then the ``x-mock`` header, then the text (later wins); and the text."""
-        found, text = parse_text(last_user_text)
         d = self.header_directives
+        if MARKER not in last_user_text:
+            if not self.config.faults:
+                return d, last_user_text
+            found, text = NONE, last_user_text
+        else:
+            found, text = parse_text(last_user_text)
         if self.config.faults:
             rolled = NONE
             for fault, probability in self.config.faults:
@@ -134,6 +139,8 @@ class Call:
     def timing(self, d: Directives) -> tuple[int, int, int]:
         """(ttft_ms, chunk_interval_ms, chunks) for this answer."""
         cfg = self.config
+        if d is NONE:
+            return cfg.ttft_ms, cfg.chunk_interval_ms, cfg.chunks
         return (
             cfg.ttft_ms if d.ttft_ms is None else d.ttft_ms,
             cfg.chunk_interval_ms if d.chunk_interval_ms is None else d.chunk_interval_ms,

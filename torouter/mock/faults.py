@@ -31,7 +31,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-__all__ = ["NONE", "Directives", "merge", "parse_header", "parse_text", "parse_tokens"]
+__all__ = ["MARKER", "NONE", "Directives", "merge", "parse_header", "parse_text", "parse_tokens"]
 
 _DIRECTIVE = re.compile(r"\[\[mock:([^\]]*)\]\]")
 MARKER = "[[mock:"

@@ -263,14 +263,16 @@ class OpenAI(Provider):
         else:
             await self.error(call, status, f"Mock fault: HTTP {status}.")
 
-    async def parse(self, call: Call, required: str | None = "messages") -> dict[str, Any] | None:
+    async def parse(
+        self, call: Call, required: str | None = "messages", *, model: bool = True
+    ) -> dict[str, Any] | None:
         body = loads_object(call.body)
         if body is None:
             await self.error(call, 400, BAD_JSON)
             return None
         if "model" not in body and call.param:  # Azure: the deployment names the model
             body["model"] = call.param
-        if not isinstance(body.get("model"), str):
+        if model and not isinstance(body.get("model"), str):
             await self.error(call, 400, "you must provide a model parameter")
             return None
         if required and not body.get(required):

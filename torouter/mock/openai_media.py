@@ -113,7 +113,7 @@ async def embeddings(call: Call) -> None:
 
 async def moderations(call: Call) -> None:
     provider = _provider(call)
-    body = await provider.parse(call, "input")
+    body = await provider.parse(call, "input", model=False)
     if body is None:
         return
     texts = _texts(body["input"]) or [""]

@@ -30,7 +30,7 @@ class ToolCall:
     args: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ask:
     prompt: str  # the last user text, directives removed
     tools: Sequence[tuple[str, Any]] = ()  # (name, JSON schema of the arguments)
@@ -41,7 +41,7 @@ class Ask:
     thinking_tokens: int = 0  # 0: no reasoning
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Plan:
     text: str
     pieces: tuple[str, ...]

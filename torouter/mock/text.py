@@ -105,7 +105,7 @@ _COUNTER = itertools.count(1)
 
 def new_id(length: int = 24) -> str:
     """A unique hexadecimal id: a per-process random prefix, then a counter."""
-    return f"{_PROCESS}{next(_COUNTER):0{length - len(_PROCESS)}x}"
+    return "%s%0*x" % (_PROCESS, length - 10, next(_COUNTER))  # noqa: UP031 (faster)
 
 
 def sample_arguments(schema: Any, depth: int = 0) -> Any:

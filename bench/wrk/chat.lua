@@ -1,0 +1,40 @@
+-- POST one chat body over and over; print the run's numbers as one JSON line in done().
+--
+-- Usage: wrk -t1 -c32 -d10s -s bench/wrk/chat.lua URL -- BODY_FILE [AUTH_HEADER]
+-- The body is read from BODY_FILE (so the same bytes go to the mock and to the gateway);
+-- AUTH_HEADER, if given, is sent as "authorization". No response() hook is defined, so wrk
+-- neither buffers bodies nor calls Lua per response: the load generator stays as light as it
+-- can be. wrk itself counts responses with status > 399 (errors.status) and socket errors.
+
+local function slurp(path)
+   local f = assert(io.open(path, "rb"))
+   local data = f:read("*a")
+   f:close()
+   return data
+end
+
+function init(args)
+   wrk.method = "POST"
+   wrk.body = slurp(args[1])
+   wrk.headers["content-type"] = "application/json"
+   if args[2] and args[2] ~= "" then
+      wrk.headers["authorization"] = args[2]
+   end
+end
+
+local PERCENTILES = { 50, 75, 90, 99, 99.9 }
+
+function done(summary, latency, requests)
+   local parts = {}
+   for _, p in ipairs(PERCENTILES) do
+      parts[#parts + 1] = string.format('"%s":%d', tostring(p), latency:percentile(p))
+   end
+   local e = summary.errors
+   io.write(string.format(
+      '@@WRK {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+      '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+      '"latency_us":{"min":%d,"max":%d,"mean":%.1f,"stdev":%.1f,"percentiles":{%s}}}\n',
+      summary.requests, summary.duration, summary.bytes,
+      e.connect, e.read, e.write, e.status, e.timeout,
+      latency.min, latency.max, latency.mean, latency.stdev, table.concat(parts, ",")))
+end

@@ -1,0 +1,92 @@
+"""`torouter serve` start-up rules: configuration errors, the single-process lock, demo reuse
+(SPEC R1.5, R17.6, R17.9, R17.10)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.e2e.harness import TOROUTER, GatewayProcess, free_port
+
+EMBEDDED = """
+data_dir = "{dir}/data"
+[server]
+port = {port}
+"""
+
+WORKERS_MSG = (
+    "ToRouter: several workers need Redis (set redis.url); in-process counters cannot be shared."
+)
+
+
+def run_cli(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TOROUTER, *args], cwd=tmp_path, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_workers_without_redis_exit_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'data_dir = "{tmp_path}/data"\n[server]\nworkers = 2\n')
+    out = run_cli(tmp_path, "serve", "--config", str(cfg))
+    assert out.returncode == 2
+    assert WORKERS_MSG in out.stderr
+
+
+def test_second_process_on_the_same_database_exits_2(tmp_path: Path) -> None:
+    first = GatewayProcess(tmp_path, EMBEDDED).start()
+    try:
+        out = run_cli(
+            tmp_path, "serve", "--config", str(first.config_path), "--port", str(free_port())
+        )
+        assert out.returncode == 2, out.stderr
+        assert WORKERS_MSG in out.stderr
+    finally:
+        first.stop()
+
+
+def test_wrong_entry_stops_serve_naming_file_entry_and_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(
+        f'data_dir = "{tmp_path}/data"\n'
+        "[[channels]]\n"
+        'name = "anthropic-main"\n'
+        'platform = "anthropik"\n'
+        'credential = "x"\n'
+    )
+    out = run_cli(tmp_path, "serve", "--config", str(cfg))
+    assert out.returncode == 2
+    assert "bad.toml" in out.stderr
+    assert '[[channels]] #1 (name "anthropic-main")' in out.stderr
+    assert 'field "platform"' in out.stderr
+
+
+def test_demo_created_once_and_reused(tmp_path: Path) -> None:
+    gw = GatewayProcess(tmp_path, EMBEDDED).start()
+    gw.stop()
+    demo = tmp_path / "data" / "demo.txt"
+    first = demo.read_text()
+    assert b"API key:" in gw.stderr
+    gw.start()
+    try:
+        assert demo.read_text() == first
+        assert b"API key:" not in gw.stderr  # the banner is shown once
+        key = next(
+            line.split()[2] for line in first.splitlines() if line.strip().startswith("API key:")
+        )
+        with gw.client() as c:
+            r = c.get("/v1/models", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200
+        ids = [m["id"] for m in r.json()["data"]]
+        assert {"demo-gpt", "demo-claude", "demo-gemini", "demo-embed"} <= set(ids)
+        assert "demo-claude-thinking" in ids
+    finally:
+        gw.stop()
+
+
+def test_migrate_check_and_up(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'data_dir = "{tmp_path}/data"\n')
+    assert run_cli(tmp_path, "migrate", "check", "--config", str(cfg)).returncode == 1
+    assert run_cli(tmp_path, "migrate", "up", "--config", str(cfg)).returncode == 0
+    assert run_cli(tmp_path, "migrate", "check", "--config", str(cfg)).returncode == 0
