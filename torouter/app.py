@@ -311,6 +311,10 @@ class ToRouterApp:
         for t in c.tasks:
             t.cancel()
         await c.recorder.close()  # flush every queued row (R17.4)
+        log.info(
+            "shutdown complete",
+            extra={"usage_rows_written": c.recorder.written, "usage_queue_depth": c.recorder.depth},
+        )
         await c.http.close()
         await c.sink.stop()
         if c.lock is not None:

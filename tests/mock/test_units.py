@@ -140,7 +140,13 @@ def test_config_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["bogus = 1\n", "chunks = 0\n", 'keys = "x"\n', '[faults]\n"nonsense" = 0.1\n', "[faults]\n429 = 2\n"],
+    [
+        "bogus = 1\n",
+        "chunks = 0\n",
+        'keys = "x"\n',
+        '[faults]\n"nonsense" = 0.1\n',
+        "[faults]\n429 = 2\n",
+    ],
 )
 def test_config_rejects_bad_values(tmp_path: Path, text: str) -> None:
     path = tmp_path / "bad.toml"
@@ -163,7 +169,10 @@ def test_request_for_synthesizes_minimal_requests() -> None:
     vertex = {
         "api": "streamGenerateContent",
         "stream": True,
-        "request": {"path": "/v1/projects/R/locations/g/publishers/google/models/m-1:x", "body": None},
+        "request": {
+            "path": "/v1/projects/R/locations/g/publishers/google/models/m-1:x",
+            "body": None,
+        },
     }
     request = request_for(vertex)
     assert request["path"] == "/v1beta/models/m-1:streamGenerateContent"

@@ -66,7 +66,7 @@ class PromptCache:
         prompt = max(1, tokens(total))
         if forced is not None:
             return PromptUsage(max(prompt, forced), forced)
-        cached = min(cached_chars // 4, prompt)
+        cached = min(tokens(cached_chars), prompt)
         write = max(0, tokens(upto_break) - cached) if breakpoint >= 0 else 0
         return PromptUsage(prompt, cached, min(write, prompt - cached), write_1h)
 
