@@ -85,6 +85,10 @@ class CatalogSettings(BaseModel):
     list_thinking_variants: bool = True
 
 
+class CountTokensSettings(BaseModel):
+    mode: str = "upstream"  # or "local" (R10.7)
+
+
 class MetricsSettings(BaseModel):
     token: str | None = None
 
@@ -130,6 +134,7 @@ class Settings(BaseSettings):
     mock: MockSettings = MockSettings()
     catalog: CatalogSettings = CatalogSettings()
     metrics: MetricsSettings = MetricsSettings()
+    count_tokens: CountTokensSettings = CountTokensSettings()
     smtp: SmtpSettings = SmtpSettings()
     log: LogSettings = LogSettings()
 

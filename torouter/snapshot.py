@@ -70,6 +70,7 @@ class ModelRec:
     context_length: int | None
     max_output_tokens: int | None
     supports_thinking: bool
+    thinking_defaults: dict[str, Any]
     owned_by: str
     created: int
     prices: Prices
@@ -92,9 +93,18 @@ class ChannelRec:
     status: str
     max_concurrency: int
     options: dict[str, Any]
+    endpoints: frozenset[str] | None = None  # None: all the platform can serve
 
-    def upstream_model(self, public_id: str) -> str:
-        return self.model_mapping.get(public_id, public_id)
+    def upstream_model(self, public_id: str, vendor: str = "", sent: str | None = None) -> str:
+        """R6.2: the mapping, else on openrouter the vendor id as sent or `<vendor>/M`, else M."""
+        mapped = self.model_mapping.get(public_id)
+        if mapped:
+            return mapped
+        if self.platform == "openrouter":
+            if sent:
+                return sent
+            return f"{vendor}/{public_id}" if vendor else public_id
+        return public_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +175,7 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
                 context_length=r.context_length,
                 max_output_tokens=r.max_output_tokens,
                 supports_thinking=r.supports_thinking,
+                thinking_defaults=dict(r.thinking_defaults or {}),
                 owned_by=r.owned_by or r.vendor,
                 created=r.created or 0,
                 prices=_prices(r),
@@ -207,6 +218,7 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
                 status=r.status,
                 max_concurrency=r.max_concurrency,
                 options=dict(r.options or {}),
+                endpoints=frozenset(r.endpoints) if r.endpoints else None,
             )
         routes: dict[tuple[int, str], list[ChannelRec]] = {}
         for r in await conn.execute(select(t.channel_groups)):

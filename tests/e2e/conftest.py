@@ -29,7 +29,7 @@ flush_interval_s = 0.05
 name = "default"
 billing_type = "balance"
 price_multiplier = 1.5
-models = ["gpt-test", "gpt-mapped", "gpt-slow", "claude-only"]
+models = ["gpt-test", "gpt-mapped", "gpt-slow", "claude-only", "embed-only"]
 
 [[models]]
 id = "gpt-test"
@@ -55,12 +55,19 @@ vendor = "anthropic"
 endpoints = ["chat", "messages"]
 prices = { input = 1, output = 1 }
 
+[[models]]
+id = "embed-only"
+vendor = "openai"
+modality = "embedding"
+endpoints = ["embeddings"]
+prices = { input = 1 }
+
 [[channels]]
 name = "mock-openai"
 platform = "openai"
 base_url = "http://127.0.0.1:{port}/mock/openai/v1"
 credential = "mock-key-1"
-models = ["gpt-test", "gpt-mapped"]
+models = ["gpt-test", "gpt-mapped", "embed-only"]
 model_mapping = { "gpt-mapped" = "upstream-model-x" }
 groups = ["default"]
 

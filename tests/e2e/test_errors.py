@@ -75,7 +75,7 @@ def test_e16_bad_body(gateway: GatewayProcess, body: Any, param: str | None) -> 
 def test_e16_model_not_on_endpoint(gateway: GatewayProcess) -> None:
     """R3.2: the model's group has no channel able to serve chat on an OpenAI wire."""
     err = assert_error(
-        post(gateway, {"model": "claude-only", "messages": MSG}), 400, "INVALID_REQUEST"
+        post(gateway, {"model": "embed-only", "messages": MSG}), 400, "INVALID_REQUEST"
     )
     assert "not available" in err["message"]
 

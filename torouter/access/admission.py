@@ -28,6 +28,8 @@ class Admission:
     group: GroupRec
     model: ModelRec
     channels: tuple[ChannelRec, ...]
+    thinking: bool = False  # `-thinking` requested (R6.4)
+    vendor_id: str | None = None  # `vendor/X` as sent, for openrouter channels (R6.2)
 
 
 def ip_allowed(key: KeyRec, client_ip: str | None) -> bool:
@@ -65,7 +67,12 @@ def check_key(snap: Snapshot, key_hash: str, *, now: float, client_ip: str | Non
     return KeyAdmission(key, user)
 
 
+# A vendor prefix (R6.1 rule 3) falls back to native channels of this platform.
+VENDOR_PLATFORM = {"openai": "openai", "anthropic": "anthropic", "google": "gemini"}
+
+
 def check_model(snap: Snapshot, ka: KeyAdmission, model_id: str) -> Admission:
+    """Steps 7–8: whitelist, group, catalog resolution (R6.1, R7.4)."""
     key = ka.key
     base = model_id.removesuffix("-thinking")
     if key.model_whitelist is not None and base not in key.model_whitelist:
@@ -75,7 +82,38 @@ def check_model(snap: Snapshot, ka: KeyAdmission, model_id: str) -> Admission:
         raise error("E24")
     if group.visibility == "private" and ka.user.id not in group.granted:
         raise error("E25")
-    if model_id not in group.catalog_set:
+    public_id, thinking = _resolve_thinking(snap, group, model_id)
+    vendor_id = None
+    if public_id is None and "/" in model_id:
+        vendor, _, rest = model_id.partition("/")
+        public_id, thinking = _resolve_thinking(snap, group, rest)
+        if public_id is not None and snap.models[public_id].vendor != vendor:
+            public_id = None
+        vendor_id = f"{vendor}/{public_id}" if public_id else None
+    if public_id is None:
         raise error("E18", f"The model `{model_id}` does not exist or you do not have access to it")
-    model = snap.models[model_id]
-    return Admission(key, ka.user, group, model, snap.routes.get((group.id, model_id), ()))
+    model = snap.models[public_id]
+    channels = snap.routes.get((group.id, public_id), ())
+    if vendor_id is not None:
+        routed = tuple(c for c in channels if c.platform == "openrouter")
+        if not routed:
+            native = VENDOR_PLATFORM.get(model.vendor)
+            routed = tuple(c for c in channels if c.platform == native)
+            vendor_id = None  # sent without the prefix on native channels
+        channels = routed
+    return Admission(key, ka.user, group, model, channels, thinking, vendor_id)
+
+
+def _resolve_thinking(snap: Snapshot, group: GroupRec, model_id: str) -> tuple[str | None, bool]:
+    """Rules 1–2 of R6.1: the literal id, else `X-thinking` for a thinking-capable X."""
+    if model_id in group.catalog_set:
+        return model_id, False
+    if model_id.endswith("-thinking"):
+        base = model_id.removesuffix("-thinking")
+        if base in group.catalog_set:
+            if snap.models[base].supports_thinking:
+                return base, True
+            raise error(
+                "E18", f"The model `{model_id}` does not exist or you do not have access to it"
+            )
+    return None, False

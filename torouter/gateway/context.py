@@ -45,6 +45,7 @@ class RequestContext:
     key_rec: KeyRec | None = None
     user_id: int | None = None
     query: dict[str, str] = field(default_factory=dict)
+    raw_query: str = ""
     admission: Admission | None = None
     admission_id: str = ""
     body: bytes = b""
@@ -52,6 +53,8 @@ class RequestContext:
     model_id: str = ""
     stream: bool = False
     include_usage: bool = False
+    max_output: int | None = None
+    internal: Any = None  # the parsed internal request, when translating
     estimate_nusd: int = 0
     estimate_input_tokens: int = 0
     reserved: bool = False

@@ -24,13 +24,14 @@ from torouter.billing.ledger import Ledger
 from torouter.billing.pricing import cost_nusd, estimate_nusd
 from torouter.config import Settings
 from torouter.errors import GatewayError, UpstreamError, error
-from torouter.gateway import credentials, models_list, routes
+from torouter.gateway import credentials, local_count, models_list, routes
 from torouter.gateway.context import RequestContext
 from torouter.gateway.relay import Relay
 from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
 from torouter.protocols.envelopes import pick_language, render_error
 from torouter.protocols.internal import Usage
+from torouter.routing import matrix
 from torouter.snapshot import SnapshotHolder
 from torouter.upstreams.http import UpstreamHttp
 from torouter.usage.recorder import UsageRecorder
@@ -69,6 +70,7 @@ class Gateway:
         self._lang = settings.default_language
         self._output_cap = settings.billing.reserve_output_cap
         self._queue_enabled = settings.usage.queue_size > 0
+        self._count_local = settings.count_tokens.mode == "local"
         self.relay = Relay(http=http, settings=settings, settle=self.settle)
         # Admission ids: unique per process start, so journal replays are idempotent.
         self._boot = str(ULID())
@@ -107,7 +109,10 @@ class Gateway:
             if route is None:
                 ctx.surface = routes.surface_for_path(path)
                 raise error("E19")
-            ctx.query = credentials.query_params(scope.get("query_string", b""))
+            raw_query = scope.get("query_string", b"")
+            if raw_query:
+                ctx.raw_query = raw_query.decode("latin-1")
+                ctx.query = credentials.query_params(raw_query)
             if route.surface == "models":
                 ctx.surface = models_list.list_surface(headers, ctx.query)
             else:
@@ -157,26 +162,32 @@ class Gateway:
         # Body read (size-capped) and parsed.
         ctx.body = await _read_body(receive, self._max_body)
         ctx.payload = _parse_json(ctx.body)
-        model = ctx.payload.get("model")
-        if not isinstance(model, str) or not model:
-            raise error("E16", "you must provide a model parameter", param="model")
-        ctx.model_id = model
-        stream = ctx.payload.get("stream")
-        ctx.stream = stream is True
-        opts = ctx.payload.get("stream_options")
-        ctx.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-        # Steps 7–8: whitelist, group, catalog.
-        adm = admission.check_model(snap, ka, model)
+        self._read_fields(ctx)
+        # Steps 7–8: whitelist, group, catalog (R6.1).
+        adm = admission.check_model(snap, ka, ctx.model_id)
         ctx.admission = adm
+        candidates = self.relay.candidates(ctx)
+        counting = route.operation in ("count_tokens", "gemini_count_tokens")
+        if counting and (
+            self._count_local or not candidates or not _upstream_counts(candidates, route)
+        ):
+            if not candidates and not matrix.wants_local(adm.channels, route.operation):
+                raise _not_on_endpoint(ctx)
+            await local_count.answer(ctx, send)
+            return
+        if not candidates:
+            raise _not_on_endpoint(ctx)
+        if counting:  # free: skips windows and reservation (R10.7)
+            await self.relay.run(ctx, candidates, receive, send)
+            return
         # Nothing is served unbilled: a full usage queue refuses (R11.2).
         if not self._queue_enabled or not self._recorder.has_room():
             raise error("E20")
         # Step 11: reserve the estimate against every limit.
         ctx.estimate_input_tokens = math.ceil(len(ctx.body) / 4)
-        max_out = ctx.payload.get("max_completion_tokens") or ctx.payload.get("max_tokens")
         ctx.estimate_nusd = estimate_nusd(
             ctx.estimate_input_tokens,
-            max_out if isinstance(max_out, int) else None,
+            ctx.max_output,
             adm.model.prices,
             adm.group.multiplier,
             output_cap=self._output_cap,
@@ -184,7 +195,34 @@ class Gateway:
         ctx.admission_id = f"{self._boot}-{next(self._seq)}"
         await self._ledger.reserve(ctx.admission_id, adm, ctx.estimate_nusd)
         ctx.reserved = True
-        await self.relay.chat(ctx, receive, send)
+        await self.relay.run(ctx, candidates, receive, send)
+
+    def _read_fields(self, ctx: RequestContext) -> None:
+        """The few fields the gateway reads: model, stream flag, output limit (R3.1)."""
+        payload = ctx.payload
+        assert payload is not None
+        route = ctx.route
+        if route.surface == "gemini":
+            ctx.model_id = (route.model or "").removeprefix("models/")
+            ctx.stream = route.stream
+            gen = payload.get("generationConfig")
+            if isinstance(gen, dict) and isinstance(gen.get("maxOutputTokens"), int):
+                ctx.max_output = gen["maxOutputTokens"]
+            return
+        model = payload.get("model")
+        if not isinstance(model, str) or not model:
+            raise error("E16", "you must provide a model parameter", param="model")
+        ctx.model_id = model
+        ctx.stream = payload.get("stream") is True
+        if route.surface == "openai":
+            opts = payload.get("stream_options")
+            ctx.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+            out = payload.get("max_completion_tokens") or payload.get("max_tokens")
+        else:
+            out = payload.get("max_tokens")
+            if route.operation == "messages" and not isinstance(out, int):
+                raise error("E16", "max_tokens: Field required", param="max_tokens")
+        ctx.max_output = out if isinstance(out, int) else None
 
     # -- settlement --------------------------------------------------------------------------
 
@@ -366,6 +404,19 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         if not msg.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _not_on_endpoint(ctx: RequestContext) -> GatewayError:
+    """R3.2: the group has no channel on a platform able to serve this endpoint."""
+    return error(
+        "E16",
+        f"model {ctx.model_id} is not available on endpoint {ctx.path}",
+        param="model",
+    )
+
+
+def _upstream_counts(candidates: list, route: routes.Route) -> bool:
+    return any(matrix.mode(route.operation, c.platform) in ("N", "T") for c in candidates)
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:

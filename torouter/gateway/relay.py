@@ -1,9 +1,10 @@
 """The attempt loop: choose a channel, call it, fail over before the first byte, relay after it.
 
-SPEC §4 and R9.3–R9.7. Native pass-through of OpenAI chat to OpenAI-wire channels (R5.3):
-the request bytes are forwarded unchanged unless the model id, `stream_options` or
-OpenRouter-only fields need rewriting. A stream is relayed one send per upstream read that
-completes one or more events; memory is bounded by one partial event.
+SPEC §4, R5.2, R9.3–R9.7. Per attempt `exchange.build` decides native pass-through or
+translation and prepares URL, headers and body; the response is relayed as JSON or as a stream
+(`passthrough.py` for the same protocol, `translated.py` across protocols). A stream is relayed
+one send per upstream read that completes one or more events; memory is bounded by one partial
+event.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import orjson
 
 from torouter.config import Settings
 from torouter.errors import UpstreamError, error
+from torouter.gateway import exchange
 from torouter.gateway.context import Attempt, RequestContext
-from torouter.protocols import openai_chat
-from torouter.protocols.usage import from_openai
+from torouter.gateway.exchange import Exchange
+from torouter.protocols import envelopes
+from torouter.routing import matrix
 from torouter.routing.classify import Outcome, classify_status
 from torouter.routing.selector import select_channel
 from torouter.snapshot import ChannelRec
-from torouter.upstreams import openai as openai_up
 from torouter.upstreams.http import UpstreamHttp
 
 __all__ = ["Relay"]
@@ -37,12 +39,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 _ERROR_BODY_LIMIT = 1024 * 1024
-_MAX_BODY = 64 * 1024 * 1024
-_STREAM_HEADERS = [
+_SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+_ARRAY_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-cache")]
 
 
 class _Failover(Exception):
@@ -50,6 +52,10 @@ class _Failover(Exception):
 
     def __init__(self, outcome: Outcome) -> None:
         self.outcome = outcome
+
+
+class _EmptyStream(Exception):
+    """The upstream closed a 2xx stream before sending a byte."""
 
 
 class Relay:
@@ -69,17 +75,14 @@ class Relay:
         # Least-recently-used stamps stay per process (R9.2, R20.3).
         self.last_used_ms: dict[int, int] = {}
 
-    async def chat(self, ctx: RequestContext, receive: Receive, send: Send) -> None:
-        """OpenAI chat completions through OpenAI-wire channels."""
+    def candidates(self, ctx: RequestContext) -> list[ChannelRec]:
         adm = ctx.admission
         assert adm is not None
-        candidates = [c for c in adm.channels if c.platform in openai_up.OPENAI_WIRE]
-        if not candidates:
-            raise error(
-                "E16",
-                f"model {ctx.model_id} is not available on endpoint /v1/chat/completions",
-                param="model",
-            )
+        return matrix.eligible(adm.channels, ctx.route.operation, adm.model)
+
+    async def run(
+        self, ctx: RequestContext, candidates: list[ChannelRec], receive: Receive, send: Send
+    ) -> None:
         tried: set[int] = set()
         outcomes: list[Outcome] = []
         for n in range(self._max_attempts):
@@ -96,7 +99,7 @@ class Relay:
             tried.add(ch.id)
             self.last_used_ms[ch.id] = int(time.time() * 1000)
             try:
-                await self._attempt(ctx, ch, receive, send)
+                await self._attempt(ctx, ch, exchange.build(ctx, ch), receive, send)
                 return
             except _Failover as f:
                 outcomes.append(f.outcome)
@@ -106,50 +109,28 @@ class Relay:
             raise error("E23")
         raise error("E21")
 
-    def _request_body(self, ctx: RequestContext, ch: ChannelRec) -> bytes:
-        payload = ctx.payload
-        assert payload is not None
-        upstream_model = ch.upstream_model(ctx.model_id)
-        ctx.model_upstream = upstream_model
-        changes: dict[str, Any] = {}
-        if upstream_model != payload.get("model"):
-            changes["model"] = upstream_model
-        if ctx.stream:
-            opts = payload.get("stream_options")
-            if not (isinstance(opts, dict) and opts.get("include_usage") is True):
-                changes["stream_options"] = {
-                    **(opts if isinstance(opts, dict) else {}),
-                    "include_usage": True,
-                }
-        drop = ()
-        if ch.platform != "openrouter":
-            drop = tuple(k for k in openai_up.OPENROUTER_ONLY if k in payload)
-        if not changes and not drop:
-            return ctx.body
-        out = {k: v for k, v in payload.items() if k not in drop}
-        out.update(changes)
-        return orjson.dumps(out)
-
     async def _attempt(
-        self, ctx: RequestContext, ch: ChannelRec, receive: Receive, send: Send
+        self, ctx: RequestContext, ch: ChannelRec, ex: Exchange, receive: Receive, send: Send
     ) -> None:
         session = self._http.session
         assert session is not None
-        body = self._request_body(ctx, ch)
+        ctx.model_upstream = ex.upstream_model
         t0 = time.perf_counter()
         resp: aiohttp.ClientResponse | None = None
         first = b""
         try:
             async with asyncio.timeout(ch.first_byte_timeout):
                 resp = await session.post(
-                    openai_up.chat_url(ch),
-                    data=body,
-                    headers=openai_up.request_headers(ch, ctx.request_id),
+                    ex.url,
+                    data=ex.body,
+                    headers=ex.headers,
                     timeout=self._http.timeout(ch.connect_timeout, ch.stream_idle_timeout),
                     allow_redirects=False,
                 )
-                if ctx.stream and 200 <= resp.status < 300:
-                    first = await _first_chunk(resp)
+                if ex.stream and 200 <= resp.status < 300:
+                    first = await resp.content.readany()
+                    if not first:
+                        raise _EmptyStream
         except TimeoutError as exc:
             self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp)
             raise _Failover(Outcome.TIMEOUT) from exc
@@ -167,14 +148,14 @@ class Relay:
             self._fail(ctx, ch, t0, status, outcome, resp)
             if outcome.fails_over:
                 raise _Failover(outcome)
-            raise _terminal(ch, status, err_body, resp.headers.get("content-type"))
-        ctx.upstream_request_id = resp.headers.get("x-request-id")
+            raise _terminal(ctx, ch, ex, status, err_body, resp.headers.get("content-type"))
+        ctx.upstream_request_id = resp.headers.get("x-request-id") or resp.headers.get("request-id")
         ctx.channel_id = ch.id
         try:
-            if ctx.stream:
-                await self._relay_stream(ctx, ch, resp, first, t0, receive, send)
+            if ex.stream:
+                await self._relay_stream(ctx, ch, ex, resp, first, t0, receive, send)
             else:
-                await self._relay_json(ctx, ch, resp, t0, send)
+                await self._relay_json(ctx, ch, ex, resp, t0, send)
         finally:
             if resp.content.at_eof():
                 resp.release()
@@ -209,6 +190,7 @@ class Relay:
         self,
         ctx: RequestContext,
         ch: ChannelRec,
+        ex: Exchange,
         resp: aiohttp.ClientResponse,
         t0: float,
         send: Send,
@@ -221,17 +203,24 @@ class Relay:
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
         ctx.attempts.append(Attempt(ch.id, resp.status, "success", int(elapsed * 1000)))
-        usage, upstream_id = openai_chat.usage_of_body(data)
+        try:
+            out, usage, upstream_id = ex.json_response(data)
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+            log.warning("malformed upstream response", extra={"request_id": ctx.request_id})
+            ctx.attempts[-1].cls = Outcome.NETWORK.value
+            raise _Failover(Outcome.NETWORK) from exc
         if usage is not None:
-            ctx.usage = from_openai(usage, openrouter=ch.platform == "openrouter")
-        else:
+            ctx.usage = usage
+        elif ex.billable:
             ctx.estimated = True
-            ctx.delivered_chars = openai_chat.content_chars(data)
+            ctx.delivered_chars = len(out) // 2
         ctx.upstream_request_id = ctx.upstream_request_id or upstream_id
         ctx.status = resp.status
         ctx.outcome = "success"
         await self._settle(ctx)  # journaled before the client has the answer
-        ctype = resp.headers.get("content-type", "application/json").encode()
+        ctype = b"application/json"
+        if ex.native:
+            ctype = resp.headers.get("content-type", "application/json").encode()
         ctx.ttft = time.perf_counter() - ctx.started
         ctx.response_started = True
         await send(
@@ -240,17 +229,19 @@ class Relay:
                 "status": resp.status,
                 "headers": [
                     (b"content-type", ctype),
-                    (b"content-length", str(len(data)).encode()),
+                    (b"content-length", str(len(out)).encode()),
                     (b"x-request-id", ctx.request_id.encode()),
+                    *ex.extra_headers,
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": data})
+        await send({"type": "http.response.body", "body": out})
 
     async def _relay_stream(
         self,
         ctx: RequestContext,
         ch: ChannelRec,
+        ex: Exchange,
         resp: aiohttp.ClientResponse,
         first: bytes,
         t0: float,
@@ -263,55 +254,33 @@ class Relay:
         ctx.status = resp.status
         ctx.response_started = True
         ctx.ttft = time.perf_counter() - ctx.started
+        head = _SSE_HEADERS if ex.sse else _ARRAY_HEADERS
         await send(
             {
                 "type": "http.response.start",
                 "status": resp.status,
-                "headers": [*_STREAM_HEADERS, (b"x-request-id", ctx.request_id.encode())],
+                "headers": [*head, (b"x-request-id", ctx.request_id.encode()), *ex.extra_headers],
             }
         )
+        relayer = ex.stream_relayer(self._max_event)
         disconnected = asyncio.Event()
         watcher = asyncio.create_task(_watch_disconnect(receive, disconnected, resp))
-        keep_usage = ctx.include_usage
-        openrouter = ch.platform == "openrouter"
-        buf = b""
-        done = False
         failure: tuple[str, str, str] | None = None
-
-        async def forward(events: bytes) -> None:
-            nonlocal done
-            out, usage = openai_chat.scan_stream(events, keep_usage)
-            if usage is not None:
-                ctx.usage = from_openai(usage, openrouter=openrouter)
-            elif ctx.usage is None:
-                ctx.delivered_chars += openai_chat.content_chars(events)
-            if openai_chat.DONE in events:
-                done = True
-                ctx.outcome = "success"
-                await self._settle(ctx)  # journaled before the client sees the end
-            if out:
-                await send({"type": "http.response.body", "body": out, "more_body": True})
-
-        chunk = first
+        chunk: bytes | None = first
         try:
-            while not done:
-                if chunk:
-                    if b"\r" in chunk:
-                        chunk = chunk.replace(b"\r\n", b"\n")
-                    buf += chunk
-                    cut = buf.rfind(b"\n\n")
-                    if cut >= 0:
-                        events, buf = buf[: cut + 2], buf[cut + 2 :]
-                        await forward(events)
-                        if done:
-                            break
-                    elif len(buf) > self._max_event:
-                        failure = (
-                            "Upstream event too large",
-                            "upstream_error",
-                            "upstream_unavailable",
-                        )
-                        break
+            while True:
+                out = relayer.feed(chunk) if chunk else relayer.close()
+                if relayer.done and not ctx.settled:
+                    ctx.outcome = "success"
+                    ctx.usage = relayer.usage
+                    await self._settle(ctx)  # journaled before the client sees the end
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                if not chunk or relayer.done:
+                    break
+                if relayer.overflow:
+                    failure = ("Upstream event too large", "upstream_error", "upstream_unavailable")
+                    break
                 try:
                     chunk = await resp.content.readany()
                 except TimeoutError:
@@ -325,46 +294,31 @@ class Relay:
                             "upstream_unavailable",
                         )
                     break
-                if not chunk:  # end of the upstream body
-                    if buf.strip() and not disconnected.is_set():
-                        # Some upstreams end without the final blank line (`data: [DONE]\n`).
-                        await forward(buf.rstrip(b"\n") + b"\n\n")
-                        buf = b""
-                    if not done and not disconnected.is_set():
-                        failure = (
-                            "Upstream stream ended early",
-                            "upstream_error",
-                            "upstream_unavailable",
-                        )
-                    break
         finally:
             watcher.cancel()
-        if disconnected.is_set() and not done:
+            ctx.upstream_wait = time.perf_counter() - t0
+        if relayer.done:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        ctx.usage = relayer.usage
+        ctx.delivered_chars = relayer.chars
+        ctx.estimated = relayer.usage is None
+        if disconnected.is_set():
             ctx.status = 499
             ctx.outcome = "client_cancelled"
-            ctx.estimated = ctx.usage is None
             await self._settle(ctx)
             return
-        if failure is not None:
-            ctx.outcome = "partial"
-            ctx.code = failure[2]
-            ctx.estimated = ctx.usage is None
-            await self._settle(ctx)
-            tail = openai_chat.in_stream_error(*failure)
-            await send({"type": "http.response.body", "body": tail, "more_body": False})
-            return
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-class _EmptyStream(Exception):
-    """The upstream closed a 2xx stream before sending a byte."""
-
-
-async def _first_chunk(resp: aiohttp.ClientResponse) -> bytes:
-    chunk = await resp.content.readany()
-    if not chunk:
-        raise _EmptyStream
-    return chunk
+        if failure is None:
+            failure = (
+                (relayer.upstream_error[1], relayer.upstream_error[0], "upstream_error")
+                if relayer.upstream_error
+                else ("Upstream stream ended early", "upstream_error", "upstream_unavailable")
+            )
+        ctx.outcome = "partial"
+        ctx.code = failure[2]
+        await self._settle(ctx)
+        tail = envelopes.stream_error(ex.front, *failure, sse=ex.sse)
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
 async def _watch_disconnect(
@@ -380,8 +334,15 @@ async def _watch_disconnect(
             return
 
 
-def _terminal(ch: ChannelRec, status: int, body: bytes, ctype: str | None) -> UpstreamError:
-    """A terminal upstream error relayed as is, secrets masked (R8.2)."""
+def _terminal(
+    ctx: RequestContext,
+    ch: ChannelRec,
+    ex: Exchange,
+    status: int,
+    body: bytes,
+    ctype: str | None,
+) -> UpstreamError:
+    """A terminal upstream error (R8.2): relayed as is natively, else re-wrapped; secrets masked."""
     for secret in (ch.credential, ch.base_url):
         if secret:
             body = body.replace(secret.encode(), b"***")
@@ -394,4 +355,7 @@ def _terminal(ch: ChannelRec, status: int, body: bytes, ctype: str | None) -> Up
             message = str(err.get("message") or "")
     except orjson.JSONDecodeError:
         message = body[:200].decode("utf-8", "replace")
+    if not ex.native:
+        body = envelopes.render_upstream_error(ex.front, status, ch.platform, type_, message)
+        ctype = "application/json"
     return UpstreamError(status, ch.platform, type_, message, body, ctype or "application/json")

@@ -1,29 +1,43 @@
-"""(method, path) → front-door operation (SPEC §2, R2.1, R2.2). Pure; built once at import.
+"""(method, path) → front-door operation (SPEC §2, R2.1, R2.2, R3.3–R3.5). Pure.
 
-`/api/v1…` and `/api/v1beta…` are the same as `/v1…` and `/v1beta…`.
+`/api/v1…` and `/api/v1beta…` are the same as `/v1…` and `/v1beta…`. The Anthropic surface
+lives under `/v1/messages`; the Gemini surface under `/v1beta/models…`, and its actions also
+under `/v1/models/{model}:{action}` (google-genai 3.x).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Route", "match"]
+__all__ = ["GEMINI_ACTIONS", "Route", "match", "surface_for_path"]
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
     surface: str  # openai | anthropic | gemini | models (format chosen by headers, R2.2)
-    operation: str  # chat | models_list | model_get | key_info …
+    operation: str  # chat | messages | count_tokens | generate | models_list | model_get …
     model: str | None = None  # from the path (model get, Gemini actions)
     gemini: bool = False  # a Gemini route for the query-key rule (R2.4)
+    stream: bool = False  # streamGenerateContent
 
 
 _EXACT: dict[tuple[str, str], Route] = {
     ("POST", "/v1/chat/completions"): Route("openai", "chat"),
     ("GET", "/v1/models"): Route("models", "models_list", gemini=True),
+    ("POST", "/v1/messages"): Route("anthropic", "messages"),
+    ("POST", "/v1/messages/count_tokens"): Route("anthropic", "count_tokens"),
+    ("GET", "/v1beta/models"): Route("gemini", "models_list", gemini=True),
 }
 
-_MODELS_PREFIX = "/v1/models/"
+# Gemini action → (operation, streams)
+GEMINI_ACTIONS: dict[str, tuple[str, bool]] = {
+    "generateContent": ("generate", False),
+    "streamGenerateContent": ("generate", True),
+    "countTokens": ("gemini_count_tokens", False),
+}
+
+_V1_MODELS = "/v1/models/"
+_V1BETA_MODELS = "/v1beta/models/"
 
 
 def normalise(path: str) -> str:
@@ -32,15 +46,34 @@ def normalise(path: str) -> str:
     return path
 
 
+def _gemini_action(rest: str) -> tuple[str, str] | None:
+    """`{model}:{action}` → (model, action); the model is everything before the last `:`."""
+    model, sep, action = rest.rpartition(":")
+    if not sep or not model or action not in GEMINI_ACTIONS:
+        return None
+    return model, action
+
+
 def match(method: str, path: str) -> Route | None:
     """The route for a gateway path, or None (E19 in the surface's envelope)."""
     p = normalise(path)
     r = _EXACT.get((method, p))
     if r is not None:
         return r
-    if p.startswith(_MODELS_PREFIX) and len(p) > len(_MODELS_PREFIX):
-        if method == "GET":
-            return Route("models", "model_get", model=p[len(_MODELS_PREFIX) :], gemini=True)
+    for prefix, surface in ((_V1BETA_MODELS, "gemini"), (_V1_MODELS, "models")):
+        if not p.startswith(prefix) or len(p) == len(prefix):
+            continue
+        rest = p[len(prefix) :]
+        if method == "POST":
+            found = _gemini_action(rest)
+            if found is None:
+                return None
+            model, action = found
+            op, stream = GEMINI_ACTIONS[action]
+            return Route("gemini", op, model=model, gemini=True, stream=stream)
+        if method == "GET" and ":" not in rest:
+            return Route(surface, "model_get", model=rest, gemini=True)
+        return None
     return None
 
 

@@ -17,7 +17,7 @@ import orjson
 
 from torouter.mock.cache import PromptUsage
 from torouter.mock.context import Call
-from torouter.mock.faults import Directives
+from torouter.mock.faults import NONE, Directives
 from torouter.mock.openai import MEDIA_CHARS
 from torouter.mock.plan import Ask, Plan, make_plan
 from torouter.mock.provider import Provider, group, loads_object
@@ -254,7 +254,7 @@ class Anthropic(Provider):
             return
         segments, last, after_tool, breakpoint, one_hour = messages_prompt(body)
         d, prompt = call.directives(last)
-        if await self.gate(call, d):
+        if d is not NONE and await self.gate(call, d):
             return
         max_tokens = body["max_tokens"]
         thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
@@ -407,7 +407,7 @@ class Anthropic(Provider):
             return
         segments, last, *_ = messages_prompt(body)
         d, _ = call.directives(last)
-        if await self.gate(call, d):
+        if d is not NONE and await self.gate(call, d):
             return
         count = max(1, tokens(sum(chars for _, chars in segments)))
         await call.reply(200, orjson.dumps({"input_tokens": count}), JSON)

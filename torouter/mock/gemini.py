@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from torouter.mock.context import Call
-from torouter.mock.faults import Directives
+from torouter.mock.faults import NONE, Directives
 from torouter.mock.openai import MEDIA_CHARS
 from torouter.mock.plan import Ask, Plan, make_plan
 from torouter.mock.provider import Provider, group, loads_object
@@ -249,7 +249,7 @@ class Gemini(Provider):
             return
         segments, last, after_tool = contents_prompt(body)
         d, prompt = call.directives(last)
-        if await self.gate(call, d):
+        if d is not NONE and await self.gate(call, d):
             return
         config = _get(body, "generationConfig", "generation_config") or {}
         thinking_config = _get(config, "thinkingConfig", "thinking_config")
@@ -377,7 +377,7 @@ class Gemini(Provider):
             body = body["generateContentRequest"]
         segments, last, _ = contents_prompt(body)
         d, _ = call.directives(last)
-        if await self.gate(call, d):
+        if d is not NONE and await self.gate(call, d):
             return
         total = max(1, tokens(sum(chars for _, chars in segments)))
         out = {
@@ -406,7 +406,7 @@ class Gemini(Provider):
             for r in requests
         ]
         d, _ = call.directives(texts[-1])
-        if await self.gate(call, d):
+        if d is not NONE and await self.gate(call, d):
             return
         model = call.param.removeprefix("models/")
         vectors = []

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from torouter.mock.context import Call
-from torouter.mock.faults import Directives
+from torouter.mock.faults import NONE, Directives
 from torouter.mock.plan import Ask, Plan, make_plan
 from torouter.mock.provider import Provider, group, loads_object
 from torouter.mock.text import new_id, split_even
@@ -25,6 +25,12 @@ __all__ = ["OpenAI", "chat_prompt", "duration", "parts_text", "send_json"]
 JSON = b"application/json"
 SSE = b"text/event-stream; charset=utf-8"
 DONE = b"data: [DONE]\n\n"
+OVERLOADED = "The server is currently overloaded. Please try again later."
+STREAM_ERROR = (
+    b'data: {"error":{"message":"' + OVERLOADED.encode() + b'","type":"server_error",'
+    b'"param":null,"code":"server_error"}}\n\n',
+    DONE,
+)
 INDENT = 0  # the real API indents its JSON; compact keeps responses near 0.55 KB
 MEDIA_CHARS = 340  # an image or other media part counts as 85 tokens
 
@@ -294,7 +300,7 @@ class OpenAI(Provider):
             return
         segments, last, after_tool = chat_prompt(body)
         d, prompt = call.directives(last)
-        if await self.gate(call, d):
+        if d is not NONE and await self.gate(call, d):
             return
         model = body["model"]
         tools, choice = chat_tools(body) if body.get("tools") else ((), None)
@@ -383,7 +389,7 @@ class OpenAI(Provider):
         )
         text = text if isinstance(text, str) else ""
         d, cleaned = call.directives(text)
-        if await self.gate(call, d):
+        if d is not NONE and await self.gate(call, d):
             return
         plan = make_plan(
             Ask(cleaned, max_tokens=body.get("max_tokens") or 16, stops=stops_of(body.get("stop"))),
@@ -550,7 +556,8 @@ def chat_frames(
             + (obfuscation(len(data)) if obfuscate else b"") + b"}\n\n"
         )  # fmt: skip
     trailer.append(DONE)
-    return frames_of(preamble, body, trailer, d)
+    events = [(e, False) for e in preamble] + [(e, True) for e in body]
+    return group(events + [(e, False) for e in trailer], d, STREAM_ERROR)
 
 
 def _fragments(arguments: str) -> list[str]:
@@ -579,5 +586,5 @@ _SERVER = {
     502: "Bad gateway.",
     503: "The server is overloaded or not ready yet.",
     504: "Gateway timeout.",
-    529: "The server is currently overloaded. Please try again later.",
+    529: OVERLOADED,
 }

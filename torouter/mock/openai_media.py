@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from torouter.mock.context import Call
+from torouter.mock.faults import NONE
 from torouter.mock.openai import SSE, OpenAI, send_json
 from torouter.mock.provider import group
 from torouter.mock.text import answer, embedding, new_id, split_words, tokens
@@ -91,7 +92,7 @@ async def embeddings(call: Call) -> None:
         return
     texts = _texts(body["input"])
     d, _ = call.directives(texts[-1] if texts else "")
-    if await provider.gate(call, d):
+    if d is not NONE and await provider.gate(call, d):
         return
     model = body["model"]
     dims = body.get("dimensions")
@@ -118,7 +119,7 @@ async def moderations(call: Call) -> None:
         return
     texts = _texts(body["input"]) or [""]
     d, _ = call.directives(texts[-1])
-    if await provider.gate(call, d):
+    if d is not NONE and await provider.gate(call, d):
         return
     results = []
     for _ in texts:
@@ -143,7 +144,7 @@ async def rerank(call: Call) -> None:
         return
     query = body.get("query") if isinstance(body.get("query"), str) else ""
     d, query = call.directives(query)
-    if await provider.gate(call, d):
+    if d is not NONE and await provider.gate(call, d):
         return
     docs = [_doc_text(doc) for doc in body["documents"]]
     wanted = set(query.lower().split())
@@ -210,7 +211,7 @@ async def image_edits(call: Call) -> None:
 async def _images(call: Call, body: dict[str, Any], event_prefix: str) -> None:
     provider = _provider(call)
     d, _ = call.directives(str(body.get("prompt", "")))
-    if await provider.gate(call, d):
+    if d is not NONE and await provider.gate(call, d):
         return
     model = str(body.get("model") or "dall-e-2")
     n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
@@ -272,7 +273,7 @@ async def transcriptions(call: Call) -> None:
         await provider.error(call, 400, "Missing required parameter: 'file'.", param="file")
         return
     d, prompt = call.directives(fields.get("prompt", ""))
-    if await provider.gate(call, d):
+    if d is not NONE and await provider.gate(call, d):
         return
     filename, size = upload[0]
     seconds = max(1, math.ceil(size / _BYTES_PER_SECOND))
@@ -326,7 +327,7 @@ async def speech(call: Call) -> None:
         return
     text = str(body["input"])
     d, _ = call.directives(text)
-    if await provider.gate(call, d):
+    if d is not NONE and await provider.gate(call, d):
         return
     fmt = str(body.get("response_format") or "mp3")
     audio = _audio(fmt, 400 + 40 * len(text))

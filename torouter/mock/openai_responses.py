@@ -15,10 +15,11 @@ from typing import Any
 import orjson
 
 from torouter.mock.context import Call
-from torouter.mock.faults import Directives
+from torouter.mock.faults import NONE, Directives
 from torouter.mock.openai import (
     INDENT,
     JSON,
+    OVERLOADED,
     SSE,
     OpenAI,
     effort_tokens,
@@ -185,7 +186,7 @@ async def respond(call: Call) -> None:
         return
     segments, last, after_tool = responses_prompt(body)
     d, prompt = call.directives(last)
-    if await provider.gate(call, d):
+    if d is not NONE and await provider.gate(call, d):
         return
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     tools, choice = _tools(body) if body.get("tools") else ([], None)
@@ -270,7 +271,25 @@ def _frames(
     final["output"] = items
     final["usage"] = usage
     emit(last_event, {"response": final})
-    return group(events, d)
+    cut = len(events) if d.error_after is None else min(d.error_after, len(events))
+    error = {"type": "server_error", "code": "server_error", "message": OVERLOADED, "param": None}
+    failed = {
+        **response,
+        "status": "failed",
+        "error": {"code": "server_error", "message": OVERLOADED},
+    }
+    tail = [
+        _event("error", {"type": "error", "sequence_number": cut, "error": error}),
+        _event(
+            "response.failed",
+            {"type": "response.failed", "sequence_number": cut + 1, "response": failed},
+        ),
+    ]
+    return group(events, d, tail)
+
+
+def _event(kind: str, payload: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 async def input_tokens(call: Call) -> None:
@@ -280,7 +299,7 @@ async def input_tokens(call: Call) -> None:
         return
     segments, last, _ = responses_prompt(body)
     d, _ = call.directives(last)
-    if await provider.gate(call, d):
+    if d is not NONE and await provider.gate(call, d):
         return
     chars = sum(chars for _, chars in segments)
     out = {"object": "response.input_tokens", "input_tokens": max(1, (chars + 3) // 4)}

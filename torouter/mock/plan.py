@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -80,33 +81,70 @@ def _tool_calls(ask: Ask, d: Directives) -> tuple[ToolCall, ...]:
 
 
 def make_plan(ask: Ask, d: Directives, config: MockConfig) -> Plan:
+    """The answer for ``ask``. Plans are shared between requests: never mutate one."""
     chunks = d.chunks or config.chunks
-    thinking = thinking_text(ask.prompt, ask.thinking_tokens) if ask.thinking_tokens > 0 else ""
-    thinking_tokens = tokens(len(thinking))
-    thinking_pieces = split_words(thinking, 4) if thinking else ()
+    n_tokens = d.tokens or config.output_tokens
+    max_tokens = ask.max_tokens if isinstance(ask.max_tokens, int) else None
+    if not ask.tools and not ask.stops:
+        return _text_plan(
+            ask.prompt, n_tokens, chunks, max_tokens, ask.thinking_tokens, bool(d.content_filter)
+        )
     calls = _tool_calls(ask, d)
-    if calls:
-        tool_tokens = sum(tokens(len(c.name) + len(c.arguments)) for c in calls)
-        return Plan(
-            "", (), "tool_calls", thinking, thinking_pieces, calls, None, 0, thinking_tokens,
-            tool_tokens,
+    if not calls:
+        return _text_plan(
+            ask.prompt, n_tokens, chunks, max_tokens, ask.thinking_tokens, bool(d.content_filter),
+            tuple(ask.stops),
         )  # fmt: skip
-    text = answer(ask.prompt, d.tokens or config.output_tokens, chunks)
+    thinking, thinking_pieces, thinking_tokens = _thinking(ask.prompt, ask.thinking_tokens)
+    tool_tokens = sum(tokens(len(c.name) + len(c.arguments)) for c in calls)
+    return Plan(
+        "",
+        (),
+        "tool_calls",
+        thinking,
+        thinking_pieces,
+        calls,
+        None,
+        0,
+        thinking_tokens,
+        tool_tokens,
+    )
+
+
+def _thinking(prompt: str, n_tokens: int) -> tuple[str, tuple[str, ...], int]:
+    if n_tokens <= 0:
+        return "", (), 0
+    text = thinking_text(prompt, n_tokens)
+    return text, split_words(text, 4), tokens(len(text))
+
+
+@lru_cache(maxsize=4096)
+def _text_plan(
+    prompt: str,
+    n_tokens: int,
+    chunks: int,
+    max_tokens: int | None,
+    thinking_budget: int,
+    filtered: bool,
+    stops: tuple[str, ...] = (),
+) -> Plan:
+    thinking, thinking_pieces, thinking_tokens = _thinking(prompt, thinking_budget)
+    text = answer(prompt, n_tokens, chunks)
     finish = "stop"
     stop_sequence = None
     first = -1
-    for stop in ask.stops:
+    for stop in stops:
         at = text.find(stop) if stop else -1
         if at >= 0 and (first < 0 or at < first):
             first, stop_sequence = at, stop
     if first >= 0:
         text, finish = text[:first], "stop_sequence"
-    if ask.max_tokens is not None:
-        room = max(0, ask.max_tokens - thinking_tokens)
+    if max_tokens is not None:
+        room = max(0, max_tokens - thinking_tokens)
         if tokens(len(text)) > room:
             text, finish, stop_sequence = text[: room * 4], "length", None
     pieces = split_words(text, chunks)
-    if d.content_filter:
+    if filtered:
         pieces = pieces[:3]
         text = "".join(pieces)
         finish, stop_sequence = "content_filter", None

@@ -96,7 +96,7 @@ class Provider:
             folder = str(replay._folder(call.config.replay_dir))
             status, content_type, pieces = replay.rendered(folder, d.replay)
         except replay.ReplayError as exc:
-            await self.error(call, 400, f"mock replay: {exc}")
+            await self.error(call, 400, f"mock replay of {d.replay!r}: {exc}")
             return
         if content_type.startswith(b"text/event-stream"):
             await call.stream([[p] for p in pieces], content_type, d, status)

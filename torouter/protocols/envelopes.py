@@ -99,3 +99,46 @@ def render_error(
             "error": {"message": message, "type": spec.type, "param": err.param, "code": spec.code}
         }
     return spec.status, headers, orjson.dumps(body)
+
+
+def render_upstream_error(
+    surface: str, status: int, platform: str, type_: str, message: str
+) -> bytes:
+    """A terminal upstream error re-wrapped in the caller's envelope (R8.2, R8.3)."""
+    if surface == "anthropic":
+        return orjson.dumps({"type": "error", "error": {"type": type_, "message": message}})
+    if surface == "gemini":
+        return orjson.dumps(
+            {
+                "error": {
+                    "code": status,
+                    "message": message,
+                    "status": _GEMINI_STATUS.get(status, "UNKNOWN"),
+                    "details": [
+                        {
+                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                            "reason": type_,
+                            "domain": platform,
+                        }
+                    ],
+                }
+            }
+        )
+    return orjson.dumps(
+        {"error": {"message": message, "type": type_, "param": None, "code": type_}}
+    )
+
+
+def stream_error(surface: str, message: str, type_: str, code: str, *, sse: bool = True) -> bytes:
+    """The one in-stream error event after the first byte (R4.6), then the stream ends."""
+    if surface == "anthropic":
+        payload = {"type": "error", "error": {"type": type_, "message": message}}
+        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
+    if surface == "gemini":
+        status = {"UPSTREAM_TIMEOUT": 504, "INTERNAL_ERROR": 500}.get(code, 502)
+        payload = {"error": {"code": status, "message": message, "status": _GEMINI_STATUS[status]}}
+        if not sse:
+            return b",\r\n" + orjson.dumps(payload) + b"]"
+        return b"data: " + orjson.dumps(payload) + b"\r\n\r\n"
+    err = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return b"data: " + orjson.dumps(err) + b"\n\ndata: [DONE]\n\n"

@@ -2,13 +2,57 @@
 
 Wire formats are converted to and from these at the edges (`protocols/*`); same-protocol routes
 skip the conversion and only extract what metering needs into `Usage`.
+
+    Request ── system: [TextPart]  messages: [Message(role, parts)]  tools, tool_choice, …
+    Response ── parts (TextPart | ThinkingPart | ToolCallPart), stop_reason, usage
+    Event ──── Start, BlockStart, TextDelta, ThinkingDelta, SignatureDelta, ToolCallStart,
+               ToolArgsDelta, BlockStop, UsageEvent, Finish, ErrorEvent
+
+Stream invariants every decoder keeps, so encoders stay simple state machines: one `Start`
+first; content blocks never interleave (a block is stopped before the next one starts);
+`UsageEvent`s carry cumulative figures (the last one wins); `Finish` is the last event of a
+complete stream (after the final usage); an `ErrorEvent` ends a stream instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-__all__ = ["Usage"]
+__all__ = [
+    "STOP_REASONS",
+    "BlockStart",
+    "BlockStop",
+    "ErrorEvent",
+    "Event",
+    "Finish",
+    "ImagePart",
+    "Message",
+    "Part",
+    "Reasoning",
+    "Request",
+    "Response",
+    "ResponseFormat",
+    "SignatureDelta",
+    "Start",
+    "StopReason",
+    "TextDelta",
+    "TextPart",
+    "ThinkingDelta",
+    "ThinkingPart",
+    "Tool",
+    "ToolArgsDelta",
+    "ToolCallPart",
+    "ToolCallStart",
+    "ToolChoice",
+    "ToolResultPart",
+    "Usage",
+    "UsageEvent",
+]
+
+StopReason = Literal["end", "length", "tool_call", "filtered"]
+STOP_REASONS: tuple[StopReason, ...] = ("end", "length", "tool_call", "filtered")
+Role = Literal["user", "assistant", "tool"]
 
 
 @dataclass(slots=True)
@@ -30,3 +74,237 @@ class Usage:
         return (
             self.input + self.cache_read + self.cache_write_5m + self.cache_write_1h + self.output
         )
+
+
+# ── content parts ───────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+    cache_control: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ImagePart:
+    """An image by URL (http(s), gs://, a Gemini file URI) or by standard base64 `data`."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str | None = None
+    detail: str | None = None  # OpenAI `image_url.detail`
+    cache_control: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ThinkingPart:
+    """Reasoning text with its provider signature (R5.6).
+
+    A Gemini `thoughtSignature` is carried here too (empty `text` when it came on a function
+    call or an empty text part); `redacted` blocks keep their opaque data in `signature`.
+    """
+
+    text: str = ""
+    signature: str | None = None
+    redacted: bool = False
+
+
+@dataclass(slots=True)
+class ToolCallPart:
+    id: str
+    name: str
+    arguments: str = "{}"  # a JSON object as text, verbatim from the provider
+
+
+@dataclass(slots=True)
+class ToolResultPart:
+    tool_call_id: str
+    name: str = ""  # the function's name, looked up from the call when the wire lacks it
+    content: list[TextPart | ImagePart] = field(default_factory=list)
+    is_error: bool = False
+    cache_control: dict[str, Any] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+Part = TextPart | ImagePart | ThinkingPart | ToolCallPart | ToolResultPart
+
+
+@dataclass(slots=True)
+class Message:
+    """A turn: `user` (text, images), `assistant` (text, thinking, tool calls) or `tool`
+    (tool results answering the assistant turn before it)."""
+
+    role: Role
+    parts: list[Part] = field(default_factory=list)
+
+
+# ── request ─────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)  # JSON schema of the arguments
+    strict: bool | None = None
+    cache_control: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    name: str | None = None  # for mode "tool"
+
+
+@dataclass(slots=True)
+class ResponseFormat:
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class Reasoning:
+    enabled: bool = True
+    budget_tokens: int | None = None
+    effort: str | None = None  # "minimal" | "low" | "medium" | "high" …
+
+
+@dataclass(slots=True)
+class Request:
+    model: str
+    messages: list[Message] = field(default_factory=list)
+    system: list[TextPart] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] = field(default_factory=list)
+    max_tokens: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    reasoning: Reasoning | None = None
+    stream: bool = False
+    include_usage: bool = False
+    user: str | None = None  # OpenAI `user`, Anthropic `metadata.user_id`
+    prompt_cache_key: str | None = None
+    dropped: list[str] = field(default_factory=list)  # named in `x-torouter-dropped` (R5.7)
+
+    @property
+    def session(self) -> str | None:
+        """The client's session signal, if any (user, metadata.user_id, prompt_cache_key)."""
+        return self.user or self.prompt_cache_key
+
+    def drop(self, name: str) -> None:
+        if name not in self.dropped:
+            self.dropped.append(name)
+
+
+# ── response ────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(slots=True)
+class Response:
+    id: str
+    model: str
+    parts: list[Part] = field(default_factory=list)  # TextPart, ThinkingPart, ToolCallPart
+    stop_reason: StopReason = "end"
+    stop_raw: str | None = None  # the provider's own value (`stop_sequence`, `SAFETY`…)
+    stop_sequence: str | None = None  # the matched stop sequence when the provider says
+    usage: Usage = field(default_factory=Usage)
+    created: int = 0  # unix seconds; the gateway sets it when the upstream gives none
+
+
+# ── stream events ───────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(slots=True, frozen=True)
+class Start:
+    id: str
+    model: str
+    created: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class BlockStart:
+    index: int
+    kind: Literal["text", "thinking", "redacted_thinking"]
+    data: str = ""  # redacted thinking's opaque data
+
+
+@dataclass(slots=True, frozen=True)
+class TextDelta:
+    index: int
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ThinkingDelta:
+    index: int
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class SignatureDelta:
+    index: int
+    signature: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCallStart:
+    index: int
+    id: str
+    name: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolArgsDelta:
+    index: int
+    json: str  # a fragment of the arguments' JSON text
+
+
+@dataclass(slots=True, frozen=True)
+class BlockStop:
+    index: int
+
+
+@dataclass(slots=True, frozen=True)
+class UsageEvent:
+    usage: Usage  # cumulative
+
+
+@dataclass(slots=True, frozen=True)
+class Finish:
+    stop_reason: StopReason
+    raw: str | None = None
+    stop_sequence: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ErrorEvent:
+    message: str
+    type: str
+    code: str
+
+
+Event = (
+    Start
+    | BlockStart
+    | TextDelta
+    | ThinkingDelta
+    | SignatureDelta
+    | ToolCallStart
+    | ToolArgsDelta
+    | BlockStop
+    | UsageEvent
+    | Finish
+    | ErrorEvent
+)

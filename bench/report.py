@@ -1,0 +1,288 @@
+"""SPEC §20's table as data, the verdict of each row, and the rendering of a result as a table.
+
+Pure functions over the result JSON, so a saved result can be shown again (``run.py --show``).
+Throughput is judged on the gateway's own number (it runs on one pinned core, so it is "per
+core"); latency on the difference between the gateway's and the mock's percentile at c=1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Row", "litellm_rows", "render", "spec_rows"]
+
+SLOW_RATE_TOLERANCE = 0.97  # "direct rate": the gateway's slow-stream rate within 3 % of it
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    metric: str
+    direct: str
+    gateway: str
+    compare: str  # gateway/direct, or the latency the gateway adds
+    minimum: str
+    goal: str
+    verdict: str  # "PASS goal", "PASS min", "FAIL", "info", "n/a"
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def _verdict(meets_min: bool | None, meets_goal: bool | None) -> str:
+    if meets_min is None:
+        return "info"
+    if not meets_min:
+        return "FAIL"
+    return "PASS goal" if meets_goal else "PASS min"
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _side(scenarios: Mapping[str, Any], key: str, target: str) -> Mapping[str, Any] | None:
+    entry = scenarios.get(key)
+    return entry.get(target) if entry else None
+
+
+def _throughput_row(
+    scenarios: Mapping[str, Any], key: str, label: str, minimum: float, goal: float
+) -> Row | None:
+    d, g = _side(scenarios, key, "direct"), _side(scenarios, key, "gateway")
+    if g is None:
+        return None
+    dr, gr = (d or {}).get("rate"), g["rate"]
+    ratio = _ratio(gr, dr)
+    return Row(
+        label,
+        _n(dr),
+        _n(gr),
+        f"{ratio:.2f}x" if ratio is not None else "-",
+        f">= {minimum:,.0f}",
+        f">= {goal:,.0f}",
+        _verdict(gr >= minimum, gr >= goal),
+    )
+
+
+def _latency_rows(scenarios: Mapping[str, Any]) -> list[Row]:
+    d, g = _side(scenarios, "latency_c1", "direct"), _side(scenarios, "latency_c1", "gateway")
+    if d is None or g is None:
+        return []
+    rows = []
+    for pct, minimum, goal in (("p50", 0.7, 0.5), ("p99", 1.5, 1.0)):
+        dm, gm = d["latency_us"][pct] / 1000, g["latency_us"][pct] / 1000
+        added = gm - dm
+        rows.append(
+            Row(
+                f"added latency {pct}, ms (c=1)",
+                _n(dm, 3),
+                _n(gm, 3),
+                f"+{added:.3f} ms",
+                f"<= {minimum} ms",
+                f"<= {goal} ms",
+                _verdict(added <= minimum, added <= goal),
+            )
+        )
+    return rows
+
+
+def _slow_rows(scenarios: Mapping[str, Any]) -> list[Row]:
+    key = "slow_streams_c128"
+    d, g = _side(scenarios, key, "direct"), _side(scenarios, key, "gateway")
+    if d is None or g is None:
+        return []
+    ratio = _ratio(g["rate"], d["rate"]) or 0.0
+    same = ratio >= SLOW_RATE_TOLERANCE
+    errors_ok = g["error_count"] == 0
+    dp99, gp99 = d["latency_us"]["p99"] / 1000, g["latency_us"]["p99"] / 1000
+    return [
+        Row(
+            "slow streams/s (128 x 20 ms)",
+            _n(d["rate"], 1),
+            _n(g["rate"], 1),
+            f"{ratio:.3f}x",
+            "= direct",
+            "= direct",
+            _verdict(same, same),
+        ),
+        Row(
+            "slow stream errors",
+            str(d["error_count"]),
+            str(g["error_count"]),
+            "",
+            "0",
+            "0",
+            _verdict(errors_ok, errors_ok),
+        ),
+        Row(
+            "slow stream p99, ms (added)",
+            _n(dp99, 1),
+            _n(gp99, 1),
+            f"+{gp99 - dp99:.1f} ms",
+            "-",
+            "<= 50 ms",
+            _verdict(True, gp99 - dp99 <= 50),
+        ),
+    ]
+
+
+def _cpu_rows(scenarios: Mapping[str, Any]) -> list[Row]:
+    rows = []
+    for key, label in (("nonstream_c32", "non-stream"), ("stream_c32", "stream")):
+        g = _side(scenarios, key, "gateway")
+        d = _side(scenarios, key, "direct")
+        if not g or g.get("cpu_ms_per_request") is None:
+            continue
+        ms = g["cpu_ms_per_request"]
+        rows.append(
+            Row(
+                f"CPU ms per {label} request",
+                _n((d or {}).get("cpu_ms_per_request"), 4),
+                _n(ms, 4),
+                f"{1000 / ms:,.0f}/core-s" if ms else "-",
+                "-",
+                "-",
+                "info",
+            )
+        )
+    return rows
+
+
+def spec_rows(result: Mapping[str, Any]) -> list[Row]:
+    """One row per line of SPEC §20's table that this run measured."""
+    scenarios = result.get("scenarios", {})
+    rows: list[Row | None] = [
+        _throughput_row(scenarios, "nonstream_c32", "non-stream req/s (c=32)", 3000, 4700),
+        _throughput_row(scenarios, "stream_c32", "20-chunk streams/s (c=32)", 2000, 3400),
+    ]
+    rows += _latency_rows(scenarios)
+    rows += _slow_rows(scenarios)
+    rows += _cpu_rows(scenarios)
+    peak = result.get("gateway", {}).get("peak_rss_mb")
+    if peak is not None:
+        rows.append(
+            Row(
+                "peak RSS per worker, MB",
+                "-",
+                _n(peak, 1),
+                "",
+                "<= 150",
+                "<= 100",
+                _verdict(peak <= 150, peak <= 100),
+            )
+        )
+    errors = result.get("errors", {})
+    rows.append(
+        Row(
+            "errors (all measured runs)",
+            str(errors.get("direct", 0)),
+            str(errors.get("gateway", 0)),
+            "",
+            "0",
+            "0",
+            _verdict(errors.get("gateway", 0) == 0, errors.get("gateway", 0) == 0),
+        )
+    )
+    rows.append(Row("translated routes", "-", "-", "", ">= 1/2", ">= 70 %", "n/a"))
+    rows.append(Row("versus LiteLLM", "-", "-", "", "reported", ">= 40x / 80x", "n/a"))
+    return [r for r in rows if r is not None]
+
+
+def litellm_rows(result: Mapping[str, Any]) -> list[Row]:
+    """ToRouter against LiteLLM (columns reused: direct = LiteLLM, gateway = ToRouter)."""
+    scenarios = result.get("scenarios", {})
+    rows = []
+    for key, label, goal in (
+        ("nonstream_c32", "non-stream req/s (c=32)", 40.0),
+        ("stream_c32", "20-chunk streams/s (c=32)", 80.0),
+    ):
+        lt, gw = _side(scenarios, key, "litellm"), _side(scenarios, key, "gateway")
+        if not lt or not gw:
+            continue
+        ratio = _ratio(gw["rate"], lt["rate"])
+        rows.append(
+            Row(
+                label,
+                _n(lt["rate"], 1),
+                _n(gw["rate"]),
+                f"{ratio:.1f}x" if ratio is not None else "-",
+                "reported",
+                f">= {goal:.0f}x",
+                _verdict(True, ratio is not None and ratio >= goal),
+            )
+        )
+    lt, gw = _side(scenarios, "latency_c1", "litellm"), _side(scenarios, "latency_c1", "gateway")
+    d = _side(scenarios, "latency_c1", "direct")
+    if lt and gw:
+        for pct in ("p50", "p99"):
+            base = d["latency_us"][pct] / 1000 if d else 0.0
+            lm, gm = lt["latency_us"][pct] / 1000 - base, gw["latency_us"][pct] / 1000 - base
+            ratio = _ratio(lm, gm)
+            rows.append(
+                Row(
+                    f"added latency {pct}, ms (c=1)",
+                    _n(lm, 3),
+                    _n(gm, 3),
+                    f"{ratio:.1f}x less" if ratio is not None else "-",
+                    "reported",
+                    "-",
+                    "info",
+                )
+            )
+    for key in ("nonstream_c32", "stream_c32"):
+        lt, gw = _side(scenarios, key, "litellm"), _side(scenarios, key, "gateway")
+        if lt and gw and lt.get("cpu_ms_per_request") and gw.get("cpu_ms_per_request"):
+            ratio = lt["cpu_ms_per_request"] / gw["cpu_ms_per_request"]
+            rows.append(
+                Row(
+                    f"CPU ms per request ({key})",
+                    _n(lt["cpu_ms_per_request"], 3),
+                    _n(gw["cpu_ms_per_request"], 4),
+                    f"{ratio:.1f}x less",
+                    "reported",
+                    "-",
+                    "info",
+                )
+            )
+    peaks = result.get("peak_rss_mb", {})
+    if peaks.get("litellm") and peaks.get("gateway"):
+        rows.append(
+            Row(
+                "peak RSS per worker, MB",
+                _n(peaks["litellm"], 1),
+                _n(peaks["gateway"], 1),
+                f"{peaks['litellm'] / peaks['gateway']:.1f}x less",
+                "reported",
+                "-",
+                "info",
+            )
+        )
+    return rows
+
+
+HEADER = ("metric", "direct", "gateway", "gw vs direct", "SPEC minimum", "goal", "result")
+
+
+def render(rows: Sequence[Row], *, markdown: bool = False, header: Iterable[str] = HEADER) -> str:
+    cells = [list(header)] + [list(r.as_dict().values()) for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(c) + " |" for c in cells]
+        lines.insert(1, "|" + "|".join("---" for _ in cells[0]) + "|")
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    out = []
+    for n, row in enumerate(cells):
+        left = row[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        out.append("  ".join([left, *rest]))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)

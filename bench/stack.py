@@ -1,0 +1,152 @@
+"""The processes under test: the instant mock provider and the gateway, each on its own port.
+
+The gateway runs as shipped (``torouter serve``, one uvicorn worker, uvloop + httptools) with all
+the normal features of the embedded default on: admission against the snapshot, reservation,
+routing, metering, the usage recorder writing to SQLite, and one JSON access line per request
+(written to a file in the run's temporary folder).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.procs import Server, free_port
+
+__all__ = [
+    "KEY",
+    "MOCK_AUTH",
+    "MODEL",
+    "gateway_config",
+    "gateway_server",
+    "mock_server",
+    "summarize_access_log",
+    "torouter_cmd",
+]
+
+MODEL = "bench-gpt"
+KEY = "sk-bench" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"  # sk- and 48 characters
+MOCK_AUTH = "Bearer mock-key"
+assert len(KEY) == 51
+
+
+def torouter_cmd() -> list[str]:
+    """The CLI of the interpreter running the bench (the repository's venv)."""
+    script = Path(sys.executable).parent / "torouter"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "torouter.cli"]
+
+
+def mock_server(folder: Path, cpu: str | None) -> Server:
+    port = free_port()
+    return Server(
+        "mock",
+        [*torouter_cmd(), "mock-provider", "--host", "127.0.0.1", "--port", str(port)],
+        cpu=cpu,
+        log=folder / "mock.log",
+        base_url=f"http://127.0.0.1:{port}",
+        ready_path="/v1/models",
+        ready_headers={"authorization": MOCK_AUTH},
+    )
+
+
+def gateway_config(data_dir: Path, mock_base: str, *, translated: str = "") -> str:
+    """The gateway's TOML: one group, one model, one channel to the mock, one funded key.
+
+    ``translated`` is appended verbatim: the hook for a model on a channel of another protocol.
+    """
+    return f"""\
+data_dir = "{data_dir}"
+[demo]
+enabled = false
+[mock]
+mount = false
+[shutdown]
+drain_s = 5
+
+[[groups]]
+name = "default"
+billing_type = "balance"
+models = ["{MODEL}"]
+
+[[models]]
+id = "{MODEL}"
+vendor = "openai"
+endpoints = ["chat"]
+prices = {{ input = 1, output = 2 }}
+
+[[channels]]
+name = "mock"
+platform = "openai"
+base_url = "{mock_base}/v1"
+credential = "mock-key"
+models = ["{MODEL}"]
+groups = ["default"]
+
+[[users]]
+email = "bench@example.com"
+verified = true
+balance_usd = 1000000
+
+[[keys]]
+name = "bench"
+user = "bench@example.com"
+group = "default"
+key = "{KEY}"
+{translated}"""
+
+
+def gateway_server(folder: Path, mock_base: str, cpu: str | None) -> Server:
+    port = free_port()
+    config = folder / "torouter.toml"
+    config.write_text(gateway_config(folder / "data", mock_base))
+    return Server(
+        "gateway",
+        [*torouter_cmd(), "serve", "--config", str(config), "--port", str(port), "--workers", "1"],
+        cpu=cpu,
+        log=folder / "gateway.log",
+        base_url=f"http://127.0.0.1:{port}",
+        ready_path="/readyz",
+        cwd=folder,
+    )
+
+
+def summarize_access_log(path: Path) -> dict[str, Any]:
+    """Tally the gateway's access lines by status and outcome, and its warnings and errors."""
+    statuses: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    levels: Counter[str] = Counter()
+    samples: list[str] = []
+    requests = 0
+    try:
+        fh = path.open("rb")
+    except OSError:
+        return {"missing": str(path)}
+    with fh:
+        for raw in fh:
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                levels["non-json"] += 1
+                continue
+            if not isinstance(rec, dict):
+                continue
+            if rec.get("msg") == "request":
+                requests += 1
+                statuses[str(rec.get("status"))] += 1
+                outcomes[str(rec.get("outcome"))] += 1
+            level = str(rec.get("level", ""))
+            if level in ("WARNING", "ERROR", "CRITICAL"):
+                levels[level] += 1
+                if len(samples) < 5:
+                    samples.append(raw[:400].decode("utf-8", "replace").rstrip())
+    return {
+        "requests": requests,
+        "statuses": dict(statuses),
+        "outcomes": dict(outcomes),
+        "warnings_errors": dict(levels),
+        "samples": samples,
+    }

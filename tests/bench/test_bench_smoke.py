@@ -1,0 +1,63 @@
+"""The benchmark works end to end: ``bench/run.py --quick`` as CI's smoke test (SPEC R20.1).
+
+Only that it runs is asserted (every scenario completes requests, without errors, on both sides);
+never how fast: timed unit tests are forbidden, and CI shares its cores with the other tests.
+It starts its own mock and gateway on free ports, so it runs beside any other test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench.payloads import BODIES
+from bench.scenarios import SCENARIOS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tools_or_skip() -> None:
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not installed (scripts/setup.sh --test installs wrk)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.mark.timeout(180)
+def test_quick_benchmark_runs(tmp_path: Path) -> None:
+    _tools_or_skip()
+    out = tmp_path / "quick.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = orjson.loads(out.read_bytes())
+
+    assert result["flags"] == []
+    for target in ("direct", "gateway"):
+        for body in BODIES:
+            assert result["probes"][target][body]["problems"] == [], (target, body)
+    for scenario in SCENARIOS:
+        entry = result["scenarios"][scenario.key]
+        for target in ("direct", "gateway"):
+            run = entry[target]
+            assert run["requests"] > 0 and run["rate"] > 0, (scenario.key, target)
+            assert run["error_count"] == 0, (scenario.key, target, run["errors"])
+        assert entry["gateway"]["cpu_ms_per_request"] > 0
+    assert result["gateway"]["peak_rss_mb"] > 0
+    assert result["machine"]["nproc"] >= 1 and result["machine"]["python"]
+    metrics = [row["metric"] for row in result["table"]]
+    assert "non-stream req/s (c=32)" in metrics and "peak RSS per worker, MB" in metrics
+    assert "saved" in proc.stdout

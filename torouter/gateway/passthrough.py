@@ -1,0 +1,222 @@
+"""Same-protocol stream relays (SPEC R4.1–R4.5, R5.3): bytes out as they come, usage peeked.
+
+Each relayer takes upstream reads (`feed`), returns the bytes to send for the events those reads
+completed, and keeps only the partial event. Only events that carry usage are parsed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from torouter.protocols import openai_chat
+from torouter.protocols.internal import Usage
+from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
+
+__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "OpenAIPassthrough", "StreamRelayer"]
+
+
+def _string_chars(events: bytes, marks: tuple[bytes, ...]) -> int:
+    """Characters of the JSON strings after `marks` (the R10.1 output estimate, never kept)."""
+    n = 0
+    for mark in marks:
+        i = events.find(mark)
+        while i >= 0:
+            start = j = i + len(mark)
+            while True:
+                j = events.find(b'"', j)
+                if j < 0:
+                    j = len(events)
+                    break
+                if events[j - 1] != 0x5C:
+                    break
+                j += 1
+            n += j - start
+            i = events.find(mark, j)
+    return n
+
+
+def _data(event: bytes) -> Any:
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            try:
+                return orjson.loads(line[5:])
+            except orjson.JSONDecodeError:
+                return None
+    return None
+
+
+class StreamRelayer:
+    """Common state: usage seen, end seen, characters delivered, an upstream error event."""
+
+    separator = b"\n\n"
+
+    def __init__(self, max_event: int) -> None:
+        self.usage: Usage | None = None
+        self.done = False
+        self.chars = 0
+        self.upstream_error: tuple[str, str] | None = None  # (type, message) from the stream
+        self.overflow = False
+        self._buf = b""
+        self._max = max_event
+
+    def feed(self, chunk: bytes) -> bytes:
+        buf = self._buf + chunk
+        if b"\r" in chunk and self.separator == b"\n\n":
+            buf = buf.replace(b"\r\n", b"\n")
+        cut = buf.rfind(self.separator)
+        if cut < 0:
+            self._buf = buf
+            if len(buf) > self._max:
+                self.overflow = True
+            return b""
+        end = cut + len(self.separator)
+        events, self._buf = buf[:end], buf[end:]
+        return self.events(events)
+
+    def close(self) -> bytes:
+        """Upstream EOF: some upstreams omit the last blank line (`data: [DONE]\\n`)."""
+        rest, self._buf = self._buf, b""
+        if rest.strip():
+            return self.events(rest.rstrip(b"\r\n") + self.separator)
+        return b""
+
+    def events(self, events: bytes) -> bytes:
+        raise NotImplementedError
+
+
+class OpenAIPassthrough(StreamRelayer):
+    def __init__(self, max_event: int, *, keep_usage: bool, openrouter: bool = False) -> None:
+        super().__init__(max_event)
+        self._keep = keep_usage
+        self._openrouter = openrouter
+
+    def events(self, events: bytes) -> bytes:
+        if self._openrouter and b'"reasoning"' in events:
+            events = _copy_reasoning(events)
+        out, usage = openai_chat.scan_stream(events, self._keep)
+        if usage is not None:
+            self.usage = from_openai(usage, openrouter=self._openrouter)
+        elif self.usage is None:
+            self.chars += openai_chat.content_chars(events)
+        if b'"error"' in events and b'data: {"error"' in events:
+            obj = _data(events[events.find(b'data: {"error"') :])
+            err = obj.get("error") if isinstance(obj, dict) else None
+            if isinstance(err, dict):
+                self.upstream_error = (str(err.get("type")), str(err.get("message")))
+        if openai_chat.DONE in events:
+            self.done = True
+        return out
+
+
+def _copy_reasoning(events: bytes) -> bytes:
+    """OpenRouter: `delta.reasoning` → `delta.reasoning_content` when absent (R4.2)."""
+    out = []
+    for ev in events.split(b"\n\n"):
+        if b'"reasoning"' in ev and ev.startswith(b"data: {"):
+            try:
+                obj = orjson.loads(ev[6:])
+            except orjson.JSONDecodeError:
+                out.append(ev)
+                continue
+            changed = False
+            for choice in obj.get("choices") or ():
+                delta = choice.get("delta") or {}
+                if delta.get("reasoning") and "reasoning_content" not in delta:
+                    delta["reasoning_content"] = delta["reasoning"]
+                    changed = True
+            out.append(b"data: " + orjson.dumps(obj) if changed else ev)
+        else:
+            out.append(ev)
+    return b"\n\n".join(out)
+
+
+class AnthropicPassthrough(StreamRelayer):
+    _marks = (b'"text":"', b'"thinking":"', b'"partial_json":"')
+
+    def events(self, events: bytes) -> bytes:
+        if b'"usage"' in events:
+            for ev in events.split(b"\n\n"):
+                if b'"usage"' not in ev:
+                    continue
+                obj = _data(ev)
+                if not isinstance(obj, dict):
+                    continue
+                if obj.get("type") == "message_start":
+                    u = (obj.get("message") or {}).get("usage")
+                    if isinstance(u, dict):
+                        self.usage = from_anthropic(u)
+                elif obj.get("type") == "message_delta" and isinstance(obj.get("usage"), dict):
+                    self._merge(obj["usage"])
+        if self.usage is None or self.usage.output == 0:
+            self.chars += _string_chars(events, self._marks)
+        if b"event: error" in events:
+            obj = _data(events[events.find(b"event: error") :])
+            err = obj.get("error") if isinstance(obj, dict) else None
+            if isinstance(err, dict):
+                self.upstream_error = (str(err.get("type")), str(err.get("message")))
+        if b"message_stop" in events:
+            self.done = True
+        return events
+
+    def _merge(self, delta: dict[str, Any]) -> None:
+        base = self.usage or Usage()
+        upd = from_anthropic(delta)
+        self.usage = Usage(
+            input=upd.input if "input_tokens" in delta else base.input,
+            cache_read=upd.cache_read if "cache_read_input_tokens" in delta else base.cache_read,
+            cache_write_5m=upd.cache_write_5m
+            if ("cache_creation_input_tokens" in delta or "cache_creation" in delta)
+            else base.cache_write_5m,
+            cache_write_1h=upd.cache_write_1h if "cache_creation" in delta else base.cache_write_1h,
+            output=upd.output if "output_tokens" in delta else base.output,
+        )
+
+
+class GeminiPassthrough(StreamRelayer):
+    """`data: {…}\\r\\n\\r\\n` events; or, for a client without `alt=sse`, a streamed JSON array."""
+
+    separator = b"\r\n\r\n"
+    _marks = (b'"text":"', b'"text": "')
+
+    def __init__(self, max_event: int, *, as_array: bool = False) -> None:
+        super().__init__(max_event)
+        self._array = as_array
+        self._opened = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if b"\r\n\r\n" not in chunk and b"\n\n" in chunk and not self._buf.endswith(b"\r"):
+            chunk = chunk.replace(b"\n\n", b"\r\n\r\n")
+        return super().feed(chunk)
+
+    def events(self, events: bytes) -> bytes:
+        i = events.rfind(b'"usageMetadata"')
+        if i >= 0:
+            start = events.rfind(b"data:", 0, i)
+            obj = _data(events[start:]) if start >= 0 else None
+            if isinstance(obj, dict) and isinstance(obj.get("usageMetadata"), dict):
+                self.usage = from_gemini(obj["usageMetadata"])
+        if self.usage is None:
+            self.chars += _string_chars(events, self._marks)
+        if b'data: {"error"' in events:
+            obj = _data(events[events.find(b'data: {"error"') :])
+            err = obj.get("error") if isinstance(obj, dict) else None
+            if isinstance(err, dict):
+                self.upstream_error = (str(err.get("status")), str(err.get("message")))
+        if not self._array:
+            return events
+        parts = []
+        for ev in events.split(self.separator):
+            if ev.startswith(b"data:"):
+                parts.append((b"[" if not self._opened else b",\r\n") + ev[5:].strip())
+                self._opened = True
+        return b"".join(parts)
+
+    def close(self) -> bytes:
+        out = super().close()
+        if self.upstream_error is None:
+            self.done = True  # a Gemini stream simply ends
+        if self._array:
+            out += b"]" if self._opened else b"[]"
+        return out

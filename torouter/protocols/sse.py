@@ -1,0 +1,82 @@
+"""Incremental server-sent-events parsing (the WHATWG rules the providers' SDKs follow). Pure.
+
+`SSEParser.feed(chunk)` takes bytes split anywhere and returns the events completed by them;
+only the current partial line and the current event's lines are held, bounded by
+`max_event_bytes`. Lines end in `\\n` or `\\r\\n` (Gemini separates events with `\\r\\n\\r\\n`);
+comment lines (`: OPENROUTER PROCESSING`) and `id:`/`retry:` fields are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEEvent", "SSEParser"]
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024  # stream.max_event_bytes (R4.10)
+
+
+class EventTooLarge(ValueError):
+    """One event grew past the limit; the relay ends the stream with an error (R4.10)."""
+
+
+@dataclass(slots=True, frozen=True)
+class SSEEvent:
+    event: str | None
+    data: bytes
+
+
+class SSEParser:
+    __slots__ = ("_buf", "_data", "_event", "_max", "_size")
+
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._buf = b""  # the partial line
+        self._data: list[bytes] = []
+        self._event: str | None = None
+        self._size = 0
+        self._max = max_event_bytes
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        buf = self._buf + chunk if self._buf else chunk
+        end = buf.rfind(b"\n")
+        if end < 0:
+            self._hold(buf)
+            return []
+        self._buf = b""
+        out: list[SSEEvent] = []
+        for line in buf[:end].split(b"\n"):
+            self._line(line[:-1] if line.endswith(b"\r") else line, out)
+        self._hold(buf[end + 1 :])
+        return out
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream: a last event without its blank line still counts."""
+        out: list[SSEEvent] = []
+        if self._buf:
+            line, self._buf = self._buf, b""
+            self._line(line[:-1] if line.endswith(b"\r") else line, out)
+        self._line(b"", out)
+        return out
+
+    def _hold(self, rest: bytes) -> None:
+        if self._size + len(rest) > self._max:
+            raise EventTooLarge(f"an event exceeded {self._max} bytes")
+        self._buf = rest
+
+    def _line(self, line: bytes, out: list[SSEEvent]) -> None:
+        if not line:
+            if self._data:
+                out.append(SSEEvent(self._event, b"\n".join(self._data)))
+            self._data, self._event, self._size = [], None, 0
+            return
+        if line[0] == 0x3A:  # ':' comment
+            return
+        name, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._size += len(value) + 1
+            if self._size > self._max:
+                raise EventTooLarge(f"an event exceeded {self._max} bytes")
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
