@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ProcSample", "Server", "free_port", "pinned", "sample"]
+__all__ = ["ProcSample", "Server", "cpu_busy_s", "free_port", "pinned", "sample", "wait_quiet"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -56,6 +56,30 @@ def _listdir(path: str) -> list[str]:
         return os.listdir(path)
     except OSError:
         return []
+
+
+def cpu_busy_s() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine since boot, all cores (``/proc/stat``).
+
+    Busy minus what the benchmark's own processes used is what *other* processes took during a
+    run: a shared machine shows up there (and steal is the hypervisor's share).
+    """
+    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
+    return (user + nice + system + irq + softirq) / _TICK, steal / _TICK
+
+
+def wait_quiet(max_wait_s: float, threshold: float = 0.1, window_s: float = 1.0) -> float:
+    """Wait (up to ``max_wait_s``) for a ``window_s`` in which the whole machine used less than
+    ``threshold`` cores, i.e. nobody else is running; returns the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        busy0, _ = cpu_busy_s()
+        time.sleep(window_s)
+        busy1, _ = cpu_busy_s()
+        waited = time.monotonic() - t0
+        if (busy1 - busy0) / window_s < threshold or waited >= max_wait_s:
+            return waited
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +124,7 @@ class Server:
         ready_path: str,
         ready_headers: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
+        unset: Sequence[str] = (),
         cwd: Path | None = None,
     ) -> None:
         self.name = name
@@ -109,7 +134,8 @@ class Server:
         self.base_url = base_url
         self.ready_url = base_url + ready_path
         self.ready_headers = dict(ready_headers or {})
-        self.env = {**os.environ, **(env or {})}
+        inherited = {k: v for k, v in os.environ.items() if k not in unset}
+        self.env = {**inherited, **(env or {})}
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -8,22 +8,28 @@ routing, metering, the usage recorder writing to SQLite, and one JSON access lin
 
 from __future__ import annotations
 
+import io
+import subprocess
 import sys
+import tarfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from bench.machine import REPO
 from bench.procs import Server, free_port
 
 __all__ = [
     "KEY",
     "MOCK_AUTH",
     "MODEL",
+    "export_commit",
     "gateway_config",
     "gateway_server",
     "mock_server",
+    "pick_source",
     "summarize_access_log",
     "torouter_cmd",
 ]
@@ -34,17 +40,58 @@ MOCK_AUTH = "Bearer mock-key"
 assert len(KEY) == 51
 
 
-def torouter_cmd() -> list[str]:
-    """The CLI of the interpreter running the bench (the repository's venv)."""
+def torouter_cmd(source: Path | None = None) -> list[str]:
+    """The CLI of the interpreter running the bench (the repository's venv).
+
+    With ``source`` (a folder holding a ``torouter`` package, e.g. from ``export_commit``) that
+    code runs instead of the work tree's, with the same installed dependencies.
+    """
     script = Path(sys.executable).parent / "torouter"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "torouter.cli"]
+    if source is None and script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "torouter.cli"]
 
 
-def mock_server(folder: Path, cpu: str | None) -> Server:
+def _source_env(source: Path | None) -> dict[str, str]:
+    return {"PYTHONPATH": str(source)} if source is not None else {}
+
+
+def export_commit(repo: Path, rev: str, folder: Path) -> str:
+    """Extract ``rev``'s ``torouter/`` into ``folder`` (``git archive``: the work tree, the index
+    and HEAD stay untouched); returns the full commit id."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tar = subprocess.run(
+        ["git", "archive", "--format=tar", sha, "torouter"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(folder, filter="data")
+    return sha
+
+
+def pick_source(rev: str | None, folder: Path) -> tuple[Path | None, dict[str, Any]]:
+    """The code to benchmark: the work tree (``rev`` None), or ``rev`` exported to ``folder``."""
+    if rev is None:
+        return None, {"from": "work tree", "path": str(REPO)}
+    sha = export_commit(REPO, rev, folder)
+    return folder, {"from": "git archive", "rev": rev, "commit": sha}
+
+
+def mock_server(folder: Path, cpu: str | None, source: Path | None = None) -> Server:
     port = free_port()
     return Server(
         "mock",
-        [*torouter_cmd(), "mock-provider", "--host", "127.0.0.1", "--port", str(port)],
+        [*torouter_cmd(source), "mock-provider", "--host", "127.0.0.1", "--port", str(port)],
+        env=_source_env(source),
         cpu=cpu,
         log=folder / "mock.log",
         base_url=f"http://127.0.0.1:{port}",
@@ -99,17 +146,29 @@ key = "{KEY}"
 {translated}"""
 
 
-def gateway_server(folder: Path, mock_base: str, cpu: str | None) -> Server:
+def gateway_server(
+    folder: Path, mock_base: str, cpu: str | None, source: Path | None = None
+) -> Server:
     port = free_port()
     config = folder / "torouter.toml"
     config.write_text(gateway_config(folder / "data", mock_base))
     return Server(
         "gateway",
-        [*torouter_cmd(), "serve", "--config", str(config), "--port", str(port), "--workers", "1"],
+        [
+            *torouter_cmd(source),
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
         cpu=cpu,
         log=folder / "gateway.log",
         base_url=f"http://127.0.0.1:{port}",
         ready_path="/readyz",
+        env=_source_env(source),
         cwd=folder,
     )
 

@@ -33,10 +33,11 @@ from bench.stack import (
     MODEL,
     gateway_server,
     mock_server,
+    pick_source,
     summarize_access_log,
 )
 
-__all__ = ["default_cores", "flags_of", "main", "run_pairs"]
+__all__ = ["default_cores", "flags_of", "main", "run_pairs", "warnings_of"]
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -65,7 +66,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--gateway-cpu", default=gw, help=f"core of the gateway (default {gw})")
     p.add_argument("--mock-cpu", default=mock, help=f"core of the mock (default {mock})")
     p.add_argument("--load-cpu", default=load, help=f"core of wrk (default {load}; none: unpinned)")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="before each scenario wait up to S s for the machine to be idle (shared machines)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N measured runs per scenario and target; keep the one least disturbed by others",
+    )
     p.add_argument("--only", nargs="+", metavar="SCENARIO", help="run only these scenarios")
+    p.add_argument("--commit", metavar="REV", help="measure REV's torouter/, not the work tree")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a SPEC minimum fails")
     p.add_argument("--show", type=Path, metavar="JSON", help="print a saved result and exit")
@@ -93,6 +109,7 @@ def describe(scenario: Scenario, out: dict[str, Any]) -> str:
         parts.append(f"cpu {out['cpu_util']:.0%} {out['cpu_ms_per_request']} ms/req")
     if out.get("load_core_util") is not None:
         parts.append(f"load core {out['load_core_util']:.0%}")
+    parts.append(f"others {out['foreign_cpu']:.2f} cores")
     return "  ".join(parts)
 
 
@@ -141,6 +158,9 @@ def flags_of(result: dict[str, Any]) -> list[str]:
                 flags.append(f"{key}/{target}: {out['error_count']} errors {out['errors']}")
             if not out["requests"]:
                 flags.append(f"{key}/{target}: no request completed")
+            dropped = sum(r["error_count"] for r in out.get("repeats", ())) - out["error_count"]
+            if dropped:
+                flags.append(f"{key}/{target}: {dropped} errors in the repeats not kept")
             warm = out.get("warmup") or {}
             if warm.get("error_count"):
                 flags.append(f"{key}/{target}: {warm['error_count']} errors in the warm-up")
@@ -153,6 +173,22 @@ def flags_of(result: dict[str, Any]) -> list[str]:
         if levels.get(level):
             flags.append(f"gateway logged {levels[level]} {level} lines")
     return flags
+
+
+NOISY_CORES = 0.15  # other processes' CPU during a run, in cores, above which it is "noisy"
+
+
+def warnings_of(result: dict[str, Any]) -> list[str]:
+    """Conditions that make numbers unreliable without being errors (a shared, busy machine)."""
+    out = []
+    for key, entry in result.get("scenarios", {}).items():
+        for target, run in entry.items():
+            if isinstance(run, dict) and run.get("foreign_cpu", 0) > NOISY_CORES:
+                out.append(
+                    f"{key}/{target}: other processes used {run['foreign_cpu']:.2f} cores "
+                    "during the run (a busy machine: numbers unreliable)"
+                )
+    return out
 
 
 def _default_out(quick: bool, commit: str) -> Path:
@@ -183,18 +219,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     tmp = Path(tempfile.mkdtemp(prefix="torouter-bench-"))
     bodies = write_bodies(tmp, MODEL)
-    mock = mock_server(tmp, mock_cpu)
+    source, result["source"] = pick_source(args.commit, tmp / "src")
+    mock = mock_server(tmp, mock_cpu, source)
     gateway: Server | None = None
     try:
         mock.start()
-        gateway = gateway_server(tmp, mock.base_url, gw_cpu).start()
+        gateway = gateway_server(tmp, mock.base_url, gw_cpu, source).start()
         started = sample(gateway.pid)
         targets = [
             Target("direct", mock.base_url + CHAT_PATH, MOCK_AUTH, mock.pid),
             Target("gateway", gateway.base_url + CHAT_PATH, f"Bearer {KEY}", gateway.pid),
         ]
         result["probes"] = probe_all(targets, bodies)
-        timing = Timing(args.seconds, args.warmup, args.slow_seconds, load_cpu, (mock.pid,))
+        timing = Timing(
+            args.seconds,
+            args.warmup,
+            args.slow_seconds,
+            load_cpu,
+            (mock.pid,),
+            args.quiet_wait,
+            args.repeat,
+        )
         result["scenarios"] = run_pairs(scenarios, targets, bodies, timing)
         end = sample(gateway.pid)
         result["gateway"] = {
@@ -221,6 +266,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["errors"] = totals
     result["table"] = [row.as_dict() for row in spec_rows(result)]
     result["flags"] = flags_of(result)
+    result["warnings"] = warnings_of(result)
     return result
 
 
@@ -240,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render(rows))
     if args.quick:
         print("quick mode: runs of 1-2 s, a smoke test; the numbers are not representative")
+    for warning in result["warnings"]:
+        print(f"WARNING: {warning}")
     for flag in result["flags"]:
         print(f"FLAGGED: {flag}")
     print(f"saved {out} ({result['wall_s']} s)")

@@ -289,11 +289,29 @@ class ToRouterApp:
 
     def _build_api(self, c: Components) -> ASGIApp | None:
         try:
+            from torouter.accounts.service import Accounts
             from torouter.api import ApiDeps, build_management_api
         except ImportError:
             return None
+        from torouter.crypto import keyring_for
+
+        # Sessions, sign-up, TOTP: mail goes to SMTP when `smtp.host` is set, else to the
+        # outbox folder; a verification or suspension reloads the gateway's snapshot.
+        accounts = Accounts.build(
+            c.settings,
+            c.db,
+            keyring_for(c.settings),
+            on_users_changed=c.snapshot.reload,
+            base_url=self.base_url(),
+        )
         return build_management_api(
-            ApiDeps(settings=c.settings, db=c.db, snapshot=c.snapshot, ledger=c.ledger)
+            ApiDeps(
+                settings=c.settings,
+                db=c.db,
+                snapshot=c.snapshot,
+                ledger=c.ledger,
+                accounts=accounts,
+            )
         )
 
     def base_url(self) -> str:

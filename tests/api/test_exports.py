@@ -19,4 +19,4 @@ def test_public_names() -> None:
 
 def test_api_deps_fields() -> None:
     names = [f.name for f in dataclasses.fields(ApiDeps)]
-    assert names == ["settings", "db", "snapshot", "ledger", "session_resolver"]
+    assert names == ["settings", "db", "snapshot", "ledger", "session_resolver", "accounts"]

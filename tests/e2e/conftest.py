@@ -29,12 +29,12 @@ flush_interval_s = 0.05
 name = "default"
 billing_type = "balance"
 price_multiplier = 1.5
-models = ["gpt-test", "gpt-mapped", "gpt-slow", "claude-only", "embed-only"]
+models = ["gpt-test", "gpt-mapped", "gpt-slow", "claude-only", "embed-only", "gemini-test"]
 
 [[models]]
 id = "gpt-test"
 vendor = "openai"
-endpoints = ["chat"]
+endpoints = ["chat", "messages", "generate", "responses"]
 prices = { input = 2, output = 10 }
 
 [[models]]
@@ -52,8 +52,17 @@ prices = { input = 1, output = 1 }
 [[models]]
 id = "claude-only"
 vendor = "anthropic"
-endpoints = ["chat", "messages"]
-prices = { input = 1, output = 1 }
+endpoints = ["chat", "messages", "generate", "responses"]
+supports_thinking = true
+max_output_tokens = 8192
+prices = { input = 3, output = 15, cache_read = 0.3 }
+
+[[models]]
+id = "gemini-test"
+vendor = "google"
+endpoints = ["chat", "messages", "generate", "responses"]
+supports_thinking = true
+prices = { input = 1, output = 4 }
 
 [[models]]
 id = "embed-only"
@@ -86,6 +95,14 @@ platform = "anthropic"
 base_url = "http://127.0.0.1:{port}/mock/anthropic"
 credential = "mock-key-3"
 models = ["claude-only"]
+groups = ["default"]
+
+[[channels]]
+name = "mock-gemini"
+platform = "gemini"
+base_url = "http://127.0.0.1:{port}/mock/gemini"
+credential = "mock-key-4"
+models = ["gemini-test"]
 groups = ["default"]
 
 [[users]]

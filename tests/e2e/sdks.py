@@ -39,3 +39,8 @@ def run_sdk(script: str, venv: str | None, spec: dict[str, Any]) -> dict[str, An
 
 
 OPENAI_MAJORS = [pytest.param(None, id="openai-3.x"), pytest.param("openai1", id="openai-1.x")]
+ANTHROPIC_MAJORS = [
+    pytest.param(None, id="anthropic-2.x"),
+    pytest.param("anthropic0", id="anthropic-0.x"),
+]
+GENAI_MAJORS = [pytest.param(None, id="genai-3.x"), pytest.param("genai1", id="genai-1.x")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -343,3 +344,52 @@ async def test_rerank_and_speech_stream(http: httpx.AsyncClient) -> None:
     )
     events = [orjson.loads(e[6:]) for e in speech.content.split(b"\n\n")[:-1]]
     assert events[0]["type"] == "speech.audio.delta" and events[-1]["type"] == "speech.audio.done"
+
+
+async def test_non_stream_disconnect_drops_half_the_body(http: httpx.AsyncClient) -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        await http.post(
+            "/v1/chat/completions", headers=OPENAI, json=chat("x [[mock:disconnect_after=1]]")
+        )
+
+
+async def test_responses_content_filter_is_incomplete(http: httpx.AsyncClient) -> None:
+    body = {"model": "m", "input": "x [[mock:content_filter]]", "stream": True}
+    response = await http.post("/v1/responses", headers=OPENAI, json=body)
+    last = json.loads(response.content.decode().split("\n\n")[-2].split("\n")[1][6:])
+    assert last["type"] == "response.incomplete"
+    assert last["response"]["incomplete_details"] == {"reason": "content_filter"}
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body"),
+    [
+        (
+            "/v1/messages",
+            ANTHROPIC,
+            anthropic_body("x [[mock:chunk_interval_ms=200,chunks=40]]", stream=True),
+        ),
+        (
+            "/v1beta/models/g:streamGenerateContent?alt=sse",
+            GEMINI,
+            gemini_body("x [[mock:chunk_interval_ms=200,chunks=40]]"),
+        ),
+        ("/v1/chat/completions", OPENAI, chat("x [[mock:ttft_ms=5000]]", stream=True)),
+        ("/v1/chat/completions", OPENAI, chat("x [[mock:slow_first_byte=5000]]")),
+    ],
+)
+async def test_abandoned_slow_answers_free_the_server(
+    mock_server: MockServer, path: str, headers: dict[str, str], body: object
+) -> None:
+    baseline = mock_server.task_count()
+    async with httpx.AsyncClient(base_url=mock_server.url, timeout=0.3) as client:
+        try:
+            async with client.stream("POST", path, headers=headers, json=body) as response:
+                async for _ in response.aiter_raw():
+                    break  # give up after the first bytes: the connection is closed
+        except httpx.ReadTimeout:
+            pass  # or give up waiting for them
+    deadline = asyncio.get_running_loop().time() + 3
+    while mock_server.task_count() > baseline:
+        assert asyncio.get_running_loop().time() < deadline, "a slow answer outlived its client"
+        await asyncio.sleep(0.01)

@@ -79,19 +79,21 @@ class OutboxMailer:
     """Writes each mail to `<dir>/<ULID>.eml` (0600: links are secrets) and logs the link.
 
     R17.7 and R18.3 allow the link in the log for the embedded default only, which runs
-    offline without a mail server; it is the one way to verify an account there.
+    offline without a mail server; it is the one way to verify an account there. Elsewhere
+    (`log_links=False`) the files are still written, the links never logged.
     """
 
-    def __init__(self, directory: Path, sender: str) -> None:
+    def __init__(self, directory: Path, sender: str, *, log_links: bool = True) -> None:
         self._dir = Path(directory)
         self._sender = sender
+        self._log_links = log_links
 
     async def send(self, mail: Mail) -> None:
         data = bytes(to_message(mail, self._sender))
         path = self._dir / f"{ULID()}.eml"
         await asyncio.to_thread(_write_private, path, data)
         extra = {"to": mail.to, "subject": mail.subject, "file": str(path)}
-        if mail.link:
+        if mail.link and self._log_links:
             log.info("mail written to the outbox; link: %s", mail.link, extra=extra)
         else:
             log.info("mail written to the outbox", extra=extra)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["hash_password", "is_password_hash", "needs_rehash", "verify_password"]
+__all__ = [
+    "MIN_LENGTH",
+    "hash_password",
+    "hash_password_async",
+    "is_password_hash",
+    "needs_rehash",
+    "verify_password",
+    "verify_password_async",
+]
+
+MIN_LENGTH = 6  # R12.1
 
 _hasher = PasswordHasher()  # argon2id; stateless, safe to share
 
@@ -37,3 +48,15 @@ def needs_rehash(password_hash: str) -> bool:
 def is_password_hash(value: str) -> bool:
     """An argon2id hash in PHC form (accepted from declarative provisioning, R17.10)."""
     return value.startswith("$argon2id$")
+
+
+# argon2 releases the GIL while it works: run it in a thread so that a login never stalls the
+# event loop (and the gateway on it) for the tens of milliseconds a hash takes.
+
+
+async def hash_password_async(password: str) -> str:
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password: str, password_hash: str | None) -> bool:
+    return await asyncio.to_thread(verify_password, password, password_hash)

@@ -12,12 +12,13 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from starlette.responses import HTMLResponse
 
-from torouter.api import admin
+from torouter.api import admin, auth_routes, me
 from torouter.api.deps import ApiDeps
 from torouter.api.docs import docs_headers, render_docs
 from torouter.api.errors import install_error_handlers
 from torouter.api.middleware import BodyLimit, CatchAll, RequestId
 from torouter.api.openapi import install_openapi
+from torouter.api.session_auth import session_resolver
 
 __all__ = ["build_management_api"]
 
@@ -30,7 +31,9 @@ _DESCRIPTION = (
     '`{"error": {"message", "type", "param", "code"}}`. Money is integer nano-USD '
     "(`*_nusd`, 1 USD = 10^9) with a `*_usd` string of 9 decimals beside it. Times are RFC "
     "3339 UTC with `Z`. Lists take `page` and `page_size` (20, max 100), usage logs a `cursor`. "
-    "Admin routes take `Authorization: Bearer tra_…` admin tokens."
+    "Admin routes take `Authorization: Bearer tra_…` admin tokens, or the session cookie of "
+    "an admin. Signed-in calls use the `torouter_session` cookie set by `POST /api/auth/login`; "
+    "unsafe methods must echo the `torouter_csrf` cookie in `X-CSRF-Token` (403 `CSRF_FAILED`)."
 )
 
 
@@ -51,6 +54,8 @@ def build_management_api(deps: ApiDeps) -> FastAPI:
         redoc_url=None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    if deps.accounts is not None and deps.session_resolver is None:
+        deps.session_resolver = session_resolver(deps.accounts)
     app.state.deps = deps
     install_error_handlers(app)
     install_openapi(app)
@@ -59,6 +64,8 @@ def build_management_api(deps: ApiDeps) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, default_language=lang)
     app.add_middleware(CatchAll, default_language=lang)
     app.add_middleware(RequestId)
+    app.include_router(auth_routes.router)
+    app.include_router(me.router)
     app.include_router(admin.router)
 
     docs_html: list[str] = []

@@ -22,13 +22,23 @@ from sqlalchemy import select
 from starlette.requests import Request
 
 from torouter.access.keys import ADMIN_TOKEN_RE, hash_token, same_hash
+from torouter.accounts import messages
 from torouter.api.admin_tokens import find_token, touch_token
 from torouter.api.deps import ApiDeps, Deps
 from torouter.api.principal import Principal
 from torouter.errors import error
 from torouter.storage.tables import users
 
-__all__ = ["Admin", "current_principal", "require_admin"]
+__all__ = [
+    "Admin",
+    "SessionUser",
+    "VerifiedUser",
+    "current_principal",
+    "optional_session",
+    "require_admin",
+    "require_session_user",
+    "require_verified",
+]
 
 # Only declares the scheme in the OpenAPI document; the header is parsed below.
 _bearer_doc = HTTPBearer(
@@ -101,3 +111,36 @@ async def require_admin(principal: Annotated[Principal, Depends(current_principa
 
 
 Admin = Annotated[Principal, Depends(require_admin)]
+
+
+async def require_session_user(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    """A signed-in user (`/api/me`): admin tokens act on no one's behalf there."""
+    if principal.via != "session" or principal.user_id is None:
+        raise error("FORBIDDEN", messages.NEEDS_SESSION)
+    return principal
+
+
+SessionUser = Annotated[Principal, Depends(require_session_user)]
+
+
+async def require_verified(principal: SessionUser) -> Principal:
+    """A signed-in user whose email is verified (creating keys, paying…), else 403
+    EMAIL_NOT_VERIFIED: unverified users only see the verification banner (R12.2)."""
+    if principal.state != "active":
+        raise error("EMAIL_NOT_VERIFIED")
+    return principal
+
+
+VerifiedUser = Annotated[Principal, Depends(require_verified)]
+
+
+async def optional_session(request: Request, deps: Deps) -> Principal | None:
+    """The session's principal when the request has a live one (CSRF checked), else None."""
+    if deps.session_resolver is None:
+        return None
+    principal = await deps.session_resolver(request)
+    if principal is not None:
+        request.state.principal = principal
+    return principal

@@ -8,13 +8,15 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import Request
 
+from torouter.accounts.service import Accounts
 from torouter.api.principal import SessionResolver
 from torouter.billing.ledger import Ledger
 from torouter.config import Settings
+from torouter.errors import error
 from torouter.snapshot import SnapshotHolder
 from torouter.storage.db import Database
 
-__all__ = ["ApiDeps", "Deps", "get_deps"]
+__all__ = ["AccountsDep", "ApiDeps", "Deps", "get_accounts", "get_deps"]
 
 
 @dataclass(slots=True)
@@ -23,8 +25,10 @@ class ApiDeps:
     db: Database
     snapshot: SnapshotHolder
     ledger: Ledger
-    # Session-cookie authentication, supplied by the accounts package when it exists.
+    # Session-cookie authentication; `build_management_api` derives it from `accounts`.
     session_resolver: SessionResolver | None = None
+    # Sign-up, login, profile and TOTP flows (`/api/auth`, `/api/me`); None: not served.
+    accounts: Accounts | None = None
 
 
 def get_deps(request: Request) -> ApiDeps:
@@ -33,3 +37,12 @@ def get_deps(request: Request) -> ApiDeps:
 
 
 Deps = Annotated[ApiDeps, Depends(get_deps)]
+
+
+def get_accounts(deps: Deps) -> Accounts:
+    if deps.accounts is None:
+        raise error("E19", "Accounts are not enabled on this server")
+    return deps.accounts
+
+
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]

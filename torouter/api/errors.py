@@ -7,6 +7,7 @@ status, and anything unexpected as E20 without its text (R8.5).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from torouter.accounts.messages import translate
 from torouter.errors import GatewayError, error
 from torouter.protocols.envelopes import pick_language, render_error
 
@@ -38,7 +40,18 @@ def render(
     err: GatewayError, accept_language: str | None, default_language: str
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     lang = pick_language(accept_language, default_language)
+    if err.message is not None and lang.startswith("zh"):
+        err = dataclasses.replace(err, message=_translated(err.message, lang))
     return render_error(err, "openai", lang=lang)
+
+
+def _translated(message: str, lang: str) -> str:
+    """A known message in `lang`, also behind a `param: ` prefix (validation errors)."""
+    direct = translate(message, lang)
+    if direct != message:
+        return direct
+    head, sep, tail = message.partition(": ")
+    return f"{head}{sep}{translate(tail, lang)}" if sep else message
 
 
 def error_response(request: Request, err: GatewayError) -> Response:

@@ -23,14 +23,22 @@ _DESCRIPTIONS = {
     "403": "Forbidden (`FORBIDDEN`)",
     "404": "Not found (`NOT_FOUND`)",
     "409": "Conflict (`CONFLICT`)",
+    "429": "Too many requests (`Retry-After` says when to try again)",
 }
+_DEFAULT_DESCRIPTIONS = frozenset({"Additional Response", "Validation Error"})
 
 
-def _error_response(status: str) -> dict[str, Any]:
-    return {
-        "description": _DESCRIPTIONS.get(status, "Error"),
-        "content": {"application/json": {"schema": _ENVELOPE_REF}},
-    }
+def _error_response(status: str, declared: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The envelope, or the model a route declared for this status (kept with its own
+    description, e.g. login's 401 carrying a `login_ticket`)."""
+    declared = declared or {}
+    description = declared.get("description")
+    if not description or description in _DEFAULT_DESCRIPTIONS:
+        description = _DESCRIPTIONS.get(status, "Error")
+    schema = declared.get("content", {}).get("application/json", {}).get("schema")
+    if not schema or schema.get("$ref", "").endswith("/HTTPValidationError"):
+        schema = _ENVELOPE_REF
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -56,7 +64,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 responses["400"] = _error_response("400")
             for status in list(responses):
                 if status[0] in "45":
-                    responses[status] = _error_response(status)
+                    responses[status] = _error_response(status, responses[status])
     return doc
 
 

@@ -16,13 +16,16 @@ class Principal:
     """An authenticated caller.
 
     `user_id` is None only for an admin token bound to no account (made by the CLI before any
-    admin exists); such a token acts as an admin. `token_id` is set when `via == "token"`.
+    admin exists); such a token acts as an admin. `token_id` is set when `via == "token"`,
+    `session_id` (and the account `state`) when `via == "session"`.
     """
 
     user_id: int | None
     role: str  # user | admin
     via: Literal["token", "session"]
     token_id: int | None = None
+    session_id: int | None = None
+    state: str | None = None  # unverified | active (a session of any other state is refused)
 
     @property
     def is_admin(self) -> bool:

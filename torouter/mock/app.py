@@ -3,6 +3,20 @@
 A request reads top to bottom: normalise the path (strip the mount, ``/mock`` and a provider
 prefix such as ``/anthropic``), route it (a pure function of method, path and auth signals),
 check the credential, read the body, then hand it to the provider's handler.
+
+Routes (also under ``/openai``, ``/anthropic``, ``/gemini`` and ``/mock/…``, which pin the
+provider): OpenAI ``/v1/chat/completions``, ``/v1/responses`` (+ ``/input_tokens``),
+``/v1/embeddings``, ``/v1/images/generations|edits``, ``/v1/audio/transcriptions|speech``,
+``/v1/completions``, ``/v1/moderations``, ``/v1/rerank``, Azure-style
+``/deployments/{name}/…``; Anthropic ``/v1/messages`` (+ ``/count_tokens``); Gemini
+``/v1beta|v1/models/{model}:{action}``; ``GET /v1/models[/{id}]`` in the format the auth headers
+point to (``x-goog-api-key`` or ``?key=`` → Gemini, ``x-api-key`` or ``anthropic-version`` →
+Anthropic, else OpenAI) and ``GET /v1beta/models[/{id}]``.
+
+Credentials: OpenAI ``Authorization: Bearer`` (or Azure ``api-key``); Anthropic ``x-api-key`` or
+Bearer, plus ``anthropic-version``; Gemini ``x-goog-api-key``, ``?key=`` or Bearer. Missing → 401;
+containing ``invalid`` (or outside ``MockConfig.keys`` when set) → 401; containing ``nocredit`` →
+the provider's out-of-credit error. Faults and replay: see ``faults.py``.
 """
 
 from __future__ import annotations
@@ -164,19 +178,21 @@ class MockApp:
         raw_query: bytes = scope.get("query_string", b"")
         query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
 
-        list_format = pin or (
-            "gemini"
-            if goog or "key" in query
-            else "anthropic"
-            if anthropic_version or x_api_key
-            else "openai"
-        )
-        found = route(scope["method"], path, list_format)
+        method = scope["method"]
+        if method == "POST":
+            found = route(method, path, "")
+        else:  # GET /v1/models answers in the format the auth headers (or the prefix) point to
+            list_format = pin or (
+                "gemini"
+                if goog or "key" in query
+                else "anthropic"
+                if anthropic_version or x_api_key
+                else "openai"
+            )
+            found = route(method, path, list_format)
         if found is None or (pin and found[0] != pin):
-            provider_name = pin or ("gemini" if "/v1beta" in path else "openai")
-            provider = self.providers[provider_name]
-            call = self._call(scope, receive, send, provider, b"", b"", {})
-            await provider.not_found(call)
+            provider = self.providers[pin or ("gemini" if "/v1beta" in path else "openai")]
+            await provider.not_found(self._call(scope, receive, send, provider, b"", b"", {}))
             return
         provider_name, op, param = found
         provider = self.providers[provider_name]
@@ -188,9 +204,9 @@ class MockApp:
         else:
             credential = goog or query.get("key", "").encode() or bearer
         body = await read_body(receive)
-        call = self._call(scope, receive, send, provider, credential, body, query, mock_headers)
-        call.op = op
-        call.param = param
+        call = self._call(
+            scope, receive, send, provider, credential, body, query, mock_headers, op, param
+        )
         key = call.credential
         if not key:
             await provider.auth_failure(call, "missing")
@@ -204,7 +220,13 @@ class MockApp:
             if not await provider.gate(call, call.directives("")[0]):
                 await provider.handlers[op](call)
         else:
-            await provider.handlers[op](call)
+            try:
+                await provider.handlers[op](call)
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+                # A field of the right name but the wrong type: real APIs answer 400.
+                if call.started:
+                    raise
+                await provider.error(call, 400, "Invalid request: a field has the wrong type.")
 
     def _call(
         self,
@@ -216,6 +238,8 @@ class MockApp:
         body: bytes,
         query: dict[str, str],
         mock_headers: list[str] | None = None,
+        op: str = "",
+        param: str = "",
     ) -> Call:
         if provider.name == "openai":
             id_header: tuple[bytes, bytes] | None = (b"x-request-id", b"req_" + new_id(32).encode())
@@ -227,15 +251,17 @@ class MockApp:
             scope,
             receive,
             send,
-            config=self.config,
-            cache=self.cache,
-            rng=self.rng,
-            credential=credential.decode("latin-1"),
-            body=body,
-            header_directives=parse_header(mock_headers) if mock_headers else NONE,
-            id_header=id_header,
-            query=query,
-            provider=provider,
+            self.config,
+            self.cache,
+            self.rng,
+            credential.decode("latin-1"),
+            body,
+            parse_header(mock_headers) if mock_headers else NONE,
+            id_header,
+            query,
+            provider,
+            op,
+            param,
         )
 
 

@@ -5,6 +5,10 @@ character count. Every prefix ending on a segment boundary is remembered per cre
 bounded LRU; the longest remembered prefix of a new prompt is its cached part. So a conversation's
 next turn, or the same request again, reads from the cache of the credential that served it before,
 which is what routing affinity is meant to exploit.
+
+Reads are reported on every protocol, for any repeated prefix (the real Anthropic API reads only
+at ``cache_control`` breakpoints; the mock is lenient so affinity shows on every route). Writes are
+reported only up to the last ``cache_control`` breakpoint, in the 5 m or 1 h bucket it asks for.
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ class PromptCache:
         the cached count (directive ``cache=<n>``).
         """
         seen = self._seen
+        limit = self._max
         state = hash(credential)
-        total = 0
-        cached_chars = 0
-        upto_break = 0
-        for index, (key, chars) in enumerate(segments):
+        total = cached_chars = upto_break = 0
+        index = -1
+        for key, chars in segments:
+            index += 1
             state = hash((state, key))
             total += chars
             if state in seen:
@@ -59,7 +64,7 @@ class PromptCache:
                 cached_chars = total
             else:
                 seen[state] = None
-                if len(seen) > self._max:
+                if len(seen) > limit:
                     seen.popitem(last=False)
             if index == breakpoint:
                 upto_break = total

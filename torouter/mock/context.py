@@ -82,6 +82,7 @@ class Call:
         "rng",
         "scope",
         "send",
+        "started",
     )
 
     def __init__(
@@ -89,7 +90,6 @@ class Call:
         scope: Scope,
         receive: Receive,
         send: Send,
-        *,
         config: MockConfig,
         cache: PromptCache,
         rng: random.Random,
@@ -114,6 +114,7 @@ class Call:
         self.id_header = id_header
         self.query = query
         self.provider = provider  # the Provider answering (typed loosely to avoid a cycle)
+        self.started = False  # a response has begun (set before the first send)
         self.op = op  # the operation routed to, e.g. "chat" or "streamGenerateContent"
         self.param = param  # the model id of the path, if any
 
@@ -170,6 +171,7 @@ class Call:
         headers = self.headers(content_type, extra)
         headers.append((b"content-length", str(len(body)).encode()))
         send = self.send
+        self.started = True
         if not delay_ms and not disconnect:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -209,6 +211,7 @@ class Call:
             "status": status,
             "headers": self.headers(content_type),
         }
+        self.started = True
         if not ttft and not interval and cut is None:
             await send(start)
             await send(

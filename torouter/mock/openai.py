@@ -1,40 +1,41 @@
-"""Mock OpenAI: errors, chat completions, legacy completions and the model list.
+"""Mock OpenAI: errors, legacy completions, the model list, and what the OpenAI modules share.
 
-The Responses API is in ``openai_responses.py``; embeddings, images, audio, moderations and rerank
-in ``openai_media.py``. Non-stream bodies are indented like the real API's; stream chunks are
-compact, carry ``obfuscation`` padding, and ``"usage":null`` when usage was asked for.
+Chat completions are in ``openai_chat.py``, the Responses API in ``openai_responses.py``;
+embeddings, images, audio, moderations and rerank in ``openai_media.py``. Bodies are compact JSON
+(the real API indents; clients compare parsed JSON), which keeps a chat answer near 0.55 KB.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable
 from typing import Any
 
 import orjson
 
 from torouter.mock.context import Call
 from torouter.mock.faults import NONE, Directives
-from torouter.mock.plan import Ask, Plan, make_plan
+from torouter.mock.plan import Ask, make_plan
 from torouter.mock.provider import Provider, group, loads_object
-from torouter.mock.text import new_id, split_even
+from torouter.mock.text import new_id
 
-__all__ = ["OpenAI", "chat_prompt", "duration", "parts_text", "send_json"]
+__all__ = [
+    "OpenAI",
+    "duration",
+    "effort_tokens",
+    "parts_text",
+    "send_bytes",
+    "send_json",
+    "stops_of",
+]
 
 JSON = b"application/json"
 SSE = b"text/event-stream; charset=utf-8"
 DONE = b"data: [DONE]\n\n"
 OVERLOADED = "The server is currently overloaded. Please try again later."
-STREAM_ERROR = (
-    b'data: {"error":{"message":"' + OVERLOADED.encode() + b'","type":"server_error",'
-    b'"param":null,"code":"server_error"}}\n\n',
-    DONE,
-)
-INDENT = 0  # the real API indents its JSON; compact keeps responses near 0.55 KB
 MEDIA_CHARS = 340  # an image or other media part counts as 85 tokens
 
-_FINISH = {
+FINISH = {
     "stop": "stop",
     "stop_sequence": "stop",
     "length": "length",
@@ -45,7 +46,6 @@ _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "inva
 _TYPES |= {404: "invalid_request_error", 409: "invalid_request_error", 413: "invalid_request_error"}
 _TYPES |= {422: "invalid_request_error", 429: "requests"}
 _EFFORT = {"none": 0, "minimal": 0, "low": 1, "medium": 2, "high": 4, "xhigh": 6}
-_PAD = b"abcdefghijklmnopqrstuvwxyzABCDEF"
 MODELS = (
     "gpt-4o-mini",
     "gpt-4o",
@@ -82,7 +82,7 @@ def duration(seconds: float) -> str:
 
 def envelope(message: str, kind: str, param: str | None = None, code: str | None = None) -> bytes:
     error = {"message": message, "type": kind, "param": param, "code": code}
-    return orjson.dumps({"error": error}, option=INDENT) + b"\n"
+    return orjson.dumps({"error": error}) + b"\n"
 
 
 def parts_text(content: Any) -> tuple[str, int]:
@@ -107,56 +107,6 @@ def parts_text(content: Any) -> tuple[str, int]:
     return " ".join(texts), chars
 
 
-def chat_prompt(body: dict[str, Any]) -> tuple[list[tuple[Hashable, int]], str, bool]:
-    """Cache segments, last user text, and whether the last turn is a tool result."""
-    segments: list[tuple[Hashable, int]] = []
-    tools = body.get("tools")
-    if tools:
-        key = orjson.dumps(tools)
-        segments.append((key, len(key)))
-    last = ""
-    messages = body["messages"]
-    for m in messages:
-        if not isinstance(m, dict):
-            continue
-        role = m.get("role")
-        content = m.get("content")
-        if isinstance(content, str) and "tool_calls" not in m:
-            segments.append(((role, content), len(content)))
-            if role == "user":
-                last = content
-            continue
-        text, chars = parts_text(content)
-        if m.get("tool_calls"):
-            chars += len(orjson.dumps(m["tool_calls"]))
-        segments.append((orjson.dumps(m), chars))
-        if role == "user":
-            last = text
-    after_tool = bool(messages) and isinstance(messages[-1], dict)
-    after_tool = after_tool and messages[-1].get("role") in ("tool", "function")
-    return segments, last, after_tool
-
-
-def chat_tools(body: dict[str, Any]) -> tuple[list[tuple[str, Any]], str | None]:
-    tools = []
-    for tool in body.get("tools") or ():
-        fn = tool.get("function") if isinstance(tool, dict) else None
-        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-            tools.append((fn["name"], fn.get("parameters")))
-        elif isinstance(tool, dict) and isinstance(tool.get("name"), str):
-            tools.append((tool["name"], tool.get("parameters")))
-    choice = body.get("tool_choice")
-    if choice == "none":
-        return tools, "none"
-    if choice == "required":
-        return tools, ""
-    if isinstance(choice, dict):
-        fn = choice.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else choice.get("name")
-        return tools, name if isinstance(name, str) else ""
-    return tools, None
-
-
 def stops_of(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -169,34 +119,14 @@ def effort_tokens(effort: Any, unit: int) -> int:
     return _EFFORT.get(effort, 2) * unit // 2 if isinstance(effort, str) else 0
 
 
-def obfuscation(used: int) -> bytes:
-    return b',"obfuscation":"' + _PAD[: 16 - used % 16] + b'"'
-
-
-def chat_usage(prompt: int, cached: int, plan: Plan) -> dict[str, Any]:
-    out = plan.output_tokens
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": out,
-        "total_tokens": prompt + out,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": plan.thinking_tokens,
-            "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-        },
-    }
-
-
 class OpenAI(Provider):
     name = "openai"
 
     def __init__(self) -> None:
-        from torouter.mock import openai_media, openai_responses
+        from torouter.mock import openai_chat, openai_media, openai_responses
 
         self.handlers = {
-            "chat": self.chat,
+            "chat": openai_chat.chat,
             "completions": self.completions,
             "models": self.models,
             "model": self.model,
@@ -289,90 +219,6 @@ class OpenAI(Provider):
 
     # -- chat completions -----------------------------------------------------------------
 
-    async def chat(self, call: Call) -> None:
-        body = await self.parse(call)
-        if body is None:
-            return
-        if not isinstance(body["messages"], list):
-            await self.error(
-                call, 400, "Invalid type for 'messages': expected an array.", param="messages"
-            )
-            return
-        segments, last, after_tool = chat_prompt(body)
-        d, prompt = call.directives(last)
-        if d is not NONE and await self.gate(call, d):
-            return
-        model = body["model"]
-        tools, choice = chat_tools(body) if body.get("tools") else ((), None)
-        effort = body.get("reasoning_effort")
-        if effort is None and isinstance(body.get("reasoning"), dict):
-            effort = body["reasoning"].get("effort", "medium")
-        ask = Ask(
-            prompt,
-            tools,
-            choice,
-            after_tool,
-            body.get("max_completion_tokens") or body.get("max_tokens"),
-            stops_of(body.get("stop")),
-            effort_tokens(effort, call.config.thinking_tokens),
-        )
-        plan = make_plan(ask, d, call.config)
-        usage = call.cache.measure(call.credential, segments, forced=d.cache)
-        show_reasoning = bool(d.reasoning_content or "reasoner" in model) and bool(plan.thinking)
-        n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 1 else 1
-        cid = "chatcmpl-" + new_id(29)
-        created = int(time.time())
-        if body.get("stream") is True:
-            options = body.get("stream_options")
-            include = isinstance(options, dict) and options.get("include_usage") is True
-            obfuscate = not (
-                isinstance(options, dict) and options.get("include_obfuscation") is False
-            )
-            usage_body = (
-                None
-                if d.no_usage or not include
-                else chat_usage(usage.prompt_tokens, usage.cached_tokens, plan)
-            )
-            frames = chat_frames(
-                cid, created, model, plan, n, include, obfuscate, usage_body, show_reasoning, d
-            )
-            await call.stream(frames, SSE, d)
-            return
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": plan.text if not plan.tool_calls else None,
-        }
-        if show_reasoning:
-            message["reasoning_content"] = plan.thinking
-        if plan.tool_calls:
-            message["tool_calls"] = [
-                {
-                    "id": "call_" + c.tag,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                }
-                for c in plan.tool_calls
-            ]
-        message["refusal"] = None
-        message["annotations"] = []
-        finish = _FINISH[plan.finish]
-        choices = [
-            {"index": i, "message": message, "logprobs": None, "finish_reason": finish}
-            for i in range(n)
-        ]
-        out: dict[str, Any] = {
-            "id": cid,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": choices,
-        }
-        if not d.no_usage:
-            out["usage"] = chat_usage(usage.prompt_tokens, usage.cached_tokens, plan)
-        out["service_tier"] = "default"
-        out["system_fingerprint"] = "fp_mock"
-        await send_json(call, out, d)
-
     # -- legacy completions ---------------------------------------------------------------
 
     async def completions(self, call: Call) -> None:
@@ -409,7 +255,7 @@ class OpenAI(Provider):
             "created": int(time.time()),
             "model": body["model"],
         }
-        finish = _FINISH[plan.finish]
+        finish = FINISH[plan.finish]
         if body.get("stream") is True:
             events = []
             for piece in plan.pieces or ("",):
@@ -442,17 +288,24 @@ class OpenAI(Provider):
             {"id": m, "object": "model", "created": 1715367049, "owned_by": "system"}
             for m in MODELS
         ]
-        await call.reply(200, orjson.dumps({"object": "list", "data": data}, option=INDENT), JSON)
+        await call.reply(200, orjson.dumps({"object": "list", "data": data}), JSON)
 
     async def model(self, call: Call) -> None:
         model_id = call.param
         out = {"id": model_id, "object": "model", "created": 1715367049, "owned_by": "system"}
-        await call.reply(200, orjson.dumps(out, option=INDENT), JSON)
+        await call.reply(200, orjson.dumps(out), JSON)
 
 
 async def send_json(call: Call, out: dict[str, Any], d: Directives) -> None:
     """A 200 JSON answer, delayed like a whole generation, possibly malformed or cut."""
-    data = orjson.dumps(out, option=INDENT)
+    await send_bytes(call, orjson.dumps(out), d)
+
+
+async def send_bytes(call: Call, data: bytes, d: Directives) -> None:
+    """``send_json`` for a body already serialized."""
+    if d is NONE and call.config.instant:
+        await call.reply(200, data, JSON)
+        return
     if d.malformed:
         data = data[: len(data) // 2]
     ttft, interval, chunks = call.timing(d)
@@ -466,102 +319,6 @@ def frames_of(
     """Preamble with the first body event, one send per body event after, the trailer last."""
     events = [(e, False) for e in preamble] + [(e, True) for e in body]
     return group(events + [(e, False) for e in trailer], d)
-
-
-def chat_frames(
-    cid: str,
-    created: int,
-    model: str,
-    plan: Plan,
-    n: int,
-    include_usage: bool,
-    obfuscate: bool,
-    usage: dict[str, Any] | None,
-    show_reasoning: bool,
-    d: Directives,
-) -> list[list[bytes]]:
-    head = (
-        b'data: {"id":"' + cid.encode() + b'","object":"chat.completion.chunk","created":'
-        + str(created).encode() + b',"model":' + orjson.dumps(model)
-        + b',"service_tier":"default","system_fingerprint":"fp_mock","choices":[{"index":'
-    )  # fmt: skip
-    usage_null = b',"usage":null' if include_usage else b""
-
-    def chunk(index: int, delta: bytes, finish: bytes = b"null") -> bytes:
-        tail = b"}]" + usage_null + (obfuscation(len(delta)) if obfuscate else b"") + b"}\n\n"
-        return (
-            head
-            + str(index).encode()
-            + b',"delta":'
-            + delta
-            + b',"logprobs":null,"finish_reason":'
-            + finish
-            + tail
-        )
-
-    preamble: list[bytes] = []
-    body: list[bytes] = []
-    for i in range(n):
-        events = preamble if i == 0 else body
-        if plan.tool_calls:
-            for k, call in enumerate(plan.tool_calls):
-                start = {
-                    "index": k,
-                    "id": "call_" + call.tag,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": ""},
-                }
-                if k == 0:
-                    delta = {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [start],
-                        "refusal": None,
-                    }
-                    events.append(chunk(i, orjson.dumps(delta)))
-                else:
-                    body.append(chunk(i, orjson.dumps({"tool_calls": [start]})))
-                for piece in _fragments(call.arguments):
-                    body.append(
-                        chunk(
-                            i,
-                            orjson.dumps(
-                                {"tool_calls": [{"index": k, "function": {"arguments": piece}}]}
-                            ),
-                        )
-                    )
-        else:
-            if show_reasoning:
-                events.append(
-                    chunk(i, b'{"role":"assistant","content":null,"reasoning_content":""}')
-                )
-                for piece in plan.thinking_pieces:
-                    body.append(
-                        chunk(i, orjson.dumps({"content": None, "reasoning_content": piece}))
-                    )
-            else:
-                events.append(chunk(i, b'{"role":"assistant","content":"","refusal":null}'))
-            for piece in plan.pieces:
-                body.append(chunk(i, orjson.dumps({"content": piece})))
-        finish = b'"' + _FINISH[plan.finish].encode() + b'"'
-        (body if body else preamble).append(chunk(i, b"{}", finish))
-    trailer: list[bytes] = []
-    if usage is not None:
-        data = orjson.dumps(usage)
-        trailer.append(
-            b'data: {"id":"' + cid.encode() + b'","object":"chat.completion.chunk","created":'
-            + str(created).encode() + b',"model":' + orjson.dumps(model)
-            + b',"service_tier":"default","system_fingerprint":"fp_mock","choices":[],"usage":'
-            + data
-            + (obfuscation(len(data)) if obfuscate else b"") + b"}\n\n"
-        )  # fmt: skip
-    trailer.append(DONE)
-    events = [(e, False) for e in preamble] + [(e, True) for e in body]
-    return group(events + [(e, False) for e in trailer], d, STREAM_ERROR)
-
-
-def _fragments(arguments: str) -> list[str]:
-    return split_even(arguments, max(1, min(8, len(arguments) // 6)))
 
 
 MISSING_KEY = (

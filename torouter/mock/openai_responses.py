@@ -17,7 +17,6 @@ import orjson
 from torouter.mock.context import Call
 from torouter.mock.faults import NONE, Directives
 from torouter.mock.openai import (
-    INDENT,
     JSON,
     OVERLOADED,
     SSE,
@@ -303,4 +302,4 @@ async def input_tokens(call: Call) -> None:
         return
     chars = sum(chars for _, chars in segments)
     out = {"object": "response.input_tokens", "input_tokens": max(1, (chars + 3) // 4)}
-    await call.reply(200, orjson.dumps(out, option=INDENT), JSON)
+    await call.reply(200, orjson.dumps(out), JSON)

@@ -16,7 +16,15 @@ import orjson
 
 from torouter.mock.config import MockConfig
 from torouter.mock.faults import Directives
-from torouter.mock.text import answer, new_id, sample_arguments, split_words, thinking_text, tokens
+from torouter.mock.text import (
+    answer_for,
+    head,
+    new_id,
+    sample_arguments,
+    split_words,
+    thinking_for,
+    tokens,
+)
 
 __all__ = ["Ask", "Plan", "ToolCall", "make_plan"]
 
@@ -42,8 +50,8 @@ class Ask:
     thinking_tokens: int = 0  # 0: no reasoning
 
 
-@dataclass(slots=True)
-class Plan:
+@dataclass(slots=True, eq=False)
+class Plan:  # hashed by identity: equal inputs give the same (cached) plan object
     text: str
     pieces: tuple[str, ...]
     finish: str
@@ -92,10 +100,10 @@ def make_plan(ask: Ask, d: Directives, config: MockConfig) -> Plan:
     calls = _tool_calls(ask, d)
     if not calls:
         return _text_plan(
-            ask.prompt, n_tokens, chunks, max_tokens, ask.thinking_tokens, bool(d.content_filter),
-            tuple(ask.stops),
+            head(ask.prompt), n_tokens, chunks, max_tokens, ask.thinking_tokens,
+            bool(d.content_filter), tuple(ask.stops),
         )  # fmt: skip
-    thinking, thinking_pieces, thinking_tokens = _thinking(ask.prompt, ask.thinking_tokens)
+    thinking, thinking_pieces, thinking_tokens = _thinking(head(ask.prompt), ask.thinking_tokens)
     tool_tokens = sum(tokens(len(c.name) + len(c.arguments)) for c in calls)
     return Plan(
         "",
@@ -111,16 +119,16 @@ def make_plan(ask: Ask, d: Directives, config: MockConfig) -> Plan:
     )
 
 
-def _thinking(prompt: str, n_tokens: int) -> tuple[str, tuple[str, ...], int]:
+def _thinking(first_words: str, n_tokens: int) -> tuple[str, tuple[str, ...], int]:
     if n_tokens <= 0:
         return "", (), 0
-    text = thinking_text(prompt, n_tokens)
+    text = thinking_for(first_words, n_tokens)
     return text, split_words(text, 4), tokens(len(text))
 
 
 @lru_cache(maxsize=4096)
 def _text_plan(
-    prompt: str,
+    first_words: str,
     n_tokens: int,
     chunks: int,
     max_tokens: int | None,
@@ -128,8 +136,8 @@ def _text_plan(
     filtered: bool,
     stops: tuple[str, ...] = (),
 ) -> Plan:
-    thinking, thinking_pieces, thinking_tokens = _thinking(prompt, thinking_budget)
-    text = answer(prompt, n_tokens, chunks)
+    thinking, thinking_pieces, thinking_tokens = _thinking(first_words, thinking_budget)
+    text = answer_for(first_words, n_tokens, chunks)
     finish = "stop"
     stop_sequence = None
     first = -1

@@ -93,8 +93,8 @@ class Provider:
     async def replay(self, call: Call, d: Directives) -> None:
         assert d.replay is not None
         try:
-            folder = str(replay._folder(call.config.replay_dir))
-            status, content_type, pieces = replay.rendered(folder, d.replay)
+            root = str(replay.folder(call.config.replay_dir))
+            status, content_type, pieces = replay.rendered(root, d.replay)
         except replay.ReplayError as exc:
             await self.error(call, 400, f"mock replay of {d.replay!r}: {exc}")
             return

@@ -18,8 +18,11 @@ import orjson
 __all__ = [
     "ReplayError",
     "default_dir",
+    "folder",
+    "iter_cases",
     "list_cases",
     "load_case",
+    "rendered",
     "request_for",
     "split_events",
 ]
@@ -38,30 +41,30 @@ def default_dir() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "recorded"
 
 
-def _folder(directory: str | os.PathLike[str] | None) -> Path:
-    folder = Path(directory) if directory is not None else default_dir()
-    if not (folder / "index.json").is_file():
-        raise ReplayError(f"no recorded cases in {folder} (set {ENV})")
-    return folder
+def folder(directory: str | os.PathLike[str] | None) -> Path:
+    """The folder of recorded cases: ``directory`` if given, else ``default_dir()``."""
+    path = Path(directory) if directory is not None else default_dir()
+    if not (path / "index.json").is_file():
+        raise ReplayError(f"no recorded cases in {path} (set {ENV})")
+    return path
 
 
 def list_cases(directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """The entries of ``index.json``: id, provider, api, stream, features, file."""
-    folder = _folder(directory)
-    return list(orjson.loads((folder / "index.json").read_bytes())["cases"])
+    return list(orjson.loads((folder(directory) / "index.json").read_bytes())["cases"])
 
 
 def load_case(case_id: str, directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The whole case (request, response, source, notes)."""
-    return _load(str(_folder(directory)), case_id)
+    return _load(str(folder(directory)), case_id)
 
 
 @lru_cache(maxsize=256)
-def _load(folder: str, case_id: str) -> dict[str, Any]:
+def _load(root: str, case_id: str) -> dict[str, Any]:
     if "/" in case_id or "\\" in case_id or case_id.startswith("."):
         raise ReplayError(f"bad case id {case_id!r}")
     for provider in ("openai", "anthropic", "gemini", "openai-compatible"):
-        path = Path(folder) / provider / f"{case_id}.json"
+        path = Path(root) / provider / f"{case_id}.json"
         if path.is_file():
             return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]
     raise ReplayError(f"no recorded case {case_id!r}")
@@ -89,9 +92,9 @@ def split_events(sse: bytes) -> list[bytes]:
 
 
 @lru_cache(maxsize=256)
-def rendered(folder: str, case_id: str) -> tuple[int, bytes, tuple[bytes, ...]]:
+def rendered(root: str, case_id: str) -> tuple[int, bytes, tuple[bytes, ...]]:
     """(status, content-type, body pieces) of a case; one piece per SSE event for streams."""
-    response = _load(folder, case_id)["response"]
+    response = _load(root, case_id)["response"]
     content_type = str(response["headers"].get("content-type", "application/json")).encode()
     if "sse" in response:
         pieces = tuple(split_events(response["sse"].encode()))
@@ -162,5 +165,6 @@ def request_for(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def iter_cases(directory: str | os.PathLike[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Every case of the folder, loaded."""
     for entry in list_cases(directory):
         yield load_case(entry["id"], directory)

@@ -13,12 +13,15 @@ from typing import Any
 
 __all__ = [
     "answer",
+    "answer_for",
     "embedding",
+    "head",
     "new_id",
     "sample_arguments",
     "signature",
     "split_even",
     "split_words",
+    "thinking_for",
     "thinking_text",
     "tokens",
 ]
@@ -35,10 +38,10 @@ def tokens(chars: int) -> int:
     return (chars + 3) // 4
 
 
-def _head(prompt: str) -> str:
-    words = prompt.split()[:_HEAD_WORDS]
-    head = " ".join(w[:40] for w in words)
-    return head or "your message"
+def head(prompt: str) -> str:
+    """The first words of a prompt, which the answer echoes (bounded, whatever the prompt)."""
+    words = prompt[:1024].split()[:_HEAD_WORDS]
+    return " ".join(w[:40] for w in words) or "your message"
 
 
 def _extend(words: list[str], min_chars: int, min_words: int) -> str:
@@ -51,17 +54,27 @@ def _extend(words: list[str], min_chars: int, min_words: int) -> str:
     return text
 
 
-@lru_cache(maxsize=4096)
 def answer(prompt: str, n_tokens: int, chunks: int) -> str:
     """The answer to ``prompt``: an echo of its first words, padded to about ``n_tokens``."""
-    words = f"This is a mock response to: {_head(prompt)}.".split()
+    return answer_for(head(prompt), n_tokens, chunks)
+
+
+@lru_cache(maxsize=4096)
+def answer_for(first_words: str, n_tokens: int, chunks: int) -> str:
+    """``answer`` given the prompt's ``head`` (cached: keys stay small)."""
+    words = f"This is a mock response to: {first_words}.".split()
     return _extend(words, max(1, n_tokens) * 4, chunks)
 
 
 @lru_cache(maxsize=1024)
-def thinking_text(prompt: str, n_tokens: int) -> str:
-    words = f"Let me think about how to answer: {_head(prompt)}.".split()
+def thinking_for(first_words: str, n_tokens: int) -> str:
+    """The reasoning text for a prompt whose ``head`` is ``first_words``."""
+    words = f"Let me think about how to answer: {first_words}.".split()
     return _extend(words, max(1, n_tokens) * 4, 4)
+
+
+def thinking_text(prompt: str, n_tokens: int) -> str:
+    return thinking_for(head(prompt), n_tokens)
 
 
 @lru_cache(maxsize=4096)
@@ -140,11 +153,14 @@ def sample_arguments(schema: Any, depth: int = 0) -> Any:
     return "mock"
 
 
-@lru_cache(maxsize=2048)
 def embedding(text: str, dims: int) -> tuple[float, ...]:
     """A unit vector of ``dims`` floats that depends only on ``text``."""
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    rng = random.Random(seed)
+    return _embedding(hashlib.sha256(text.encode()).digest()[:8], dims)
+
+
+@lru_cache(maxsize=2048)
+def _embedding(digest: bytes, dims: int) -> tuple[float, ...]:
+    rng = random.Random(int.from_bytes(digest, "little"))
     raw = [rng.gauss(0.0, 1.0) for _ in range(max(1, dims))]
     norm = math.sqrt(sum(x * x for x in raw)) or 1.0
     return tuple(round(x / norm, 8) for x in raw)

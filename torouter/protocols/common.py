@@ -10,8 +10,14 @@ from typing import Any
 
 import orjson
 
-from torouter.protocols.internal import ImagePart, Request, TextPart, ThinkingPart, ToolCallPart
-from torouter.protocols.internal import ToolResultPart as _ToolResult
+from torouter.protocols.internal import (
+    ImagePart,
+    Request,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 
 __all__ = [
     "EFFORT_BUDGET",
@@ -108,7 +114,7 @@ def estimate_request_tokens(req: Request) -> int:
             elif isinstance(p, ToolCallPart):
                 text(p.name)
                 text(p.arguments)
-            elif isinstance(p, _ToolResult):
+            elif isinstance(p, ToolResultPart):
                 for c in p.content:
                     if isinstance(c, TextPart):
                         text(c.text)

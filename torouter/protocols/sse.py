@@ -26,41 +26,47 @@ class SSEEvent:
 
 
 class SSEParser:
-    __slots__ = ("_buf", "_data", "_event", "_max", "_size")
+    __slots__ = ("_data", "_event", "_max", "_partial", "_partial_size", "_size")
 
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
-        self._buf = b""  # the partial line
+        self._partial: list[bytes] = []  # the current line's pieces, joined once it ends
+        self._partial_size = 0
         self._data: list[bytes] = []
         self._event: str | None = None
-        self._size = 0
+        self._size = 0  # data bytes of the current event
         self._max = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buf = self._buf + chunk if self._buf else chunk
-        end = buf.rfind(b"\n")
+        end = chunk.rfind(b"\n")
         if end < 0:
-            self._hold(buf)
+            self._hold(chunk)
             return []
-        self._buf = b""
+        head = chunk[:end]
+        if self._partial:
+            head = b"".join(self._partial) + head
+            self._partial, self._partial_size = [], 0
         out: list[SSEEvent] = []
-        for line in buf[:end].split(b"\n"):
+        for line in head.split(b"\n"):
             self._line(line[:-1] if line.endswith(b"\r") else line, out)
-        self._hold(buf[end + 1 :])
+        if end + 1 < len(chunk):
+            self._hold(chunk[end + 1 :])
         return out
 
     def flush(self) -> list[SSEEvent]:
         """End of stream: a last event without its blank line still counts."""
         out: list[SSEEvent] = []
-        if self._buf:
-            line, self._buf = self._buf, b""
+        if self._partial:
+            line = b"".join(self._partial)
+            self._partial, self._partial_size = [], 0
             self._line(line[:-1] if line.endswith(b"\r") else line, out)
         self._line(b"", out)
         return out
 
-    def _hold(self, rest: bytes) -> None:
-        if self._size + len(rest) > self._max:
+    def _hold(self, piece: bytes) -> None:
+        self._partial.append(piece)
+        self._partial_size += len(piece)
+        if self._size + self._partial_size > self._max:
             raise EventTooLarge(f"an event exceeded {self._max} bytes")
-        self._buf = rest
 
     def _line(self, line: bytes, out: list[SSEEvent]) -> None:
         if not line:

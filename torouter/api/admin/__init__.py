@@ -1,10 +1,10 @@
-"""`/api/admin/*`: every route here needs an admin (token or, later, session)."""
+"""`/api/admin/*`: every route here needs an admin (admin token, or session + CSRF)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from torouter.api.admin import audit, catalog, keys, tokens, usage, users
+from torouter.api.admin import audit, catalog, keys, settings, tokens, usage, user_actions, users
 from torouter.api.auth import require_admin
 from torouter.api.schemas import ErrorEnvelope
 
@@ -15,5 +15,5 @@ router = APIRouter(
     dependencies=[Depends(require_admin)],
     responses={401: {"model": ErrorEnvelope}, 403: {"model": ErrorEnvelope}},
 )
-for _module in (usage, users, keys, catalog, tokens, audit):
+for _module in (usage, users, user_actions, keys, catalog, tokens, settings, audit):
     router.include_router(_module.router)

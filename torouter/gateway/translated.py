@@ -1,0 +1,164 @@
+"""A cross-protocol exchange (SPEC §5): the client's wire → internal → the upstream's wire, and
+back for the answer, whole or streamed. The codecs in `protocols/` are pure; this module only
+wires them to one request and keeps the stream's usage and end state for settlement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from torouter.gateway.context import RequestContext
+from torouter.gateway.passthrough import StreamRelayer
+from torouter.protocols import count_tokens
+from torouter.protocols import internal as ir
+from torouter.protocols.translate import FRONT, UPSTREAM
+from torouter.snapshot import ChannelRec
+
+__all__ = ["TranslatedStream", "Translation"]
+
+_OPENAI_WIRE = frozenset({"openai", "openrouter", "openai-compatible", "azure-openai"})
+
+
+@dataclass(slots=True)
+class Translation:
+    front: str
+    platform: str
+    client_model: str
+    body: bytes
+    dropped: list[str]
+    include_usage: bool
+    input_estimate: int
+    counting: str | None = None  # count_tokens | gemini_count_tokens
+
+    @classmethod
+    def prepare(
+        cls, ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str
+    ) -> Translation:
+        adm = ctx.admission
+        assert adm is not None and ctx.payload is not None
+        op = ctx.route.operation
+        if op in ("count_tokens", "gemini_count_tokens"):
+            return cls._prepare_count(ctx, ch, front, upstream_model)
+        if ctx.internal is None:  # parsed once, replayed on failover
+            req = FRONT[front].parse_request(ctx.payload)
+            if front == "gemini":
+                req.model = ctx.model_id
+                req.stream = ctx.stream
+            ctx.internal = req
+        req = ctx.internal
+        if adm.thinking and (req.reasoning is None or not req.reasoning.enabled):
+            defaults = adm.model.thinking_defaults
+            req = dataclasses.replace(
+                req,
+                reasoning=ir.Reasoning(
+                    enabled=True,
+                    budget_tokens=int(defaults.get("budget_tokens", 8192)),
+                    effort=str(defaults.get("effort", "high")),
+                ),
+            )
+        if req.max_tokens is None and ch.platform == "anthropic":
+            req = dataclasses.replace(req, max_tokens=adm.model.max_output_tokens or 8192)
+        req = dataclasses.replace(req, dropped=list(req.dropped))
+        body: dict[str, Any] = UPSTREAM[ch.platform].render_request(
+            req, upstream_model=upstream_model
+        )
+        if ctx.stream:
+            if ch.platform in _OPENAI_WIRE:
+                body["stream"] = True
+                body["stream_options"] = {"include_usage": True}
+            elif ch.platform == "anthropic":
+                body["stream"] = True
+        return cls(
+            front=front,
+            platform=ch.platform,
+            client_model=ctx.model_id,
+            body=orjson.dumps(body),
+            dropped=req.dropped,
+            include_usage=ctx.include_usage,
+            input_estimate=ctx.estimate_input_tokens,
+        )
+
+    @classmethod
+    def _prepare_count(
+        cls, ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str
+    ) -> Translation:
+        """Token counting across protocols (R5.2): Anthropic count_tokens ⇄ Gemini countTokens."""
+        assert ctx.payload is not None
+        op = ctx.route.operation
+        if op == "count_tokens":
+            body = count_tokens.anthropic_to_gemini(ctx.payload, upstream_model=upstream_model)
+        else:
+            body = count_tokens.gemini_to_anthropic(
+                ctx.payload, upstream_model=upstream_model, model=ctx.model_id
+            )
+        return cls(
+            front=front,
+            platform=ch.platform,
+            client_model=ctx.model_id,
+            body=orjson.dumps(body),
+            dropped=[],
+            include_usage=False,
+            input_estimate=0,
+            counting=op,
+        )
+
+    def json_response(self, data: bytes) -> tuple[bytes, ir.Usage | None, str | None]:
+        if self.counting == "count_tokens":
+            return (
+                orjson.dumps(count_tokens.anthropic_response_from_gemini(orjson.loads(data))),
+                None,
+                None,
+            )
+        if self.counting == "gemini_count_tokens":
+            return (
+                orjson.dumps(count_tokens.gemini_response_from_anthropic(orjson.loads(data))),
+                None,
+                None,
+            )
+        resp = UPSTREAM[self.platform].parse_response(orjson.loads(data))
+        out = FRONT[self.front].render_response(resp, model=self.client_model)
+        return orjson.dumps(out), resp.usage, resp.id or None
+
+    def stream_relayer(self, max_event: int) -> TranslatedStream:
+        return TranslatedStream(self, max_event)
+
+
+class TranslatedStream(StreamRelayer):
+    """Upstream bytes → internal events → client bytes, one read at a time."""
+
+    def __init__(self, tr: Translation, max_event: int) -> None:
+        super().__init__(max_event)
+        self._finished = False
+        self._decoder = UPSTREAM[tr.platform].StreamDecoder()
+        self._encoder = FRONT[tr.front].StreamEncoder(
+            tr.client_model, include_usage=tr.include_usage, input_estimate=tr.input_estimate
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._encode(self._decoder.decode(chunk))
+
+    def close(self) -> bytes:
+        out = self._encode(self._decoder.flush())
+        # The upstream may report usage after its finish event: done only at its end.
+        self.done = self._finished and self.upstream_error is None
+        return out
+
+    def _encode(self, events: list[Any]) -> bytes:
+        for ev in events:
+            if isinstance(ev, ir.UsageEvent):
+                self.usage = ev.usage
+            elif isinstance(ev, ir.Finish):
+                self._finished = True
+            elif isinstance(ev, ir.ErrorEvent):
+                self.upstream_error = (ev.type, ev.message)
+            elif isinstance(ev, ir.TextDelta | ir.ThinkingDelta):
+                self.chars += len(ev.text)
+            elif isinstance(ev, ir.ToolArgsDelta):
+                self.chars += len(ev.json)
+        if not events:
+            return b""
+        return self._encoder.encode(events)

@@ -1,0 +1,323 @@
+"""OpenAI chat completion streams ⇄ internal events (SPEC R4.2, R4.6, R5.1). Pure, push-style.
+
+`StreamDecoder` reads an upstream's `data:` chunks (OpenAI, OpenRouter, OpenAI-compatible) and
+turns the flat deltas into blocks that never interleave: reasoning, text, then each tool call.
+`StreamEncoder` writes the chunks a client's OpenAI SDK expects. The stop-reason tables and the
+usage block are shared with `openai_chat` (which re-exports everything here).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+
+from torouter.protocols.common import new_call_id
+from torouter.protocols.internal import (
+    BlockStart,
+    BlockStop,
+    ErrorEvent,
+    Event,
+    Finish,
+    SignatureDelta,
+    Start,
+    StopReason,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    ToolCallStart,
+    Usage,
+    UsageEvent,
+)
+from torouter.protocols.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
+from torouter.protocols.usage import from_openai
+
+__all__ = [
+    "STOP_REASONS",
+    "STOP_REASONS_IN",
+    "StreamDecoder",
+    "StreamEncoder",
+    "in_stream_error",
+    "usage_from",
+    "usage_json",
+]
+
+STOP_REASONS_IN: dict[str, StopReason] = {
+    "stop": "end",
+    "length": "length",
+    "tool_calls": "tool_call",
+    "function_call": "tool_call",
+    "content_filter": "filtered",
+}
+STOP_REASONS: dict[StopReason, str] = {
+    "end": "stop",
+    "length": "length",
+    "tool_call": "tool_calls",
+    "filtered": "content_filter",
+}
+_DONE = b"data: [DONE]\n\n"
+
+
+def usage_from(u: Any) -> Usage:
+    """An OpenAI-style usage block → normalised usage (R10.2); OpenRouter's cache writes too."""
+    if not isinstance(u, dict):
+        return Usage()
+    details = u.get("prompt_tokens_details") or {}
+    return from_openai(u, openrouter=isinstance(details, dict) and "cache_write_tokens" in details)
+
+
+def usage_json(u: Usage) -> dict[str, Any]:
+    """Normalised usage → an OpenAI chat usage block (cache writes count as prompt tokens)."""
+    prompt = u.input + u.cache_read + u.cache_write_5m + u.cache_write_1h
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": u.output,
+        "total_tokens": prompt + u.output,
+        "prompt_tokens_details": {"cached_tokens": u.cache_read},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning},
+    }
+
+
+def in_stream_error(message: str, type_: str, code: str) -> bytes:
+    """R4.6: one error event, then `[DONE]`."""
+    err = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return b"data: " + orjson.dumps(err) + b"\n\n" + _DONE
+
+
+class StreamDecoder:
+    """Upstream chat completion SSE bytes → internal events; `Finish` at `[DONE]` (or at
+    `flush()` when the upstream ends without it but gave a finish reason)."""
+
+    def __init__(
+        self, *, max_event_bytes: int = MAX_EVENT_BYTES, rng: random.Random | None = None
+    ) -> None:
+        self._sse = SSEParser(max_event_bytes)
+        self._rng = rng
+        self._started = False
+        self._ended = False
+        self._open: str | None = None  # "text" | "thinking" | "tool"
+        self._block = -1
+        self._tools: dict[int, int] = {}  # upstream tool index → block index
+        self._finish: str | None = None
+        self._any_tool = False
+
+    def decode(self, chunk: bytes) -> list[Event]:
+        out: list[Event] = []
+        if self._ended:
+            return out
+        try:
+            for ev in self._sse.feed(chunk):
+                self._event(ev.data, out)
+                if self._ended:
+                    break
+        except EventTooLarge as exc:
+            self._ended = True
+            out.append(ErrorEvent(str(exc), "upstream_unavailable", "upstream_unavailable"))
+        return out
+
+    def flush(self) -> list[Event]:
+        if self._ended:
+            return []
+        out: list[Event] = []
+        for ev in self._sse.flush():
+            self._event(ev.data, out)
+        if not self._ended and self._finish is not None:
+            self._end(out)
+        return out
+
+    def _fail(self, message: str) -> list[Event]:
+        self._ended = True
+        return [ErrorEvent(message, "upstream_unavailable", "upstream_unavailable")]
+
+    def _close(self, out: list[Event]) -> None:
+        if self._open is not None:
+            out.append(BlockStop(self._block))
+            self._open = None
+
+    def _open_block(self, kind: str, out: list[Event]) -> None:
+        if self._open != kind:
+            self._close(out)
+            self._block += 1
+            self._open = kind
+            out.append(BlockStart(self._block, kind))  # type: ignore[arg-type]
+
+    def _end(self, out: list[Event]) -> None:
+        self._close(out)
+        stop = STOP_REASONS_IN.get(self._finish or "stop", "end")
+        if stop == "end" and self._any_tool:
+            stop = "tool_call"
+        out.append(Finish(stop, self._finish))
+        self._ended = True
+
+    def _event(self, data: bytes, out: list[Event]) -> None:
+        if data.strip() == b"[DONE]":
+            self._end(out)
+            return
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            out.extend(self._fail("malformed upstream event"))
+            return
+        if not isinstance(obj, dict):
+            return
+        if not self._started:
+            self._started = True
+            out.append(
+                Start(
+                    str(obj.get("id") or ""), str(obj.get("model") or ""), _int(obj.get("created"))
+                )
+            )
+        usage = obj.get("usage")
+        err = obj.get("error")
+        if isinstance(err, dict):
+            if isinstance(usage, dict):
+                out.append(UsageEvent(usage_from(usage)))
+            code = err.get("code")
+            type_ = str(err.get("type") or "upstream_error")
+            code_ = str(code) if code is not None else type_
+            out.append(ErrorEvent(str(err.get("message") or ""), type_, code_))
+            self._ended = True
+            return
+        for choice in obj.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                self._choice(choice, out)
+        if isinstance(usage, dict):
+            out.append(UsageEvent(usage_from(usage)))
+
+    def _choice(self, choice: dict[str, Any], out: list[Event]) -> None:
+        delta = choice.get("delta") or {}
+        thinking = delta.get("reasoning_content")
+        if thinking is None:
+            thinking = delta.get("reasoning")
+        if isinstance(thinking, str) and thinking:
+            self._open_block("thinking", out)
+            out.append(ThinkingDelta(self._block, thinking))
+        for detail in delta.get("reasoning_details") or ():
+            if isinstance(detail, dict) and detail.get("signature"):
+                self._open_block("thinking", out)
+                out.append(SignatureDelta(self._block, str(detail["signature"])))
+        for key in ("content", "refusal"):
+            text = delta.get(key)
+            if isinstance(text, str) and text:
+                self._open_block("text", out)
+                out.append(TextDelta(self._block, text))
+        for pos, call in enumerate(delta.get("tool_calls") or ()):
+            if isinstance(call, dict):
+                self._tool(pos, call, out)
+        if choice.get("finish_reason"):
+            self._finish = str(choice["finish_reason"])
+            self._close(out)
+
+    def _tool(self, pos: int, call: dict[str, Any], out: list[Event]) -> None:
+        index = call.get("index", pos)
+        fn = call.get("function") or {}
+        args = fn.get("arguments")
+        if index not in self._tools:
+            self._close(out)
+            self._block += 1
+            self._tools[index] = self._block
+            self._open = "tool"
+            self._any_tool = True
+            call_id = str(call.get("id") or new_call_id(self._rng))
+            out.append(ToolCallStart(self._block, call_id, str(fn.get("name") or "")))
+        elif self._tools[index] != self._block or self._open != "tool":
+            return  # a fragment for a call already closed: blocks never interleave
+        if isinstance(args, str) and args:
+            out.append(ToolArgsDelta(self._block, args))
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+class StreamEncoder:
+    """Internal events → a client's chat completion chunks (R4.2)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        include_usage: bool = False,
+        input_estimate: int = 0,
+        created: int = 0,
+    ) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self._id = ""
+        self._created = created  # used when the upstream gives no timestamp
+        self._started = False
+        self._done = False
+        self._tools: dict[int, int] = {}  # block index → tool_calls index
+        self._usage = Usage(input=input_estimate)
+
+    def encode(self, events: list[Event]) -> bytes:
+        out: list[bytes] = []
+        for ev in events:
+            if self._done:
+                break
+            if isinstance(ev, Start):
+                self._id, self._created = ev.id, ev.created or self._created
+                self._begin(out)
+            elif isinstance(ev, TextDelta):
+                self._chunk(out, {"content": ev.text})
+            elif isinstance(ev, ThinkingDelta):
+                self._chunk(out, {"reasoning_content": ev.text})
+            elif isinstance(ev, ToolCallStart):
+                n = self._tools[ev.index] = len(self._tools)
+                call = {
+                    "index": n,
+                    "id": ev.id,
+                    "type": "function",
+                    "function": {"name": ev.name, "arguments": ""},
+                }
+                self._chunk(out, {"tool_calls": [call]})
+            elif isinstance(ev, ToolArgsDelta):
+                n = self._tools.get(ev.index, 0)
+                self._chunk(out, {"tool_calls": [{"index": n, "function": {"arguments": ev.json}}]})
+            elif isinstance(ev, UsageEvent):
+                self._usage = ev.usage
+            elif isinstance(ev, Finish):
+                self._finish(ev, out)
+            elif isinstance(ev, ErrorEvent):
+                out.append(self.error(ev.message, ev.type, ev.code))
+                self._done = True
+        return b"".join(out)
+
+    def error(self, message: str, type_: str, code: str) -> bytes:
+        return in_stream_error(message, type_, code)
+
+    def _begin(self, out: list[bytes]) -> None:
+        if not self._started:
+            self._started = True
+            self._emit(out, {"role": "assistant", "content": ""}, None)
+
+    def _chunk(self, out: list[bytes], delta: dict[str, Any]) -> None:
+        self._begin(out)
+        self._emit(out, delta, None)
+
+    def _emit(self, out: list[bytes], delta: dict[str, Any], finish: str | None) -> None:
+        chunk = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+
+    def _finish(self, ev: Finish, out: list[bytes]) -> None:
+        self._begin(out)
+        self._emit(out, {}, STOP_REASONS[ev.stop_reason])
+        if self.include_usage:
+            chunk = {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self.model,
+                "choices": [],
+                "usage": usage_json(self._usage),
+            }
+            out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        out.append(_DONE)
+        self._done = True
