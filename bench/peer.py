@@ -35,6 +35,7 @@ from bench.scenarios import SCENARIOS, Target, Timing
 from bench.stack import KEY, MOCK_AUTH, MODEL, gateway_server, mock_server, pick_source
 from bench.suite import (
     CHAT_PATH,
+    core,
     default_cores,
     flags_of,
     probe_all,
@@ -151,10 +152,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _cpu(value: str) -> str | None:
-    return None if value.lower() in ("", "none", "off") else value
-
-
 def _phase(
     name: str, server: Server, auth: str, bodies: dict[str, Path], timing: Timing
 ) -> tuple[dict[str, Any], dict[str, Any], float]:
@@ -173,7 +170,7 @@ def _phase(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     cli = ensure_litellm()
-    gw_cpu, mock_cpu, load_cpu = _cpu(args.gateway_cpu), _cpu(args.mock_cpu), _cpu(args.load_cpu)
+    gw_cpu, mock_cpu, load_cpu = core(args.gateway_cpu), core(args.mock_cpu), core(args.load_cpu)
     result: dict[str, Any] = {
         "schema": 1,
         "kind": "torouter-vs-litellm",

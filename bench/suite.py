@@ -37,7 +37,7 @@ from bench.stack import (
     summarize_access_log,
 )
 
-__all__ = ["default_cores", "flags_of", "main", "run_pairs", "warnings_of"]
+__all__ = ["core", "default_cores", "flags_of", "main", "run_pairs", "warnings_of"]
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -51,7 +51,8 @@ def default_cores() -> tuple[str, str, str]:
     return str(cpus[0]), str(cpus[1]), str(load)
 
 
-def _cpu(value: str) -> str | None:
+def core(value: str) -> str | None:
+    """A ``--*-cpu`` value: a taskset list, or none/off for an unpinned process."""
     return None if value.lower() in ("", "none", "off") else value
 
 
@@ -200,7 +201,7 @@ def _default_out(quick: bool, commit: str) -> Path:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     scenarios = [s for s in SCENARIOS if not args.only or s.key in args.only]
-    gw_cpu, mock_cpu, load_cpu = _cpu(args.gateway_cpu), _cpu(args.mock_cpu), _cpu(args.load_cpu)
+    gw_cpu, mock_cpu, load_cpu = core(args.gateway_cpu), core(args.mock_cpu), core(args.load_cpu)
     result: dict[str, Any] = {
         "schema": 1,
         "kind": "gateway-vs-direct",

@@ -66,6 +66,7 @@ class Components:
     gateway: Gateway
     sink: JsonSink
     api: ASGIApp | None = None
+    accounts: Any = None
     mock: ASGIApp | None = None
     lock: Any = None
     demo: Any = None
@@ -267,7 +268,7 @@ class ToRouterApp:
             lock=lock,
             demo=demo_info,
         )
-        c.api = self._build_api(c)
+        c.api = self._build_api(c, keyring)
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
         if mount:
             from torouter.mock import MockApp
@@ -287,20 +288,16 @@ class ToRouterApp:
         log.info("ready", extra={"url": self.base_url(), "pid": os.getpid()})
         sink.flush()
 
-    def _build_api(self, c: Components) -> ASGIApp | None:
-        try:
-            from torouter.accounts.service import Accounts
-            from torouter.api import ApiDeps, build_management_api
-        except ImportError:
-            return None
-        from torouter.crypto import keyring_for
+    def _build_api(self, c: Components, keyring: Any) -> ASGIApp:
+        from torouter.accounts.service import Accounts
+        from torouter.api import ApiDeps, build_management_api
 
         # Sessions, sign-up, TOTP: mail goes to SMTP when `smtp.host` is set, else to the
         # outbox folder; a verification or suspension reloads the gateway's snapshot.
-        accounts = Accounts.build(
+        c.accounts = Accounts.build(
             c.settings,
             c.db,
-            keyring_for(c.settings),
+            keyring,
             on_users_changed=c.snapshot.reload,
             base_url=self.base_url(),
         )
@@ -310,7 +307,7 @@ class ToRouterApp:
                 db=c.db,
                 snapshot=c.snapshot,
                 ledger=c.ledger,
-                accounts=accounts,
+                accounts=c.accounts,
             )
         )
 
@@ -328,6 +325,8 @@ class ToRouterApp:
         self.ready = False
         for t in c.tasks:
             t.cancel()
+        if c.accounts is not None:
+            await c.accounts.postman.drain()  # mail already accepted is still sent
         await c.recorder.close()  # flush every queued row (R17.4)
         log.info(
             "shutdown complete",

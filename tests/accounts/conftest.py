@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from torouter.accounts.limits import MemoryLimiter
-from torouter.accounts.mailer import SmtpMailer
+from torouter.accounts.mailer import Postman, SmtpMailer
 from torouter.accounts.service import Accounts
 from torouter.api import ApiDeps, build_management_api
 from torouter.billing.ledger import Ledger
@@ -168,10 +168,12 @@ async def stack(
         db,
         keyring_for(settings),
         on_users_changed=snapshot.reload,
-        mailer=SmtpMailer(settings.smtp, timeout=10),
         limiter=MemoryLimiter(clock),
         clock=clock,
     )
+    # One mail at a time, so that mails arrive in the order they were posted and a test can
+    # say "the last mail" (several at once may overtake each other, as real ones do).
+    accounts.postman = Postman(SmtpMailer(settings.smtp, timeout=10), concurrency=1)
     deps = ApiDeps(
         settings=settings,
         db=db,

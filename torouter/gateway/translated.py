@@ -13,10 +13,10 @@ import orjson
 
 from torouter.gateway.context import RequestContext
 from torouter.gateway.passthrough import StreamRelayer
-from torouter.protocols import count_tokens
+from torouter.protocols import anthropic, count_tokens, gemini, openai_chat
 from torouter.protocols import internal as ir
 from torouter.protocols.translate import FRONT, UPSTREAM
-from torouter.snapshot import ChannelRec
+from torouter.snapshot import ChannelRec, ModelRec
 
 __all__ = ["TranslatedStream", "Translation"]
 
@@ -51,21 +51,19 @@ class Translation:
             ctx.internal = req
         req = ctx.internal
         if adm.thinking and (req.reasoning is None or not req.reasoning.enabled):
+            # R6.4 defaults: the platform's own budget unless the admin set one (Gemini: dynamic).
             defaults = adm.model.thinking_defaults
+            budget = defaults.get("budget_tokens")
             req = dataclasses.replace(
                 req,
                 reasoning=ir.Reasoning(
                     enabled=True,
-                    budget_tokens=int(defaults.get("budget_tokens", 8192)),
+                    budget_tokens=int(budget) if budget is not None else None,
                     effort=str(defaults.get("effort", "high")),
                 ),
             )
-        if req.max_tokens is None and ch.platform == "anthropic":
-            req = dataclasses.replace(req, max_tokens=adm.model.max_output_tokens or 8192)
         req = dataclasses.replace(req, dropped=list(req.dropped))
-        body: dict[str, Any] = UPSTREAM[ch.platform].render_request(
-            req, upstream_model=upstream_model
-        )
+        body = _render(req, ch, adm.model, upstream_model)
         if ctx.stream:
             if ch.platform in _OPENAI_WIRE:
                 body["stream"] = True
@@ -125,6 +123,33 @@ class Translation:
 
     def stream_relayer(self, max_event: int) -> TranslatedStream:
         return TranslatedStream(self, max_event)
+
+
+def _render(
+    req: ir.Request, ch: ChannelRec, model: ModelRec, upstream_model: str
+) -> dict[str, Any]:
+    """The upstream body, with the platform's options (R5.4, R5.6, R6.4)."""
+    thinking = model.supports_thinking
+    if ch.platform in _OPENAI_WIRE:
+        return openai_chat.render_request(
+            req,
+            upstream_model=upstream_model,
+            platform="openai" if ch.platform == "azure-openai" else ch.platform,
+            send_reasoning=bool(
+                ch.options.get("send_reasoning_history", ch.platform == "openai-compatible")
+            ),
+            supports_reasoning=thinking,
+        )
+    if ch.platform == "anthropic":
+        budget = model.thinking_defaults.get("budget_tokens")
+        return anthropic.render_request(
+            req,
+            upstream_model=upstream_model,
+            max_output_tokens=model.max_output_tokens or anthropic.DEFAULT_MAX_TOKENS,
+            thinking_budget=int(budget) if budget is not None else 8192,
+            supports_reasoning=thinking,
+        )
+    return gemini.render_request(req, upstream_model=upstream_model, supports_reasoning=thinking)
 
 
 class TranslatedStream(StreamRelayer):
