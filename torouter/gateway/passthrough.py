@@ -98,8 +98,7 @@ class OpenAIPassthrough(StreamRelayer):
         out, usage = openai_chat.scan_stream(events, self._keep)
         if usage is not None:
             self.usage = from_openai(usage, openrouter=self._openrouter)
-        elif self.usage is None:
-            self.chars += openai_chat.content_chars(events)
+        self.chars += openai_chat.content_chars(events)
         if b'"error"' in events and b'data: {"error"' in events:
             obj = _data(events[events.find(b'data: {"error"') :])
             err = obj.get("error") if isinstance(obj, dict) else None
@@ -149,8 +148,7 @@ class AnthropicPassthrough(StreamRelayer):
                         self.usage = from_anthropic(u)
                 elif obj.get("type") == "message_delta" and isinstance(obj.get("usage"), dict):
                     self._merge(obj["usage"])
-        if self.usage is None or self.usage.output == 0:
-            self.chars += _string_chars(events, self._marks)
+        self.chars += _string_chars(events, self._marks)
         if b"event: error" in events:
             obj = _data(events[events.find(b"event: error") :])
             err = obj.get("error") if isinstance(obj, dict) else None
@@ -197,8 +195,7 @@ class GeminiPassthrough(StreamRelayer):
             obj = _data(events[start:]) if start >= 0 else None
             if isinstance(obj, dict) and isinstance(obj.get("usageMetadata"), dict):
                 self.usage = from_gemini(obj["usageMetadata"])
-        if self.usage is None:
-            self.chars += _string_chars(events, self._marks)
+        self.chars += _string_chars(events, self._marks)
         if b'data: {"error"' in events:
             obj = _data(events[events.find(b'data: {"error"') :])
             err = obj.get("error") if isinstance(obj, dict) else None

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -300,9 +302,13 @@ class Relay:
         if relayer.done:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        ctx.usage = relayer.usage
+        # Cut before the final usage: what was delivered is charged, estimated (R10.1, R10.6).
         ctx.delivered_chars = relayer.chars
-        ctx.estimated = relayer.usage is None
+        ctx.estimated = True
+        if relayer.usage is not None:
+            ctx.usage = dataclasses.replace(
+                relayer.usage, output=max(relayer.usage.output, math.ceil(relayer.chars / 4))
+            )
         if disconnected.is_set():
             ctx.status = 499
             ctx.outcome = "client_cancelled"

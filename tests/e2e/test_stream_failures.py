@@ -1,0 +1,136 @@
+"""Upstream errors in the caller's envelope, failures after the first byte, client disconnects
+(SPEC R4.6, R4.9, R8.2, R9.7, R10.6; issue 7 item 7)."""
+
+from __future__ import annotations
+
+import socket
+
+import orjson
+import pytest
+
+from tests.e2e.conftest import KEY
+from tests.e2e.harness import GatewayProcess
+from tests.e2e.test_openai_chat import usage_row
+
+OAI = {"Authorization": f"Bearer {KEY}"}
+ANT = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+
+
+def chat(model: str, text: str, stream: bool) -> dict:
+    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]}
+
+
+def messages(model: str, text: str, stream: bool) -> dict:
+    return {**chat(model, text, stream), "max_tokens": 200}
+
+
+@pytest.mark.parametrize("model", ["claude-only", "gemini-test"])
+def test_terminal_upstream_error_rewrapped_for_openai_callers(
+    gateway: GatewayProcess, model: str
+) -> None:
+    with gateway.client() as c:
+        r = c.post(
+            "/v1/chat/completions", json=chat(model, "[[mock:status=400]]", False), headers=OAI
+        )
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["type"] and err["type"] != "INTERNAL_ERROR"
+    assert "mock-key" not in r.text
+
+
+def test_terminal_upstream_error_rewrapped_for_anthropic_callers(gateway: GatewayProcess) -> None:
+    with gateway.client() as c:
+        r = c.post(
+            "/v1/messages", json=messages("gpt-test", "[[mock:status=400]]", False), headers=ANT
+        )
+    assert r.status_code == 400
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+
+
+def test_terminal_upstream_error_native_relayed_as_is(gateway: GatewayProcess) -> None:
+    with gateway.client() as c:
+        r = c.post(
+            "/v1/messages", json=messages("claude-only", "[[mock:status=400]]", False), headers=ANT
+        )
+    assert r.status_code == 400 and r.json()["type"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "check"),
+    [
+        (
+            "/v1/chat/completions",
+            chat("gpt-test", "[[mock:disconnect_after=4]]", True),
+            OAI,
+            "openai",
+        ),
+        (
+            "/v1/chat/completions",
+            chat("claude-only", "[[mock:disconnect_after=4]]", True),
+            OAI,
+            "openai",
+        ),
+        (
+            "/v1/messages",
+            messages("claude-only", "[[mock:disconnect_after=4]]", True),
+            ANT,
+            "anthropic",
+        ),
+        (
+            "/v1/messages",
+            messages("gpt-test", "[[mock:disconnect_after=4]]", True),
+            ANT,
+            "anthropic",
+        ),
+        (
+            "/v1beta/models/gemini-test:streamGenerateContent?alt=sse",
+            {"contents": [{"role": "user", "parts": [{"text": "[[mock:disconnect_after=2]]"}]}]},
+            {"x-goog-api-key": KEY},
+            "gemini",
+        ),
+    ],
+)
+def test_failure_after_first_byte_becomes_in_stream_error(
+    gateway: GatewayProcess, path: str, body: dict, headers: dict, check: str
+) -> None:
+    with gateway.client() as c:
+        r = c.post(path, json=body, headers=headers)
+    assert r.status_code == 200  # the status went out with the first byte (R4.1)
+    raw = r.content
+    if check == "openai":
+        events = [e for e in raw.split(b"\n\n") if e]
+        assert events[-1] == b"data: [DONE]"
+        err = orjson.loads(events[-2][6:])["error"]
+        assert err["code"] == "upstream_unavailable"
+    elif check == "anthropic":
+        events = [e for e in raw.split(b"\n\n") if e]
+        assert events[-1].startswith(b"event: error")
+        assert orjson.loads(events[-1].split(b"data: ", 1)[1])["type"] == "error"
+    else:
+        events = [e for e in raw.split(b"\r\n\r\n") if e]
+        assert b'"error"' in events[-1]
+    row = usage_row(gateway, r.headers["x-request-id"])
+    assert row["outcome"] == "partial" and row["estimated"] is True
+    assert row["cost_nusd"] > 0  # what was delivered is charged (R10.6)
+
+
+def test_client_disconnect_aborts_and_charges_delivered(gateway: GatewayProcess) -> None:
+    """R4.9: the upstream is abandoned, the row says client_cancelled with status 499."""
+    body = orjson.dumps(chat("gpt-test", "[[mock:chunks=200,chunk_interval_ms=50]]", True))
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {KEY}\r\nX-Request-Id: cancel-me-1\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        got = b""
+        while got.count(b"data: ") < 3:
+            got += sock.recv(65536)
+    line = gateway.access_line("cancel-me-1", timeout=5)
+    assert line["status"] == 499 and line["outcome"] == "client_cancelled"
+    assert line["duration_ms"] < 5000  # not the 10 s the whole stream would take
+    row = usage_row(gateway, "cancel-me-1")
+    assert row["outcome"] == "client_cancelled" and row["cost_nusd"] > 0
