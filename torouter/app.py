@@ -28,6 +28,7 @@ from torouter.config import Settings
 from torouter.gateway.entry import Gateway
 from torouter.observability.logging import JsonSink, sink
 from torouter.observability.metrics import Metrics
+from torouter.routing.health import HealthBook
 from torouter.snapshot import Snapshot, SnapshotHolder
 from torouter.state.base import StateBackend
 from torouter.state.memory import MemoryState
@@ -81,6 +82,8 @@ class ToRouterApp:
         self.ready = False
         self.draining = False
         self.startup_error: str | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+        self._status_writer: Any = None
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -225,11 +228,14 @@ class ToRouterApp:
         state = self._state or MemoryState()
         ledger = Ledger(state)
 
+        health = HealthBook()
+
         async def seed(snap: Snapshot) -> None:
             await ledger.seed(
                 user_balances={u.id: u.balance_nusd for u in snap.users.values()},
                 key_spend={k.id: k.spend_nusd for k in snap.keys.values()},
             )
+            health.sync_status(snap.channels.values())
 
         journal = Journal(Path(s.data_dir) / "journal")
         recorder = UsageRecorder(
@@ -254,6 +260,7 @@ class ToRouterApp:
             metrics=metrics,
             sink=sink,
         )
+        self._wire_health(gateway, health, db, snapshot, http)
         c = Components(
             settings=s,
             db=db,
@@ -287,6 +294,33 @@ class ToRouterApp:
             sys.stderr.flush()
         log.info("ready", extra={"url": self.base_url(), "pid": os.getpid()})
         sink.flush()
+
+    def _wire_health(
+        self,
+        gateway: Gateway,
+        health: HealthBook,
+        db: Database,
+        snapshot: SnapshotHolder,
+        http: UpstreamHttp,
+    ) -> None:
+        """Channel health (R9.6): disables persisted off the hot path; probes re-enable."""
+        from torouter.routing import probe
+
+        gateway.relay.health = health
+        writer = probe.ChannelStatusWriter(db, snapshot)
+
+        def changed(_cooldown: Any, channel_id: int | None, reason: str | None) -> None:
+            if channel_id is not None:
+                writer.schedule(channel_id, "auto_disabled", reason)
+
+        health.on_change = changed
+        self._status_writer = writer
+        self._probe_task = asyncio.create_task(
+            probe.run_probes(
+                http, snapshot, health, writer, float(self.settings.routing.probe_interval_s)
+            ),
+            name="channel-probes",
+        )
 
     def _build_api(self, c: Components, keyring: Any) -> ASGIApp:
         from torouter.accounts.service import Accounts
@@ -325,6 +359,10 @@ class ToRouterApp:
         self.ready = False
         for t in c.tasks:
             t.cancel()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+        if self._status_writer is not None:
+            await self._status_writer.drain()
         if c.accounts is not None:
             await c.accounts.postman.drain()  # mail already accepted is still sent
         await c.recorder.close()  # flush every queued row (R17.4)

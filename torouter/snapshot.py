@@ -94,6 +94,8 @@ class ChannelRec:
     max_concurrency: int
     options: dict[str, Any]
     endpoints: frozenset[str] | None = None  # None: all the platform can serve
+    auto_disable: bool = True
+    test_model: str | None = None
 
     def upstream_model(self, public_id: str, vendor: str = "", sent: str | None = None) -> str:
         """R6.2: the mapping, else on openrouter the vendor id as sent or `<vendor>/M`, else M."""
@@ -219,6 +221,8 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
                 max_concurrency=r.max_concurrency,
                 options=dict(r.options or {}),
                 endpoints=frozenset(r.endpoints) if r.endpoints else None,
+                auto_disable=r.auto_disable,
+                test_model=r.test_model,
             )
         routes: dict[tuple[int, str], list[ChannelRec]] = {}
         for r in await conn.execute(select(t.channel_groups)):

@@ -29,7 +29,9 @@ flush_interval_s = 0.05
 name = "default"
 billing_type = "balance"
 price_multiplier = 1.5
-models = ["gpt-test", "gpt-mapped", "gpt-slow", "claude-only", "embed-only", "gemini-test"]
+models = [
+    "gpt-test", "gpt-mapped", "gpt-slow", "claude-only", "embed-only", "gemini-test", "gpt-flaky"
+]
 
 [[models]]
 id = "gpt-test"
@@ -78,6 +80,20 @@ base_url = "http://127.0.0.1:{port}/mock/openai/v1"
 credential = "mock-key-1"
 models = ["gpt-test", "gpt-mapped", "embed-only"]
 model_mapping = { "gpt-mapped" = "upstream-model-x" }
+groups = ["default"]
+
+[[models]]
+id = "gpt-flaky"
+vendor = "openai"
+endpoints = ["chat", "messages"]
+prices = { input = 1, output = 1 }
+
+[[channels]]
+name = "mock-flaky"
+platform = "openai"
+base_url = "http://127.0.0.1:{port}/mock/openai/v1"
+credential = "mock-key-5"
+models = ["gpt-flaky"]
 groups = ["default"]
 
 [[channels]]

@@ -154,3 +154,45 @@ class GatewayProcess:
 
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kw)
+
+
+class MockProcess:
+    """`torouter mock-provider` in its own process, with a mock config file."""
+
+    def __init__(self, workdir: Path, config: str = "") -> None:
+        self.port = free_port()
+        self.config_path = workdir / f"mock-{self.port}.toml"
+        self.config_path.write_text(config)
+        self.proc = subprocess.Popen(
+            [
+                *TOROUTER,
+                "mock-provider",
+                "--port",
+                str(self.port),
+                "--config",
+                str(self.config_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_until(self._listening, timeout=20, what="mock provider listening")
+
+    def _listening(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"mock exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

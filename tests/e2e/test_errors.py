@@ -129,7 +129,7 @@ def test_e11_insufficient_balance(gateway: GatewayProcess) -> None:
 
 def test_e21_every_candidate_failed(gateway: GatewayProcess) -> None:
     r = post(
-        gateway, {"model": "gpt-test", "messages": [{"role": "user", "content": "[[mock:500]]"}]}
+        gateway, {"model": "gpt-flaky", "messages": [{"role": "user", "content": "[[mock:500]]"}]}
     )
     err = assert_error(r, 502, "upstream_unavailable")
     assert err["message"] == "Service temporarily unavailable"
@@ -173,7 +173,7 @@ def test_request_id_honoured_or_generated(gateway: GatewayProcess) -> None:
         ({"model": "gpt-test", "messages": MSG}, "sk-" + "Q" * 48, "AuthenticationError", 401),
         ({"model": "gpt-test", "messages": MSG}, POOR_KEY, "APIStatusError", 402),
         (
-            {"model": "gpt-test", "messages": [{"role": "user", "content": "[[mock:500]]"}]},
+            {"model": "gpt-flaky", "messages": [{"role": "user", "content": "[[mock:500]]"}]},
             KEY,
             "InternalServerError",
             502,

@@ -28,7 +28,9 @@ from torouter.gateway.context import Attempt, RequestContext
 from torouter.gateway.exchange import Exchange
 from torouter.protocols import envelopes
 from torouter.routing import matrix
+from torouter.routing.affinity import Affinity, session_signal
 from torouter.routing.classify import Outcome, classify_status
+from torouter.routing.health import HealthBook
 from torouter.routing.selector import select_channel
 from torouter.snapshot import ChannelRec
 from torouter.upstreams.http import UpstreamHttp
@@ -67,8 +69,11 @@ class Relay:
         http: UpstreamHttp,
         settings: Settings,
         settle: Callable[[RequestContext], Awaitable[None]],
+        health: HealthBook | None = None,
     ) -> None:
         self._http = http
+        self.health = health or HealthBook()
+        self.affinity = Affinity(settings.routing.affinity_ttl_s)
         self._settle = settle
         self._max_attempts = settings.routing.max_attempts
         self._budget = settings.routing.failover_budget_s
@@ -85,31 +90,83 @@ class Relay:
     async def run(
         self, ctx: RequestContext, candidates: list[ChannelRec], receive: Receive, send: Send
     ) -> None:
+        adm = ctx.admission
+        assert adm is not None
+        model = adm.model.id
+        health = self.health
         tried: set[int] = set()
         outcomes: list[Outcome] = []
+        session = None
+        if ctx.payload is not None:
+            signal = session_signal(
+                matrix.FRONT_PROTOCOL[ctx.route.operation], ctx.payload, ctx.headers
+            )
+            if signal is not None:
+                session = (adm.key.id, model, signal)
+
+        def available(c: ChannelRec) -> bool:
+            return health.available(c, model)
+
         for n in range(self._max_attempts):
             if n and time.perf_counter() - ctx.started > self._budget:
                 break
-            ch = select_channel(
-                candidates,
-                tried=tried,
-                last_used_ms=self.last_used_ms,
-                granularity_ms=self._granularity,
-            )
+            ch = self._sticky(session, candidates, tried, available)
+            if ch is None:
+                ch = select_channel(
+                    candidates,
+                    tried=tried,
+                    last_used_ms=self.last_used_ms,
+                    granularity_ms=self._granularity,
+                    is_available=available,
+                )
             if ch is None:
                 break
             tried.add(ch.id)
             self.last_used_ms[ch.id] = int(time.time() * 1000)
+            if session is not None:
+                self.affinity.put(session, ch.id)
+            health.acquire(ch.id)
             try:
                 await self._attempt(ctx, ch, exchange.build(ctx, ch), receive, send)
                 return
             except _Failover as f:
                 outcomes.append(f.outcome)
+            finally:
+                health.release(ch.id)
+        wait = health.earliest_end(candidates, model)
         if not outcomes:
-            raise error("E22")
+            raise error("E22", retry_after=wait)
         if all(o is Outcome.TIMEOUT for o in outcomes):
             raise error("E23")
-        raise error("E21")
+        tried_chans = [c for c in candidates if c.id in tried]
+        all_cool = all(health.cooling_until(c, model) is not None for c in tried_chans)
+        raise error(
+            "E21", retry_after=health.earliest_end(tried_chans, model) if all_cool else None
+        )
+
+    def _sticky(
+        self,
+        session: tuple[int, str, str] | None,
+        candidates: list[ChannelRec],
+        tried: set[int],
+        available: Callable[[ChannelRec], bool],
+    ) -> ChannelRec | None:
+        """The session's channel, while eligible and in the best priority tier left (R9.2)."""
+        if session is None:
+            return None
+        cid = self.affinity.get(session)
+        if cid is None or cid in tried:
+            return None
+        eligible = [
+            c for c in candidates if c.status == "enabled" and c.id not in tried and available(c)
+        ]
+        if not eligible:
+            return None
+        best = min(c.priority for c in eligible)
+        for c in eligible:
+            if c.id == cid and c.priority == best:
+                return c
+        return None
 
     async def _attempt(
         self, ctx: RequestContext, ch: ChannelRec, ex: Exchange, receive: Receive, send: Send
@@ -147,7 +204,7 @@ class Relay:
             except (aiohttp.ClientError, OSError, TimeoutError):
                 err_body = b""
             outcome = classify_status(status, err_body)
-            self._fail(ctx, ch, t0, status, outcome, resp)
+            self._fail(ctx, ch, t0, status, outcome, resp, err_body)
             if outcome.fails_over:
                 raise _Failover(outcome)
             raise _terminal(ctx, ch, ex, status, err_body, resp.headers.get("content-type"))
@@ -172,10 +229,33 @@ class Relay:
         status: int,
         outcome: Outcome,
         resp: aiohttp.ClientResponse | None,
+        body: bytes = b"",
     ) -> None:
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
         ctx.attempts.append(Attempt(ch.id, status, outcome.value, int(elapsed * 1000)))
+        if outcome.fails_over:
+            assert ctx.admission is not None
+            cooldown = self.health.failure(
+                ch,
+                ctx.admission.model.id,
+                outcome,
+                status=status,
+                headers=dict(resp.headers) if resp is not None else None,
+                body=body,
+                latency_ms=int(elapsed * 1000),
+            )
+            if cooldown is not None:
+                log.info(
+                    "channel cooling",
+                    extra={
+                        "request_id": ctx.request_id,
+                        "channel": ch.id,
+                        "model": cooldown.model,
+                        "reason": cooldown.reason,
+                        "seconds": round(cooldown.until - self.health.clock(), 3),
+                    },
+                )
         if resp is not None:
             resp.close()
         log.info(
@@ -205,6 +285,8 @@ class Relay:
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
         ctx.attempts.append(Attempt(ch.id, resp.status, "success", int(elapsed * 1000)))
+        assert ctx.admission is not None
+        self.health.success(ch, ctx.admission.model.id, int(elapsed * 1000), None)
         try:
             out, usage, upstream_id = ex.json_response(data)
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
@@ -250,9 +332,10 @@ class Relay:
         receive: Receive,
         send: Send,
     ) -> None:
-        ctx.attempts.append(
-            Attempt(ch.id, resp.status, "success", int((time.perf_counter() - t0) * 1000))
-        )
+        first_ms = int((time.perf_counter() - t0) * 1000)
+        ctx.attempts.append(Attempt(ch.id, resp.status, "success", first_ms))
+        assert ctx.admission is not None
+        self.health.success(ch, ctx.admission.model.id, first_ms, first_ms)
         ctx.status = resp.status
         ctx.response_started = True
         ctx.ttft = time.perf_counter() - ctx.started

@@ -1,60 +1,245 @@
 """In-process state backend (embedded default, one worker).
 
-Atomicity comes from the event loop: no method awaits between its check and its update.
+Atomicity comes from the event loop: no method awaits between its check and its update, so the
+check-and-reserve of `admit` is one indivisible step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from torouter.state.base import Hold
+from torouter.state import windows as w
+from torouter.state.base import AdmitRequest, Hold, StateUnavailable, Verdict, Window, WindowState
 
 __all__ = ["MemoryState"]
+
+TOMBSTONE_S = 3600.0  # how long a settled or lapsed admission id is remembered
+
+
+@dataclass(slots=True)
+class _Res:
+    scope: str
+    counters: tuple[str, ...]
+    amount: int
+    concurrency: str | None
+    state: str = "live"  # live | lapsed | done
 
 
 class MemoryState:
     def __init__(self) -> None:
         self._used: dict[str, int] = {}
-        self._in_flight: dict[str, int] = {}
-        self._reservations: dict[str, tuple[tuple[str, ...], int]] = {}
+        self._flight: dict[str, int] = {}
+        self._expiry: dict[str, float] = {}  # calendar counters: dropped after
+        self._windows: dict[str, dict[int, int]] = {}
+        self._conc: dict[str, int] = {}
+        self._res: dict[str, _Res] = {}
+        self._leases: dict[str, dict[str, float]] = {}  # scope → admission id → deadline
+        self._failures: dict[tuple[str, int], int] = {}
 
-    async def reserve(self, admission_id: str, holds: Sequence[Hold], amount: int) -> str | None:
-        used, flight = self._used, self._in_flight
-        for h in holds:
+    # -- admission -----------------------------------------------------------------------------
+
+    async def admit(self, req: AdmitRequest) -> Verdict:
+        if req.marker not in self._used:
+            raise StateUnavailable("counters not seeded")
+        now = req.now
+        self._purge(req.scope, now)
+        v = Verdict(ok=False)
+        blocked: list[tuple[str, float]] = []
+        for win in (*req.windows, *((req.ip,) if req.ip else ())):
+            used, wait = self._window_check(win, now)
+            if wait is not None:
+                blocked.append((win.name, wait))
+        if req.tokens is not None:
+            used, wait = self._window_check(req.tokens, now)
+            if wait is not None:
+                blocked.append((req.tokens.name, wait))
+        if req.concurrency is not None:
+            name, limit = req.concurrency
+            if self._conc.get(name, 0) >= limit:
+                blocked.append(("key_concurrency", 1.0))
+        if blocked:
+            v.rate = True
+            v.blocked = [b[0] for b in blocked]
+            v.retry_after = max(b[1] for b in blocked)
+            return v
+        used_, flight = self._used, self._flight
+        for h in req.holds:
             if h.limit is not None and (
-                used.get(h.counter, 0) + flight.get(h.counter, 0) + amount > h.limit
+                used_.get(h.counter, 0) + flight.get(h.counter, 0) + req.amount > h.limit
             ):
-                return h.counter
-        names = tuple(h.counter for h in holds)
-        for n in names:
-            flight[n] = flight.get(n, 0) + amount
-        self._reservations[admission_id] = (names, amount)
-        return None
+                v.blocked.append(h.counter)
+        if v.blocked:
+            return v
+        # Every limit has room: count and reserve, no await in between.
+        for win in (*req.windows, *((req.ip,) if req.ip else ())):
+            buckets = self._windows.setdefault(win.counter, {})
+            cur = w.bucket_index(now, win.bucket_s)
+            buckets[cur] = buckets.get(cur, 0) + 1
+            total = sum(buckets.values())
+            v.windows.append(
+                WindowState(
+                    win.name,
+                    win.limit,
+                    total,
+                    w.reset_after(buckets, win.buckets, win.bucket_s, now),
+                )
+            )
+        if req.tokens is not None:
+            t = req.tokens
+            buckets = self._windows.get(t.counter, {})
+            v.tokens = WindowState(
+                t.name,
+                t.limit,
+                sum(buckets.values()),
+                w.reset_after(buckets, t.buckets, t.bucket_s, now),
+            )
+        conc = None
+        if req.concurrency is not None:
+            conc = req.concurrency[0]
+            self._conc[conc] = self._conc.get(conc, 0) + 1
+        for h in req.holds:
+            flight[h.counter] = flight.get(h.counter, 0) + req.amount
+            self._keep(h, now)
+        self._res[req.admission_id] = _Res(
+            req.scope, tuple(h.counter for h in req.holds), req.amount, conc
+        )
+        self._leases.setdefault(req.scope, {})[req.admission_id] = now + req.lease_s
+        v.ok = True
+        return v
 
-    async def settle(self, admission_id: str, actual: int) -> bool:
-        res = self._reservations.pop(admission_id, None)
-        if res is None:
+    def _window_check(self, win: Window, now: float) -> tuple[int, float | None]:
+        buckets = self._windows.get(win.counter)
+        if not buckets:
+            return 0, None
+        cur = w.bucket_index(now, win.bucket_s)
+        total = w.prune(buckets, cur, win.buckets)
+        if total < win.limit:
+            return total, None
+        return total, w.room_after(buckets, total, win.limit, win.buckets, win.bucket_s, now)
+
+    def _keep(self, h: Hold, now: float) -> None:
+        if h.ttl_s and h.counter not in self._expiry:
+            self._expiry[h.counter] = now + h.ttl_s
+
+    def _purge(self, scope: str, now: float) -> None:
+        """Release reservations whose lease lapsed; forget old tombstones."""
+        leases = self._leases.get(scope)
+        if not leases:
+            return
+        for aid, deadline in list(leases.items()):
+            if deadline > now:
+                continue
+            res = self._res.get(aid)
+            if res is not None and res.state == "live":
+                self._drop_flight(res)
+                res.state = "lapsed"
+                leases[aid] = now + TOMBSTONE_S
+            else:
+                del leases[aid]
+                self._res.pop(aid, None)
+
+    def _drop_flight(self, res: _Res) -> None:
+        for c in res.counters:
+            self._flight[c] = self._flight.get(c, 0) - res.amount
+        if res.concurrency is not None:
+            self._conc[res.concurrency] = max(self._conc.get(res.concurrency, 0) - 1, 0)
+
+    # -- settlement ----------------------------------------------------------------------------
+
+    async def settle(
+        self,
+        admission_id: str,
+        scope: str,
+        counters: Sequence[Hold],
+        actual: int,
+        *,
+        now: float,
+        tokens: tuple[Window, int] | None = None,
+    ) -> bool:
+        res = self._res.get(admission_id)
+        if res is not None and res.state == "done":
             return False
-        names, amount = res
-        for n in names:
-            self._in_flight[n] -= amount
-            self._used[n] = self._used.get(n, 0) + actual
+        if res is not None and res.state == "live":
+            self._drop_flight(res)
+        for h in counters:
+            self._used[h.counter] = self._used.get(h.counter, 0) + actual
+            self._keep(h, now)
+        if tokens is not None and tokens[1] > 0:
+            win, n = tokens
+            buckets = self._windows.setdefault(win.counter, {})
+            cur = w.bucket_index(now, win.bucket_s)
+            w.prune(buckets, cur, win.buckets)
+            buckets[cur] = buckets.get(cur, 0) + n
+        self._tombstone(admission_id, scope, now)
         return True
 
-    async def release(self, admission_id: str) -> bool:
-        res = self._reservations.pop(admission_id, None)
-        if res is None:
+    async def release(self, admission_id: str, scope: str, *, now: float) -> bool:
+        res = self._res.get(admission_id)
+        if res is None or res.state == "done":
             return False
-        names, amount = res
-        for n in names:
-            self._in_flight[n] -= amount
-        return True
+        was_live = res.state == "live"
+        if was_live:
+            self._drop_flight(res)
+        self._tombstone(admission_id, scope, now)
+        return was_live
+
+    def _tombstone(self, admission_id: str, scope: str, now: float) -> None:
+        res = self._res.get(admission_id)
+        if res is None:
+            res = self._res[admission_id] = _Res(scope, (), 0, None)
+        res.state = "done"
+        self._leases.setdefault(scope, {})[admission_id] = now + TOMBSTONE_S
+
+    async def renew(self, leases: Sequence[tuple[str, str]], *, now: float, lease_s: float) -> None:
+        deadline = now + lease_s
+        for scope, aid in leases:
+            mine = self._leases.get(scope)
+            res = self._res.get(aid)
+            if mine is not None and aid in mine and res is not None and res.state == "live":
+                mine[aid] = max(mine[aid], deadline)
+        for counter, until in list(self._expiry.items()):
+            if until <= now:
+                del self._expiry[counter]
+                self._used.pop(counter, None)
+                if not self._flight.get(counter):
+                    self._flight.pop(counter, None)
+        minute = int(now // 60)
+        for k in [k for k in self._failures if k[1] < minute]:
+            del self._failures[k]
+
+    # -- counters ------------------------------------------------------------------------------
+
+    async def seed(self, counter: str, used: int, ttl_s: int = 0) -> None:
+        if counter not in self._used:
+            self._used[counter] = used
 
     async def add(self, counter: str, amount: int) -> None:
-        self._used[counter] = self._used.get(counter, 0) + amount
-
-    async def seed(self, counter: str, used: int) -> None:
-        self._used.setdefault(counter, used)
+        if counter in self._used:
+            self._used[counter] += amount
 
     async def used(self, counter: str) -> tuple[int, int]:
-        return self._used.get(counter, 0), self._in_flight.get(counter, 0)
+        return self._used.get(counter, 0), self._flight.get(counter, 0)
+
+    async def window_use(self, windows: Sequence[Window], now: float) -> list[WindowState]:
+        out = []
+        for win in windows:
+            buckets = self._windows.get(win.counter, {})
+            total = w.prune(buckets, w.bucket_index(now, win.bucket_s), win.buckets)
+            out.append(
+                WindowState(
+                    win.name, win.limit, total, w.reset_after(buckets, win.buckets, win.bucket_s, now)
+                )
+            )
+        return out
+
+    async def note_failed_lookup(self, ip: str, now: float) -> int:
+        slot = (ip, int(now // 60))
+        self._failures[slot] = n = self._failures.get(slot, 0) + 1
+        return n
+
+    async def is_seeded(self, marker: str) -> bool:
+        return marker in self._used
+
+    async def close(self) -> None:
+        return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -11,7 +13,17 @@ from torouter.access.keys import generate_key, hash_key, mask_key
 from torouter.storage.repos._common import insert_row, now, select_one
 from torouter.storage.tables import api_keys
 
-__all__ = ["HASH_ONLY_MASK", "create_key", "get_key_by_hash", "insert_key"]
+__all__ = [
+    "EDITABLE_FIELDS",
+    "HASH_ONLY_MASK",
+    "count_live_keys",
+    "create_key",
+    "get_key",
+    "get_key_by_hash",
+    "insert_key",
+    "soft_delete_key",
+    "update_key",
+]
 
 # The mask of a key declared only by its hash (R17.10): its characters are unknown.
 HASH_ONLY_MASK = "sk-…"
@@ -87,3 +99,46 @@ async def create_key(
 
 async def get_key_by_hash(conn: AsyncConnection, *, key_hash: str) -> RowMapping | None:
     return await select_one(conn, api_keys, {"key_hash": key_hash})
+
+
+# What an edit may change (R13.3): the name, the group and every limit; never the hash.
+EDITABLE_FIELDS = (_LIMIT_FIELDS - {"managed"}) | {"name", "group_id"}
+
+
+async def get_key(conn: AsyncConnection, *, key_id: int) -> RowMapping | None:
+    """A key that is not deleted, else None."""
+    row = await select_one(conn, api_keys, {"id": key_id})
+    return None if row is None or row["deleted_at"] is not None else row
+
+
+async def count_live_keys(conn: AsyncConnection, *, user_id: int) -> int:
+    """The user's keys that are not deleted (the `keys.max_per_user` count)."""
+    stmt = select(func.count()).where(
+        api_keys.c.user_id == user_id, api_keys.c.deleted_at.is_(None)
+    )
+    return int(await conn.scalar(stmt) or 0)
+
+
+async def update_key(conn: AsyncConnection, *, key_id: int, values: Mapping[str, Any]) -> bool:
+    """Write the given editable columns of a live key; False when there is none."""
+    unknown = set(values) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"not editable key fields {sorted(unknown)}")
+    if not values:
+        return await get_key(conn, key_id=key_id) is not None
+    result = await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.deleted_at.is_(None))
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def soft_delete_key(conn: AsyncConnection, *, key_id: int) -> bool:
+    """Mark a key deleted (its row stays for usage history); False if none or already."""
+    result = await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.deleted_at.is_(None))
+        .values(deleted_at=now())
+    )
+    return bool(result.rowcount)

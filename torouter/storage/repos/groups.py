@@ -6,20 +6,32 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.storage.repos._common import insert_row, now, select_one
-from torouter.storage.tables import group_grants, group_models, groups
+from torouter.storage.tables import (
+    api_keys,
+    group_grants,
+    group_models,
+    groups,
+    plans,
+    subscriptions,
+)
 
 __all__ = [
     "create_group",
+    "delete_group",
     "get_group",
     "get_group_by_name",
     "grant_group",
     "group_model_ids",
+    "group_references",
+    "has_grant",
+    "revoke_grant",
     "set_group_models",
+    "update_group",
 ]
 
 
@@ -92,3 +104,60 @@ async def grant_group(conn: AsyncConnection, *, group_id: int, user_id: int) -> 
         return False
     await conn.execute(insert(group_grants).values(group_id=group_id, user_id=user_id))
     return True
+
+
+_GROUP_COLUMNS = frozenset(
+    {
+        "name",
+        "description",
+        "billing_type",
+        "price_multiplier",
+        "visibility",
+        "status",
+        "default_key_limits",
+    }
+)
+
+
+async def update_group(conn: AsyncConnection, *, group_id: int, values: Mapping[str, Any]) -> None:
+    unknown = set(values) - _GROUP_COLUMNS
+    if unknown:
+        raise TypeError(f"not editable group fields {sorted(unknown)}")
+    if values:
+        await conn.execute(update(groups).where(groups.c.id == group_id).values(**values))
+
+
+async def group_references(conn: AsyncConnection, *, group_id: int) -> dict[str, int]:
+    """Rows that point at the group and keep it from being deleted (deleted keys included:
+    their usage history names the group)."""
+    out: dict[str, int] = {}
+    for name, column in (
+        ("keys", api_keys.c.group_id),
+        ("plans", plans.c.group_id),
+        ("subscriptions", subscriptions.c.group_id),
+    ):
+        count = await conn.scalar(select(func.count()).where(column == group_id))
+        out[name] = int(count or 0)
+    return out
+
+
+async def delete_group(conn: AsyncConnection, *, group_id: int) -> bool:
+    """Delete a group with its catalog, grants and channel links; False when none."""
+    result = await conn.execute(delete(groups).where(groups.c.id == group_id))
+    return bool(result.rowcount)
+
+
+async def has_grant(conn: AsyncConnection, *, group_id: int, user_id: int) -> bool:
+    return (
+        await select_one(conn, group_grants, {"group_id": group_id, "user_id": user_id}) is not None
+    )
+
+
+async def revoke_grant(conn: AsyncConnection, *, group_id: int, user_id: int) -> bool:
+    """Take a private group away from a user; False when there was no grant."""
+    result = await conn.execute(
+        delete(group_grants).where(
+            group_grants.c.group_id == group_id, group_grants.c.user_id == user_id
+        )
+    )
+    return bool(result.rowcount)

@@ -20,6 +20,7 @@ __all__ = [
     "REASONS",
     "LedgerEntry",
     "add_ledger_entry",
+    "debit_if_covered",
     "ledger_sum",
     "list_ledger",
 ]
@@ -76,6 +77,53 @@ async def add_ledger_entry(
     )
     if balance is None:
         raise LookupError(f"no user {user_id}")
+    return await _append(conn, user_id, amount_nusd, int(balance), reason, reference, actor, note)
+
+
+async def debit_if_covered(
+    conn: AsyncConnection,
+    *,
+    user_id: int,
+    amount_nusd: int,
+    reason: str,
+    reference: str | None = None,
+    actor: str | None = None,
+    note: str | None = None,
+    keep_nusd: int = 0,
+) -> LedgerEntry | None:
+    """Debit `amount_nusd` (> 0) only if `keep_nusd` stays covered afterwards; None if not.
+
+    Check and debit are one conditional UPDATE, so two purchases racing for the last dollars
+    cannot both pass. `keep_nusd` is what must remain, e.g. the reservations in flight.
+    Raises LookupError for an unknown user.
+    """
+    if reason not in REASONS:
+        raise ValueError(f"unknown ledger reason {reason!r}")
+    if amount_nusd <= 0:
+        raise ValueError("a debit is a positive amount")
+    balance = await conn.scalar(
+        update(users)
+        .where(users.c.id == user_id, users.c.balance_nusd - amount_nusd >= keep_nusd)
+        .values(balance_nusd=users.c.balance_nusd - amount_nusd, updated_at=now())
+        .returning(users.c.balance_nusd)
+    )
+    if balance is None:
+        if await select_one(conn, users, {"id": user_id}) is None:
+            raise LookupError(f"no user {user_id}")
+        return None
+    return await _append(conn, user_id, -amount_nusd, int(balance), reason, reference, actor, note)
+
+
+async def _append(
+    conn: AsyncConnection,
+    user_id: int,
+    amount_nusd: int,
+    balance: int,
+    reason: str,
+    reference: str | None,
+    actor: str | None,
+    note: str | None,
+) -> LedgerEntry:
     entry_id = await insert_row(
         conn,
         ledger,
@@ -90,7 +138,7 @@ async def add_ledger_entry(
             "created_at": now(),
         },
     )
-    return LedgerEntry(int(entry_id), int(balance), duplicate=False)
+    return LedgerEntry(int(entry_id), balance, duplicate=False)
 
 
 async def list_ledger(conn: AsyncConnection, *, user_id: int, limit: int = 100) -> list[RowMapping]:

@@ -7,13 +7,24 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.storage.repos._common import insert_row, select_one
-from torouter.storage.tables import models
+from torouter.storage.tables import group_models, models
 
-__all__ = ["ENDPOINTS", "MODALITIES", "PRICE_FIELDS", "create_model", "get_model", "price_columns"]
+__all__ = [
+    "ENDPOINTS",
+    "MODALITIES",
+    "PRICE_FIELDS",
+    "create_model",
+    "delete_model",
+    "get_model",
+    "model_groups",
+    "price_columns",
+    "update_model",
+]
 
 MODALITIES = ("text", "multimodal", "image", "video", "audio", "embedding", "rerank")
 ENDPOINTS = (
@@ -95,3 +106,29 @@ async def create_model(
 
 async def get_model(conn: AsyncConnection, *, model_id: str) -> RowMapping | None:
     return await select_one(conn, models, {"id": model_id})
+
+
+async def update_model(conn: AsyncConnection, *, model_id: str, values: Mapping[str, Any]) -> None:
+    """Write columns of a model record (`price_*` for prices); the id never changes."""
+    unknown = set(values) - (set(models.c.keys()) - {"id", "managed"})
+    if unknown:
+        raise TypeError(f"not editable model fields {sorted(unknown)}")
+    if values:
+        await conn.execute(update(models).where(models.c.id == model_id).values(**values))
+
+
+async def model_groups(conn: AsyncConnection, *, model_id: str) -> list[int]:
+    """The groups whose catalog lists the model."""
+    rows = await conn.execute(
+        select(group_models.c.group_id)
+        .where(group_models.c.model_id == model_id)
+        .order_by(group_models.c.group_id)
+    )
+    return list(rows.scalars())
+
+
+async def delete_model(conn: AsyncConnection, *, model_id: str) -> bool:
+    """Delete a model record and its places in group catalogs; False when none."""
+    await conn.execute(delete(group_models).where(group_models.c.model_id == model_id))
+    result = await conn.execute(delete(models).where(models.c.id == model_id))
+    return bool(result.rowcount)

@@ -6,19 +6,26 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.storage.repos._common import insert_row, now, select_one
-from torouter.storage.tables import plans, subscriptions
+from torouter.storage.tables import orders, plans, subscriptions
 
 __all__ = [
     "SUBSCRIPTION_STATES",
     "create_plan",
     "create_subscription",
+    "delete_plan",
+    "get_plan",
     "get_plan_by_name",
     "get_subscription",
+    "get_subscription_by_id",
     "plan_caps",
+    "plan_references",
+    "update_plan",
+    "update_subscription",
 ]
 
 SUBSCRIPTION_STATES = ("active", "paused", "cancelled", "expired")
@@ -103,3 +110,72 @@ async def get_subscription(
     conn: AsyncConnection, *, user_id: int, group_id: int
 ) -> RowMapping | None:
     return await select_one(conn, subscriptions, {"user_id": user_id, "group_id": group_id})
+
+
+_PLAN_COLUMNS = frozenset(
+    {
+        "name",
+        "group_id",
+        "price_nusd",
+        "duration_days",
+        "daily_cap_nusd",
+        "weekly_cap_nusd",
+        "monthly_cap_nusd",
+        "max_per_user",
+        "enabled",
+    }
+)
+_SUBSCRIPTION_COLUMNS = frozenset(
+    {
+        "plan_id",
+        "daily_cap_nusd",
+        "weekly_cap_nusd",
+        "monthly_cap_nusd",
+        "starts_at",
+        "expires_at",
+        "auto_renew",
+        "state",
+        "purchases",
+    }
+)
+
+
+async def get_plan(conn: AsyncConnection, *, plan_id: int) -> RowMapping | None:
+    return await select_one(conn, plans, {"id": plan_id})
+
+
+async def update_plan(conn: AsyncConnection, *, plan_id: int, values: Mapping[str, Any]) -> None:
+    unknown = set(values) - _PLAN_COLUMNS
+    if unknown:
+        raise TypeError(f"not editable plan fields {sorted(unknown)}")
+    if values:
+        await conn.execute(update(plans).where(plans.c.id == plan_id).values(**values))
+
+
+async def plan_references(conn: AsyncConnection, *, plan_id: int) -> dict[str, int]:
+    """Subscriptions and orders that name the plan (it is then disabled, not deleted)."""
+    out: dict[str, int] = {}
+    for name, column in (("subscriptions", subscriptions.c.plan_id), ("orders", orders.c.plan_id)):
+        out[name] = int(await conn.scalar(select(func.count()).where(column == plan_id)) or 0)
+    return out
+
+
+async def delete_plan(conn: AsyncConnection, *, plan_id: int) -> bool:
+    result = await conn.execute(delete(plans).where(plans.c.id == plan_id))
+    return bool(result.rowcount)
+
+
+async def get_subscription_by_id(conn: AsyncConnection, *, sub_id: int) -> RowMapping | None:
+    return await select_one(conn, subscriptions, {"id": sub_id})
+
+
+async def update_subscription(
+    conn: AsyncConnection, *, sub_id: int, values: Mapping[str, Any]
+) -> None:
+    unknown = set(values) - _SUBSCRIPTION_COLUMNS
+    if unknown:
+        raise TypeError(f"not editable subscription fields {sorted(unknown)}")
+    if values:
+        await conn.execute(
+            update(subscriptions).where(subscriptions.c.id == sub_id).values(**values)
+        )

@@ -19,6 +19,7 @@ __all__ = [
     "ensure_admin",
     "get_user",
     "get_user_by_email",
+    "lock_user",
     "normalize_email",
     "set_password",
 ]
@@ -66,6 +67,14 @@ async def get_user(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:
 
 async def get_user_by_email(conn: AsyncConnection, *, email: str) -> RowMapping | None:
     return await select_one(conn, users, {"email": normalize_email(email)})
+
+
+async def lock_user(conn: AsyncConnection, *, user_id: int) -> bool:
+    """Take the user's row lock (PostgreSQL) or the write lock (SQLite) for the rest of the
+    transaction, so that check-then-write steps on one user (key count, purchases)
+    serialise; False when there is no such user."""
+    result = await conn.execute(update(users).where(users.c.id == user_id).values(id=users.c.id))
+    return bool(result.rowcount)
 
 
 async def count_users(conn: AsyncConnection) -> int:

@@ -1,0 +1,126 @@
+"""Probing auto-disabled channels and persisting disables (SPEC R9.6).
+
+Every `routing.probe_interval_s` the node sends one one-token request to each auto-disabled
+channel's `test_model`; a success re-enables it. Disables decided by the health book are
+written to the database off the request path, then the snapshot reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import orjson
+from sqlalchemy import update
+
+from torouter.routing.health import HealthBook
+from torouter.snapshot import ChannelRec, SnapshotHolder
+from torouter.storage import tables as t
+from torouter.storage.db import Database
+from torouter.upstreams import anthropic as anthropic_up
+from torouter.upstreams import gemini as gemini_up
+from torouter.upstreams import openai as openai_up
+from torouter.upstreams.http import UpstreamHttp
+
+__all__ = ["ChannelStatusWriter", "probe_channel", "run_probes"]
+
+log = logging.getLogger("torouter.routing")
+
+_PROMPT = "ping"
+
+
+def probe_request(ch: ChannelRec) -> tuple[str, dict[str, str], bytes]:
+    model = ch.upstream_model(ch.test_model or next(iter(sorted(ch.models)), ""))
+    if ch.platform == "anthropic":
+        body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": _PROMPT}]}
+        return (
+            anthropic_up.messages_url(ch),
+            anthropic_up.request_headers(ch, "probe"),
+            orjson.dumps(body),
+        )
+    if ch.platform == "gemini":
+        body = {
+            "contents": [{"role": "user", "parts": [{"text": _PROMPT}]}],
+            "generationConfig": {"maxOutputTokens": 1},
+        }
+        url = gemini_up.action_url(ch, model, "generateContent")
+        return url, gemini_up.request_headers(ch, "probe"), orjson.dumps(body)
+    body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": _PROMPT}]}
+    return openai_up.chat_url(ch), openai_up.request_headers(ch, "probe"), orjson.dumps(body)
+
+
+async def probe_channel(http: UpstreamHttp, ch: ChannelRec) -> tuple[bool, int, str]:
+    """(ok, status, first 200 characters of the answer)."""
+    assert http.session is not None
+    url, headers, body = probe_request(ch)
+    try:
+        async with http.session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=min(ch.first_byte_timeout, 30)),
+            allow_redirects=False,
+        ) as resp:
+            text = (await resp.content.read(4096)).decode("utf-8", "replace")
+            return 200 <= resp.status < 300, resp.status, text[:200]
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        return False, 0, type(exc).__name__
+
+
+class ChannelStatusWriter:
+    """Persists a channel's status and reloads the snapshot, one write at a time."""
+
+    def __init__(self, db: Database, snapshot: SnapshotHolder) -> None:
+        self._db = db
+        self._snapshot = snapshot
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def schedule(self, channel_id: int, status: str, reason: str | None) -> None:
+        task = asyncio.get_running_loop().create_task(self.write(channel_id, status, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def write(self, channel_id: int, status: str, reason: str | None) -> None:
+        try:
+            async with self._db.begin() as conn:
+                await conn.execute(
+                    update(t.channels)
+                    .where(t.channels.c.id == channel_id, t.channels.c.status != "disabled")
+                    .values(
+                        status=status, status_reason=reason, status_since=dt.datetime.now(dt.UTC)
+                    )
+                )
+            await self._snapshot.reload()
+            log.warning(
+                "channel status changed",
+                extra={"channel": channel_id, "status": status, "reason": reason},
+            )
+        except Exception:
+            log.exception("could not persist channel status", extra={"channel": channel_id})
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def run_probes(
+    http: UpstreamHttp,
+    snapshot: SnapshotHolder,
+    health: HealthBook,
+    writer: ChannelStatusWriter,
+    interval: float,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    while True:
+        await sleep(interval)
+        for ch in list(snapshot.current.channels.values()):
+            if ch.status != "auto_disabled":
+                continue
+            ok, status, _ = await probe_channel(http, ch)
+            log.info("channel probe", extra={"channel": ch.id, "ok": ok, "status": status})
+            if ok:
+                health.enable(ch.id)
+                await writer.write(ch.id, "enabled", None)
