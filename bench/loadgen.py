@@ -8,9 +8,11 @@ whole. Its latency histogram has a resolution of one microsecond.
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,9 +20,10 @@ import orjson
 
 from bench.procs import pinned
 
-__all__ = ["SCRIPT", "WrkRun", "find_wrk", "wrk"]
+__all__ = ["SCRIPT", "WrkRun", "find_wrk", "serial", "wrk"]
 
 SCRIPT = Path(__file__).resolve().parent / "wrk" / "chat.lua"
+_REPO = Path(__file__).resolve().parents[1]
 _MARK = "@@WRK "
 
 
@@ -107,3 +110,18 @@ def wrk(
         raise RuntimeError(f"wrk failed ({out.returncode}): {tail}")
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return _parse(out.stdout, connections, cpu_s)
+
+
+def serial(
+    url: str, body: Path, *, seconds: int, warmup_s: int, auth: str | None, cpu: str | None
+) -> dict[str, object]:
+    """The exact one-connection latency client (``bench/serial.py``), pinned like wrk."""
+    args = [url, str(body), "--auth", auth or "", "--seconds", str(seconds)]
+    cmd = pinned([sys.executable, "-m", "bench.serial", *args, "--warmup", str(warmup_s)], cpu)
+    env = {**os.environ, "PYTHONPATH": str(_REPO)}
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=seconds + warmup_s + 60, cwd=_REPO, env=env
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.serial failed ({out.returncode}): {out.stderr[-2000:]}")
+    return dict(orjson.loads(out.stdout.strip().splitlines()[-1]))

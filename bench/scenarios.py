@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import WrkRun, wrk
+from bench.loadgen import WrkRun, serial, wrk
 from bench.procs import cpu_busy_s, sample, wait_quiet
 
 __all__ = ["SCENARIOS", "TRANSLATED", "Scenario", "Target", "Timing", "measure", "measure_once"]
@@ -25,12 +25,13 @@ class Scenario:
     body: str  # a name of payloads.BODIES
     connections: int
     slow: bool = False  # a long-running scenario: its own, longer, quick-mode duration
+    serial: bool = False  # also time it with the exact one-connection client (bench/serial.py)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("nonstream_c32", "non-stream chat, c=32", "chat", 32),
     Scenario("stream_c32", "20-chunk streams, c=32", "stream", 32),
-    Scenario("latency_c1", "non-stream chat, c=1", "chat", 1),
+    Scenario("latency_c1", "non-stream chat, c=1", "chat", 1, serial=True),
     Scenario("slow_streams_c128", "slow streams (20 ms between events), c=128", "slow", 128, True),
 )
 
@@ -139,4 +140,13 @@ def measure_once(
     foreign = (busy1 - busy0) - sum(used.values()) - result.wrk_cpu_s
     out["foreign_cpu"] = round(max(0.0, foreign) / secs, 3)
     out["steal_cpu"] = round((steal1 - steal0) / secs, 3)
+    if scenario.serial:
+        out["serial"] = serial(
+            target.url,
+            body,
+            seconds=seconds,
+            warmup_s=1 if warm else 0,
+            auth=target.auth,
+            cpu=timing.load_cpu,
+        )
     return out

@@ -111,6 +111,10 @@ def describe(scenario: Scenario, out: dict[str, Any]) -> str:
     if out.get("load_core_util") is not None:
         parts.append(f"load core {out['load_core_util']:.0%}")
     parts.append(f"others {out['foreign_cpu']:.2f} cores")
+    exact = out.get("serial")
+    if exact:
+        lat = exact["latency_us"]
+        parts.append(f"| serial p50 {lat['p50'] / 1000:.3f} ms p99 {lat['p99'] / 1000:.3f} ms")
     return "  ".join(parts)
 
 
@@ -159,7 +163,11 @@ def flags_of(result: dict[str, Any]) -> list[str]:
                 flags.append(f"{key}/{target}: {out['error_count']} errors {out['errors']}")
             if not out["requests"]:
                 flags.append(f"{key}/{target}: no request completed")
-            dropped = sum(r["error_count"] for r in out.get("repeats", ())) - out["error_count"]
+            exact = out.get("serial") or {}
+            if exact.get("non_2xx"):
+                flags.append(f"{key}/{target}: {exact['non_2xx']} non-2xx in the serial client")
+            repeats = out.get("repeats") or ()
+            dropped = sum(r["error_count"] for r in repeats) - out["error_count"] if repeats else 0
             if dropped:
                 flags.append(f"{key}/{target}: {dropped} errors in the repeats not kept")
             warm = out.get("warmup") or {}

@@ -90,3 +90,30 @@ def test_migrate_check_and_up(tmp_path: Path) -> None:
     assert run_cli(tmp_path, "migrate", "check", "--config", str(cfg)).returncode == 1
     assert run_cli(tmp_path, "migrate", "up", "--config", str(cfg)).returncode == 0
     assert run_cli(tmp_path, "migrate", "check", "--config", str(cfg)).returncode == 0
+
+
+def test_rotate_encryption_key(tmp_path: Path) -> None:
+    """R18.2: every secret re-encrypted under the new primary key; the old one can then go."""
+    import sqlite3
+
+    from torouter import crypto
+
+    old = run_cli(tmp_path, "gen-secret").stdout.strip()
+    new = run_cli(tmp_path, "gen-secret").stdout.strip()
+    body = (
+        f'data_dir = "{tmp_path}/data"\n'
+        "[[channels]]\n"
+        'name = "c1"\nplatform = "openai"\ncredential = "sk-upstream-secret"\n'
+    )
+    first = tmp_path / "a.toml"
+    first.write_text(f'encryption_key = "{old}"\n' + body)
+    assert run_cli(tmp_path, "apply", str(first)).returncode == 0
+    second = tmp_path / "b.toml"
+    second.write_text(f'encryption_key = "{new},{old}"\n' + body)
+    out = run_cli(tmp_path, "rotate-encryption-key", "--config", str(second))
+    assert out.returncode == 0 and "re-encrypted 1" in out.stdout, out.stderr
+    con = sqlite3.connect(tmp_path / "data" / "torouter.db")
+    token = con.execute("SELECT credential_enc FROM channels").fetchone()[0]
+    con.close()
+    assert "sk-upstream-secret" not in token
+    assert crypto.decrypt(token, crypto.Keyring.from_setting(new)) == "sk-upstream-secret"

@@ -15,13 +15,16 @@ import asyncio
 import ipaddress
 import logging
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
+from ulid import ULID
 
 from torouter.billing.ledger import Ledger
 from torouter.config import Settings
@@ -30,7 +33,9 @@ from torouter.observability.logging import JsonSink, sink
 from torouter.observability.metrics import Metrics
 from torouter.routing.health import HealthBook
 from torouter.snapshot import Snapshot, SnapshotHolder
-from torouter.state.base import StateBackend
+from torouter.state.base import StateBackend, StateUnavailable
+from torouter.state.bus import Bus, MemoryBus, RedisBus
+from torouter.state.lock import LockFactory, local_lock, redis_lock_factory
 from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
@@ -71,6 +76,8 @@ class Components:
     mock: ASGIApp | None = None
     lock: Any = None
     demo: Any = None
+    bus: Any = None
+    jobs: Any = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -198,16 +205,12 @@ class ToRouterApp:
         s = self.settings
         Path(s.data_dir).mkdir(parents=True, exist_ok=True)
         keyring = crypto.keyring_for(s)
-        if s.redis.url and self._state is None:
-            # Shared counters across processes need the Redis state backend; until it exists,
-            # refuse rather than let several processes overspend a cap.
-            raise StartupError("redis.url is set but the Redis state backend is not available yet")
         db = Database(s.database_url)
-        lock = None
+        process_lock = None
         if not s.redis.url:
-            lock = ProcessLock()
+            process_lock = ProcessLock()
             try:
-                await lock.acquire(db, Path(s.data_dir))
+                await process_lock.acquire(db, Path(s.data_dir))
             except LockHeld as exc:
                 await db.dispose()
                 raise StartupError(
@@ -225,16 +228,21 @@ class ToRouterApp:
             from torouter import demo
 
             demo_info = await demo.ensure_demo(db, s, keyring, self.base_url())
-        state = self._state or MemoryState()
-        ledger = Ledger(state)
+        state, bus, lock = self._shared_state()
+        ledger = Ledger(
+            state,
+            db=db,
+            tz=ZoneInfo(s.timezone),
+            lease_s=s.billing.reservation_lease_s,
+            renew_every_s=s.billing.lease_renew_s,
+            ip_rpm=s.gateway.ip_rpm,
+            lock=lock,
+        )
 
         health = HealthBook()
 
         async def seed(snap: Snapshot) -> None:
-            await ledger.seed(
-                user_balances={u.id: u.balance_nusd for u in snap.users.values()},
-                key_spend={k.id: k.spend_nusd for k in snap.keys.values()},
-            )
+            await ledger.on_snapshot(snap)  # counters of users not seen yet
             health.sync_status(snap.channels.values())
 
         journal = Journal(Path(s.data_dir) / "journal")
@@ -247,7 +255,12 @@ class ToRouterApp:
         )
         await recorder.replay()  # before seeding: balances must include what the journal held
         snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
-        await snapshot.reload()
+        try:
+            await snapshot.reload()
+        except StateUnavailable as exc:
+            raise StartupError(f"Redis is not reachable at redis.url: {exc}") from exc
+        snapshot.attach(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
+        await bus.start()
         http = UpstreamHttp()
         await http.start()
         metrics = Metrics()
@@ -259,6 +272,7 @@ class ToRouterApp:
             http=http,
             metrics=metrics,
             sink=sink,
+            db=db,
         )
         self._wire_health(gateway, health, db, snapshot, http)
         c = Components(
@@ -272,8 +286,9 @@ class ToRouterApp:
             metrics=metrics,
             gateway=gateway,
             sink=sink,
-            lock=lock,
+            lock=process_lock,
             demo=demo_info,
+            bus=bus,
         )
         c.api = self._build_api(c, keyring)
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
@@ -283,7 +298,15 @@ class ToRouterApp:
             c.mock = _strip_prefix("/mock", MockApp())
         recorder.start()
         sink.start()
+        ledger.start()
         c.tasks.append(asyncio.create_task(_periodic_reload(snapshot), name="snapshot-reload"))
+        if s.jobs.enabled:
+            from torouter.jobs.subscriptions import SubscriptionJobs
+
+            c.jobs = SubscriptionJobs(
+                db, ledger, snapshot, lock=lock, interval_s=s.jobs.subscriptions_interval_s
+            )
+            c.jobs.start()
         self.c = c
         self.ready = True
         if demo_info is not None:
@@ -322,6 +345,18 @@ class ToRouterApp:
             name="channel-probes",
         )
 
+    def _shared_state(self) -> tuple[StateBackend, Bus, LockFactory]:
+        """In-process counters and bus, or Redis ones when `redis.url` is set (R1.4)."""
+        s = self.settings
+        if not s.redis.url:
+            return self._state or MemoryState(), MemoryBus(), local_lock
+        from torouter.state.redis import RedisState, connect
+
+        client = connect(s.redis.url, timeout_s=s.redis.socket_timeout_s)
+        # Pub/sub blocks on reads: its own connection, with a longer timeout.
+        bus = RedisBus(connect(s.redis.url, timeout_s=max(s.redis.socket_timeout_s, 5.0)))
+        return self._state or RedisState(client), bus, redis_lock_factory(client)
+
     def _build_api(self, c: Components, keyring: Any) -> ASGIApp:
         from torouter.accounts.service import Accounts
         from torouter.api import ApiDeps, build_management_api
@@ -332,7 +367,7 @@ class ToRouterApp:
             c.settings,
             c.db,
             keyring,
-            on_users_changed=c.snapshot.reload,
+            on_users_changed=c.snapshot.invalidate,
             base_url=self.base_url(),
         )
         return build_management_api(
@@ -342,6 +377,8 @@ class ToRouterApp:
                 snapshot=c.snapshot,
                 ledger=c.ledger,
                 accounts=c.accounts,
+                health=c.gateway.relay.health,
+                http=c.http,
             )
         )
 
@@ -359,6 +396,8 @@ class ToRouterApp:
         self.ready = False
         for t in c.tasks:
             t.cancel()
+        if c.jobs is not None:
+            await c.jobs.close()
         if self._probe_task is not None:
             self._probe_task.cancel()
         if self._status_writer is not None:
@@ -371,6 +410,10 @@ class ToRouterApp:
             extra={"usage_rows_written": c.recorder.written, "usage_queue_depth": c.recorder.depth},
         )
         await c.http.close()
+        await c.ledger.close()
+        if c.bus is not None:
+            await c.bus.close()
+        await c.state.close()
         await c.sink.stop()
         if c.lock is not None:
             await c.lock.release()

@@ -277,6 +277,47 @@ def gen_secret() -> None:
     print(generate_key())
 
 
+@cli.command("rotate-encryption-key")
+def rotate_encryption_key(config: ConfigOpt = None) -> None:
+    """Re-encrypt every stored secret under the first key of `encryption_key` (R18.2).
+
+    Put the new key first and keep the old ones after it (comma-separated) until this ran.
+    """
+    from sqlalchemy import select, update
+
+    from torouter import crypto
+    from torouter.storage import tables as t
+    from torouter.storage.db import Database
+
+    s = _settings(config)
+    keyring = crypto.keyring_for(s)
+
+    async def run() -> int:
+        db = Database(s.database_url)
+        n = 0
+        try:
+            async with db.begin() as conn:
+                for table, col in ((t.channels, "credential_enc"), (t.users, "totp_secret_enc")):
+                    column = table.c[col]
+                    rows = (await conn.execute(select(table.c.id, column))).all()
+                    for row_id, token in rows:
+                        if not token or keyring.key_id_of(token) == keyring.primary:
+                            continue
+                        fresh = crypto.encrypt(crypto.decrypt(token, keyring), keyring)
+                        await conn.execute(
+                            update(table).where(table.c.id == row_id).values({col: fresh})
+                        )
+                        n += 1
+        finally:
+            await db.dispose()
+        return n
+
+    try:
+        print(f"re-encrypted {asyncio.run(run())} secrets under the primary key")
+    except crypto.CryptoError as exc:
+        _die(str(exc), 2)
+
+
 @cli.command("check-config")
 def check_config(config: ConfigOpt = None) -> None:
     """Validate the configuration and its declarations without touching the database."""

@@ -36,6 +36,8 @@ class DatabaseSettings(BaseModel):
 
 class RedisSettings(BaseModel):
     url: str | None = None
+    # Short, so an unreachable Redis is an E20 within about a second, never a hang.
+    socket_timeout_s: float = 1.0
 
 
 class GatewaySettings(BaseModel):
@@ -60,6 +62,7 @@ class RoutingSettings(BaseModel):
 class BillingSettings(BaseModel):
     reserve_output_cap: int = 8192
     reservation_lease_s: int = 120
+    lease_renew_s: float = 30.0
 
 
 class UsageSettings(BaseModel):
@@ -67,6 +70,11 @@ class UsageSettings(BaseModel):
     batch_size: int = 500
     flush_interval_s: float = 0.2
     retention_days: int = 90
+
+
+class JobsSettings(BaseModel):
+    subscriptions_interval_s: float = 60.0  # expiry and auto-renewal (R7.7)
+    enabled: bool = True
 
 
 class ShutdownSettings(BaseModel):
@@ -130,6 +138,7 @@ class Settings(BaseSettings):
     billing: BillingSettings = BillingSettings()
     usage: UsageSettings = UsageSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
+    jobs: JobsSettings = JobsSettings()
     demo: DemoSettings = DemoSettings()
     mock: MockSettings = MockSettings()
     catalog: CatalogSettings = CatalogSettings()

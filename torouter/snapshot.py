@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,13 +25,19 @@ from torouter.storage.db import Database
 __all__ = [
     "ChannelRec",
     "GroupRec",
+    "KeyLimits",
     "KeyRec",
     "ModelRec",
+    "PlanRec",
     "Snapshot",
     "SnapshotHolder",
+    "SubscriptionRec",
     "UserRec",
     "load_snapshot",
+    "resolve_limits",
 ]
+
+log = logging.getLogger("torouter.snapshot")
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,6 +49,36 @@ class UserRec:
     state: str
     role: str
     balance_nusd: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """A key's effective limits (R7.2): its own, else its group's default; 0 = off."""
+
+    quota_nusd: int = 0
+    requests_5h: int = 0
+    requests_1d: int = 0
+    requests_7d: int = 0
+    rpm: int = 0
+    tpm: int = 0
+    max_concurrency: int = 0
+    budget_daily_nusd: int = 0
+    budget_weekly_nusd: int = 0
+    budget_monthly_nusd: int = 0
+
+
+_LIMIT_FIELDS = tuple(KeyLimits.__dataclass_fields__)
+
+
+def resolve_limits(own: Any, defaults: dict[str, Any]) -> KeyLimits:
+    """Null key limits inherit the group's `default_key_limits` (api_keys column names)."""
+    values = {}
+    for name in _LIMIT_FIELDS:
+        v = getattr(own, name, None)
+        if v is None:
+            v = defaults.get(name)
+        values[name] = int(v or 0)
+    return KeyLimits(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +95,7 @@ class KeyRec:
     ip_whitelist: tuple[IPNet, ...]
     ip_blacklist: tuple[IPNet, ...]
     spend_nusd: int
+    limits: KeyLimits = KeyLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +158,36 @@ class GroupRec:
     catalog: tuple[str, ...]  # ordered public ids
     catalog_set: frozenset[str]
     granted: frozenset[int]  # user ids (private groups)
+    default_key_limits: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRec:
+    id: int
+    name: str
+    group_id: int
+    price_nusd: int
+    duration_days: int
+    daily_cap_nusd: int
+    weekly_cap_nusd: int
+    monthly_cap_nusd: int
+    max_per_user: int
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRec:
+    id: int
+    user_id: int
+    group_id: int
+    plan_id: int | None
+    daily_cap_nusd: int
+    weekly_cap_nusd: int
+    monthly_cap_nusd: int
+    starts_at: float  # unix seconds
+    expires_at: float
+    auto_renew: bool
+    state: str  # active | paused | cancelled | expired
 
 
 @dataclass(slots=True)
@@ -131,6 +199,9 @@ class Snapshot:
     channels: dict[int, ChannelRec] = field(default_factory=dict)
     # (group id, public model id) → channels able to serve it, enabled or not.
     routes: dict[tuple[int, str], tuple[ChannelRec, ...]] = field(default_factory=dict)
+    plans: dict[int, PlanRec] = field(default_factory=dict)
+    # (user id, group id) → the one subscription of that pair (R7.7)
+    subscriptions: dict[tuple[int, int], SubscriptionRec] = field(default_factory=dict)
 
 
 def parse_ip_list(text: str | None) -> tuple[IPNet, ...]:
@@ -202,6 +273,7 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
                 catalog=cat,
                 catalog_set=frozenset(cat),
                 granted=frozenset(grants.get(r.id, ())),
+                default_key_limits=dict(r.default_key_limits or {}),
             )
         for r in await conn.execute(select(t.channels).order_by(t.channels.c.id)):
             snap.channels[r.id] = ChannelRec(
@@ -237,6 +309,8 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
         q = select(t.api_keys).where(t.api_keys.c.deleted_at.is_(None))
         for r in await conn.execute(q):
             wl = [m.strip() for m in (r.model_whitelist or "").split(",") if m.strip()]
+            g = snap.groups.get(r.group_id)
+            limits = resolve_limits(r, g.default_key_limits if g else {})
             snap.keys[r.key_hash] = KeyRec(
                 id=r.id,
                 user_id=r.user_id,
@@ -245,17 +319,51 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
                 mask=r.mask,
                 status=r.status,
                 expires_at=_ts(r.expires_at),
-                quota_nusd=r.quota_nusd or None,
+                quota_nusd=limits.quota_nusd or None,
                 model_whitelist=frozenset(wl) if wl else None,
                 ip_whitelist=parse_ip_list(r.ip_whitelist),
                 ip_blacklist=parse_ip_list(r.ip_blacklist),
                 spend_nusd=r.spend_nusd,
+                limits=limits,
+            )
+        for r in await conn.execute(select(t.plans)):
+            snap.plans[r.id] = PlanRec(
+                id=r.id,
+                name=r.name,
+                group_id=r.group_id,
+                price_nusd=r.price_nusd,
+                duration_days=r.duration_days,
+                daily_cap_nusd=r.daily_cap_nusd,
+                weekly_cap_nusd=r.weekly_cap_nusd,
+                monthly_cap_nusd=r.monthly_cap_nusd,
+                max_per_user=r.max_per_user,
+                enabled=r.enabled,
+            )
+        for r in await conn.execute(select(t.subscriptions)):
+            snap.subscriptions[(r.user_id, r.group_id)] = SubscriptionRec(
+                id=r.id,
+                user_id=r.user_id,
+                group_id=r.group_id,
+                plan_id=r.plan_id,
+                daily_cap_nusd=r.daily_cap_nusd,
+                weekly_cap_nusd=r.weekly_cap_nusd,
+                monthly_cap_nusd=r.monthly_cap_nusd,
+                starts_at=r.starts_at.timestamp(),
+                expires_at=r.expires_at.timestamp(),
+                auto_renew=r.auto_renew,
+                state=r.state,
             )
     return snap
 
 
 class SnapshotHolder:
-    """Holds the current snapshot; `reload()` swaps in a fresh one (single-flight)."""
+    """Holds the current snapshot; `reload()` swaps in a fresh one (single-flight).
+
+    `invalidate()` is what an edit calls before it returns (R7.12): reload here, then tell the
+    other nodes over the bus, which reload when the message arrives.
+    """
+
+    CHANNEL = "snapshot"
 
     def __init__(
         self,
@@ -267,8 +375,17 @@ class SnapshotHolder:
         self._decrypt = decrypt
         self._on_load = on_load
         self._lock = asyncio.Lock()
+        self._bus: Any = None
+        self._node = ""
         self.current = Snapshot()
         self.loaded = False
+
+    def attach(self, bus: Any, node_id: str) -> None:
+        """Listen for other nodes' invalidations; flush when the bus reconnects."""
+        self._bus = bus
+        self._node = node_id
+        bus.subscribe(self.CHANNEL, self._on_message)
+        bus.on_reconnect(self._on_reconnect)
 
     async def reload(self) -> Snapshot:
         async with self._lock:
@@ -280,3 +397,21 @@ class SnapshotHolder:
             self.current = snap
             self.loaded = True
             return snap
+
+    async def invalidate(self) -> Snapshot:
+        """Reload now, then publish, so every node serves the edit (R7.12)."""
+        snap = await self.reload()
+        if self._bus is not None:
+            await self._bus.publish(self.CHANNEL, self._node.encode())
+        return snap
+
+    async def _on_message(self, message: bytes) -> None:
+        origin = message.decode("utf-8", "replace")
+        if origin == self._node:
+            return
+        await self.reload()
+        log.info("snapshot invalidated", extra={"origin": origin, "node": self._node})
+
+    async def _on_reconnect(self) -> None:
+        await self.reload()
+        log.info("snapshot flushed after reconnect", extra={"node": self._node})

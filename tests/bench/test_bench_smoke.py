@@ -56,6 +56,10 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
             assert run["requests"] > 0 and run["rate"] > 0, (scenario.key, target)
             assert run["error_count"] == 0, (scenario.key, target, run["errors"])
         assert entry["gateway"]["cpu_ms_per_request"] > 0
+        if scenario.serial:
+            for target in ("direct", "gateway"):
+                exact = entry[target]["serial"]
+                assert exact["requests"] > 0 and exact["non_2xx"] == 0, (target, exact)
     assert result["gateway"]["peak_rss_mb"] > 0
     assert result["machine"]["nproc"] >= 1 and result["machine"]["python"]
     metrics = [row["metric"] for row in result["table"]]

@@ -10,6 +10,7 @@ import pytest
 from bench.loadgen import _parse
 from bench.payloads import BODIES, BODY_BYTES, CONTENT_CHUNKS, Probe, _check_stream, chat_body
 from bench.report import render, spec_rows
+from bench.serial import percentiles
 
 
 @pytest.mark.parametrize("name", list(BODIES))
@@ -85,3 +86,11 @@ def test_verdicts_follow_the_spec_table(tmp_path: Path) -> None:
     assert verdicts["peak RSS per worker, MB"] == "PASS goal"
     table = render(spec_rows(result), markdown=True)
     assert table.startswith("| metric |") and "| FAIL |" in table
+
+
+def test_serial_percentiles_are_nearest_rank_in_microseconds() -> None:
+    samples = [1000 * i for i in range(1, 1001)]  # 1 µs .. 1000 µs
+    pct = percentiles(samples)
+    assert pct["min"] == 1 and pct["max"] == 1000 and pct["mean"] == 500.5
+    assert pct["p50"] == 500 and pct["p99"] == 990 and pct["p99.9"] == 999
+    assert percentiles([]) == {}

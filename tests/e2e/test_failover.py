@@ -88,7 +88,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         channel("c-5xx-good", u["healthy"], "m-5xx", priority=1),
         channel("c-429-limited", u["limited"], "m-429"),
         channel("c-429-good", u["healthy"], "m-429", priority=1),
-        channel("c-auth-bad", u["healthy"], "m-auth", cred="invalid-credential"),
+        channel("c-auth-bad", u["healthy"], "m-auth", cred="nocredit-credential"),
         channel("c-auth-good", u["healthy"], "m-auth", priority=1),
         *[channel(f"c-aff-{i}", u["healthy"], "m-aff", cred=f"aff-{i}") for i in range(5)],
         channel("c-chaos-flaky", u["flaky"], "m-chaos"),
@@ -161,10 +161,11 @@ def test_429_cools_the_channel_until_the_upstream_reset(setup: Setup) -> None:
     assert time.monotonic() - t0 >= 1.5
 
 
-def test_auth_errors_disable_the_channel(setup: Setup) -> None:
-    for _ in range(3):
-        r = call(setup.gw, "m-auth")
-        assert r.status_code == 200  # failed over, never a client error
+def test_out_of_credit_disables_the_channel(setup: Setup) -> None:
+    """An out-of-credit answer (a billing pattern) auto-disables at once (R9.6)."""
+    r = call(setup.gw, "m-auth")
+    assert r.status_code == 200  # failed over, never a client error
+    assert chain(setup, r)[0] == (setup.ids["c-auth-bad"], "auth_billing")
     setup.gw.wait_log(
         lambda r: (
             r.get("msg") == "channel status changed" and r.get("channel") == setup.ids["c-auth-bad"]
@@ -177,7 +178,7 @@ def test_auth_errors_disable_the_channel(setup: Setup) -> None:
         "SELECT status, status_reason FROM channels WHERE id = ?", (setup.ids["c-auth-bad"],)
     ).fetchone()
     con.close()
-    assert status == ("auto_disabled", "auth")
+    assert status == ("auto_disabled", "billing")
 
 
 def test_client_errors_never_fail_over(setup: Setup) -> None:
@@ -272,3 +273,46 @@ def test_chaos(setup: Setup) -> None:
         f"chaos: {n} requests in {elapsed:.1f}s, attempts per channel {dict(attempts)}, "
         f"flaky cooldowns {len(cooled)}"
     )
+
+
+def test_channel_admin_api_create_test_disable_and_health(setup: Setup) -> None:
+    """R9.1/R9.9: admin JSON API for channels; edits apply on the next request."""
+    gw = setup.gw
+    admin = {"Authorization": f"Bearer {gw.admin_token}"}  # type: ignore[attr-defined]
+    healthy = gw.config_text.split('name = "c-400"')[1].split('base_url = "')[1].split('"')[0]
+    with gw.client(headers=admin) as c:
+        r = c.post(
+            "/api/admin/channels",
+            json={
+                "name": "c-new",
+                "platform": "openai",
+                "base_url": healthy,
+                "credential": "fresh-secret",
+                "models": ["m-400"],
+                "groups": ["default"],
+                "priority": -1,
+            },
+        )
+        assert r.status_code == 201, r.text
+        new = r.json()
+        assert new["has_credential"] is True and "fresh-secret" not in r.text
+        r = call(gw, "m-400")
+        assert chain(setup, r) == [(new["id"], "success")]  # the very next request
+        t = c.post(f"/api/admin/channels/{new['id']}/test").json()
+        assert t["ok"] is True and t["status"] == 200 and t["latency_ms"] >= 0
+        bad = c.post(f"/api/admin/channels/{setup.ids['c-5xx-bad']}/test").json()
+        assert bad["ok"] is False and bad["status"] == 500
+        assert c.post(f"/api/admin/channels/{new['id']}/disable").json()["status"] == "disabled"
+        r = call(gw, "m-400")
+        assert chain(setup, r) == [(setup.ids["c-400"], "success")]
+        r = c.patch(f"/api/admin/channels/{setup.ids['c-400']}", json={"priority": 3})
+        assert r.status_code == 409  # declared in the config file: read-only
+        r = c.post(
+            "/api/admin/channels",
+            json={"name": "x", "platform": "openai", "base_url": "ftp://nope"},
+        )
+        assert r.status_code == 400 and r.json()["error"]["param"] == "base_url"
+        view = c.get(f"/api/admin/channels/{setup.ids['c-5xx-good']}/health").json()
+        assert view["window_5m"]["requests"] >= 1 and view["window_5m"]["success_rate"] == 1.0
+        everything = c.get("/api/admin/channels/health").json()["data"]
+        assert {v["channel_id"] for v in everything} >= set(setup.ids.values())

@@ -1,7 +1,8 @@
 """The ordered admission checks of SPEC R7.1 against the in-memory snapshot. Pure.
 
-`check_key` runs steps 2–6 (before the body is read); `check_model` runs steps 7–8.
-Steps 9–11 (subscription, windows, reservation) live in `billing/ledger.py`.
+`check_key` runs steps 2–6 (before the body is read); `check_model` runs steps 7–8;
+`check_subscription` step 9. Steps 10–11 (windows, reservation) are one atomic call of the
+state backend, described by `access/limits.py` and made by `billing/ledger.py`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,24 @@ import ipaddress
 from dataclasses import dataclass
 
 from torouter.errors import error
-from torouter.snapshot import ChannelRec, GroupRec, KeyRec, ModelRec, Snapshot, UserRec
+from torouter.snapshot import (
+    ChannelRec,
+    GroupRec,
+    KeyRec,
+    ModelRec,
+    Snapshot,
+    SubscriptionRec,
+    UserRec,
+)
 
-__all__ = ["Admission", "KeyAdmission", "check_key", "check_model", "ip_allowed"]
+__all__ = [
+    "Admission",
+    "KeyAdmission",
+    "check_key",
+    "check_model",
+    "check_subscription",
+    "ip_allowed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +118,18 @@ def check_model(snap: Snapshot, ka: KeyAdmission, model_id: str) -> Admission:
             vendor_id = None  # sent without the prefix on native channels
         channels = routed
     return Admission(key, ka.user, group, model, channels, thinking, vendor_id)
+
+
+def check_subscription(snap: Snapshot, adm: Admission, now: float) -> SubscriptionRec | None:
+    """Step 9 (R7.7): a subscription group needs an active, unexpired subscription."""
+    if adm.group.billing_type != "subscription":
+        return None
+    sub = snap.subscriptions.get((adm.user.id, adm.group.id))
+    if sub is None:
+        raise error("E9")
+    if sub.state != "active" or sub.expires_at <= now or sub.starts_at > now:
+        raise error("E10")
+    return sub
 
 
 def _resolve_thinking(snap: Snapshot, group: GroupRec, model_id: str) -> tuple[str | None, bool]:

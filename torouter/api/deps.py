@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import Request
@@ -29,6 +29,9 @@ class ApiDeps:
     session_resolver: SessionResolver | None = None
     # Sign-up, login, profile and TOTP flows (`/api/auth`, `/api/me`); None: not served.
     accounts: Accounts | None = None
+    # The gateway's channel health book and upstream client (channel health view and Test).
+    health: Any = None
+    http: Any = None
 
 
 def get_deps(request: Request) -> ApiDeps:

@@ -73,3 +73,6 @@ class RequestContext:
     estimated: bool = False
     cost_nusd: int = 0
     delivered_chars: int = 0
+    ticket: Any = None  # access.limits.Ticket: what settlement charges (steps 10–11)
+    # Added to a success response's headers by the relay (R7.5 rate-limit headers).
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)

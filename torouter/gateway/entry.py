@@ -15,16 +15,18 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from ulid import ULID
 
-from torouter.access import admission
+from torouter.access import admission, limits
+from torouter.access.client_ip import client_ip, parse_networks
 from torouter.billing.ledger import Ledger
 from torouter.billing.pricing import cost_nusd, estimate_nusd
 from torouter.config import Settings
 from torouter.errors import GatewayError, UpstreamError, error
-from torouter.gateway import credentials, local_count, models_list, routes
+from torouter.gateway import credentials, key_info, local_count, models_list, routes
 from torouter.gateway.context import RequestContext
 from torouter.gateway.relay import Relay
 from torouter.observability.logging import JsonSink
@@ -33,6 +35,8 @@ from torouter.protocols.envelopes import pick_language, render_error
 from torouter.protocols.internal import Usage
 from torouter.routing import matrix
 from torouter.snapshot import SnapshotHolder
+from torouter.state.base import StateUnavailable
+from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
 from torouter.usage.recorder import UsageRecorder
 
@@ -46,6 +50,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON = (b"content-type", b"application/json")
+# R18.3: this many failed key lookups per client IP and minute refuse before the lookup.
+FAILED_LOOKUPS_PER_MINUTE = 100
 
 
 class Gateway:
@@ -59,8 +65,13 @@ class Gateway:
         http: UpstreamHttp,
         metrics: Metrics,
         sink: JsonSink,
+        db: Database | None = None,
     ) -> None:
         self._settings = settings
+        self._db = db
+        self._tz = ZoneInfo(settings.timezone)
+        self._trusted = parse_networks(settings.trusted_proxies)
+        self._blocked_ips: dict[str, float] = {}  # client IP → refused until (R18.3)
         self._snapshot = snapshot
         self._ledger = ledger
         self._recorder = recorder
@@ -88,6 +99,10 @@ class Gateway:
         method, path = scope["method"], scope["path"]
         route = routes.match(method, path)
         client = scope.get("client")
+        peer = client[0] if client else None
+        if self._trusted and peer:
+            xff = headers.get(b"x-forwarded-for")
+            peer = client_ip(peer, xff.decode("latin-1") if xff else None, self._trusted)
         ctx = RequestContext(
             request_id=rid,
             method=method,
@@ -95,7 +110,7 @@ class Gateway:
             route=route or routes.Route(routes.surface_for_path(path), "unknown"),
             surface="openai",
             lang=self._lang,
-            client_ip=client[0] if client else None,
+            client_ip=peer,
             user_agent=headers.get(b"user-agent", b"")[:200].decode("latin-1"),
             started=started,
             started_wall=time.time(),
@@ -145,19 +160,41 @@ class Gateway:
         key = credentials.extract_key(headers, query, route.gemini)
         if not key:
             raise error("E1")
+        self._check_lookup_throttle(ctx)
         if not credentials.KEY_RE.match(key):
+            await self._lookup_failed(ctx)
             raise error("E2")
         snap = self._snapshot.current
-        ka = admission.check_key(
-            snap,
-            hashlib.sha256(key.encode()).hexdigest(),
-            now=ctx.started_wall,
-            client_ip=ctx.client_ip,
-        )
+        try:
+            ka = admission.check_key(
+                snap,
+                hashlib.sha256(key.encode()).hexdigest(),
+                now=ctx.started_wall,
+                client_ip=ctx.client_ip,
+            )
+        except GatewayError as exc:
+            if exc.code == "INVALID_API_KEY":
+                await self._lookup_failed(ctx)
+            raise
         ctx.key_rec = ka.key
         ctx.user_id = ka.user.id
         if route.operation in ("models_list", "model_get"):
             await models_list.answer(ctx, snap, ka, self._settings, send)
+            return
+        if route.operation in routes.SELF_SERVICE:
+            await key_info.answer(
+                route.operation,
+                snap=snap,
+                state=self._ledger.state,
+                db=self._db,
+                key=ka.key,
+                query=ctx.query,
+                now=ctx.started_wall,
+                tz=self._tz,
+                request_id=ctx.request_id,
+                send=send,
+            )
+            ctx.status = 200
             return
         # Body read (size-capped) and parsed.
         ctx.body = await _read_body(receive, self._max_body)
@@ -166,6 +203,8 @@ class Gateway:
         # Steps 7–8: whitelist, group, catalog (R6.1).
         adm = admission.check_model(snap, ka, ctx.model_id)
         ctx.admission = adm
+        # Step 9: a subscription group needs an active subscription.
+        sub = admission.check_subscription(snap, adm, ctx.started_wall)
         candidates = self.relay.candidates(ctx)
         counting = route.operation in ("count_tokens", "gemini_count_tokens")
         if counting and (
@@ -183,7 +222,7 @@ class Gateway:
         # Nothing is served unbilled: a full usage queue refuses (R11.2).
         if not self._queue_enabled or not self._recorder.has_room():
             raise error("E20")
-        # Step 11: reserve the estimate against every limit.
+        # Steps 10–11: windows, then the estimate reserved against every limit, atomically.
         ctx.estimate_input_tokens = math.ceil(len(ctx.body) / 4)
         ctx.estimate_nusd = estimate_nusd(
             ctx.estimate_input_tokens,
@@ -193,8 +232,11 @@ class Gateway:
             output_cap=self._output_cap,
         )
         ctx.admission_id = f"{self._boot}-{next(self._seq)}"
-        await self._ledger.reserve(ctx.admission_id, adm, ctx.estimate_nusd)
+        ctx.ticket, verdict = await self._ledger.admit(
+            ctx.admission_id, adm, sub, ctx.estimate_nusd, client_ip=ctx.client_ip
+        )
         ctx.reserved = True
+        ctx.response_headers = limits.rate_headers(verdict)
         await self.relay.run(ctx, candidates, receive, send)
 
     def _read_fields(self, ctx: RequestContext) -> None:
@@ -242,9 +284,16 @@ class Gateway:
                     input=ctx.estimate_input_tokens, output=math.ceil(ctx.delivered_chars / 4)
                 )
             ctx.cost_nusd = cost_nusd(usage, adm.model.prices, adm.group.multiplier)
-            await self._ledger.settle(ctx.admission_id, ctx.cost_nusd)
-        else:
-            await self._ledger.release(ctx.admission_id)
+        try:
+            if charge:
+                await self._ledger.settle(ctx.ticket, ctx.cost_nusd, usage.total_tokens)
+            else:
+                await self._ledger.release(ctx.ticket)
+        except StateUnavailable as exc:
+            # The usage row below still carries the charge to the database, which reseeds.
+            log.error(
+                "settlement counters unavailable: %s", exc, extra={"request_id": ctx.request_id}
+            )
         self._record(ctx)
 
     def _record(self, ctx: RequestContext) -> None:
@@ -285,7 +334,8 @@ class Gateway:
             "estimated": ctx.estimated,
             "client_ip": ctx.client_ip,
             "user_agent": ctx.user_agent,
-            "debit_balance": bool(adm and adm.group.billing_type == "balance"),
+            # Subscription usage spends windows and key cap, never the balance (R7.7).
+            "debit_balance": bool(adm and adm.group.billing_type != "subscription"),
         }
         self._recorder.record(row)
 
@@ -372,6 +422,26 @@ class Gateway:
             attempts=[a.as_dict() for a in ctx.attempts],
             cost_nusd=ctx.cost_nusd,
         )
+
+    def _check_lookup_throttle(self, ctx: RequestContext) -> None:
+        until = self._blocked_ips.get(ctx.client_ip or "")
+        if until is None:
+            return
+        if until > ctx.started_wall:
+            raise error(
+                "E14",
+                retry_after=until - ctx.started_wall,
+                headers=[("x-torouter-limit", "ip")],
+            )
+        del self._blocked_ips[ctx.client_ip or ""]
+
+    async def _lookup_failed(self, ctx: RequestContext) -> None:
+        """Count a failed key lookup of this client IP (R18.3), across nodes with Redis."""
+        ip = ctx.client_ip or ""
+        if await self._ledger.note_failed_lookup(ip) >= FAILED_LOOKUPS_PER_MINUTE:
+            if len(self._blocked_ips) > 10_000:
+                self._blocked_ips.clear()
+            self._blocked_ips[ip] = (ctx.started_wall // 60 + 1) * 60
 
     def _maybe_record_refusal(self, ctx: RequestContext) -> None:
         """Refusals from step 3 on: at most 10 rows per key, code and minute (R7.1)."""

@@ -167,7 +167,10 @@ def _target(
     op = ctx.route.operation
     counting = op in ("count_tokens", "gemini_count_tokens")
     if ch.platform in _OPENAI_WIRE:
-        return openai_up.chat_url(ch), openai_up.request_headers(ch, ctx.request_id)
+        return (
+            openai_up.chat_url(ch, upstream_model),
+            openai_up.request_headers(ch, ctx.request_id),
+        )
     if ch.platform == "anthropic":
         query = ""
         if ex.native:

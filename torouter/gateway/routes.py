@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GEMINI_ACTIONS", "Route", "match", "surface_for_path"]
+__all__ = ["GEMINI_ACTIONS", "SELF_SERVICE", "Route", "match", "surface_for_path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,13 @@ _EXACT: dict[tuple[str, str], Route] = {
     ("POST", "/v1/messages"): Route("anthropic", "messages"),
     ("POST", "/v1/messages/count_tokens"): Route("anthropic", "count_tokens"),
     ("GET", "/v1beta/models"): Route("gemini", "models_list", gemini=True),
+    # Self-service with the API key (R11.6): admission steps 1–6 only.
+    ("GET", "/v1/key"): Route("openai", "key_info"),
+    ("GET", "/v1/dashboard/billing/subscription"): Route("openai", "billing_subscription"),
+    ("GET", "/v1/dashboard/billing/usage"): Route("openai", "billing_usage"),
 }
+
+SELF_SERVICE = frozenset({"key_info", "billing_subscription", "billing_usage"})
 
 # Gemini action → (operation, streams)
 GEMINI_ACTIONS: dict[str, tuple[str, bool]] = {

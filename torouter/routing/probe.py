@@ -49,7 +49,11 @@ def probe_request(ch: ChannelRec) -> tuple[str, dict[str, str], bytes]:
         url = gemini_up.action_url(ch, model, "generateContent")
         return url, gemini_up.request_headers(ch, "probe"), orjson.dumps(body)
     body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": _PROMPT}]}
-    return openai_up.chat_url(ch), openai_up.request_headers(ch, "probe"), orjson.dumps(body)
+    return (
+        openai_up.chat_url(ch, model),
+        openai_up.request_headers(ch, "probe"),
+        orjson.dumps(body),
+    )
 
 
 async def probe_channel(http: UpstreamHttp, ch: ChannelRec) -> tuple[bool, int, str]:

@@ -128,6 +128,9 @@ class StateBackend(Protocol):
     async def seed(self, counter: str, used: int, ttl_s: int = 0) -> None:
         """Set a counter's committed value unless it is known already."""
 
+    async def seed_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        """`seed` for many (counter, used, ttl_s) at once (one round trip per 1,000)."""
+
     async def add(self, counter: str, amount: int) -> None:
         """Change a known counter's committed value (top-ups, adjustments)."""
 
@@ -144,4 +147,3 @@ class StateBackend(Protocol):
         """Whether the marker counter exists (Redis came back empty: False)."""
 
     async def close(self) -> None: ...
-

@@ -15,12 +15,12 @@ Data model (per user):
 
 from __future__ import annotations
 
-__all__ = ["ADMIT", "IP_WINDOW", "RELEASE", "SEED", "SETTLE", "ADD", "UNDO"]
+__all__ = ["ADD", "ADMIT", "IP_WINDOW", "RELEASE", "SEED", "SETTLE", "UNDO"]
 
 TOMBSTONE_MS = 3_600_000
 
 _COMMON = """
-local TOMB = %d
+local TOMB = TOMBSTONE_MS
 local function split(s)
   local out = {}
   local start = 1
@@ -45,7 +45,7 @@ end
 local function live(rec)
   return rec and rec ~= 'D' and rec ~= 'L'
 end
-""" % TOMBSTONE_MS
+""".replace("TOMBSTONE_MS", str(TOMBSTONE_MS))
 
 _WINDOW = """
 local function wsum(key, cur, n)

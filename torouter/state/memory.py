@@ -6,7 +6,8 @@ check-and-reserve of `admit` is one indivisible step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torouter.state import windows as w
@@ -27,7 +28,8 @@ class _Res:
 
 
 class MemoryState:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._used: dict[str, int] = {}
         self._flight: dict[str, int] = {}
         self._expiry: dict[str, float] = {}  # calendar counters: dropped after
@@ -47,11 +49,11 @@ class MemoryState:
         v = Verdict(ok=False)
         blocked: list[tuple[str, float]] = []
         for win in (*req.windows, *((req.ip,) if req.ip else ())):
-            used, wait = self._window_check(win, now)
+            _, wait = self._window_check(win, now)
             if wait is not None:
                 blocked.append((win.name, wait))
         if req.tokens is not None:
-            used, wait = self._window_check(req.tokens, now)
+            _, wait = self._window_check(req.tokens, now)
             if wait is not None:
                 blocked.append((req.tokens.name, wait))
         if req.concurrency is not None:
@@ -213,6 +215,12 @@ class MemoryState:
     async def seed(self, counter: str, used: int, ttl_s: int = 0) -> None:
         if counter not in self._used:
             self._used[counter] = used
+            if ttl_s:
+                self._expiry.setdefault(counter, self._clock() + ttl_s)
+
+    async def seed_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        for counter, used, ttl in items:
+            await self.seed(counter, used, ttl)
 
     async def add(self, counter: str, amount: int) -> None:
         if counter in self._used:
@@ -226,11 +234,8 @@ class MemoryState:
         for win in windows:
             buckets = self._windows.get(win.counter, {})
             total = w.prune(buckets, w.bucket_index(now, win.bucket_s), win.buckets)
-            out.append(
-                WindowState(
-                    win.name, win.limit, total, w.reset_after(buckets, win.buckets, win.bucket_s, now)
-                )
-            )
+            reset = w.reset_after(buckets, win.buckets, win.bucket_s, now)
+            out.append(WindowState(win.name, win.limit, total, reset))
         return out
 
     async def note_failed_lookup(self, ip: str, now: float) -> int:

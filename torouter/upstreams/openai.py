@@ -1,12 +1,18 @@
-"""OpenAI-wire upstreams: openai, openrouter, openai-compatible (URL, auth, usage). Pure."""
+"""OpenAI-wire upstreams: openai, openrouter, openai-compatible, azure-openai (URL, auth). Pure.
+
+Azure OpenAI (ToRouter extension, R9.1): the `api-key` header and
+`{base}/openai/deployments/{deployment}/{path}?api-version=…`, the deployment being the upstream
+model id; the api-version comes from the channel option `api_version`.
+"""
 
 from __future__ import annotations
 
 from torouter.snapshot import ChannelRec
 
-__all__ = ["OPENAI_WIRE", "chat_url", "request_headers"]
+__all__ = ["OPENAI_WIRE", "chat_url", "endpoint_url", "request_headers"]
 
-OPENAI_WIRE = frozenset({"openai", "openrouter", "openai-compatible"})
+OPENAI_WIRE = frozenset({"openai", "openrouter", "openai-compatible", "azure-openai"})
+AZURE_API_VERSION = "2024-10-21"
 DEFAULT_BASE = {
     "openai": "https://api.openai.com/v1",
     "openrouter": "https://openrouter.ai/api/v1",
@@ -18,17 +24,29 @@ def base_url(ch: ChannelRec) -> str:
     return ch.base_url or DEFAULT_BASE.get(ch.platform, "")
 
 
-def chat_url(ch: ChannelRec) -> str:
-    return base_url(ch) + "/chat/completions"
+def endpoint_url(ch: ChannelRec, path: str, deployment: str = "") -> str:
+    """`path` such as `/chat/completions`, under the channel's base URL."""
+    if ch.platform == "azure-openai":
+        version = ch.options.get("api_version") or AZURE_API_VERSION
+        base = ch.base_url.removesuffix("/openai")
+        return f"{base}/openai/deployments/{deployment}{path}?api-version={version}"
+    return base_url(ch) + path
+
+
+def chat_url(ch: ChannelRec, deployment: str = "") -> str:
+    return endpoint_url(ch, "/chat/completions", deployment)
 
 
 def request_headers(ch: ChannelRec, request_id: str) -> dict[str, str]:
     headers = {
-        "Authorization": f"Bearer {ch.credential}",
         "Content-Type": "application/json",
         "Accept-Encoding": "identity",
         "x-request-id": request_id,
     }
+    if ch.platform == "azure-openai" and not ch.options.get("oauth"):
+        headers["api-key"] = ch.credential
+    else:
+        headers["Authorization"] = f"Bearer {ch.credential}"
     extra = ch.options.get("extra_headers")
     if isinstance(extra, dict):
         headers.update({str(k): str(v) for k, v in extra.items()})

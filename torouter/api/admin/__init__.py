@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from torouter.api.admin import audit, catalog, keys, settings, tokens, usage, user_actions, users
+from torouter.api.admin import (
+    audit,
+    catalog,
+    channels,
+    groups,
+    keys,
+    models,
+    plans,
+    settings,
+    subscriptions,
+    tokens,
+    usage,
+    user_actions,
+    users,
+)
 from torouter.api.auth import require_admin
 from torouter.api.schemas import ErrorEnvelope
 
@@ -15,5 +29,19 @@ router = APIRouter(
     dependencies=[Depends(require_admin)],
     responses={401: {"model": ErrorEnvelope}, 403: {"model": ErrorEnvelope}},
 )
-for _module in (usage, users, user_actions, keys, catalog, tokens, settings, audit):
+for _module in (
+    usage,
+    users,
+    user_actions,
+    keys,
+    catalog,
+    channels,
+    groups,
+    models,
+    plans,
+    subscriptions,
+    tokens,
+    settings,
+    audit,
+):
     router.include_router(_module.router)

@@ -1,66 +1,50 @@
-"""`GET /api/admin/keys`: every user's API keys, masked, with limits and spend (R13.2)."""
+"""`/api/admin/keys`: every user's API keys (§13): list, read, create for a user, edit, delete.
+
+Keys are masked everywhere but in the create answer. Keys declared in the config file are
+read-only (409). Each change is audited and in the gateway's snapshot before the answer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from torouter.api import key_service as keys
+from torouter.api.audit import record_audit
+from torouter.api.auth import Admin
+from torouter.api.changes import publish
 from torouter.api.deps import Deps
+from torouter.api.key_schemas import (
+    AdminKeyCreate,
+    KeyCreated,
+    KeyDetail,
+    KeyRead,
+    KeyUpdate,
+)
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ApiModel, Timestamp, Usd
+from torouter.api.schemas import ErrorEnvelope
+from torouter.errors import error
 from torouter.storage.tables import api_keys
 
 __all__ = ["KeyRead", "router"]
 
 router = APIRouter(tags=["keys"])
+_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
-def _split_list(text: str | None) -> list[str]:
-    return [p.strip() for p in (text or "").replace("\n", ",").split(",") if p.strip()]
+def _audit_detail(columns: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe: times as text (no secret is ever among the columns)."""
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in columns.items()}
 
 
-class KeyRead(ApiModel):
-    id: int
-    user_id: int
-    group_id: int
-    name: str
-    mask: str
-    status: str
-    quota_nusd: int | None
-    quota_usd: Usd | None
-    expires_at: Timestamp | None
-    requests_5h: int | None
-    requests_1d: int | None
-    requests_7d: int | None
-    rpm: int | None
-    tpm: int | None
-    max_concurrency: int | None
-    budget_daily_nusd: int | None
-    budget_daily_usd: Usd | None
-    budget_weekly_nusd: int | None
-    budget_weekly_usd: Usd | None
-    budget_monthly_nusd: int | None
-    budget_monthly_usd: Usd | None
-    ip_whitelist: list[str]
-    ip_blacklist: list[str]
-    model_whitelist: list[str]
-    spend_nusd: int
-    spend_usd: Usd
-    last_used_at: Timestamp | None
-    last_used_ip: str | None
-    deleted_at: Timestamp | None
-    managed: bool
-    created_at: Timestamp
-
-    @classmethod
-    def build(cls, row: Mapping[str, Any]) -> KeyRead:
-        lists = {
-            f: _split_list(row[f]) for f in ("ip_whitelist", "ip_blacklist", "model_whitelist")
-        }
-        return cls.from_row(row, **lists)
+async def _key_or_404(conn: AsyncConnection, key_id: int, *, include_deleted: bool = False) -> Any:
+    row = await keys.load_key(conn, key_id, include_deleted=include_deleted)
+    if row is None:
+        raise error("E19", "API key not found")
+    return row
 
 
 @router.get("/keys", response_model=Page[KeyRead], summary="List API keys (masked)")
@@ -73,11 +57,94 @@ async def list_keys(
     include_deleted: bool = False,
 ) -> Page[KeyRead]:
     c = api_keys.c
-    stmt = select(api_keys).order_by(c.id)
+    stmt = keys.key_select().order_by(c.id)
     for column, value in (("user_id", user_id), ("group_id", group_id), ("status", status)):
         if value is not None:
             stmt = stmt.where(c[column] == value)
     if not include_deleted:
         stmt = stmt.where(c.deleted_at.is_(None))
     async with deps.db.connect() as conn:
-        return await fetch_page(conn, stmt, paging, KeyRead.build)
+        return await keys.key_page(deps, conn, await fetch_page(conn, stmt, paging, dict))
+
+
+@router.post(
+    "/keys",
+    status_code=201,
+    response_model=KeyCreated,
+    responses={409: {"model": ErrorEnvelope}},
+    summary="Create an API key for a user",
+    description="As `POST /api/me/keys`, for the account `user_id`; the answer's `key` is "
+    "the only time the full key is shown.",
+)
+async def create_key(deps: Deps, principal: Admin, body: AdminKeyCreate) -> KeyCreated:
+    async with deps.db.begin() as conn:
+        key_id, key = await keys.create_key(deps, conn, user_id=body.user_id, body=body)
+        await record_audit(
+            conn,
+            actor=principal.actor,
+            action="key.create",
+            target=f"key:{key_id}",
+            detail={"user_id": body.user_id, "name": body.name},
+        )
+        (read,) = await keys.key_reads(deps, conn, [await keys.load_key(conn, key_id)])
+    await publish(deps)
+    return KeyCreated(**read.model_dump(), key=key)
+
+
+@router.get(
+    "/keys/{key_id}",
+    response_model=KeyDetail,
+    responses={404: {"model": ErrorEnvelope}},
+    summary="Get an API key, with its window use",
+)
+async def get_key(deps: Deps, key_id: int) -> KeyDetail:
+    async with deps.db.connect() as conn:
+        row: RowMapping = await _key_or_404(conn, key_id, include_deleted=True)
+        return await keys.key_detail(deps, conn, row)
+
+
+@router.patch(
+    "/keys/{key_id}",
+    response_model=KeyRead,
+    responses=_ONE,
+    summary="Edit an API key",
+    description='Only the fields sent change (null or "" inherits the group default, 0 '
+    "turns a limit off); `status` enables or disables the key.",
+)
+async def patch_key(deps: Deps, principal: Admin, key_id: int, body: KeyUpdate) -> KeyRead:
+    async with deps.db.begin() as conn:
+        row = await _key_or_404(conn, key_id)
+        columns = await keys.update_key(deps, conn, row, body)
+        await record_audit(
+            conn,
+            actor=principal.actor,
+            action="key.update",
+            target=f"key:{key_id}",
+            detail=_audit_detail(columns),
+        )
+        (read,) = await keys.key_reads(deps, conn, [await keys.load_key(conn, key_id)])
+    await publish(deps)
+    return read
+
+
+@router.delete(
+    "/keys/{key_id}",
+    status_code=204,
+    response_class=Response,
+    responses=_ONE,
+    summary="Delete an API key",
+    description="Immediate and final: later requests with it get `INVALID_API_KEY`.",
+)
+async def delete_key(deps: Deps, principal: Admin, key_id: int) -> Response:
+    async with deps.db.begin() as conn:
+        row = await _key_or_404(conn, key_id)
+        await keys.delete_key(conn, row)
+        await record_audit(
+            conn,
+            actor=principal.actor,
+            action="key.delete",
+            target=f"key:{key_id}",
+            detail={"user_id": row["user_id"]},
+        )
+    await publish(deps)
+    return Response(status_code=204)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from torouter.api.auth import require_session_user
-from torouter.api.me import profile, sessions, twofactor
+from torouter.api.me import (
+    balance,
+    groups,
+    keys,
+    ledger,
+    models,
+    profile,
+    sessions,
+    subscriptions,
+    twofactor,
+)
 from torouter.api.schemas import ErrorEnvelope
 
 __all__ = ["router"]
@@ -15,5 +25,15 @@ router = APIRouter(
     dependencies=[Depends(require_session_user)],
     responses={401: {"model": ErrorEnvelope}, 403: {"model": ErrorEnvelope}},
 )
-for _module in (profile, sessions, twofactor):
+for _module in (
+    profile,
+    sessions,
+    twofactor,
+    keys,
+    groups,
+    models,
+    balance,
+    ledger,
+    subscriptions,
+):
     router.include_router(_module.router)

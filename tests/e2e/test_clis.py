@@ -1,0 +1,279 @@
+"""The coding CLIs, unchanged, against the gateway on the mocks (SPEC R21.1; issue 7 item 6,
+issue 9 item 1): Claude Code, Gemini CLI and Codex, each pointed at the gateway the way §21 says,
+in a temporary HOME, with telemetry, update checks and error reports off (the network is closed).
+
+Each run must exit 0 and print exactly the mock's answer: the CLIs prefix the user's words with
+their own context, so the answer's echoed head is read back from the output and the same head is
+asked of the model's native front door by plain HTTP. Every request the CLI made must have
+succeeded (the gateway's access log lines are in the failure message). The CLIs are installed by
+scripts/setup-node.sh, time-boxed; a test skips when its CLI is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import KEY
+from tests.e2e.harness import GatewayProcess
+from tests.e2e.node.runtime import cli_binary, node_env, skip_without_cli
+
+pytestmark = pytest.mark.cli
+
+PROMPT = "Say hello to the gateway"
+# The mock calls the named tool (with arguments from its schema), then answers the tool result.
+TOOL_PROMPT = "List the files [[mock:tool=%s]]"
+ANSWER = re.compile(r"This is a mock response to: (.*?)\. The mock provider answers")
+TIMEOUT = 90
+# Provider variables of the machine running the tests must not reach the CLIs.
+_FOREIGN = re.compile(r"^(ANTHROPIC|CLAUDE|OPENAI|CODEX|GEMINI|GOOGLE|VERTEX)_")
+
+
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in node_env().items() if not _FOREIGN.match(k)}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        NO_COLOR="1",
+        TERM="dumb",
+        CI="true",  # non-interactive: no prompts, no spinners
+    )
+    env.update(extra)
+    return env
+
+
+def requests_since(gw: GatewayProcess, start: int) -> list[dict[str, Any]]:
+    return [
+        {k: r.get(k) for k in ("method", "path", "status", "code", "model")}
+        for r in gw.lines[start:]
+        if r.get("msg") == "request"
+    ]
+
+
+def run_cli(
+    gw: GatewayProcess, argv: list[str], env: dict[str, str], cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """Run a CLI to the end; its result and the gateway's access lines for its requests."""
+    start = len(gw.lines)
+    proc = subprocess.run(
+        argv,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    # Access lines follow the responses: wait for the first (briefly if the CLI failed, as it
+    # may have sent nothing).
+    try:
+        gw.wait_log(
+            lambda _: bool(requests_since(gw, start)),
+            timeout=10 if proc.returncode == 0 else 2,
+            what="the CLI's access line",
+        )
+    except AssertionError:
+        pass
+    return proc, requests_since(gw, start)
+
+
+def mock_answer(gw: GatewayProcess, model: str, head: str) -> str:
+    """The mock's answer to a prompt starting with `head`, from `model`'s native front door."""
+    msgs = [{"role": "user", "content": head}]
+    with httpx.Client(base_url=gw.url, timeout=30) as c:
+        if model == "claude-only":
+            r = c.post(
+                "/v1/messages",
+                headers={"x-api-key": KEY},
+                json={"model": model, "max_tokens": 4096, "messages": msgs},
+            )
+            assert r.status_code == 200, r.text
+            return "".join(b["text"] for b in r.json()["content"] if b["type"] == "text")
+        if model == "gemini-test":
+            r = c.post(
+                f"/v1beta/models/{model}:generateContent",
+                headers={"x-goog-api-key": KEY},
+                json={"contents": [{"role": "user", "parts": [{"text": head}]}]},
+            )
+            assert r.status_code == 200, r.text
+            return "".join(p.get("text", "") for p in r.json()["candidates"][0]["content"]["parts"])
+        r = c.post(
+            "/v1/chat/completions",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={"model": model, "messages": msgs},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["choices"][0]["message"]["content"]
+
+
+def check_run(
+    gw: GatewayProcess,
+    proc: subprocess.CompletedProcess[str],
+    requests: list[dict[str, Any]],
+    model: str,
+    path: str,
+    min_requests: int = 1,
+) -> None:
+    report = (
+        f"exit {proc.returncode}\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}\n"
+        f"gateway requests: {json.dumps(requests, indent=1)}"
+    )
+    assert proc.returncode == 0, report
+    assert len(requests) >= min_requests, report
+    assert all(r["status"] == 200 for r in requests), report
+    assert any(r["path"] == path and r["model"] == model for r in requests), report
+    found = ANSWER.search(proc.stdout)
+    assert found, report
+    assert proc.stdout.strip() == mock_answer(gw, model, found.group(1)), report
+
+
+# ── Claude Code ──────────────────────────────────────────────────────────────────────────────
+
+
+def claude(gw: GatewayProcess, tmp_path: Path, model: str, auth: str, tool: bool = False) -> None:
+    binary = cli_binary("claude", "claude")
+    home = tmp_path / "home"
+    home.mkdir()
+    key_var = "ANTHROPIC_API_KEY" if auth == "x-api-key" else "ANTHROPIC_AUTH_TOKEN"
+    env = cli_env(
+        home,
+        ANTHROPIC_BASE_URL=gw.url,
+        **{key_var: KEY},
+        ANTHROPIC_MODEL=model,
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_ERROR_REPORTING="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = [str(binary), "-p", TOOL_PROMPT % "Glob" if tool else PROMPT, "--model", model]
+    proc, requests = run_cli(gw, argv, env, work)
+    check_run(gw, proc, requests, model, "/v1/messages", 2 if tool else 1)
+
+
+@skip_without_cli("claude")
+@pytest.mark.parametrize(
+    ("auth", "tool"),
+    [("x-api-key", False), ("bearer", False), ("x-api-key", True)],
+    ids=["api-key", "auth-token", "tool-loop"],
+)
+def test_claude_code(gateway: GatewayProcess, tmp_path: Path, auth: str, tool: bool) -> None:
+    """Claude Code on the anthropic channel: `?beta=true`, betas and mid-conversation system
+    messages reach it untouched (R3.4); ANTHROPIC_API_KEY (x-api-key) or ANTHROPIC_AUTH_TOKEN
+    (Bearer); a tool call it runs (Glob) and the answer to its result."""
+    claude(gateway, tmp_path, "claude-only", auth, tool)
+
+
+@skip_without_cli("claude")
+@pytest.mark.xfail(
+    strict=False,
+    reason="gateway: translated Messages requests refuse Claude Code's mid-conversation "
+    '{"role": "system"} message (400 INVALID_REQUEST, torouter/protocols/anthropic.py)',
+)
+def test_claude_code_translated(gateway: GatewayProcess, tmp_path: Path) -> None:
+    claude(gateway, tmp_path, "gpt-test", "x-api-key")
+
+
+# ── Gemini CLI ───────────────────────────────────────────────────────────────────────────────
+
+GEMINI_SETTINGS = {
+    "security": {"auth": {"selectedType": "gemini-api-key"}},
+    "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+    "privacy": {"usageStatisticsEnabled": False},
+    "telemetry": {"enabled": False},
+}
+
+
+@skip_without_cli("gemini")
+@pytest.mark.parametrize("tool", [False, True], ids=["text", "tool-loop"])
+@pytest.mark.parametrize("model", ["gemini-test", "claude-only"])
+def test_gemini_cli(gateway: GatewayProcess, tmp_path: Path, model: str, tool: bool) -> None:
+    """Native and translated (to the anthropic channel); with `tool`, the mock calls Gemini
+    CLI's `glob`, which runs it (and fails: no such path), then answers its result."""
+    binary = cli_binary("gemini", "gemini")
+    home = tmp_path / "home"
+    (home / ".gemini").mkdir(parents=True)
+    (home / ".gemini" / "settings.json").write_text(json.dumps(GEMINI_SETTINGS))
+    work = tmp_path / "work"
+    work.mkdir()
+    env = cli_env(
+        home,
+        GEMINI_API_KEY=KEY,
+        GOOGLE_GEMINI_BASE_URL=gateway.url,
+        GEMINI_CLI_TRUST_WORKSPACE="true",
+        GEMINI_TELEMETRY_ENABLED="false",
+    )
+    prompt = TOOL_PROMPT % "glob" if tool else PROMPT
+    proc, requests = run_cli(gateway, [str(binary), "-m", model, "-p", prompt], env, work)
+    path = f"/v1beta/models/{model}:streamGenerateContent"
+    check_run(gateway, proc, requests, model, path, 2 if tool else 1)
+
+
+# ── Codex ────────────────────────────────────────────────────────────────────────────────────
+
+
+def codex(tmp_path: Path, base_url: str, key: str) -> tuple[list[str], dict[str, str], Path]:
+    """argv, environment and working directory of one `codex exec` on provider `base_url`."""
+    binary = cli_binary("codex", "codex")
+    codex_home = tmp_path / "codex"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(
+        f"""model = "gpt-test"
+model_provider = "torouter"
+check_for_update_on_startup = false
+
+[model_providers.torouter]
+name = "ToRouter"
+base_url = "{base_url}"
+env_key = "TOROUTER_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+
+[analytics]
+enabled = false
+
+[feedback]
+enabled = false
+"""
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    env = cli_env(tmp_path, CODEX_HOME=str(codex_home), TOROUTER_KEY=key)
+    # `codex exec` prints the final message alone on stdout (progress goes to stderr).
+    return [str(binary), "exec", "--skip-git-repo-check", "--color", "never", PROMPT], env, work
+
+
+@skip_without_cli("codex")
+@pytest.mark.xfail(strict=False, reason="Responses API: issue 9 (POST /v1/responses is 404)")
+def test_codex(gateway: GatewayProcess, tmp_path: Path) -> None:
+    argv, env, work = codex(tmp_path, gateway.url + "/v1", KEY)
+    proc, requests = run_cli(gateway, argv, env, work)
+    check_run(gateway, proc, requests, "gpt-test", "/v1/responses")
+
+
+@skip_without_cli("codex")
+def test_codex_on_mock_responses(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """Baseline for issue 9: Codex works against the mock's own Responses API (no gateway
+    route in between), so the gateway's relay is all that test_codex still needs."""
+    argv, env, work = codex(tmp_path, gateway.url + "/mock/openai/v1", "mock-key-1")
+    proc = subprocess.run(
+        argv,
+        env=env,
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == mock_answer(gateway, "gpt-test", PROMPT)

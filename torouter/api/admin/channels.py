@@ -1,0 +1,306 @@
+"""Admin channel management (SPEC R9.1, R9.9, R18.4): create, edit, delete, test, enable,
+disable, and the health view. The list lives in `catalog.py`.
+
+Credentials are write-only and stored encrypted; every change reloads the gateway's snapshot
+before it returns, so the next request already routes by it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Path, Response
+from pydantic import Field, field_validator
+from sqlalchemy import delete, select, update
+
+from torouter.api.admin.catalog import ChannelRead, redact_url
+from torouter.api.audit import record_audit
+from torouter.api.auth import Admin
+from torouter.api.deps import Deps
+from torouter.api.schemas import InputModel
+from torouter.crypto import encrypt
+from torouter.errors import error
+from torouter.storage.repos.channels import create_channel, set_channel_groups
+from torouter.storage.tables import channel_groups, channels, groups
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/channels", tags=["admin: channels"])
+
+Platform = Literal[
+    "openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai"
+]
+ChannelId = Annotated[int, Path(ge=1)]
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http or https URL")
+    return value.rstrip("/")
+
+
+class ChannelFields(InputModel):
+    base_url: str | None = Field(default=None, max_length=500)
+    credential: str | None = Field(default=None, max_length=20_000)
+    models: list[str] | None = None
+    model_mapping: dict[str, str] | None = None
+    groups: list[str] | None = None
+    priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    weight: int | None = Field(default=None, ge=1, le=1000)
+    connect_timeout: float | None = Field(default=None, gt=0, le=3600)
+    first_byte_timeout: float | None = Field(default=None, gt=0, le=3600)
+    stream_idle_timeout: float | None = Field(default=None, gt=0, le=3600)
+    proxy: str | None = Field(default=None, max_length=500)
+    auto_disable: bool | None = None
+    test_model: str | None = None
+    endpoints: list[str] | None = None
+    max_concurrency: int | None = Field(default=None, ge=0)
+    responses_native: bool | None = None
+    send_reasoning_history: bool | None = None
+    extra_headers: dict[str, str] | None = None
+    api_version: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        return _check_url(v)
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: str | None) -> str | None:
+        if v and urlsplit(v).scheme not in ("http", "https", "socks5"):
+            raise ValueError("must be an http, https or socks5 URL")
+        return v or None
+
+
+class ChannelCreate(ChannelFields):
+    name: str = Field(min_length=1, max_length=100)
+    platform: Platform
+
+
+class ChannelUpdate(ChannelFields):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+_OPTIONS = ("responses_native", "send_reasoning_history", "extra_headers", "api_version")
+_COLUMNS = (
+    "base_url",
+    "models",
+    "model_mapping",
+    "priority",
+    "weight",
+    "connect_timeout",
+    "first_byte_timeout",
+    "stream_idle_timeout",
+    "proxy",
+    "auto_disable",
+    "test_model",
+    "endpoints",
+    "max_concurrency",
+)
+
+
+async def _group_ids(conn: Any, names: list[str]) -> list[int]:
+    rows = dict((await conn.execute(select(groups.c.name, groups.c.id))).all())
+    missing = [n for n in names if n not in rows]
+    if missing:
+        raise error("E16", f"unknown group {missing[0]!r}", param="groups")
+    return [rows[n] for n in names]
+
+
+async def _read(conn: Any, channel_id: int) -> ChannelRead:
+    row = (
+        (await conn.execute(select(channels).where(channels.c.id == channel_id))).mappings().first()
+    )
+    if row is None:
+        raise error("E19", "Channel not found")
+    gids = (
+        await conn.execute(
+            select(channel_groups.c.group_id).where(channel_groups.c.channel_id == channel_id)
+        )
+    ).scalars()
+    return ChannelRead.from_row(
+        row,
+        base_url=redact_url(row["base_url"]),
+        proxy=redact_url(row["proxy"]),
+        has_credential=row["credential_enc"] is not None,
+        group_ids=sorted(gids),
+    )
+
+
+def _keyring(deps: Any) -> Any:
+    if deps.accounts is not None:
+        return deps.accounts.keyring
+    from torouter.crypto import keyring_for
+
+    return keyring_for(deps.settings)
+
+
+@router.post("", status_code=201, response_model=ChannelRead, summary="Create a channel")
+async def create(body: ChannelCreate, deps: Deps, principal: Admin) -> ChannelRead:
+    if body.platform == "openai-compatible" and not body.base_url:
+        raise error("E16", "base_url is required for openai-compatible channels", param="base_url")
+    sent = body.model_dump(exclude_unset=True)
+    options = {k: sent.pop(k) for k in _OPTIONS if k in sent}
+    async with deps.db.begin() as conn:
+        if (await conn.execute(select(channels.c.id).where(channels.c.name == body.name))).first():
+            raise error("CONFLICT", f"a channel named {body.name!r} exists")
+        gids = await _group_ids(conn, sent.pop("groups", None) or [])
+        columns = {k: sent[k] for k in _COLUMNS if k in sent and k != "models"}
+        cid = await create_channel(
+            conn,
+            name=body.name,
+            platform=body.platform,
+            keyring=_keyring(deps),
+            credential=body.credential,
+            models=body.models or [],
+            group_ids=gids,
+            options=options,
+            **columns,
+        )
+        await record_audit(
+            conn, actor=principal.actor, action="channel.create", target=f"channel:{cid}"
+        )
+        out = await _read(conn, cid)
+    await deps.snapshot.reload()
+    return out
+
+
+async def _managed_guard(conn: Any, channel_id: int) -> dict[str, Any]:
+    row = (
+        (await conn.execute(select(channels).where(channels.c.id == channel_id))).mappings().first()
+    )
+    if row is None:
+        raise error("E19", "Channel not found")
+    if row["managed"]:
+        raise error("CONFLICT", "This channel is declared in the config file and is read-only")
+    return dict(row)
+
+
+@router.patch("/{channel_id}", response_model=ChannelRead, summary="Edit a channel")
+async def edit(
+    channel_id: ChannelId, body: ChannelUpdate, deps: Deps, principal: Admin
+) -> ChannelRead:
+    sent = body.model_dump(exclude_unset=True)
+    async with deps.db.begin() as conn:
+        row = await _managed_guard(conn, channel_id)
+        values: dict[str, Any] = {k: sent[k] for k in _COLUMNS if k in sent}
+        if "name" in sent and sent["name"] is not None:
+            values["name"] = sent["name"]
+        if "credential" in sent:
+            cred = sent["credential"]
+            values["credential_enc"] = encrypt(cred, _keyring(deps)) if cred else None
+        opts = dict(row["options"] or {})
+        for k in _OPTIONS:
+            if k in sent:
+                opts[k] = sent[k]
+        values["options"] = opts
+        values["updated_at"] = dt.datetime.now(dt.UTC)
+        await conn.execute(update(channels).where(channels.c.id == channel_id).values(values))
+        if "groups" in sent and sent["groups"] is not None:
+            gids = await _group_ids(conn, sent["groups"])
+            await set_channel_groups(conn, channel_id=channel_id, group_ids=gids)
+        changed = sorted(k for k in sent if k != "credential") + (
+            ["credential"] if "credential" in sent else []
+        )
+        await record_audit(
+            conn,
+            actor=principal.actor,
+            action="channel.update",
+            target=f"channel:{channel_id}",
+            detail={"fields": changed},
+        )
+        out = await _read(conn, channel_id)
+    await deps.snapshot.reload()
+    return out
+
+
+@router.delete("/{channel_id}", status_code=204, summary="Delete a channel")
+async def remove(channel_id: ChannelId, deps: Deps, principal: Admin) -> Response:
+    async with deps.db.begin() as conn:
+        await _managed_guard(conn, channel_id)
+        await conn.execute(delete(channel_groups).where(channel_groups.c.channel_id == channel_id))
+        await conn.execute(delete(channels).where(channels.c.id == channel_id))
+        await record_audit(
+            conn, actor=principal.actor, action="channel.delete", target=f"channel:{channel_id}"
+        )
+    await deps.snapshot.reload()
+    return Response(status_code=204)
+
+
+async def _set_status(deps: Any, channel_id: int, status: str, actor: str) -> ChannelRead:
+    async with deps.db.begin() as conn:
+        exists = (
+            await conn.execute(select(channels.c.id).where(channels.c.id == channel_id))
+        ).first()
+        if exists is None:
+            raise error("E19", "Channel not found")
+        await conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(status=status, status_reason=None, status_since=dt.datetime.now(dt.UTC))
+        )
+        await record_audit(
+            conn, actor=actor, action=f"channel.{status}", target=f"channel:{channel_id}"
+        )
+        out = await _read(conn, channel_id)
+    if deps.health is not None and status == "enabled":
+        deps.health.enable(channel_id)
+    await deps.snapshot.reload()
+    return out
+
+
+@router.post("/{channel_id}/enable", response_model=ChannelRead, summary="Enable a channel")
+async def enable(channel_id: ChannelId, deps: Deps, principal: Admin) -> ChannelRead:
+    return await _set_status(deps, channel_id, "enabled", principal.actor)
+
+
+@router.post("/{channel_id}/disable", response_model=ChannelRead, summary="Disable a channel")
+async def disable(channel_id: ChannelId, deps: Deps, principal: Admin) -> ChannelRead:
+    """An admin disable is never undone automatically (R9.1)."""
+    return await _set_status(deps, channel_id, "disabled", principal.actor)
+
+
+@router.post("/{channel_id}/test", summary="Send one unbilled request through the channel")
+async def test(channel_id: ChannelId, deps: Deps, principal: Admin) -> dict[str, Any]:
+    """R9.9: status, latency and the first 200 characters of the answer (outcome `test`)."""
+    from torouter.routing.probe import probe_channel
+
+    ch = deps.snapshot.current.channels.get(channel_id)
+    if ch is None:
+        raise error("E19", "Channel not found")
+    if deps.http is None:
+        raise error("E20", "The upstream client is not running")
+    t0 = time.perf_counter()
+    ok, status, text = await probe_channel(deps.http, ch)
+    return {
+        "channel_id": channel_id,
+        "ok": ok,
+        "status": status,
+        "latency_ms": int((time.perf_counter() - t0) * 1000),
+        "response": text,
+    }
+
+
+@router.get("/health", summary="Health of every channel")
+async def health_all(deps: Deps, principal: Admin) -> dict[str, Any]:
+    chans = deps.snapshot.current.channels.values()
+    if deps.health is None:
+        return {"data": []}
+    return {"data": [deps.health.view(ch) for ch in chans]}
+
+
+@router.get("/{channel_id}/health", summary="Health of one channel")
+async def health_one(channel_id: ChannelId, deps: Deps, principal: Admin) -> dict[str, Any]:
+    ch = deps.snapshot.current.channels.get(channel_id)
+    if ch is None:
+        raise error("E19", "Channel not found")
+    if deps.health is None:
+        raise error("E20", "Channel health is not available")
+    return deps.health.view(ch)

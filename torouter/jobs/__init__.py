@@ -1,0 +1,1 @@
+"""Background jobs: one node at a time when scaled out."""

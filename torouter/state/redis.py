@@ -1,0 +1,291 @@
+"""Redis state backend (scale-out): the same interface as `memory.py`, in Lua (SPEC R7.11).
+
+Admission is one script call for the user's counters (plus, when `gateway.ip_rpm` is on, the
+per-IP script in the same pipeline): one round trip. Settlement is one script call. Socket
+timeouts are short and retries off, so an unreachable Redis becomes `StateUnavailable` (E20)
+within about a second, never a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from torouter.state import lua
+from torouter.state import windows as w
+from torouter.state.base import AdmitRequest, Hold, StateUnavailable, Verdict, Window, WindowState
+
+__all__ = ["RedisState", "connect"]
+
+log = logging.getLogger("torouter.state")
+
+
+def connect(url: str, *, timeout_s: float = 1.0, max_connections: int = 64) -> aioredis.Redis:
+    """A client whose requests wait (up to `timeout_s`) for one of `max_connections`."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=15,
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    return client
+
+
+def res_key(scope: str) -> str:
+    return f"{{u:{scope}}}:res"
+
+
+def lease_key(scope: str) -> str:
+    return f"{{u:{scope}}}:lease"
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+class RedisState:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self._admit = client.register_script(lua.ADMIT)
+        self._settle = client.register_script(lua.SETTLE)
+        self._release = client.register_script(lua.RELEASE)
+        self._undo = client.register_script(lua.UNDO)
+        self._ip = client.register_script(lua.IP_WINDOW)
+        self._seed = client.register_script(lua.SEED)
+        self._add = client.register_script(lua.ADD)
+
+    # -- admission -----------------------------------------------------------------------------
+
+    async def admit(self, req: AdmitRequest) -> Verdict:
+        keys, args = _admit_call(req)
+        now_ms = _ms(req.now)
+        try:
+            if req.ip is None:
+                raw = await self._admit(keys=keys, args=args)
+                ip_raw = None
+            else:
+                ipw = req.ip
+                pipe = self.client.pipeline(transaction=False)
+                await self._ip(
+                    keys=[ipw.counter],
+                    args=[now_ms, ipw.limit, ipw.bucket_s * 1000, ipw.buckets, "take"],
+                    client=pipe,
+                )
+                await self._admit(keys=keys, args=args, client=pipe)
+                ip_raw, raw = await pipe.execute()
+        except RedisError as exc:
+            log.error("redis unreachable during admission: %s", exc)
+            raise StateUnavailable(str(exc)) from exc
+        verdict = _verdict(req, raw)
+        if ip_raw is None:
+            return verdict
+        try:
+            return await self._merge_ip(req, verdict, ip_raw)
+        except RedisError as exc:
+            log.error("redis unreachable during admission: %s", exc)
+            raise StateUnavailable(str(exc)) from exc
+
+    async def _merge_ip(self, req: AdmitRequest, v: Verdict, ip_raw: list[Any]) -> Verdict:
+        ipw = req.ip
+        assert ipw is not None
+        now_ms = _ms(req.now)
+        if int(ip_raw[0]) == 1:  # the IP is over its limit: undo the user side if it passed
+            if v.ok:
+                await self._undo(
+                    keys=[
+                        res_key(req.scope),
+                        lease_key(req.scope),
+                        *(x.counter for x in req.windows),
+                    ],
+                    args=[
+                        now_ms,
+                        req.admission_id,
+                        *(w.bucket_index(req.now, x.bucket_s) for x in req.windows),
+                    ],
+                )
+                v = Verdict(ok=False, rate=True)
+            retry = int(ip_raw[1]) / 1000
+            if v.rate:
+                v.blocked.append(ipw.name)
+                v.retry_after = max(v.retry_after, retry)
+                return v
+            return Verdict(ok=False, blocked=[ipw.name], retry_after=retry, rate=True)
+        if not v.ok:  # refused by the user's limits: the IP window must not count it
+            await self._ip(
+                keys=[ipw.counter],
+                args=[now_ms, ipw.limit, ipw.bucket_s * 1000, ipw.buckets, "undo"],
+            )
+            return v
+        v.windows.append(WindowState(ipw.name, ipw.limit, int(ip_raw[1]), int(ip_raw[2]) / 1000))
+        return v
+
+    # -- settlement ----------------------------------------------------------------------------
+
+    async def settle(
+        self,
+        admission_id: str,
+        scope: str,
+        counters: Sequence[Hold],
+        actual: int,
+        *,
+        now: float,
+        tokens: tuple[Window, int] | None = None,
+    ) -> bool:
+        keys = [res_key(scope), lease_key(scope), *(h.counter for h in counters)]
+        args: list[Any] = [
+            _ms(now),
+            admission_id,
+            actual,
+            len(counters),
+            1 if tokens else 0,
+            *(h.ttl_s for h in counters),
+        ]
+        if tokens is not None:
+            win, n = tokens
+            keys.append(win.counter)
+            args += [n, win.bucket_s * 1000, win.buckets]
+        try:
+            return bool(await self._settle(keys=keys, args=args))
+        except RedisError as exc:
+            log.error("redis unreachable during settlement: %s", exc)
+            raise StateUnavailable(str(exc)) from exc
+
+    async def release(self, admission_id: str, scope: str, *, now: float) -> bool:
+        try:
+            return bool(
+                await self._release(
+                    keys=[res_key(scope), lease_key(scope)], args=[_ms(now), admission_id]
+                )
+            )
+        except RedisError as exc:
+            log.error("redis unreachable during release: %s", exc)
+            raise StateUnavailable(str(exc)) from exc
+
+    async def renew(self, leases: Sequence[tuple[str, str]], *, now: float, lease_s: float) -> None:
+        if not leases:
+            return
+        by_scope: dict[str, list[str]] = defaultdict(list)
+        for scope, aid in leases:
+            by_scope[scope].append(aid)
+        deadline = _ms(now + lease_s)
+        pipe = self.client.pipeline(transaction=False)
+        for scope, aids in by_scope.items():
+            pipe.zadd(lease_key(scope), dict.fromkeys(aids, deadline), xx=True, gt=True)
+        try:
+            await pipe.execute()
+        except RedisError as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    # -- counters ------------------------------------------------------------------------------
+
+    async def seed(self, counter: str, used: int, ttl_s: int = 0) -> None:
+        await self.seed_many([(counter, used, ttl_s)])
+
+    async def seed_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        try:
+            for i in range(0, len(items), 1000):
+                pipe = self.client.pipeline(transaction=False)
+                for counter, used, ttl in items[i : i + 1000]:
+                    await self._seed(keys=[counter], args=[used, ttl], client=pipe)
+                await pipe.execute()
+        except RedisError as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def add(self, counter: str, amount: int) -> None:
+        await self._add(keys=[counter], args=[amount])
+
+    async def used(self, counter: str) -> tuple[int, int]:
+        u, f = await self.client.hmget(counter, ["u", "f"])
+        return int(u or 0), int(f or 0)
+
+    async def window_use(self, windows: Sequence[Window], now: float) -> list[WindowState]:
+        pipe = self.client.pipeline(transaction=False)
+        for win in windows:
+            pipe.hgetall(win.counter)
+        out = []
+        for win, raw in zip(windows, await pipe.execute(), strict=True):
+            buckets = {int(k): int(v) for k, v in raw.items()}
+            total = w.prune(buckets, w.bucket_index(now, win.bucket_s), win.buckets)
+            reset = w.reset_after(buckets, win.buckets, win.bucket_s, now)
+            out.append(WindowState(win.name, win.limit, total, reset))
+        return out
+
+    async def note_failed_lookup(self, ip: str, now: float) -> int:
+        key = f"{{ip:{ip}}}:kf:{int(now // 60)}"
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        n, _ = await pipe.execute()
+        return int(n)
+
+    async def is_seeded(self, marker: str) -> bool:
+        return bool(await self.client.exists(marker))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _admit_call(req: AdmitRequest) -> tuple[list[str], list[Any]]:
+    wins = [*req.windows, *((req.tokens,) if req.tokens else ())]
+    keys = [req.marker, res_key(req.scope), lease_key(req.scope)]
+    keys += [x.counter for x in wins]
+    args: list[Any] = [
+        _ms(req.now),
+        req.admission_id,
+        req.amount,
+        _ms(req.lease_s),
+        len(req.windows),
+        1 if req.tokens else 0,
+        1 if req.concurrency else 0,
+        len(req.holds),
+    ]
+    for x in wins:
+        args += [x.limit, x.bucket_s * 1000, x.buckets]
+    if req.concurrency is not None:
+        keys.append(req.concurrency[0])
+        args.append(req.concurrency[1])
+    for h in req.holds:
+        keys.append(h.counter)
+        args += ["-" if h.limit is None else h.limit, h.ttl_s]
+    return keys, args
+
+
+def _verdict(req: AdmitRequest, raw: list[Any]) -> Verdict:
+    kind = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
+    if kind == "U":
+        raise StateUnavailable("counters not seeded")
+    if kind == "R":
+        names = [x.name for x in req.windows]
+        if req.tokens is not None:
+            names.append(req.tokens.name)
+        names.append("key_concurrency")
+        return Verdict(
+            ok=False,
+            rate=True,
+            retry_after=int(raw[1]) / 1000,
+            blocked=[names[int(i) - 1] for i in raw[2:]],
+        )
+    if kind == "M":
+        return Verdict(ok=False, blocked=[req.holds[int(i) - 1].counter for i in raw[1:]])
+    v = Verdict(ok=True)
+    vals = [int(x) for x in raw[1:]]
+    for i, x in enumerate(req.windows):
+        v.windows.append(WindowState(x.name, x.limit, vals[2 * i], vals[2 * i + 1] / 1000))
+    if req.tokens is not None:
+        n = len(req.windows)
+        v.tokens = WindowState(
+            req.tokens.name, req.tokens.limit, vals[2 * n], vals[2 * n + 1] / 1000
+        )
+    return v
