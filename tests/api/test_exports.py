@@ -19,4 +19,13 @@ def test_public_names() -> None:
 
 def test_api_deps_fields() -> None:
     names = [f.name for f in dataclasses.fields(ApiDeps)]
-    assert names == ["settings", "db", "snapshot", "ledger", "session_resolver", "accounts"]
+    assert names == [
+        "settings",
+        "db",
+        "snapshot",
+        "ledger",
+        "session_resolver",
+        "accounts",
+        "health",
+        "http",
+    ]

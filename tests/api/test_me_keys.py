@@ -306,6 +306,8 @@ async def test_patch_only_changes_what_is_sent(api: Api) -> None:
     assert_error(await me.patch(path, json={"name": None}), 400, "INVALID_REQUEST", "name")
     assert_error(await me.patch(path, json={"status": None}), 400, "INVALID_REQUEST", "status")
     assert_error(await me.patch(path, json={"group": "nope"}), 400, "INVALID_REQUEST", "group")
+    r = await me.patch(path, json={"group_id": None})
+    assert_error(r, 400, "INVALID_REQUEST", "group_id")
 
 
 async def test_other_users_keys_are_forbidden_and_unknown_ones_not_found(api: Api) -> None:

@@ -238,8 +238,6 @@ def test_rate_limit_headers_on_success(agw: GatewayProcess) -> None:
     first = chat(agw, "hdr")
     r = chat(agw, "hdr")
     assert first.status_code == r.status_code == 200
-    if "x-ratelimit-limit-requests" not in r.headers:
-        pytest.xfail("relay.py must append ctx.response_headers (interface change for the lead)")
     # The RPM window has the least room (100 - 2 < 1000 - 2).
     assert r.headers["x-ratelimit-limit-requests"] == "100"
     assert int(r.headers["x-ratelimit-remaining-requests"]) <= 98
@@ -310,16 +308,16 @@ def test_openai_sdk_honours_retry_after(agw: GatewayProcess) -> None:
     import openai
 
     slow = threading.Thread(
-        target=chat, args=(agw, "conc"), kwargs={"content": "[[mock:slow_first_byte=1500]]"}
+        target=chat, args=(agw, "conc"), kwargs={"content": "[[mock:slow_first_byte=5000]]"}
     )
     slow.start()
     try:
-        wait_until(lambda: chat(agw, "conc").status_code == 429, timeout=3, what="busy slot")
+        wait_until(lambda: chat(agw, "conc").status_code == 429, timeout=10, what="busy slot")
         strict = openai.OpenAI(base_url=agw.url + "/v1", api_key=KEYS["conc"], max_retries=0)
         with pytest.raises(openai.RateLimitError) as info:
             strict.chat.completions.create(model="gpt-test", messages=MSG)  # type: ignore[arg-type]
         assert info.value.response.headers["x-torouter-limit"] == "key_concurrency"
-        patient = openai.OpenAI(base_url=agw.url + "/v1", api_key=KEYS["conc"], max_retries=5)
+        patient = openai.OpenAI(base_url=agw.url + "/v1", api_key=KEYS["conc"], max_retries=10)
         started = time.monotonic()
         out = patient.chat.completions.create(model="gpt-test", messages=MSG)  # type: ignore[arg-type]
         assert out.choices[0].message.content

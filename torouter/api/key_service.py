@@ -133,6 +133,9 @@ async def update_key(
     """Apply the fields sent; returns the columns written (for the audit trail)."""
     _writable(row)
     fields = set(body.model_fields_set)
+    for name in ("group_id", "group"):
+        if name in fields and getattr(body, name) is None:
+            raise error("E16", f"{name}: must not be null", param=name)
     columns = key_columns(body, fields, now(deps))
     group = await _group_for(conn, body, fields, user_id=row["user_id"])
     if group is not None:

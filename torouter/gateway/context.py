@@ -55,6 +55,8 @@ class RequestContext:
     include_usage: bool = False
     max_output: int | None = None
     internal: Any = None  # the parsed internal request, when translating
+    upload: Any = None  # gateway.upload.Upload: a multipart body held for replay (R3.3)
+    response_id: str | None = None  # a native Responses id, remembered for follow-ups (R3.3)
     estimate_nusd: int = 0
     estimate_input_tokens: int = 0
     reserved: bool = False

@@ -29,10 +29,13 @@ from torouter.errors import GatewayError, UpstreamError, error
 from torouter.gateway import credentials, key_info, local_count, models_list, routes
 from torouter.gateway.context import RequestContext
 from torouter.gateway.relay import Relay
+from torouter.gateway.response_routes import ResponseRoutes
+from torouter.gateway.upload import read_upload
 from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
 from torouter.protocols.envelopes import pick_language, render_error
 from torouter.protocols.internal import Usage
+from torouter.protocols.openai_responses import check_front
 from torouter.routing import matrix
 from torouter.snapshot import SnapshotHolder
 from torouter.state.base import StateUnavailable
@@ -78,6 +81,9 @@ class Gateway:
         self._metrics = metrics
         self._sink = sink
         self._max_body = settings.gateway.max_body_bytes
+        self._max_multipart = settings.gateway.max_multipart_bytes
+        # Responses id → channel, for previous_response_id follow-ups (R3.3).
+        self.response_routes = ResponseRoutes(db)
         self._lang = settings.default_language
         self._output_cap = settings.billing.reserve_output_cap
         self._queue_enabled = settings.usage.queue_size > 0
@@ -154,7 +160,9 @@ class Gateway:
         if credentials.query_key_violation(query, route.gemini):
             raise error("E15")
         declared = headers.get(b"content-length")
-        if declared and declared.isdigit() and int(declared) > self._max_body:
+        multipart = route.operation in routes.MULTIPART
+        limit = self._max_multipart if multipart else self._max_body
+        if declared and declared.isdigit() and int(declared) > limit:
             raise error("E17")
         # Steps 1–6: the key.
         key = credentials.extract_key(headers, query, route.gemini)
@@ -196,9 +204,13 @@ class Gateway:
             )
             ctx.status = 200
             return
-        # Body read (size-capped) and parsed.
-        ctx.body = await _read_body(receive, self._max_body)
-        ctx.payload = _parse_json(ctx.body)
+        # Body read (size-capped) and parsed; a multipart upload is held for replay.
+        if multipart:
+            ctx.upload = await read_upload(receive, headers.get(b"content-type"), limit)
+            ctx.payload = ctx.upload.fields()
+        else:
+            ctx.body = await _read_body(receive, self._max_body)
+            ctx.payload = _parse_json(ctx.body)
         self._read_fields(ctx)
         # Steps 7–8: whitelist, group, catalog (R6.1).
         adm = admission.check_model(snap, ka, ctx.model_id)
@@ -216,6 +228,11 @@ class Gateway:
             return
         if not candidates:
             raise _not_on_endpoint(ctx)
+        previous = (
+            ctx.payload.get("previous_response_id") if route.operation == "responses" else None
+        )
+        if previous:
+            candidates = await self.response_routes.route(previous, candidates)
         if counting:  # free: skips windows and reservation (R10.7)
             await self.relay.run(ctx, candidates, receive, send)
             return
@@ -238,6 +255,8 @@ class Gateway:
         ctx.reserved = True
         ctx.response_headers = limits.rate_headers(verdict)
         await self.relay.run(ctx, candidates, receive, send)
+        if ctx.response_id is not None and ctx.channel_id is not None:
+            self.response_routes.remember(ctx.response_id, ctx.channel_id)
 
     def _read_fields(self, ctx: RequestContext) -> None:
         """The few fields the gateway reads: model, stream flag, output limit (R3.1)."""
@@ -260,6 +279,9 @@ class Gateway:
             opts = payload.get("stream_options")
             ctx.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
             out = payload.get("max_completion_tokens") or payload.get("max_tokens")
+            if route.operation == "responses":
+                check_front(payload)  # background: true is E16 (R3.3)
+                out = payload.get("max_output_tokens")
         else:
             out = payload.get("max_tokens")
             if route.operation == "messages" and not isinstance(out, int):
@@ -388,6 +410,8 @@ class Gateway:
         await send({"type": "http.response.body", "body": body})
 
     async def _finish(self, ctx: RequestContext) -> None:
+        if ctx.upload is not None:
+            ctx.upload.close()
         if ctx.reserved and not ctx.settled:
             if not ctx.outcome:
                 ctx.outcome = "failed"

@@ -1,9 +1,11 @@
 """One upstream exchange: native pass-through or translation for a (front door, channel) pair.
 
-SPEC R5.2, R5.3, R6.2, R6.4. `build` prepares URL, headers and body; the `Exchange` then turns
-the upstream's answer into the client's: `json_response` for whole bodies, `stream_relayer` for
-streams. Native exchanges forward the client's bytes unless the model id, the thinking switch,
-`stream_options` or OpenRouter-only fields must change.
+SPEC R5.2, R5.3, R6.2, R6.4, R10.6. `build` prepares URL, headers and body; the `Exchange` then
+turns the upstream's answer into the client's: `json_response` for whole bodies,
+`stream_relayer` for streams. Native exchanges forward the client's bytes unless the model id,
+the thinking switch, `stream_options` or OpenRouter-only fields must change; multipart uploads
+are replayed from their spool with only the model field rewritten. Speech audio is relayed as a
+stream of bytes with the upstream's content type and length.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ import orjson
 from torouter.gateway.context import RequestContext
 from torouter.gateway.passthrough import (
     AnthropicPassthrough,
+    BinaryPassthrough,
     GeminiPassthrough,
+    MediaPassthrough,
     OpenAIPassthrough,
+    ResponsesPassthrough,
     StreamRelayer,
 )
+from torouter.protocols import embeddings, media
 from torouter.protocols.internal import Usage
 from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
 from torouter.routing import matrix
@@ -32,6 +38,14 @@ from torouter.upstreams.thinking import apply_thinking
 __all__ = ["Exchange", "build"]
 
 _OPENAI_WIRE = frozenset({"openai", "openrouter", "openai-compatible", "azure-openai"})
+# Operations metered by `protocols/media.py` (R10.6) rather than as text generation.
+_MEDIA = frozenset(
+    {"embeddings", "images", "image_edits", "audio_transcription", "audio_speech", "rerank"}
+    | {"completions", "moderations"}
+)
+_STREAM_OPTIONS = frozenset({"chat", "completions"})  # R4.2: include_usage asked upstream
+_THINKING = frozenset({"chat", "responses", "messages", "generate"})
+_GEMINI_EMBED = {"embed_content": False, "batch_embed_contents": True}  # operation → batch
 
 
 @dataclass(slots=True)
@@ -51,18 +65,33 @@ class Exchange:
     input_estimate: int = 0
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     translation: Any = None  # translated.Translation when not native
+    operation: str = "chat"
+    binary: bool = False  # speech audio: relayed as bytes with the upstream's content type
+    estimated: bool = False  # the usage `json_response` gave is an estimate (R10.1)
+    base_usage: Usage | None = None  # what a stream is metered by before any report (speech)
+    on_response_id: Any = None  # callable(str): a native Responses id, for follow-ups (R3.3)
 
     def json_response(self, data: bytes) -> tuple[bytes, Usage | None, str | None]:
         """(body for the client, usage, upstream response id)."""
         if not self.native:
-            return self.translation.json_response(data)
+            out = self.translation.json_response(data)
+            self.estimated = self.translation.estimated
+            return out
+        if self.operation in _MEDIA:
+            return data, self._media_usage(data), None
+        if self.operation in _GEMINI_EMBED:
+            # Gemini reports no usage for embeddings: the input texts' estimate (R10.1).
+            self.estimated = True
+            return data, self.base_usage, None
         if not self.billable:
             return data, None, None
         obj = orjson.loads(data)
         if not isinstance(obj, dict):
             return data, None, None
         rid = obj.get("id") or obj.get("responseId")
-        if self.front == "openai":
+        if self.operation == "responses" and isinstance(rid, str) and self.on_response_id:
+            self.on_response_id(rid)
+        if self.front in ("openai", "responses"):
             u = obj.get("usage")
             usage = from_openai(u, openrouter=self.platform == "openrouter") if u else None
         elif self.front == "anthropic":
@@ -73,9 +102,33 @@ class Exchange:
             usage = from_gemini(u) if isinstance(u, dict) else None
         return data, usage, rid if isinstance(rid, str) else None
 
+    def _media_usage(self, data: bytes) -> Usage | None:
+        usage = media.body_usage(self.operation, data)
+        if usage is None and self.operation == "embeddings" and self.base_usage is not None:
+            self.estimated = True  # no usage reported: the input's estimate (R10.1)
+            return self.base_usage
+        return usage
+
+    def stream_head(self, headers: Any) -> list[tuple[bytes, bytes]] | None:
+        """Response headers of a binary stream: the upstream's content type and length (R5.3);
+        None for event streams (the relay's SSE headers)."""
+        if not self.binary:
+            return None
+        head = [(b"content-type", str(headers.get("content-type", "audio/mpeg")).encode())]
+        length = headers.get("content-length")
+        if length is not None and str(length).isdigit():
+            head.append((b"content-length", str(length).encode()))
+        return head
+
     def stream_relayer(self, max_event: int) -> StreamRelayer:
         if not self.native:
             return self.translation.stream_relayer(max_event)
+        if self.binary:
+            return BinaryPassthrough(max_event, self.base_usage)
+        if self.operation == "responses":
+            return _ResponsesRelay(max_event, self.on_response_id)
+        if self.operation in _MEDIA and self.operation != "completions":
+            return MediaPassthrough(max_event, self.operation, self.base_usage)
         if self.front == "openai":
             return OpenAIPassthrough(
                 max_event,
@@ -93,11 +146,12 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
     op = ctx.route.operation
     front = matrix.FRONT_PROTOCOL[op]
     upstream_model = ch.upstream_model(adm.model.id, adm.model.vendor, adm.vendor_id)
-    native = matrix.is_native(op, ch.platform)
-    billable = op in ("chat", "messages", "generate")
+    native = matrix.channel_mode(op, ch) == matrix.NATIVE
+    billable = op in ("chat", "messages", "generate", "responses")
     sse = front != "gemini" or ctx.query.get("alt") == "sse"
+    binary = op == "audio_speech" and ctx.payload.get("stream_format") != "sse"
     if native:
-        body = _native_body(ctx, ch, front, upstream_model)
+        body: Any = _native_body(ctx, ch, front, upstream_model)
         ex = Exchange(
             url="",
             headers={},
@@ -105,12 +159,23 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
             front=front,
             platform=ch.platform,
             native=True,
-            stream=ctx.stream,
+            stream=ctx.stream or op == "audio_speech",
             sse=sse,
             upstream_model=upstream_model,
             billable=billable,
             include_usage=ctx.include_usage,
+            operation=op,
+            binary=binary,
         )
+        if op == "audio_speech":
+            ex.base_usage = media.speech_usage(ctx.payload)
+        elif op == "embeddings":
+            ex.base_usage = _openai_embed_estimate(ctx.payload)
+        elif op in _GEMINI_EMBED:
+            texts = embeddings.gemini_texts(ctx.payload, batch=_GEMINI_EMBED[op])
+            ex.base_usage = embeddings.text_usage(texts)
+        if op == "responses" and ch.platform == "openai":
+            ex.on_response_id = _response_id_setter(ctx)
     else:
         from torouter.gateway.translated import Translation
 
@@ -128,6 +193,7 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
             billable=billable,
             include_usage=ctx.include_usage,
             translation=tr,
+            operation=op,
         )
         if tr.dropped:
             ex.extra_headers.append((b"x-torouter-dropped", ",".join(tr.dropped).encode()))
@@ -135,15 +201,53 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
     return ex
 
 
-def _native_body(ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str) -> bytes:
+def _response_id_setter(ctx: RequestContext) -> Any:
+    def note(response_id: str) -> None:
+        ctx.response_id = response_id
+
+    return note
+
+
+def _openai_embed_estimate(payload: dict[str, Any]) -> Usage | None:
+    """The input estimate of an embeddings body, used only if the upstream reports no usage."""
+    try:
+        return embeddings.text_usage(embeddings.openai_texts(payload))
+    except Exception:  # token arrays: the gateway's byte estimate applies instead
+        return None
+
+
+class _ResponsesRelay(ResponsesPassthrough):
+    """The native Responses relay, remembering the response id for follow-ups (R3.3)."""
+
+    def __init__(self, max_event: int, on_id: Any) -> None:
+        super().__init__(max_event)
+        self._on_id = on_id
+
+    def events(self, events: bytes) -> bytes:
+        known = self.response_id
+        out = super().events(events)
+        if self._on_id is not None and known is None and self.response_id is not None:
+            self._on_id(self.response_id)
+        return out
+
+
+def _native_body(ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str) -> Any:
+    if ctx.upload is not None:  # multipart: replayed from the spool, model field rewritten
+        return ctx.upload.payload(upstream_model)
     payload = ctx.payload
     assert payload is not None and ctx.admission is not None
+    op = ctx.route.operation
     changes: dict[str, Any] = {}
     drop: tuple[str, ...] = ()
     if front != "gemini" and upstream_model != payload.get("model"):
         changes["model"] = upstream_model
-    if front == "openai":
-        if ctx.stream:
+    if op in _GEMINI_EMBED:
+        fixed = embeddings.gemini_native_body(
+            payload, upstream_model=upstream_model, batch=_GEMINI_EMBED[op]
+        )
+        return orjson.dumps(fixed) if fixed is not None else ctx.body
+    if front in ("openai", "responses"):
+        if ctx.stream and op in _STREAM_OPTIONS:
             opts = payload.get("stream_options")
             if not (isinstance(opts, dict) and opts.get("include_usage") is True):
                 changes["stream_options"] = {
@@ -152,12 +256,18 @@ def _native_body(ctx: RequestContext, ch: ChannelRec, front: str, upstream_model
                 }
         if ch.platform != "openrouter":
             drop = tuple(k for k in openai_up.OPENROUTER_ONLY if k in payload)
-    if not changes and not drop and not ctx.admission.thinking:
+    thinking = ctx.admission.thinking and op in _THINKING
+    if not changes and not drop and not thinking:
         return ctx.body
     out = {k: v for k, v in payload.items() if k not in drop}
     out.update(changes)
-    if ctx.admission.thinking:
-        out = apply_thinking(ch.platform, out, ctx.admission.model.thinking_defaults)
+    if thinking:
+        out = apply_thinking(
+            ch.platform,
+            out,
+            ctx.admission.model.thinking_defaults,
+            responses=op == "responses",
+        )
     return orjson.dumps(out)
 
 
@@ -167,9 +277,15 @@ def _target(
     op = ctx.route.operation
     counting = op in ("count_tokens", "gemini_count_tokens")
     if ch.platform in _OPENAI_WIRE:
+        # Native exchanges use the operation's own path; translations go through chat, except
+        # Gemini embeds, which become /embeddings.
+        path_op = op if ex.native or op in _GEMINI_EMBED else "chat"
+        ctype = ctx.upload.content_type if ctx.upload is not None else "application/json"
         return (
-            openai_up.chat_url(ch, upstream_model),
-            openai_up.request_headers(ch, ctx.request_id),
+            openai_up.operation_url(ch, path_op, upstream_model),
+            openai_up.request_headers(
+                ch, ctx.request_id, ctx.headers if ex.native else None, content_type=ctype
+            ),
         )
     if ch.platform == "anthropic":
         query = ""
@@ -180,11 +296,14 @@ def _target(
             anthropic_up.messages_url(ch, count_tokens=counting, query=query),
             anthropic_up.request_headers(ch, ctx.request_id, ctx.headers if ex.native else None),
         )
-    action = (
-        "countTokens"
-        if counting
-        else ("streamGenerateContent" if ctx.stream else "generateContent")
-    )
+    if op == "embed_content":
+        action = "embedContent"
+    elif op in ("batch_embed_contents", "embeddings"):
+        action = "batchEmbedContents"
+    elif counting:
+        action = "countTokens"
+    else:
+        action = "streamGenerateContent" if ctx.stream else "generateContent"
     return (
         gemini_up.action_url(ch, upstream_model, action, sse=ctx.stream),
         gemini_up.request_headers(ch, ctx.request_id),

@@ -10,11 +10,21 @@ from typing import Any
 
 import orjson
 
-from torouter.protocols import openai_chat
+from torouter.protocols import envelopes, openai_chat
 from torouter.protocols.internal import Usage
+from torouter.protocols.media import StreamMeter
+from torouter.protocols.openai_responses_stream import TERMINAL, in_stream_error
 from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
 
-__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "OpenAIPassthrough", "StreamRelayer"]
+__all__ = [
+    "AnthropicPassthrough",
+    "BinaryPassthrough",
+    "GeminiPassthrough",
+    "MediaPassthrough",
+    "OpenAIPassthrough",
+    "ResponsesPassthrough",
+    "StreamRelayer",
+]
 
 
 def _string_chars(events: bytes, marks: tuple[bytes, ...]) -> int:
@@ -84,6 +94,10 @@ class StreamRelayer:
 
     def events(self, events: bytes) -> bytes:
         raise NotImplementedError
+
+    def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
+        """The in-stream error that ends a stream cut after the first byte (R4.6)."""
+        return envelopes.stream_error(front, message, type_, code, sse=sse)
 
 
 class OpenAIPassthrough(StreamRelayer):
@@ -217,3 +231,113 @@ class GeminiPassthrough(StreamRelayer):
         if self._array:
             out += b"]" if self._opened else b"[]"
         return out
+
+
+class ResponsesPassthrough(StreamRelayer):
+    """A Responses stream relayed as received (R4.3): every named event in order; usage from
+    the final event (`response.completed`, `.incomplete` or `.failed`), which ends it."""
+
+    _marks = (b'"delta":"',)
+    _SEQ = b'"sequence_number":'
+    _PEEK = (
+        b"response.created",
+        b'"type":"error"',
+        b"event: error",
+        *(k.encode() for k in TERMINAL),
+    )
+
+    def __init__(self, max_event: int) -> None:
+        super().__init__(max_event)
+        self.response_id: str | None = None
+        self._shell: dict[str, Any] | None = None
+        self._seq = -1  # the last sequence number relayed
+
+    def events(self, events: bytes) -> bytes:
+        i = events.rfind(self._SEQ)
+        if i >= 0:
+            j = i + len(self._SEQ)
+            digits = events[j : j + 20].lstrip().split(b",", 1)[0].split(b"}", 1)[0]
+            if digits.isdigit():
+                self._seq = int(digits)
+        else:
+            self._seq += events.count(b"\n\n")
+        self.chars += _string_chars(events, self._marks)
+        if any(m in events for m in self._PEEK):
+            for ev in events.split(b"\n\n"):
+                if any(m in ev for m in self._PEEK):
+                    self._peek(ev)
+        return events
+
+    def _peek(self, ev: bytes) -> None:
+        obj = _data(ev)
+        if not isinstance(obj, dict):
+            return
+        kind = obj.get("type")
+        resp = obj.get("response")
+        if kind == "response.created" and isinstance(resp, dict) and self._shell is None:
+            self._shell = {k: v for k, v in resp.items() if k != "output"}
+            rid = resp.get("id")
+            self.response_id = rid if isinstance(rid, str) else None
+        elif kind == "error":
+            err = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+            self.upstream_error = (str(err.get("type") or err.get("code")), str(err.get("message")))
+        elif kind in TERMINAL and isinstance(resp, dict):
+            u = resp.get("usage")
+            if isinstance(u, dict):
+                self.usage = from_openai(u)
+            self.done = True
+
+    def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
+        return in_stream_error(
+            message, type_, code, sequence_number=self._seq + 1, response=self._shell
+        )
+
+
+class MediaPassthrough(StreamRelayer):
+    """Image, transcript and speech event streams (`data:` or named events), relayed as
+    received; they end at EOF. Usage per R10.6 (`protocols/media.py`)."""
+
+    _marks = (b'"delta":"',)
+
+    def __init__(self, max_event: int, operation: str, base: Usage | None = None) -> None:
+        super().__init__(max_event)
+        self._meter = StreamMeter(operation, base)
+        self.usage = self._meter.usage
+
+    def events(self, events: bytes) -> bytes:
+        for ev in events.split(b"\n\n"):
+            if b'"usage"' in ev or b"completed" in ev or b'"error"' in ev:
+                obj = _data(ev)
+                if not isinstance(obj, dict):
+                    continue
+                err = obj.get("error")
+                if isinstance(err, dict):
+                    self.upstream_error = (str(err.get("type")), str(err.get("message")))
+                self._meter.event(obj)
+        self.usage = self._meter.usage
+        if b'"delta":"' in events and b"transcript" in events:
+            self.chars += _string_chars(events, self._marks)
+        return events
+
+    def close(self) -> bytes:
+        out = super().close()
+        self.done = self.upstream_error is None
+        return out
+
+
+class BinaryPassthrough(StreamRelayer):
+    """Bytes relayed as they come (speech audio); complete at EOF. Nothing is parsed."""
+
+    def __init__(self, max_event: int, usage: Usage | None = None) -> None:
+        super().__init__(max_event)
+        self.usage = usage
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        self.done = True
+        return b""
+
+    def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
+        return b""  # no in-band error in audio: the connection ends short of content-length

@@ -293,6 +293,8 @@ class Relay:
             log.warning("malformed upstream response", extra={"request_id": ctx.request_id})
             ctx.attempts[-1].cls = Outcome.NETWORK.value
             raise _Failover(Outcome.NETWORK) from exc
+        if ex.estimated:  # e.g. Gemini embeddings, which report no usage (R10.1)
+            ctx.estimated = True
         if usage is not None:
             ctx.usage = usage
         elif ex.billable:
@@ -316,6 +318,7 @@ class Relay:
                     (b"content-length", str(len(out)).encode()),
                     (b"x-request-id", ctx.request_id.encode()),
                     *ex.extra_headers,
+                    *ctx.response_headers,
                 ],
             }
         )
@@ -339,12 +342,17 @@ class Relay:
         ctx.status = resp.status
         ctx.response_started = True
         ctx.ttft = time.perf_counter() - ctx.started
-        head = _SSE_HEADERS if ex.sse else _ARRAY_HEADERS
+        head = ex.stream_head(resp.headers) or (_SSE_HEADERS if ex.sse else _ARRAY_HEADERS)
         await send(
             {
                 "type": "http.response.start",
                 "status": resp.status,
-                "headers": [*head, (b"x-request-id", ctx.request_id.encode()), *ex.extra_headers],
+                "headers": [
+                    *head,
+                    (b"x-request-id", ctx.request_id.encode()),
+                    *ex.extra_headers,
+                    *ctx.response_headers,
+                ],
             }
         )
         relayer = ex.stream_relayer(self._max_event)
@@ -406,7 +414,7 @@ class Relay:
         ctx.outcome = "partial"
         ctx.code = failure[2]
         await self._settle(ctx)
-        tail = envelopes.stream_error(ex.front, *failure, sse=ex.sse)
+        tail = relayer.error_tail(ex.front, *failure, sse=ex.sse)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 

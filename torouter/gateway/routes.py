@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GEMINI_ACTIONS", "SELF_SERVICE", "Route", "match", "surface_for_path"]
+__all__ = ["GEMINI_ACTIONS", "MULTIPART", "SELF_SERVICE", "Route", "match", "surface_for_path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,15 @@ class Route:
 _EXACT: dict[tuple[str, str], Route] = {
     ("POST", "/v1/chat/completions"): Route("openai", "chat"),
     ("GET", "/v1/models"): Route("models", "models_list", gemini=True),
+    ("POST", "/v1/responses"): Route("openai", "responses"),
+    ("POST", "/v1/embeddings"): Route("openai", "embeddings"),
+    ("POST", "/v1/images/generations"): Route("openai", "images"),
+    ("POST", "/v1/images/edits"): Route("openai", "image_edits"),
+    ("POST", "/v1/audio/transcriptions"): Route("openai", "audio_transcription"),
+    ("POST", "/v1/audio/speech"): Route("openai", "audio_speech"),
+    ("POST", "/v1/rerank"): Route("openai", "rerank"),
+    ("POST", "/v1/completions"): Route("openai", "completions"),
+    ("POST", "/v1/moderations"): Route("openai", "moderations"),
     ("POST", "/v1/messages"): Route("anthropic", "messages"),
     ("POST", "/v1/messages/count_tokens"): Route("anthropic", "count_tokens"),
     ("GET", "/v1beta/models"): Route("gemini", "models_list", gemini=True),
@@ -34,12 +43,16 @@ _EXACT: dict[tuple[str, str], Route] = {
 }
 
 SELF_SERVICE = frozenset({"key_info", "billing_subscription", "billing_usage"})
+# Operations whose body is multipart/form-data: the model comes from the `model` field (R3.1).
+MULTIPART = frozenset({"image_edits", "audio_transcription"})
 
 # Gemini action → (operation, streams)
 GEMINI_ACTIONS: dict[str, tuple[str, bool]] = {
     "generateContent": ("generate", False),
     "streamGenerateContent": ("generate", True),
     "countTokens": ("gemini_count_tokens", False),
+    "embedContent": ("embed_content", False),
+    "batchEmbedContents": ("batch_embed_contents", False),
 }
 
 _V1_MODELS = "/v1/models/"

@@ -13,7 +13,14 @@ import orjson
 
 from torouter.gateway.context import RequestContext
 from torouter.gateway.passthrough import StreamRelayer
-from torouter.protocols import anthropic, count_tokens, gemini, openai_chat
+from torouter.protocols import (
+    anthropic,
+    count_tokens,
+    embeddings,
+    gemini,
+    openai_chat,
+    openai_responses,
+)
 from torouter.protocols import internal as ir
 from torouter.protocols.translate import FRONT, UPSTREAM
 from torouter.snapshot import ChannelRec, ModelRec
@@ -33,6 +40,11 @@ class Translation:
     include_usage: bool
     input_estimate: int
     counting: str | None = None  # count_tokens | gemini_count_tokens
+    echo: dict[str, Any] | None = None  # Responses: the request fields the response repeats
+    embedding: str | None = None  # embeddings | embed_content | batch_embed_contents
+    texts: list[str] = dataclasses.field(default_factory=list)  # embedding inputs
+    encoding_format: Any = None
+    estimated: bool = False  # the last `json_response` usage is an estimate (R10.1)
 
     @classmethod
     def prepare(
@@ -43,6 +55,8 @@ class Translation:
         op = ctx.route.operation
         if op in ("count_tokens", "gemini_count_tokens"):
             return cls._prepare_count(ctx, ch, front, upstream_model)
+        if op in ("embeddings", "embed_content", "batch_embed_contents"):
+            return cls._prepare_embed(ctx, ch, front, upstream_model)
         if ctx.internal is None:  # parsed once, replayed on failover
             req = FRONT[front].parse_request(ctx.payload)
             if front == "gemini":
@@ -78,6 +92,38 @@ class Translation:
             dropped=req.dropped,
             include_usage=ctx.include_usage,
             input_estimate=ctx.estimate_input_tokens,
+            echo=openai_responses.echo_fields(ctx.payload) if front == "responses" else None,
+        )
+
+    @classmethod
+    def _prepare_embed(
+        cls, ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str
+    ) -> Translation:
+        """Embeddings across protocols (R5.2): OpenAI ⇄ Gemini batchEmbedContents."""
+        assert ctx.payload is not None
+        op = ctx.route.operation
+        dropped: list[str] = []
+        if op == "embeddings":  # an OpenAI client on a gemini channel
+            body = embeddings.gemini_request(ctx.payload, upstream_model=upstream_model)
+            texts = embeddings.openai_texts(ctx.payload)
+            if ctx.payload.get("user"):
+                dropped.append("user")
+        else:  # a Gemini client on an OpenAI-wire channel
+            body, dropped = embeddings.openai_request(
+                ctx.payload, upstream_model=upstream_model, batch=op == "batch_embed_contents"
+            )
+            texts = []
+        return cls(
+            front=front,
+            platform=ch.platform,
+            client_model=ctx.model_id,
+            body=orjson.dumps(body),
+            dropped=dropped,
+            include_usage=False,
+            input_estimate=0,
+            embedding=op,
+            texts=texts,
+            encoding_format=ctx.payload.get("encoding_format"),
         )
 
     @classmethod
@@ -117,9 +163,28 @@ class Translation:
                 None,
                 None,
             )
+        if self.embedding is not None:
+            return self._embed_response(orjson.loads(data))
         resp = UPSTREAM[self.platform].parse_response(orjson.loads(data))
-        out = FRONT[self.front].render_response(resp, model=self.client_model)
+        if self.front == "responses":
+            out = openai_responses.render_response(resp, model=self.client_model, echo=self.echo)
+        else:
+            out = FRONT[self.front].render_response(resp, model=self.client_model)
         return orjson.dumps(out), resp.usage, resp.id or None
+
+    def _embed_response(self, obj: Any) -> tuple[bytes, ir.Usage | None, str | None]:
+        if not isinstance(obj, dict):
+            raise ValueError("an embeddings answer must be an object")
+        if self.embedding == "embeddings":
+            body, usage = embeddings.openai_response(
+                obj, model=self.client_model, texts=self.texts, encoding_format=self.encoding_format
+            )
+            self.estimated = True  # Gemini reports no usage for embeddings
+            return orjson.dumps(body), usage, None
+        out, reported = embeddings.gemini_response(
+            obj, batch=self.embedding == "batch_embed_contents"
+        )
+        return orjson.dumps(out), reported, None
 
     def stream_relayer(self, max_event: int) -> TranslatedStream:
         return TranslatedStream(self, max_event)
@@ -159,9 +224,18 @@ class TranslatedStream(StreamRelayer):
         super().__init__(max_event)
         self._finished = False
         self._decoder = UPSTREAM[tr.platform].StreamDecoder()
+        extra: dict[str, Any] = {"echo": tr.echo} if tr.front == "responses" else {}
         self._encoder = FRONT[tr.front].StreamEncoder(
-            tr.client_model, include_usage=tr.include_usage, input_estimate=tr.input_estimate
+            tr.client_model,
+            include_usage=tr.include_usage,
+            input_estimate=tr.input_estimate,
+            **extra,
         )
+
+    def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
+        if isinstance(self._encoder, openai_responses.StreamEncoder):
+            return self._encoder.error(message, type_, code)  # numbered after what was sent
+        return super().error_tail(front, message, type_, code, sse=sse)
 
     def feed(self, chunk: bytes) -> bytes:
         return self._encode(self._decoder.decode(chunk))

@@ -7,6 +7,7 @@ import math
 import orjson
 
 from torouter.errors import GatewayError
+from torouter.protocols.openai_responses_stream import in_stream_error as responses_stream_error
 
 __all__ = ["pick_language", "render_error"]
 
@@ -134,6 +135,8 @@ def stream_error(surface: str, message: str, type_: str, code: str, *, sse: bool
     if surface == "anthropic":
         payload = {"type": "error", "error": {"type": type_, "message": message}}
         return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
+    if surface == "responses":
+        return responses_stream_error(message, type_, code)
     if surface == "gemini":
         status = {"UPSTREAM_TIMEOUT": 504, "INTERNAL_ERROR": 500}.get(code, 502)
         payload = {"error": {"code": status, "message": message, "status": _GEMINI_STATUS[status]}}

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from torouter.protocols import anthropic, gemini, openai_chat
+from torouter.protocols import anthropic, gemini, openai_chat, openai_responses
 
 __all__ = ["FRONT", "UPSTREAM"]
 
-FRONT: dict[str, ModuleType] = {"openai": openai_chat, "anthropic": anthropic, "gemini": gemini}
+FRONT: dict[str, ModuleType] = {
+    "openai": openai_chat,
+    "responses": openai_responses,
+    "anthropic": anthropic,
+    "gemini": gemini,
+}
 UPSTREAM: dict[str, ModuleType] = {
     "openai": openai_chat,
     "openrouter": openai_chat,

@@ -9,10 +9,21 @@ from collections.abc import Iterable
 
 from torouter.snapshot import ChannelRec, ModelRec
 
-__all__ = ["FRONT_PROTOCOL", "MODEL_ENDPOINT", "NATIVE", "eligible", "mode", "wants_local"]
+__all__ = [
+    "FRONT_PROTOCOL",
+    "MODEL_ENDPOINT",
+    "NATIVE",
+    "channel_mode",
+    "eligible",
+    "mode",
+    "serves_previous_response",
+    "wants_local",
+]
 
 NATIVE, TRANSLATED, LOCAL = "N", "T", "L"
 _OAI = ("openai", "openrouter", "openai-compatible")
+# Images and audio (R5.2): native on openai and openai-compatible (and Azure deployments).
+_MEDIA = {"openai": "N", "openai-compatible": "N", "azure-openai": "N"}
 
 MATRIX: dict[str, dict[str, str]] = {
     "chat": {
@@ -55,7 +66,41 @@ MATRIX: dict[str, dict[str, str]] = {
         "openai-compatible": "L",
         "azure-openai": "L",
     },
+    # Responses: native on openai, translated through chat completions elsewhere; an
+    # openai-compatible or Azure channel with the `responses_native` option is native too.
+    "responses": {
+        "openai": "N",
+        "anthropic": "T",
+        "gemini": "T",
+        "openrouter": "T",
+        "openai-compatible": "T",
+        "azure-openai": "T",
+    },
+    "embeddings": {
+        "openai": "N",
+        "openrouter": "N",
+        "openai-compatible": "N",
+        "azure-openai": "N",
+        "gemini": "T",
+    },
+    "images": _MEDIA,
+    "image_edits": _MEDIA,
+    "audio_transcription": _MEDIA,
+    "audio_speech": _MEDIA,
+    "rerank": {"openai-compatible": "N"},
+    # Legacy completions and moderations: native only (ToRouter extension).
+    "completions": {"openai": "N", "openai-compatible": "N"},
+    "moderations": {"openai": "N", "openai-compatible": "N"},
+    # Gemini embedContent / batchEmbedContents: translated to /v1/embeddings on OpenAI wire.
+    "embed_content": {
+        "gemini": "N",
+        "openai": "T",
+        "openrouter": "T",
+        "openai-compatible": "T",
+        "azure-openai": "T",
+    },
 }
+MATRIX["batch_embed_contents"] = MATRIX["embed_content"]
 
 # The front door's own wire protocol, and the name of the operation in a model's `endpoints`.
 FRONT_PROTOCOL = {
@@ -64,6 +109,17 @@ FRONT_PROTOCOL = {
     "count_tokens": "anthropic",
     "generate": "gemini",
     "gemini_count_tokens": "gemini",
+    "responses": "responses",
+    "embeddings": "openai",
+    "images": "openai",
+    "image_edits": "openai",
+    "audio_transcription": "openai",
+    "audio_speech": "openai",
+    "rerank": "openai",
+    "completions": "openai",
+    "moderations": "openai",
+    "embed_content": "gemini",
+    "batch_embed_contents": "gemini",
 }
 MODEL_ENDPOINT = {
     "chat": "chat",
@@ -71,6 +127,9 @@ MODEL_ENDPOINT = {
     "count_tokens": "messages",
     "generate": "generate",
     "gemini_count_tokens": "generate",
+    "image_edits": "images",
+    "embed_content": "embeddings",
+    "batch_embed_contents": "embeddings",
 }
 # The platform whose wire format each protocol is natively.
 _NATIVE_WIRE = {
@@ -86,6 +145,25 @@ def mode(operation: str, platform: str) -> str | None:
 
 def is_native(operation: str, platform: str) -> bool:
     return mode(operation, platform) == NATIVE
+
+
+def channel_mode(operation: str, ch: ChannelRec) -> str | None:
+    """`mode` for one channel: the `responses_native` option makes Responses native on
+    OpenAI-wire channels that speak it (ToRouter extension, R9.1)."""
+    m = mode(operation, ch.platform)
+    if (
+        m == TRANSLATED
+        and operation == "responses"
+        and ch.platform in ("openai-compatible", "azure-openai")
+        and ch.options.get("responses_native")
+    ):
+        return NATIVE
+    return m
+
+
+def serves_previous_response(ch: ChannelRec) -> bool:
+    """`previous_response_id` needs the upstream's stored responses: openai channels (R3.3)."""
+    return ch.platform == "openai"
 
 
 def eligible(channels: Iterable[ChannelRec], operation: str, model: ModelRec) -> list[ChannelRec]:

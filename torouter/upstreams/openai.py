@@ -18,6 +18,21 @@ DEFAULT_BASE = {
     "openrouter": "https://openrouter.ai/api/v1",
 }
 OPENROUTER_ONLY = ("models", "provider", "transforms", "route")
+# The upstream path of each front-door operation served natively on OpenAI wire (R3.3, R5.2).
+OPERATION_PATHS = {
+    "chat": "/chat/completions",
+    "responses": "/responses",
+    "embeddings": "/embeddings",
+    "embed_content": "/embeddings",
+    "batch_embed_contents": "/embeddings",
+    "images": "/images/generations",
+    "image_edits": "/images/edits",
+    "audio_transcription": "/audio/transcriptions",
+    "audio_speech": "/audio/speech",
+    "rerank": "/rerank",
+    "completions": "/completions",
+    "moderations": "/moderations",
+}
 
 
 def base_url(ch: ChannelRec) -> str:
@@ -37,12 +52,26 @@ def chat_url(ch: ChannelRec, deployment: str = "") -> str:
     return endpoint_url(ch, "/chat/completions", deployment)
 
 
-def request_headers(ch: ChannelRec, request_id: str) -> dict[str, str]:
+def operation_url(ch: ChannelRec, operation: str, deployment: str = "") -> str:
+    """The URL of an operation; anything without its own path (translations) is chat."""
+    return endpoint_url(ch, OPERATION_PATHS.get(operation, "/chat/completions"), deployment)
+
+
+def request_headers(
+    ch: ChannelRec,
+    request_id: str,
+    client: dict[bytes, bytes] | None = None,
+    content_type: str = "application/json",
+) -> dict[str, str]:
+    """Auth and the forwarded client headers: `openai-beta` on native exchanges (R5.3)."""
     headers = {
-        "Content-Type": "application/json",
+        "Content-Type": content_type,
         "Accept-Encoding": "identity",
         "x-request-id": request_id,
     }
+    beta = client.get(b"openai-beta") if client else None
+    if beta:
+        headers["OpenAI-Beta"] = beta.decode("latin-1")
     if ch.platform == "azure-openai" and not ch.options.get("oauth"):
         headers["api-key"] = ch.credential
     else:
