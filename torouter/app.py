@@ -260,7 +260,6 @@ class ToRouterApp:
         except StateUnavailable as exc:
             raise StartupError(f"Redis is not reachable at redis.url: {exc}") from exc
         snapshot.attach(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
-        await bus.start()
         http = UpstreamHttp()
         await http.start()
         metrics = Metrics()
@@ -274,7 +273,8 @@ class ToRouterApp:
             sink=sink,
             db=db,
         )
-        self._wire_health(gateway, health, db, snapshot, http)
+        self._wire_health(gateway, health, db, snapshot, http, bus)
+        await bus.start()  # after every subscription: the Redis bus subscribes at start
         c = Components(
             settings=s,
             db=db,
@@ -325,14 +325,22 @@ class ToRouterApp:
         db: Database,
         snapshot: SnapshotHolder,
         http: UpstreamHttp,
+        bus: Bus,
     ) -> None:
-        """Channel health (R9.6): disables persisted off the hot path; probes re-enable."""
+        """Channel health (R9.6): cooldowns and affinity mirrored to other nodes, disables
+        persisted off the hot path, probes re-enable."""
         from torouter.routing import probe
+        from torouter.routing.shared import ChannelMirror
 
         gateway.relay.health = health
         writer = probe.ChannelStatusWriter(db, snapshot)
+        node = f"{socket.gethostname()}-{os.getpid()}-{ULID()}"
+        mirror = ChannelMirror(bus, node, health, gateway.relay.affinity)
+        mirror.attach()
 
-        def changed(_cooldown: Any, channel_id: int | None, reason: str | None) -> None:
+        def changed(cooldown: Any, channel_id: int | None, reason: str | None) -> None:
+            if cooldown is not None:
+                mirror.cooldown(cooldown)
             if channel_id is not None:
                 writer.schedule(channel_id, "auto_disabled", reason)
 

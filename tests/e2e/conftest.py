@@ -189,7 +189,7 @@ prices = {{ input = 1, output = 1 }}
 MEDIA_MODELS = [
     "compat-test",
     "text-embed",
-    "gemini-embed",
+    "google-embed",
     "img-gpt",
     "img-dalle",
     "whisper-test",
@@ -225,7 +225,7 @@ endpoints = ["embeddings"]
 prices = {{ input = 0.02 }}
 
 [[models]]
-id = "gemini-embed"
+id = "google-embed"
 vendor = "google"
 modality = "embedding"
 endpoints = ["embeddings"]
@@ -312,8 +312,8 @@ name = "mock-gemini-embed"
 platform = "gemini"
 base_url = "http://127.0.0.1:{{port}}/mock/gemini"
 credential = "mock-key-8"
-models = ["gemini-embed", "gemini-test"]
-model_mapping = {{ "gemini-embed" = "gemini-embedding-001" }}
+models = ["google-embed", "gemini-test"]
+model_mapping = {{ "google-embed" = "gemini-embedding-001" }}
 groups = ["media"]
 
 [[channels]]

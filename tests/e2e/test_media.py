@@ -71,7 +71,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("venv", OPENAI_MAJORS)
 @pytest.mark.parametrize(
     ("model", "price", "estimated"),
-    [("text-embed", Decimal("0.02"), False), ("gemini-embed", Decimal("0.15"), True)],
+    [("text-embed", Decimal("0.02"), False), ("google-embed", Decimal("0.15"), True)],
     ids=["native", "gemini"],
 )
 def test_embeddings(
@@ -97,7 +97,7 @@ def test_embeddings(
 @pytest.mark.parametrize("venv", GENAI_MAJORS)
 @pytest.mark.parametrize(
     ("model", "estimated"),
-    [("gemini-embed", True), ("text-embed", False)],
+    [("google-embed", True), ("text-embed", False)],
     ids=["native", "openai"],
 )
 def test_gemini_embed_front_door(

@@ -50,6 +50,8 @@ class Affinity:
         self._max = max_entries
         self._clock = clock
         self._map: OrderedDict[tuple[int, str, str], tuple[int, float]] = OrderedDict()
+        # Called when a session's channel changes (to mirror it to other nodes).
+        self.on_move: Callable[[tuple[int, str, str], int], None] | None = None
 
     def get(self, key: tuple[int, str, str]) -> int | None:
         hit = self._map.get(key)
@@ -61,8 +63,11 @@ class Affinity:
             return None
         return channel_id
 
-    def put(self, key: tuple[int, str, str], channel_id: int) -> None:
+    def put(self, key: tuple[int, str, str], channel_id: int, *, notify: bool = True) -> None:
+        old = self._map.get(key)
         self._map[key] = (channel_id, self._clock() + self._ttl)
+        if notify and self.on_move is not None and (old is None or old[0] != channel_id):
+            self.on_move(key, channel_id)
         self._map.move_to_end(key)
         while len(self._map) > self._max:
             self._map.popitem(last=False)
