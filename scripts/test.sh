@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test || exit 1
+scripts/setup-node.sh || exit 1
 eval "$(scripts/services.sh start)" || exit 1
 export TOROUTER_RECORDED_DIR=${TOROUTER_RECORDED_DIR:-$(cd .. && pwd)/shared/fixtures/recorded}
 workers=${TOROUTER_TEST_WORKERS:-2}

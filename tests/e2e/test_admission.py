@@ -308,7 +308,7 @@ def test_openai_sdk_honours_retry_after(agw: GatewayProcess) -> None:
     import openai
 
     slow = threading.Thread(
-        target=chat, args=(agw, "conc"), kwargs={"content": "[[mock:slow_first_byte=5000]]"}
+        target=chat, args=(agw, "conc"), kwargs={"content": "[[mock:slow_first_byte=8000]]"}
     )
     slow.start()
     try:

@@ -181,11 +181,6 @@ def test_claude_code(gateway: GatewayProcess, tmp_path: Path, auth: str, tool: b
 
 
 @skip_without_cli("claude")
-@pytest.mark.xfail(
-    strict=False,
-    reason="gateway: translated Messages requests refuse Claude Code's mid-conversation "
-    '{"role": "system"} message (400 INVALID_REQUEST, torouter/protocols/anthropic.py)',
-)
 def test_claude_code_translated(gateway: GatewayProcess, tmp_path: Path) -> None:
     claude(gateway, tmp_path, "gpt-test", "x-api-key")
 

@@ -70,7 +70,8 @@ def test_anthropic_tools_and_thinking(gateway: GatewayProcess, venv: str | None)
 def test_anthropic_count_tokens_and_errors(gateway: GatewayProcess, venv: str | None) -> None:
     msgs = [{"role": "user", "content": "count me"}]
     out = anthropic(gateway, venv, "count", model="claude-only", messages=msgs)
-    assert out["input_tokens"] > 0 and out["estimated"] is None  # answered upstream
+    assert out.get("input_tokens", 0) > 0, out
+    assert out["estimated"] is None  # answered upstream
     out = anthropic(gateway, venv, "count", model="gpt-test", messages=msgs)
     assert out["input_tokens"] > 0 and out["estimated"] == "true"  # local (R10.7)
     out = anthropic(gateway, venv, "create", model="nope", max_tokens=5, messages=msgs)
@@ -81,11 +82,13 @@ def test_anthropic_count_tokens_and_errors(gateway: GatewayProcess, venv: str | 
         gateway,
         venv,
         "create",
-        model="claude-only",
+        model="gpt-flaky",
         max_tokens=5,
         messages=[{"role": "user", "content": "[[mock:429]]"}],
     )
-    assert out["error"]["class"] in ("RateLimitError", "InternalServerError", "APIStatusError")
+    # An upstream 429 fails over; with no other channel the caller gets E21 or E22 (R9.5).
+    assert out["error"]["status"] in (502, 503)
+    assert out["error"]["body"]["error"]["type"] == "upstream_unavailable"
 
 
 def test_anthropic_missing_max_tokens_and_envelope(gateway: GatewayProcess) -> None:

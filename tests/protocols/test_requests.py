@@ -608,3 +608,26 @@ def test_models_without_thinking_get_no_reasoning_switch(render: Any, key: str) 
     req.reasoning = Reasoning(True, None, "high")
     assert key not in render(req)
     assert req.dropped == ["reasoning"]
+
+
+def test_anthropic_mid_conversation_system_message_joins_the_system_prompt() -> None:
+    """Claude Code sends `{"role": "system"}` after the user turn; translated routes keep it."""
+    from torouter.protocols import anthropic as anth
+    from torouter.protocols import openai_chat as oai
+
+    req = anth.parse_request(
+        {
+            "model": "m",
+            "max_tokens": 5,
+            "system": "base",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+            ],
+        }
+    )
+    assert [p.text for p in req.system] == ["base", "Be brief."]
+    assert [m.role for m in req.messages] == ["user"]
+    body = oai.render_request(req, upstream_model="x")
+    assert body["messages"][0]["role"] in ("system", "developer")
+    assert "Be brief." in str(body["messages"][0]["content"])

@@ -45,6 +45,10 @@ _MEDIA = frozenset(
 )
 _STREAM_OPTIONS = frozenset({"chat", "completions"})  # R4.2: include_usage asked upstream
 _THINKING = frozenset({"chat", "responses", "messages", "generate"})
+# Operations without a streamed answer: a stray `stream: true` does not make them one.
+_NEVER_STREAM = frozenset(
+    {"embeddings", "rerank", "moderations", "embed_content", "batch_embed_contents"}
+)
 _GEMINI_EMBED = {"embed_content": False, "batch_embed_contents": True}  # operation → batch
 
 
@@ -115,9 +119,10 @@ class Exchange:
         if not self.binary:
             return None
         head = [(b"content-type", str(headers.get("content-type", "audio/mpeg")).encode())]
-        length = headers.get("content-length")
-        if length is not None and str(length).isdigit():
-            head.append((b"content-length", str(length).encode()))
+        for name in ("content-length", "content-disposition"):
+            value = headers.get(name)
+            if value is not None and (name != "content-length" or str(value).isdigit()):
+                head.append((name.encode(), str(value).encode()))
         return head
 
     def stream_relayer(self, max_event: int) -> StreamRelayer:
@@ -159,7 +164,7 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
             front=front,
             platform=ch.platform,
             native=True,
-            stream=ctx.stream or op == "audio_speech",
+            stream=(ctx.stream and op not in _NEVER_STREAM) or op == "audio_speech",
             sse=sse,
             upstream_model=upstream_model,
             billable=billable,
@@ -187,7 +192,7 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
             front=front,
             platform=ch.platform,
             native=False,
-            stream=ctx.stream,
+            stream=ctx.stream and op not in _NEVER_STREAM,
             sse=sse,
             upstream_model=upstream_model,
             billable=billable,

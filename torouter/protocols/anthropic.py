@@ -220,10 +220,18 @@ def parse_request(body: dict[str, Any]) -> Request:
     names: dict[str, str] = {}
     for i, m in enumerate(messages):
         param = f"messages[{i}]"
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
-            raise _invalid("messages need role user or assistant", f"{param}.role")
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+            raise _invalid("messages need role user, assistant or system", f"{param}.role")
         blocks = _blocks(m.get("content"), f"{param}.content")
-        if m["role"] == "user":
+        if m["role"] == "system":
+            # A mid-conversation system message (Claude Code sends one): other protocols have
+            # one system prompt, so its text joins it.
+            req.system.extend(
+                TextPart(str(b.get("text") or ""), b.get("cache_control"))
+                for b in blocks
+                if b.get("type", "text") == "text"
+            )
+        elif m["role"] == "user":
             _user(blocks, f"{param}.content", names, req)
         else:
             _assistant(blocks, f"{param}.content", names, req)

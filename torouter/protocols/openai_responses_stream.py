@@ -201,12 +201,10 @@ class StreamEncoder:
             if isinstance(ev, Start):
                 self._begin(out, ev)
             elif isinstance(ev, BlockStart):
+                # Items open at their first delta: a block without text (a Gemini signature
+                # on its own) becomes no item at all.
                 self._begin(out)
-                if ev.kind == "text":
-                    self._open_message(out, ev.index)
-                elif ev.kind == "thinking":
-                    self._open_reasoning(out, ev.index)
-                else:
+                if ev.kind == "redacted_thinking":
                     self._skipped.add(ev.index)
             elif isinstance(ev, TextDelta | ThinkingDelta | ToolArgsDelta) and self._over(ev):
                 out.append(
@@ -312,7 +310,7 @@ class StreamEncoder:
         return item
 
     def _ensure(self, out: list[bytes], index: int, kind: str) -> _Item | None:
-        """The open item of a block; a delta without its block start opens one (lenient)."""
+        """The open item of a block, opened at the block's first delta."""
         if index in self._skipped:
             return None
         item = self._items.get(index)

@@ -67,7 +67,7 @@ MATRIX: dict[str, dict[str, str]] = {
         "azure-openai": "L",
     },
     # Responses: native on openai, translated through chat completions elsewhere; an
-    # openai-compatible or Azure channel with the `responses_native` option is native too.
+    # openai-compatible channel with the `responses_native` option is native too.
     "responses": {
         "openai": "N",
         "anthropic": "T",
@@ -149,12 +149,12 @@ def is_native(operation: str, platform: str) -> bool:
 
 def channel_mode(operation: str, ch: ChannelRec) -> str | None:
     """`mode` for one channel: the `responses_native` option makes Responses native on
-    OpenAI-wire channels that speak it (ToRouter extension, R9.1)."""
+    openai-compatible channels that speak it (ToRouter extension, R9.1)."""
     m = mode(operation, ch.platform)
     if (
         m == TRANSLATED
         and operation == "responses"
-        and ch.platform in ("openai-compatible", "azure-openai")
+        and ch.platform == "openai-compatible"
         and ch.options.get("responses_native")
     ):
         return NATIVE
