@@ -35,10 +35,11 @@ mount = false
 flush_interval_s = 0.05
 [routing]
 lru_granularity_ms = 0
+probe_interval_s = 1
 
 [[groups]]
 name = "default"
-models = ["m-5xx", "m-429", "m-auth", "m-aff", "m-chaos", "m-cool", "m-400"]
+models = ["m-5xx", "m-429", "m-auth", "m-aff", "m-chaos", "m-cool", "m-400", "m-probe"]
 
 %(models)s
 
@@ -100,7 +101,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     models = "\n".join(
         f'[[models]]\nid = "{m}"\nvendor = "openai"\nendpoints = ["chat"]\n'
         "prices = { input = 1, output = 2 }\n"
-        for m in ("m-5xx", "m-429", "m-auth", "m-aff", "m-chaos", "m-cool", "m-400")
+        for m in ("m-5xx", "m-429", "m-auth", "m-aff", "m-chaos", "m-cool", "m-400", "m-probe")
     )
     cfg = CONFIG % {"models": models, "channels": "\n".join(chans), "key": KEY}
     gw = GatewayProcess(work, cfg).start()
@@ -312,7 +313,52 @@ def test_channel_admin_api_create_test_disable_and_health(setup: Setup) -> None:
             json={"name": "x", "platform": "openai", "base_url": "ftp://nope"},
         )
         assert r.status_code == 400 and r.json()["error"]["param"] == "base_url"
+        assert call(gw, "m-5xx").status_code == 200
         view = c.get(f"/api/admin/channels/{setup.ids['c-5xx-good']}/health").json()
         assert view["window_5m"]["requests"] >= 1 and view["window_5m"]["success_rate"] == 1.0
         everything = c.get("/api/admin/channels/health").json()["data"]
         assert {v["channel_id"] for v in everything} >= set(setup.ids.values())
+
+
+def test_probe_re_enables_a_fixed_channel(setup: Setup) -> None:
+    """R9.6: an auto-disabled channel comes back once a probe to its test_model succeeds."""
+    gw = setup.gw
+    admin = {"Authorization": f"Bearer {gw.admin_token}"}  # type: ignore[attr-defined]
+    healthy = gw.config_text.split('name = "c-400"')[1].split('base_url = "')[1].split('"')[0]
+    with gw.client(headers=admin) as c:
+        r = c.post(
+            "/api/admin/channels",
+            json={
+                "name": "c-probe",
+                "platform": "openai",
+                "base_url": healthy,
+                "credential": "nocredit-until-fixed",
+                "models": ["m-probe"],
+                "groups": ["default"],
+                "test_model": "m-probe",
+            },
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        assert call(gw, "m-probe").status_code == 502  # out of credit: disabled at once
+        gw.wait_log(
+            lambda x: (
+                x.get("msg") == "channel status changed"
+                and x.get("channel") == cid
+                and x.get("status") == "auto_disabled"
+            )
+        )
+        assert (
+            c.patch(f"/api/admin/channels/{cid}", json={"credential": "paid-now"}).status_code
+            == 200
+        )
+        gw.wait_log(
+            lambda x: (
+                x.get("msg") == "channel status changed"
+                and x.get("channel") == cid
+                and x.get("status") == "enabled"
+            ),
+            timeout=15,
+            what="the probe to re-enable the channel",
+        )
+    assert call(gw, "m-probe").status_code == 200
