@@ -166,6 +166,13 @@ class ToRouterApp:
             await _plain(send, 403, b"forbidden")
             return
         c.metrics.queue_depth.set(c.recorder.depth)
+        health = c.gateway.relay.health
+        for ch in c.snapshot.current.channels.values():
+            state = health.view(ch)["status"]
+            if health.cooling_until(ch, "") is not None:
+                state = "cooling"
+            for name in ("enabled", "disabled", "auto_disabled", "cooling"):
+                c.metrics.channel_state.labels(str(ch.id), name).set(1 if state == name else 0)
         body = c.metrics.render()
         await send(
             {
@@ -273,7 +280,7 @@ class ToRouterApp:
             sink=sink,
             db=db,
         )
-        self._wire_health(gateway, health, db, snapshot, http, bus)
+        self._wire_health(gateway, health, db, snapshot, http, bus, metrics)
         await bus.start()  # after every subscription: the Redis bus subscribes at start
         c = Components(
             settings=s,
@@ -326,6 +333,7 @@ class ToRouterApp:
         snapshot: SnapshotHolder,
         http: UpstreamHttp,
         bus: Bus,
+        metrics: Metrics,
     ) -> None:
         """Channel health (R9.6): cooldowns and affinity mirrored to other nodes, disables
         persisted off the hot path, probes re-enable."""
@@ -341,6 +349,7 @@ class ToRouterApp:
         def changed(cooldown: Any, channel_id: int | None, reason: str | None) -> None:
             if cooldown is not None:
                 mirror.cooldown(cooldown)
+                metrics.cooldowns.labels(str(cooldown.channel_id), cooldown.reason).inc()
             if channel_id is not None:
                 writer.schedule(channel_id, "auto_disabled", reason)
 

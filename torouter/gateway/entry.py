@@ -428,6 +428,15 @@ class Gateway:
         m.overhead.observe(max(duration - ctx.upstream_wait, 0.0))
         if ctx.ttft is not None:
             m.ttft.observe(ctx.ttft)
+        for a in ctx.attempts:
+            m.upstream.labels(str(a.channel_id), a.cls).inc()
+        if ctx.usage is not None and ctx.model_id:
+            u = ctx.usage
+            for kind, n in (("input", u.input), ("output", u.output), ("cache_read", u.cache_read)):
+                if n:
+                    m.tokens.labels(kind, ctx.model_id).inc(n)
+            if ctx.cost_nusd:
+                m.cost.labels(ctx.model_id).inc(ctx.cost_nusd)
         self._sink.line(
             "INFO",
             "request",

@@ -36,6 +36,15 @@ class Metrics:
             "torouter_upstream_requests", "Upstream attempts", ["channel", "class"], registry=r
         )
         self.inflight = Gauge("torouter_inflight_requests", "Requests in flight", registry=r)
+        self.cooldowns = Counter(
+            "torouter_channel_cooldowns", "Channel cooldowns", ["channel", "reason"], registry=r
+        )
+        self.channel_state = Gauge(
+            "torouter_channel_state",
+            "1 for the channel's current state",
+            ["channel", "state"],
+            registry=r,
+        )
         self.queue_depth = Gauge("torouter_usage_queue_depth", "Usage rows queued", registry=r)
 
     def render(self) -> bytes:
