@@ -422,6 +422,7 @@ class ToRouterApp:
         if c.accounts is not None:
             await c.accounts.postman.drain()  # mail already accepted is still sent
         await c.recorder.close()  # flush every queued row (R17.4)
+        await c.gateway.response_routes.close()
         log.info(
             "shutdown complete",
             extra={"usage_rows_written": c.recorder.written, "usage_queue_depth": c.recorder.depth},

@@ -259,7 +259,6 @@ enabled = false
 
 
 @skip_without_cli("codex")
-@pytest.mark.xfail(strict=False, reason="Responses API: issue 9")
 @pytest.mark.parametrize("model", ["gpt-test", "claude-only"])
 def test_codex(gateway: GatewayProcess, tmp_path: Path, model: str) -> None:
     """Codex speaks only the Responses API (`wire_api = "chat"` is refused by its config)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from torouter.errors import GatewayError
 from torouter.gateway.context import RequestContext
 from torouter.gateway.passthrough import (
     AnthropicPassthrough,
@@ -56,8 +57,8 @@ _GEMINI_EMBED = {"embed_content": False, "batch_embed_contents": True}  # operat
 class Exchange:
     url: str
     headers: dict[str, str]
-    body: bytes
-    front: str  # the client's protocol: openai | anthropic | gemini
+    body: Any  # bytes, or an `upload.UploadPayload` replaying a multipart body
+    front: str  # the client's protocol: openai | responses | anthropic | gemini
     platform: str
     native: bool
     stream: bool
@@ -174,11 +175,8 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
         )
         if op == "audio_speech":
             ex.base_usage = media.speech_usage(ctx.payload)
-        elif op == "embeddings":
-            ex.base_usage = _openai_embed_estimate(ctx.payload)
-        elif op in _GEMINI_EMBED:
-            texts = embeddings.gemini_texts(ctx.payload, batch=_GEMINI_EMBED[op])
-            ex.base_usage = embeddings.text_usage(texts)
+        elif op == "embeddings" or op in _GEMINI_EMBED:
+            ex.base_usage = _embed_estimate(op, ctx.payload)
         if op == "responses" and ch.platform == "openai":
             ex.on_response_id = _response_id_setter(ctx)
     else:
@@ -213,11 +211,13 @@ def _response_id_setter(ctx: RequestContext) -> Any:
     return note
 
 
-def _openai_embed_estimate(payload: dict[str, Any]) -> Usage | None:
-    """The input estimate of an embeddings body, used only if the upstream reports no usage."""
+def _embed_estimate(op: str, payload: dict[str, Any]) -> Usage | None:
+    """The input texts' estimate, used only when the upstream reports no usage (R10.1)."""
     try:
-        return embeddings.text_usage(embeddings.openai_texts(payload))
-    except Exception:  # token arrays: the gateway's byte estimate applies instead
+        if op == "embeddings":
+            return embeddings.text_usage(embeddings.openai_texts(payload))
+        return embeddings.text_usage(embeddings.gemini_texts(payload, batch=_GEMINI_EMBED[op]))
+    except GatewayError:  # not texts (token arrays…): the gateway's byte estimate applies
         return None
 
 
