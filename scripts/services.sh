@@ -22,6 +22,8 @@ pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 
 start_pg() {
   local dir="$RUN/pg"
+  # A server already answering on the port (e.g. another checkout's) is reused.
+  if "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -q 2>/dev/null; then return; fi
   if [ "$(id -u)" = 0 ]; then chown postgres "$RUN" 2>/dev/null || true; fi
   if [ ! -f "$dir/PG_VERSION" ]; then
     mkdir -p "$dir"; [ "$(id -u)" = 0 ] && chown postgres "$dir"
