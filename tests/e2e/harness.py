@@ -85,7 +85,12 @@ class GatewayProcess:
         )
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
-        self.wait_log(lambda r: r.get("msg") == "ready", timeout=timeout, what="ready")
+        # uvicorn binds its socket after the lifespan start-up: wait for its line, not ours.
+        self.wait_log(
+            lambda r: str(r.get("msg", "")).startswith("Uvicorn running"),
+            timeout=timeout,
+            what="listening",
+        )
         return self
 
     def _read_stdout(self) -> None:

@@ -7,6 +7,7 @@ check-and-reserve of `admit` is one indivisible step.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -36,7 +37,10 @@ class MemoryState:
         self._windows: dict[str, dict[int, int]] = {}
         self._conc: dict[str, int] = {}
         self._res: dict[str, _Res] = {}
-        self._leases: dict[str, dict[str, float]] = {}  # scope → admission id → deadline
+        # Live reservations only (scope → admission id → lease deadline): small, in flight.
+        self._leases: dict[str, dict[str, float]] = {}
+        # Settled or lapsed admission ids, oldest first (constant TTL, so expiry order).
+        self._tombs: OrderedDict[str, float] = OrderedDict()
         self._failures: dict[tuple[str, int], int] = {}
 
     # -- admission -----------------------------------------------------------------------------
@@ -125,21 +129,28 @@ class MemoryState:
             self._expiry[h.counter] = now + h.ttl_s
 
     def _purge(self, scope: str, now: float) -> None:
-        """Release reservations whose lease lapsed; forget old tombstones."""
+        """Release reservations whose lease lapsed; forget old tombstones. O(in flight)."""
         leases = self._leases.get(scope)
-        if not leases:
-            return
-        for aid, deadline in list(leases.items()):
-            if deadline > now:
-                continue
-            res = self._res.get(aid)
-            if res is not None and res.state == "live":
-                self._drop_flight(res)
-                res.state = "lapsed"
-                leases[aid] = now + TOMBSTONE_S
-            else:
+        if leases:
+            for aid, deadline in list(leases.items()):
+                if deadline > now:
+                    continue
                 del leases[aid]
-                self._res.pop(aid, None)
+                res = self._res.get(aid)
+                if res is not None and res.state == "live":
+                    self._drop_flight(res)
+                    res.state = "lapsed"
+                    self._tombs[aid] = now + TOMBSTONE_S
+                    self._tombs.move_to_end(aid)
+        tombs = self._tombs
+        while tombs:
+            aid, until = next(iter(tombs.items()))
+            if until > now:
+                break
+            del tombs[aid]
+            res = self._res.get(aid)
+            if res is not None and res.state != "live":
+                del self._res[aid]
 
     def _drop_flight(self, res: _Res) -> None:
         for c in res.counters:
@@ -191,7 +202,11 @@ class MemoryState:
         if res is None:
             res = self._res[admission_id] = _Res(scope, (), 0, None)
         res.state = "done"
-        self._leases.setdefault(scope, {})[admission_id] = now + TOMBSTONE_S
+        live = self._leases.get(scope)
+        if live is not None:
+            live.pop(admission_id, None)
+        self._tombs[admission_id] = now + TOMBSTONE_S
+        self._tombs.move_to_end(admission_id)
 
     async def renew(self, leases: Sequence[tuple[str, str]], *, now: float, lease_s: float) -> None:
         deadline = now + lease_s
