@@ -179,6 +179,7 @@ def summarize_access_log(path: Path) -> dict[str, Any]:
     outcomes: Counter[str] = Counter()
     levels: Counter[str] = Counter()
     samples: list[str] = []
+    failures: list[dict[str, Any]] = []
     requests = 0
     try:
         fh = path.open("rb")
@@ -197,10 +198,15 @@ def summarize_access_log(path: Path) -> dict[str, Any]:
                 requests += 1
                 statuses[str(rec.get("status"))] += 1
                 outcomes[str(rec.get("outcome"))] += 1
+                status = rec.get("status")
+                if isinstance(status, int) and status >= 500 and len(failures) < 5:
+                    failures.append(rec)  # its code and attempt chain say why
             level = str(rec.get("level", ""))
-            if level in ("WARNING", "ERROR", "CRITICAL"):
+            noteworthy = level in ("WARNING", "ERROR", "CRITICAL")
+            if noteworthy:
                 levels[level] += 1
-                if len(samples) < 5:
+            if noteworthy or "failed" in str(rec.get("msg", "")):
+                if len(samples) < 10:
                     samples.append(raw[:400].decode("utf-8", "replace").rstrip())
     return {
         "requests": requests,
@@ -208,4 +214,5 @@ def summarize_access_log(path: Path) -> dict[str, Any]:
         "outcomes": dict(outcomes),
         "warnings_errors": dict(levels),
         "samples": samples,
+        "failures": failures,
     }

@@ -17,6 +17,9 @@ from torouter.state.base import AdmitRequest, Hold, StateUnavailable, Verdict, W
 __all__ = ["MemoryState"]
 
 TOMBSTONE_S = 3600.0  # how long a settled or lapsed admission id is remembered
+# …but at most this many: memory stays bounded under any load (a second settlement of the
+# same admission only ever comes from the request itself, within seconds).
+TOMBSTONE_MAX = 100_000
 
 
 @dataclass(slots=True)
@@ -140,8 +143,7 @@ class MemoryState:
                 if res is not None and res.state == "live":
                     self._drop_flight(res)
                     res.state = "lapsed"
-                    self._tombs[aid] = now + TOMBSTONE_S
-                    self._tombs.move_to_end(aid)
+                    self._remember(aid, now)
         tombs = self._tombs
         while tombs:
             aid, until = next(iter(tombs.items()))
@@ -205,8 +207,17 @@ class MemoryState:
         live = self._leases.get(scope)
         if live is not None:
             live.pop(admission_id, None)
+        self._remember(admission_id, now)
+
+    def _remember(self, admission_id: str, now: float) -> None:
+        """Keep a settled or lapsed id (bounded by age and by count)."""
         self._tombs[admission_id] = now + TOMBSTONE_S
         self._tombs.move_to_end(admission_id)
+        while len(self._tombs) > TOMBSTONE_MAX:
+            old, _ = self._tombs.popitem(last=False)
+            gone = self._res.get(old)
+            if gone is not None and gone.state != "live":
+                del self._res[old]
 
     async def renew(self, leases: Sequence[tuple[str, str]], *, now: float, lease_s: float) -> None:
         deadline = now + lease_s
