@@ -19,7 +19,7 @@ __all__ = ["MemoryState"]
 TOMBSTONE_S = 3600.0  # how long a settled or lapsed admission id is remembered
 # …but at most this many: memory stays bounded under any load (a second settlement of the
 # same admission only ever comes from the request itself, within seconds).
-TOMBSTONE_MAX = 100_000
+TOMBSTONE_MAX = 10_000
 
 
 @dataclass(slots=True)
