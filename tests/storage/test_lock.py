@@ -21,7 +21,7 @@ async def main():
     lock = ProcessLock()
     await lock.acquire(Database(sys.argv[1]), Path(sys.argv[2]))
     print("locked", flush=True)
-    await asyncio.sleep(3600)
+    await asyncio.Event().wait()  # hold the lock until killed
 
 asyncio.run(main())
 """
