@@ -27,26 +27,6 @@ __all__ = [
 ]
 
 
-def _string_chars(events: bytes, marks: tuple[bytes, ...]) -> int:
-    """Characters of the JSON strings after `marks` (the R10.1 output estimate, never kept)."""
-    n = 0
-    for mark in marks:
-        i = events.find(mark)
-        while i >= 0:
-            start = j = i + len(mark)
-            while True:
-                j = events.find(b'"', j)
-                if j < 0:
-                    j = len(events)
-                    break
-                if events[j - 1] != 0x5C:
-                    break
-                j += 1
-            n += j - start
-            i = events.find(mark, j)
-    return n
-
-
 def _data(event: bytes) -> Any:
     for line in event.split(b"\n"):
         if line.startswith(b"data:"):
@@ -162,7 +142,7 @@ class AnthropicPassthrough(StreamRelayer):
                         self.usage = from_anthropic(u)
                 elif obj.get("type") == "message_delta" and isinstance(obj.get("usage"), dict):
                     self._merge(obj["usage"])
-        self.chars += _string_chars(events, self._marks)
+        self.chars += openai_chat.string_chars(events, self._marks)
         if b"event: error" in events:
             obj = _data(events[events.find(b"event: error") :])
             err = obj.get("error") if isinstance(obj, dict) else None
@@ -209,7 +189,7 @@ class GeminiPassthrough(StreamRelayer):
             obj = _data(events[start:]) if start >= 0 else None
             if isinstance(obj, dict) and isinstance(obj.get("usageMetadata"), dict):
                 self.usage = from_gemini(obj["usageMetadata"])
-        self.chars += _string_chars(events, self._marks)
+        self.chars += openai_chat.string_chars(events, self._marks)
         if b'data: {"error"' in events:
             obj = _data(events[events.find(b'data: {"error"') :])
             err = obj.get("error") if isinstance(obj, dict) else None
@@ -261,7 +241,7 @@ class ResponsesPassthrough(StreamRelayer):
                 self._seq = int(digits)
         else:
             self._seq += events.count(b"\n\n")
-        self.chars += _string_chars(events, self._marks)
+        self.chars += openai_chat.string_chars(events, self._marks)
         if any(m in events for m in self._PEEK):
             for ev in events.split(b"\n\n"):
                 if any(m in ev for m in self._PEEK):
@@ -316,7 +296,7 @@ class MediaPassthrough(StreamRelayer):
                 self._meter.event(obj)
         self.usage = self._meter.usage
         if b'"delta":"' in events and b"transcript" in events:
-            self.chars += _string_chars(events, self._marks)
+            self.chars += openai_chat.string_chars(events, self._marks)
         return events
 
     def close(self) -> bytes:

@@ -51,6 +51,7 @@ __all__ = [
     "render_request",
     "render_response",
     "scan_stream",
+    "string_chars",
     "usage_from",
     "usage_json",
     "usage_of_body",
@@ -73,14 +74,19 @@ def usage_of_body(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return (usage if isinstance(usage, dict) else None), (rid if isinstance(rid, str) else None)
 
 
-def content_chars(events: bytes) -> int:
-    """Characters of `"content":"…"` strings in these events (the R10.1 output estimate)."""
+_CHAR_MARKS = (b'"content":"', b'"reasoning_content":"', b'"arguments":"')
+
+
+def string_chars(events: bytes, marks: tuple[bytes, ...]) -> int:
+    """Characters of the JSON strings that follow `marks` (the R10.1 output estimate).
+
+    Counted in place, never kept: the relay calls it per read without holding the text.
+    """
     n = 0
-    for mark in (b'"content":"', b'"reasoning_content":"', b'"arguments":"'):
+    for mark in marks:
         i = events.find(mark)
         while i >= 0:
-            start = i + len(mark)
-            j = start
+            start = j = i + len(mark)
             while True:
                 j = events.find(b'"', j)
                 if j < 0:
@@ -92,6 +98,11 @@ def content_chars(events: bytes) -> int:
             n += j - start
             i = events.find(mark, j)
     return n
+
+
+def content_chars(events: bytes) -> int:
+    """Characters of `"content":"…"` strings in these events (the R10.1 output estimate)."""
+    return string_chars(events, _CHAR_MARKS)
 
 
 def scan_stream(events: bytes, keep_usage_chunk: bool) -> tuple[bytes, dict[str, Any] | None]:
