@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from tests.waiting import eventually
 from torouter.mock.testing import MockServer
 
 TOOLS = [
@@ -328,10 +328,11 @@ async def test_slow_first_byte(client: openai.AsyncOpenAI) -> None:
 
 
 async def _settles(server: MockServer, baseline: int) -> None:
-    deadline = time.monotonic() + 3
-    while server.task_count() > baseline:
-        assert time.monotonic() < deadline, "the mock kept a task alive after the client left"
-        await asyncio.sleep(0.01)
+    await eventually(
+        lambda: server.task_count() <= baseline,
+        within=3,
+        what="the mock's tasks to end after the client left",
+    )
 
 
 async def test_responses_non_stream_and_stream(client: openai.AsyncOpenAI) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -10,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.waiting import eventually
 from torouter.mock import MockApp, MockConfig
 from torouter.mock.faults import Directives
 from torouter.mock.testing import MockServer
@@ -389,7 +389,8 @@ async def test_abandoned_slow_answers_free_the_server(
                     break  # give up after the first bytes: the connection is closed
         except httpx.ReadTimeout:
             pass  # or give up waiting for them
-    deadline = asyncio.get_running_loop().time() + 3
-    while mock_server.task_count() > baseline:
-        assert asyncio.get_running_loop().time() < deadline, "a slow answer outlived its client"
-        await asyncio.sleep(0.01)
+    await eventually(
+        lambda: mock_server.task_count() <= baseline,
+        within=3,
+        what="the slow answer to end with its client",
+    )

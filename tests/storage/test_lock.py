@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import eventually
 from torouter.storage.db import Database
 from torouter.storage.lock import LockHeld, ProcessLock
 
@@ -29,14 +30,16 @@ asyncio.run(main())
 
 async def acquire_eventually(db: Database, data_dir: Path) -> ProcessLock:
     """PostgreSQL ends a killed client's session (and its lock) a moment after the kill."""
-    async with asyncio.timeout(10):
-        while True:
-            lock = ProcessLock()
-            try:
-                await lock.acquire(db, data_dir)
-                return lock
-            except LockHeld:
-                await asyncio.sleep(0.05)
+
+    async def attempt() -> ProcessLock | None:
+        lock = ProcessLock()
+        try:
+            await lock.acquire(db, data_dir)
+        except LockHeld:
+            return None
+        return lock
+
+    return await eventually(attempt, within=10, what="the killed holder's lock to be freed")
 
 
 async def test_second_acquire_is_refused(empty_db: Database, data_dir: Path) -> None:
