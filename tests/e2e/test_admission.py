@@ -153,13 +153,13 @@ def test_e14_tpm_after_tokens_settle(agw: GatewayProcess) -> None:
 
 def test_e14_key_concurrency(agw: GatewayProcess) -> None:
     slow = threading.Thread(
-        target=chat, args=(agw, "conc"), kwargs={"content": "[[mock:slow_first_byte=8000]]"}
+        target=chat, args=(agw, "conc"), kwargs={"content": "[[mock:slow_first_byte=3000]]"}
     )
     slow.start()
     try:
         r = wait_until(
             lambda: (x := chat(agw, "conc")).status_code == 429 and x,
-            timeout=10,
+            timeout=3,
             what="a concurrency refusal",
         )
     finally:
