@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,19 +152,54 @@ def test_e14_tpm_after_tokens_settle(agw: GatewayProcess) -> None:
     assert r.headers["x-torouter-limit"] == "key_tpm"
 
 
-def test_e14_key_concurrency(agw: GatewayProcess) -> None:
-    slow = threading.Thread(
-        target=chat, args=(agw, "conc"), kwargs={"content": "[[mock:slow_first_byte=3000]]"}
-    )
-    slow.start()
+@contextmanager
+def held_slot(gw: GatewayProcess, name: str) -> Iterator[threading.Event]:
+    """Hold key `name`'s one concurrency slot with an open, slow stream until the yielded event is
+    set (or the block ends). The slot is known to be held once the stream's 200 has arrived."""
+    release = threading.Event()
+    holding = threading.Event()
+    failed: list[BaseException] = []
+
+    def hold() -> None:
+        body = {
+            "model": "gpt-test",
+            "stream": True,
+            "messages": [{"role": "user", "content": "[[mock:chunk_interval_ms=100,chunks=600]]"}],
+        }
+        headers = {"Authorization": f"Bearer {KEYS[name]}", "X-Forwarded-For": random_ip()}
+        try:
+            with (
+                gw.client() as c,
+                c.stream("POST", "/v1/chat/completions", json=body, headers=headers) as r,
+            ):
+                assert r.status_code == 200, r.read()
+                lines = r.iter_lines()
+                next(lines)
+                holding.set()
+                for _ in lines:
+                    if release.is_set():
+                        break
+        except BaseException as exc:  # reported to the test thread
+            failed.append(exc)
+            holding.set()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
     try:
-        r = wait_until(
-            lambda: (x := chat(agw, "conc")).status_code == 429 and x,
-            timeout=3,
-            what="a concurrency refusal",
-        )
+        assert holding.wait(10), "the slot holder's stream never started"
+        assert not failed, failed
+        yield release
     finally:
-        slow.join()
+        release.set()
+        thread.join(30)
+    # The slot comes back once the gateway sees the client gone.
+    wait_until(lambda: chat(gw, name).status_code == 200, timeout=10, what="the slot back")
+
+
+def test_e14_key_concurrency(agw: GatewayProcess) -> None:
+    with held_slot(agw, "conc"):
+        r = chat(agw, "conc")
+        refused(agw, r, 429, "RATE_LIMIT_EXCEEDED")
     assert r.headers["x-torouter-limit"] == "key_concurrency"
     assert int(r.headers["retry-after"]) >= 1
     assert chat(agw, "conc").status_code == 200  # the slot is free again
@@ -307,23 +343,17 @@ def test_openai_sdk_honours_retry_after(agw: GatewayProcess) -> None:
     """E14 on a busy concurrency slot: Retry-After 1 s; the SDK waits and then succeeds."""
     import openai
 
-    slow = threading.Thread(
-        target=chat, args=(agw, "conc"), kwargs={"content": "[[mock:slow_first_byte=8000]]"}
-    )
-    slow.start()
-    try:
-        wait_until(lambda: chat(agw, "conc").status_code == 429, timeout=10, what="busy slot")
+    with held_slot(agw, "conc") as release:
         strict = openai.OpenAI(base_url=agw.url + "/v1", api_key=KEYS["conc"], max_retries=0)
         with pytest.raises(openai.RateLimitError) as info:
             strict.chat.completions.create(model="gpt-test", messages=MSG)  # type: ignore[arg-type]
         assert info.value.response.headers["x-torouter-limit"] == "key_concurrency"
         patient = openai.OpenAI(base_url=agw.url + "/v1", api_key=KEYS["conc"], max_retries=10)
+        threading.Timer(0.8, release.set).start()  # the holder lets go while the SDK waits
         started = time.monotonic()
         out = patient.chat.completions.create(model="gpt-test", messages=MSG)  # type: ignore[arg-type]
         assert out.choices[0].message.content
         assert time.monotonic() - started >= 0.5  # it waited as told, then got through
-    finally:
-        slow.join()
 
 
 def test_anthropic_sdk_exception_classes(agw: GatewayProcess) -> None:
