@@ -12,6 +12,7 @@ and stops. The dispatcher is a prefix test per request:
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
 import os
@@ -197,6 +198,7 @@ class ToRouterApp:
                     sink.flush()
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                _settle_heap()
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 self.draining = True
@@ -491,3 +493,16 @@ async def _json(send: Send, status: int, obj: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _settle_heap() -> None:
+    """Move everything start-up built (modules, snapshot, schema) out of the collector's sight.
+
+    The gateway's heap after start-up is large and lives as long as the process; without this,
+    each full collection walks all of it (about 100 ms, measured under the benchmark) and the
+    request churn triggers one every second or so. Frozen objects are never collected, which is
+    what they are anyway.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(5_000, 20, 20)  # fewer young collections; per-request garbage is acyclic

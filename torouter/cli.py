@@ -75,6 +75,7 @@ def serve(
         http="httptools",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # the client IP is ours to derive, from trusted_proxies only (R7.3)
         log_config=None,
         timeout_graceful_shutdown=int(s.shutdown.drain_s),
         h11_max_incomplete_event_size=64 * 1024,

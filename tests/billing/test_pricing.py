@@ -3,7 +3,10 @@
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from torouter.billing import pricing
 from torouter.billing.pricing import Prices, cost_nusd, estimate_nusd
 from torouter.protocols.internal import Usage
 
@@ -52,3 +55,55 @@ def test_estimate_uses_requested_output_capped(max_out: int | None, expected_out
     prices = P(input=D(1), output=D(1))
     got = estimate_nusd(10, max_out, prices, D(1), output_cap=8192)
     assert got == (10 + expected_out) * 1000
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    prices=st.builds(
+        Prices,
+        **{
+            f: st.decimals(min_value=0, max_value=1000, allow_nan=False, allow_infinity=False).map(
+                lambda d: d.quantize(D(1).scaleb(-6))
+            )
+            for f in (
+                "input",
+                "output",
+                "cache_read",
+                "cache_write_5m",
+                "cache_write_1h",
+                "per_request",
+                "per_image",
+                "per_1m_characters",
+            )
+        },
+    ),
+    tokens=st.lists(st.integers(0, 5_000_000), min_size=7, max_size=7),
+    mult=st.decimals(min_value=0, max_value=10, places=4),
+)
+def test_integer_path_equals_decimal_reference(prices: Prices, tokens: list[int], mult: D) -> None:
+    """R10.3: the integer fast path gives exactly the Decimal computation's half-up result."""
+    usage = Usage(
+        input=tokens[0],
+        output=tokens[1],
+        cache_read=tokens[2],
+        cache_write_5m=tokens[3],
+        cache_write_1h=tokens[4],
+        images=tokens[5] % 50,
+        characters=tokens[6],
+    )
+    assert pricing._scaled(prices) is not None
+    assert cost_nusd(usage, prices, mult) == pricing._cost_decimal(usage, prices, mult)
+
+
+def test_half_nano_rounds_up_on_both_paths() -> None:
+    prices = Prices(input=D("0.0005"))  # 0.5 nUSD per token
+    assert cost_nusd(Usage(input=1), prices) == 1
+    assert cost_nusd(Usage(input=3), prices) == 2  # 1.5 → 2
+    many = Prices(input=D("0.0000000000005"))  # 13 places: the Decimal path
+    assert pricing._scaled(many) is None
+    assert cost_nusd(Usage(input=10**9), many) == 1  # 0.5 → 1
+
+
+def test_priced_audio_takes_the_decimal_path() -> None:
+    prices = Prices(per_audio_minute=D("0.006"))
+    assert cost_nusd(Usage(audio_seconds=30.0), prices) == 3_000_000

@@ -37,7 +37,20 @@ def _midnight(d: dt.date, tz: ZoneInfo) -> float:
 
 
 def periods(now: float, tz: ZoneInfo) -> tuple[Period, Period, Period]:
-    """The day, week and month containing `now`."""
+    """The day, week and month containing `now` (the last answer is reused within its day)."""
+    hit = _last.get(tz)
+    if hit is not None and hit[0].start <= now < hit[0].end:
+        return hit
+    found = _periods(now, tz)
+    _last[tz] = found
+    return found
+
+
+# One remembered answer per timezone: every admission asks for the same day.
+_last: dict[ZoneInfo, tuple[Period, Period, Period]] = {}
+
+
+def _periods(now: float, tz: ZoneInfo) -> tuple[Period, Period, Period]:
     today = dt.datetime.fromtimestamp(now, tz).date()
     monday = today - dt.timedelta(days=today.weekday())
     first = today.replace(day=1)

@@ -5,6 +5,7 @@ Prices are exact decimals in USD per 1M tokens (or per unit); one half-up roundi
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -64,6 +65,34 @@ def _round(value: Decimal) -> int:
 
 
 def cost_nusd(usage: Usage, prices: Prices, multiplier: Decimal = Decimal(1)) -> int:
+    """What `usage` costs at `prices` × `multiplier`, rounded half-up once (R10.3).
+
+    The same number as `_cost_decimal`, computed in integers when every price is a decimal of
+    at most 12 places and no audio is priced (the hot path: a few multiplications, no Decimal).
+    """
+    scaled = _scaled(prices)
+    mult = _scaled_multiplier(multiplier)
+    if scaled is None or mult is None or (usage.audio_seconds and prices.per_audio_minute):
+        return _cost_decimal(usage, prices, multiplier)
+    exp, (p_in, p_read, p_5m, p_1h, p_out, p_req, p_img, p_char) = scaled
+    m, m_exp = mult
+    total = (
+        usage.input * p_in
+        + usage.cache_read * p_read
+        + usage.cache_write_5m * p_5m
+        + usage.cache_write_1h * p_1h
+        + usage.output * p_out
+        + p_req
+        + usage.images * p_img
+        + usage.characters * p_char
+    ) * m
+    den = 10 ** (exp + m_exp)
+    if total >= 0:
+        return (2 * total + den) // (2 * den)
+    return -((-2 * total + den) // (2 * den))
+
+
+def _cost_decimal(usage: Usage, prices: Prices, multiplier: Decimal) -> int:
     tokens = (
         usage.input * prices.input
         + usage.cache_read * prices.cache_read
@@ -78,6 +107,46 @@ def cost_nusd(usage: Usage, prices: Prices, multiplier: Decimal = Decimal(1)) ->
         + usage.characters * prices.per_1m_characters / 10**6
     ) * _NANO
     return _round(multiplier * (tokens + units))
+
+
+_MAX_PLACES = 12
+
+
+def _places(values: tuple[Decimal, ...]) -> int | None:
+    """Decimal places that make every value an integer, or None (too many, or not finite)."""
+    places = 0
+    for v in values:
+        if not v.is_finite():
+            return None
+        exponent = v.as_tuple().exponent
+        assert isinstance(exponent, int)
+        places = max(places, -exponent)
+    return places if places <= _MAX_PLACES else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _scaled(prices: Prices) -> tuple[int, tuple[int, ...]] | None:
+    """Every price in nUSD per unit × 10**exp, as exact integers: (exp, prices)."""
+    per_unit = (
+        prices.input * _PER_TOKEN,
+        prices.cache_read * _PER_TOKEN,
+        prices.cache_write_5m * _PER_TOKEN,
+        prices.cache_write_1h * _PER_TOKEN,
+        prices.output * _PER_TOKEN,
+        prices.per_request * _NANO,
+        prices.per_image * _NANO,
+        prices.per_1m_characters * _PER_TOKEN,  # per character: × 10**9 / 10**6
+    )
+    exp = _places(per_unit)
+    if exp is None:
+        return None
+    return exp, tuple(int(v.scaleb(exp)) for v in per_unit)
+
+
+@functools.lru_cache(maxsize=256)
+def _scaled_multiplier(multiplier: Decimal) -> tuple[int, int] | None:
+    exp = _places((multiplier,))
+    return None if exp is None else (int(multiplier.scaleb(exp)), exp)
 
 
 def estimate_tokens(text_bytes: int) -> int:

@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from ulid import ULID
 
 from torouter.access import admission, limits
 from torouter.access.client_ip import client_ip, parse_networks
@@ -31,6 +30,7 @@ from torouter.gateway.context import RequestContext
 from torouter.gateway.relay import Relay
 from torouter.gateway.response_routes import ResponseRoutes
 from torouter.gateway.upload import read_upload
+from torouter.ids import new_ulid
 from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
 from torouter.protocols.envelopes import pick_language, render_error
@@ -90,7 +90,7 @@ class Gateway:
         self._count_local = settings.count_tokens.mode == "local"
         self.relay = Relay(http=http, settings=settings, settle=self.settle)
         # Admission ids: unique per process start, so journal replays are idempotent.
-        self._boot = str(ULID())
+        self._boot = new_ulid()
         self._seq = itertools.count(1)
         self._refusals: dict[tuple[int, str, int], int] = {}
 
@@ -101,7 +101,7 @@ class Gateway:
         headers: dict[bytes, bytes] = dict(scope["headers"])
         rid = headers.get(b"x-request-id", b"").decode("latin-1")
         if not _REQUEST_ID_RE.match(rid):
-            rid = f"req_{ULID()}"
+            rid = "req_" + new_ulid()
         method, path = scope["method"], scope["path"]
         route = routes.match(method, path)
         client = scope.get("client")

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import sys
+import time
 import traceback
 from typing import IO, Any
 
@@ -22,8 +23,17 @@ __all__ = ["JsonSink", "setup_logging", "sink"]
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC now as `2026-01-02T03:04:05.678Z` (the date and time part reused within its second)."""
+    global _second
+    ms = time.time_ns() // 1_000_000
+    sec, frac = divmod(ms, 1000)
+    if _second[0] != sec:
+        _second = (sec, dt.datetime.fromtimestamp(sec, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{frac:03d}Z"
 
 
 class JsonSink:
