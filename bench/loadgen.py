@@ -13,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,11 +82,12 @@ def wrk(
     *,
     connections: int,
     seconds: int,
-    auth: str | None,
+    headers: Mapping[str, str],
     cpu: str | None,
     timeout_s: int = 10,
 ) -> WrkRun:
-    """One wrk run of ``seconds`` (whole seconds: wrk's ``-d`` takes no fractions)."""
+    """One wrk run of ``seconds`` (whole seconds: wrk's ``-d`` takes no fractions), sending
+    ``headers`` (auth and the like) besides the JSON content type."""
     cmd = pinned(
         [
             find_wrk(),
@@ -98,7 +100,7 @@ def wrk(
             url,
             "--",
             str(body),
-            auth or "",
+            *(f"{name}: {value}" for name, value in headers.items()),
         ],
         cpu,
     )

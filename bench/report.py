@@ -2,7 +2,8 @@
 
 Pure functions over the result JSON, so a saved result can be shown again (``run.py --show``).
 Throughput is judged on the gateway's own number (it runs on one pinned core, so it is "per
-core"); latency on the difference between the gateway's and the mock's percentile at c=1.
+core"); latency on the difference between the gateway's and the mock's percentile at c=1; a
+translated route on its rate over the same run's pass-through rate (SPEC: at least half).
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Row", "litellm_rows", "render", "spec_rows"]
+from bench.scenarios import PASS_THROUGH_OF
+
+__all__ = ["Row", "litellm_rows", "render", "spec_rows", "translated_summary"]
 
 # "Direct rate": the gateway's slow-stream rate within 3 % of the mock's. Rates here are
 # connections / mean stream time (Little's law): the count of whole ~0.4 s streams finished in a
 # fixed run is quantized per connection, which turns 2 % of latency into 4 % of rate.
 SLOW_RATE_TOLERANCE = 0.97
+# A translated route's rate over the pass-through one: SPEC minimum and goal.
+TRANSLATED_MIN, TRANSLATED_GOAL = 0.5, 0.7
+_TRANSLATED_LABELS = {
+    "translated_nonstream_c32": "translated non-stream req/s (c=32)",
+    "translated_stream_c32": "translated 20-chunk streams/s (c=32)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,53 @@ def _throughput_row(
         f">= {goal:,.0f}",
         _verdict(gr >= minimum, gr >= goal),
     )
+
+
+def translated_summary(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each measured translated route against its pass-through scenario (the result's JSON).
+
+    The verdict is "FAIL" when the translated run had errors, whatever its rate; "info" when the
+    pass-through scenario did not run (``--only``), so there is nothing to compare with.
+    """
+    scenarios = result.get("scenarios", {})
+    out = {}
+    for key, base in PASS_THROUGH_OF.items():
+        t, p = _side(scenarios, key, "gateway"), _side(scenarios, base, "gateway")
+        if t is None:
+            continue
+        ratio = _ratio(t["rate"], (p or {}).get("rate"))
+        clean = t["error_count"] == 0
+        meets = None if ratio is None else clean and ratio >= TRANSLATED_MIN
+        out[key] = {
+            "rate": t["rate"],
+            "pass_through": base,
+            "pass_through_rate": (p or {}).get("rate"),
+            "ratio": round(ratio, 3) if ratio is not None else None,
+            "minimum_ratio": TRANSLATED_MIN,
+            "goal_ratio": TRANSLATED_GOAL,
+            "error_count": t["error_count"],
+            "verdict": _verdict(meets, meets and ratio is not None and ratio >= TRANSLATED_GOAL),
+        }
+    return out
+
+
+def _translated_rows(result: Mapping[str, Any]) -> list[Row]:
+    rows = []
+    for key, info in translated_summary(result).items():
+        ratio = info["ratio"]
+        compare = f"{ratio:.2f}x of {_n(info['pass_through_rate'])}" if ratio is not None else "-"
+        rows.append(
+            Row(
+                _TRANSLATED_LABELS[key],
+                "-",
+                _n(info["rate"]),
+                compare,
+                f">= {TRANSLATED_MIN}x",
+                f">= {TRANSLATED_GOAL}x",
+                info["verdict"],
+            )
+        )
+    return rows
 
 
 def _lat_ms(side: Mapping[str, Any], pct: str, *, exact: bool = True) -> float:
@@ -160,7 +216,12 @@ def _slow_rows(scenarios: Mapping[str, Any]) -> list[Row]:
 
 def _cpu_rows(scenarios: Mapping[str, Any]) -> list[Row]:
     rows = []
-    for key, label in (("nonstream_c32", "non-stream"), ("stream_c32", "stream")):
+    for key, label in (
+        ("nonstream_c32", "non-stream"),
+        ("stream_c32", "stream"),
+        ("translated_nonstream_c32", "translated non-stream"),
+        ("translated_stream_c32", "translated stream"),
+    ):
         g = _side(scenarios, key, "gateway")
         d = _side(scenarios, key, "direct")
         if not g or g.get("cpu_ms_per_request") is None:
@@ -187,6 +248,7 @@ def spec_rows(result: Mapping[str, Any]) -> list[Row]:
         _throughput_row(scenarios, "nonstream_c32", "non-stream req/s (c=32)", 3000, 4700),
         _throughput_row(scenarios, "stream_c32", "20-chunk streams/s (c=32)", 2000, 3400),
     ]
+    rows += _translated_rows(result)
     rows += _latency_rows(scenarios)
     rows += _slow_rows(scenarios)
     rows += _cpu_rows(scenarios)
@@ -215,7 +277,6 @@ def spec_rows(result: Mapping[str, Any]) -> list[Row]:
             _verdict(errors.get("gateway", 0) == 0, errors.get("gateway", 0) == 0),
         )
     )
-    rows.append(Row("translated routes", "-", "-", "", ">= 1/2", ">= 70 %", "n/a"))
     rows.append(Row("versus LiteLLM", "-", "-", "", "reported", ">= 40x / 80x", "n/a"))
     return [r for r in rows if r is not None]
 

@@ -1,8 +1,10 @@
 """The scenarios of SPEC R20.1 and how one of them is measured against one target.
 
-A target is a URL that speaks OpenAI chat: the mock itself ("direct"), the gateway, or the
-LiteLLM proxy. Each measurement is a warm-up run, then the measured wrk run, with the CPU time of
-the target's process (and of the mock) sampled from /proc just before and after.
+A target is a URL and the front door it speaks: OpenAI chat (the mock itself, "direct"; the
+gateway; the LiteLLM proxy) or Anthropic Messages (the gateway's ``/v1/messages``, translated to
+the same OpenAI channel). A scenario runs against the targets of its front door. Each measurement
+is a warm-up run, then the measured wrk run, with the CPU time of the target's process (and of
+the mock) sampled from /proc just before and after.
 """
 
 from __future__ import annotations
@@ -13,9 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import WrkRun, serial, wrk
+from bench.payloads import Front
 from bench.procs import cpu_busy_s, sample, wait_quiet
 
-__all__ = ["SCENARIOS", "TRANSLATED", "Scenario", "Target", "Timing", "measure", "measure_once"]
+__all__ = [
+    "PASS_THROUGH_OF",
+    "SCENARIOS",
+    "TRANSLATED",
+    "Scenario",
+    "Target",
+    "Timing",
+    "measure",
+    "measure_once",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,23 +38,41 @@ class Scenario:
     connections: int
     slow: bool = False  # a long-running scenario: its own, longer, quick-mode duration
     serial: bool = False  # also time it with the exact one-connection client (bench/serial.py)
+    front: Front = "openai"  # run against the targets that speak this (and its body's format)
 
 
+# SPEC R20.1 "translated routes": Anthropic Messages in, the same OpenAI channel on the mock out
+# (Anthropic -> internal -> OpenAI chat and back); the report compares each with its same-format
+# pass-through scenario (`PASS_THROUGH_OF`): minimum half, goal 70 %.
+TRANSLATED: tuple[Scenario, ...] = (
+    Scenario(
+        "translated_nonstream_c32",
+        "Anthropic messages -> openai channel, non-stream, c=32",
+        "messages",
+        32,
+        front="anthropic",
+    ),
+    Scenario(
+        "translated_stream_c32",
+        "Anthropic messages -> openai channel, 20-chunk streams, c=32",
+        "messages_stream",
+        32,
+        front="anthropic",
+    ),
+)
+PASS_THROUGH_OF = {
+    "translated_nonstream_c32": "nonstream_c32",
+    "translated_stream_c32": "stream_c32",
+}
+
+# Run order: each translated scenario right after its pass-through one (the same machine state).
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("nonstream_c32", "non-stream chat, c=32", "chat", 32),
+    TRANSLATED[0],
     Scenario("stream_c32", "20-chunk streams, c=32", "stream", 32),
+    TRANSLATED[1],
     Scenario("latency_c1", "non-stream chat, c=1", "chat", 1, serial=True),
     Scenario("slow_streams_c128", "slow streams (20 ms between events), c=128", "slow", 128, True),
-)
-
-# Hook for SPEC R20.1 "translated routes" (a later issue): an OpenAI-chat request to a model whose
-# only channel speaks another protocol. To turn it on, give the gateway config a model routed to
-# the mock's Anthropic (or Gemini) endpoint (see ``stack.gateway_config(translated=...)``) and
-# append these to the scenarios run against the gateway; the report compares them with the
-# same-format gateway numbers (minimum: half, goal: 70 %).
-TRANSLATED: tuple[Scenario, ...] = (
-    Scenario("translated_nonstream_c32", "translated non-stream chat, c=32", "chat", 32),
-    Scenario("translated_stream_c32", "translated 20-chunk streams, c=32", "stream", 32),
 )
 
 
@@ -50,9 +80,15 @@ TRANSLATED: tuple[Scenario, ...] = (
 class Target:
     name: str  # "direct", "gateway", "litellm"
     url: str
-    auth: str | None
+    auth: str | None  # the authorization header
     pid: int | None = None  # whose CPU time the requests are charged
-    model: str = "bench-gpt"
+    front: Front = "openai"  # the protocol it speaks
+    extra_headers: tuple[tuple[str, str], ...] = ()  # e.g. x-api-key, anthropic-version
+
+    @property
+    def headers(self) -> dict[str, str]:
+        auth = {"authorization": self.auth} if self.auth else {}
+        return auth | dict(self.extra_headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +141,7 @@ def measure_once(
             body,
             connections=scenario.connections,
             seconds=secs,
-            auth=target.auth,
+            headers=target.headers,
             cpu=timing.load_cpu,
         )
 

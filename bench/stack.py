@@ -100,10 +100,11 @@ def mock_server(folder: Path, cpu: str | None, source: Path | None = None) -> Se
     )
 
 
-def gateway_config(data_dir: Path, mock_base: str, *, translated: str = "") -> str:
+def gateway_config(data_dir: Path, mock_base: str) -> str:
     """The gateway's TOML: one group, one model, one channel to the mock, one funded key.
 
-    ``translated`` is appended verbatim: the hook for a model on a channel of another protocol.
+    The model serves OpenAI chat (native on the openai channel: pass-through) and Anthropic
+    messages (translated to chat on the same channel: the translated route of SPEC R20.1).
     """
     return f"""\
 data_dir = "{data_dir}"
@@ -122,7 +123,7 @@ models = ["{MODEL}"]
 [[models]]
 id = "{MODEL}"
 vendor = "openai"
-endpoints = ["chat"]
+endpoints = ["chat", "messages"]
 prices = {{ input = 1, output = 2 }}
 
 [[channels]]
@@ -143,7 +144,7 @@ name = "bench"
 user = "bench@example.com"
 group = "default"
 key = "{KEY}"
-{translated}"""
+"""
 
 
 def gateway_server(

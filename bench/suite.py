@@ -25,7 +25,7 @@ import orjson
 from bench.machine import REPO, machine_info
 from bench.payloads import BODIES, BODY_BYTES, probe, write_bodies
 from bench.procs import Server, sample
-from bench.report import render, spec_rows
+from bench.report import render, spec_rows, translated_summary
 from bench.scenarios import SCENARIOS, Scenario, Target, Timing, measure
 from bench.stack import (
     KEY,
@@ -40,6 +40,8 @@ from bench.stack import (
 __all__ = ["core", "default_cores", "flags_of", "main", "run_pairs", "warnings_of"]
 
 CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 def default_cores() -> tuple[str, str, str]:
@@ -119,12 +121,16 @@ def describe(scenario: Scenario, out: dict[str, Any]) -> str:
 
 
 def probe_all(targets: Sequence[Target], bodies: dict[str, Path]) -> dict[str, Any]:
+    """One probe per target and body of its front door: {target name: {body name: probe}}."""
     out: dict[str, Any] = {}
     for target in targets:
-        out[target.name] = {
-            name: probe(target.url, bodies[name], target.auth, stream=stream).as_dict()
-            for name, (stream, _) in BODIES.items()
-        }
+        mine = out.setdefault(target.name, {})
+        for name, spec in BODIES.items():
+            if spec.front == target.front:
+                answer = probe(
+                    target.url, bodies[name], target.headers, stream=spec.stream, front=spec.front
+                )
+                mine[name] = answer.as_dict()
     return out
 
 
@@ -134,15 +140,18 @@ def run_pairs(
     bodies: dict[str, Path],
     timing: Timing,
 ) -> dict[str, dict[str, Any]]:
-    """Each scenario against each target in turn (same order for every scenario)."""
+    """Each scenario against each target of its front door in turn (same order every time)."""
     results: dict[str, dict[str, Any]] = {}
     for scenario in scenarios:
         entry: dict[str, Any] = {
             "title": scenario.title,
             "connections": scenario.connections,
             "body": scenario.body,
+            "front": scenario.front,
         }
         for target in targets:
+            if target.front != scenario.front:
+                continue
             entry[target.name] = out = measure(scenario, target, bodies, timing)
             say(describe(scenario, out))
         results[scenario.key] = entry
@@ -235,9 +244,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         mock.start()
         gateway = gateway_server(tmp, mock.base_url, gw_cpu, source).start()
         started = sample(gateway.pid)
+        anthropic = (("x-api-key", KEY), ("anthropic-version", ANTHROPIC_VERSION))
         targets = [
             Target("direct", mock.base_url + CHAT_PATH, MOCK_AUTH, mock.pid),
             Target("gateway", gateway.base_url + CHAT_PATH, f"Bearer {KEY}", gateway.pid),
+            # the translated route: same gateway, model and openai channel; Anthropic front door
+            Target(
+                "gateway",
+                gateway.base_url + MESSAGES_PATH,
+                None,
+                gateway.pid,
+                front="anthropic",
+                extra_headers=anthropic,
+            ),
         ]
         result["probes"] = probe_all(targets, bodies)
         timing = Timing(
@@ -273,6 +292,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name in totals:
             totals[name] += entry.get(name, {}).get("error_count", 0)
     result["errors"] = totals
+    result["translated"] = translated_summary(result)
     result["table"] = [row.as_dict() for row in spec_rows(result)]
     result["flags"] = flags_of(result)
     result["warnings"] = warnings_of(result)

@@ -1,10 +1,11 @@
--- POST one chat body over and over; print the run's numbers as one JSON line in done().
+-- POST one request body over and over; print the run's numbers as one JSON line in done().
 --
--- Usage: wrk -t1 -c32 -d10s -s bench/wrk/chat.lua URL -- BODY_FILE [AUTH_HEADER]
--- The body is read from BODY_FILE (so the same bytes go to the mock and to the gateway);
--- AUTH_HEADER, if given, is sent as "authorization". No response() hook is defined, so wrk
--- neither buffers bodies nor calls Lua per response: the load generator stays as light as it
--- can be. wrk itself counts responses with status > 399 (errors.status) and socket errors.
+-- Usage: wrk -t1 -c32 -d10s -s bench/wrk/chat.lua URL -- BODY_FILE ["NAME: VALUE" ...]
+-- The body is read from BODY_FILE (so the same bytes go to the mock and to the gateway); each
+-- further argument is a request header ("authorization: Bearer sk-…", "x-api-key: sk-…",
+-- "anthropic-version: 2023-06-01"). No response() hook is defined, so wrk neither buffers
+-- bodies nor calls Lua per response: the load generator stays as light as it can be. wrk itself
+-- counts responses with status > 399 (errors.status) and socket errors.
 
 local function slurp(path)
    local f = assert(io.open(path, "rb"))
@@ -17,8 +18,10 @@ function init(args)
    wrk.method = "POST"
    wrk.body = slurp(args[1])
    wrk.headers["content-type"] = "application/json"
-   if args[2] and args[2] ~= "" then
-      wrk.headers["authorization"] = args[2]
+   for i = 2, #args do
+      local name, value = args[i]:match("^([^:]+):%s*(.*)$")
+      assert(name, "a header argument is NAME: VALUE, not " .. args[i])
+      wrk.headers[name] = value
    end
 end
 

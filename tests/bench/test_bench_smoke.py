@@ -1,7 +1,8 @@
 """The benchmark works end to end: ``bench/run.py --quick`` as CI's smoke test (SPEC R20.1).
 
-Only that it runs is asserted (every scenario completes requests, without errors, on both sides);
-never how fast: timed unit tests are forbidden, and CI shares its cores with the other tests.
+Only that it runs is asserted (every scenario completes requests, without errors, on each of its
+targets, the translated Anthropic -> openai route included); never how fast: timed unit tests are
+forbidden, and CI shares its cores with the other tests.
 It starts its own mock and gateway on free ports, so it runs beside any other test.
 """
 
@@ -17,7 +18,7 @@ import orjson
 import pytest
 
 from bench.payloads import BODIES
-from bench.scenarios import SCENARIOS
+from bench.scenarios import SCENARIOS, TRANSLATED
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,12 +47,15 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
     result = orjson.loads(out.read_bytes())
 
     assert result["flags"] == []
-    for target in ("direct", "gateway"):
-        for body in BODIES:
+    for body, spec in BODIES.items():
+        targets = ("direct", "gateway") if spec.front == "openai" else ("gateway",)
+        for target in targets:
             assert result["probes"][target][body]["problems"] == [], (target, body)
     for scenario in SCENARIOS:
         entry = result["scenarios"][scenario.key]
-        for target in ("direct", "gateway"):
+        targets = ("direct", "gateway") if scenario.front == "openai" else ("gateway",)
+        assert set(targets) <= set(entry), (scenario.key, list(entry))
+        for target in targets:
             run = entry[target]
             assert run["requests"] > 0 and run["rate"] > 0, (scenario.key, target)
             assert run["error_count"] == 0, (scenario.key, target, run["errors"])
@@ -64,4 +68,10 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
     assert result["machine"]["nproc"] >= 1 and result["machine"]["python"]
     metrics = [row["metric"] for row in result["table"]]
     assert "non-stream req/s (c=32)" in metrics and "peak RSS per worker, MB" in metrics
+    assert "translated non-stream req/s (c=32)" in metrics
+    assert "translated 20-chunk streams/s (c=32)" in metrics
+    for scenario in TRANSLATED:  # Anthropic front door -> openai channel, stream and not
+        summary = result["translated"][scenario.key]
+        assert summary["error_count"] == 0 and summary["rate"] > 0, summary
+        assert summary["ratio"] is not None and summary["verdict"] != "n/a", summary
     assert "saved" in proc.stdout

@@ -8,19 +8,31 @@ import orjson
 import pytest
 
 from bench.loadgen import _parse
-from bench.payloads import BODIES, BODY_BYTES, CONTENT_CHUNKS, Probe, _check_stream, chat_body
-from bench.report import render, spec_rows
+from bench.payloads import (
+    BODIES,
+    BODY_BYTES,
+    CONTENT_CHUNKS,
+    Probe,
+    _check_message,
+    _check_message_stream,
+    _check_stream,
+    chat_body,
+)
+from bench.report import render, spec_rows, translated_summary
 from bench.serial import percentiles
 
 
 @pytest.mark.parametrize("name", list(BODIES))
 def test_every_body_is_230_bytes_of_chat(name: str) -> None:
-    stream, directive = BODIES[name]
-    raw = chat_body("bench-gpt", stream=stream, directive=directive)
+    spec = BODIES[name]
+    raw = chat_body("bench-gpt", stream=spec.stream, directive=spec.directive, front=spec.front)
     assert len(raw) == BODY_BYTES
     body = orjson.loads(raw)
-    assert body["model"] == "bench-gpt" and body.get("stream", False) is stream
-    assert body["messages"][0]["content"].endswith(directive)
+    assert body["model"] == "bench-gpt" and body.get("stream", False) is spec.stream
+    assert body["messages"][0]["content"].endswith(spec.directive)
+    assert body["max_tokens"] > 0  # required at the Anthropic front door
+    # stream_options is OpenAI's; an Anthropic body carries only Messages fields
+    assert ("stream_options" in body) is (spec.stream and spec.front == "openai")
 
 
 def _stream(chunks: int, *, done: bool = True) -> bytes:
@@ -43,6 +55,46 @@ def test_stream_check_accepts_the_spec_shape_and_names_what_is_missing() -> None
     _check_stream(_stream(3, done=False), bad)
     assert any("[DONE]" in p for p in bad.problems)
     assert any("3 content chunks" in p for p in bad.problems)
+
+
+def _message_stream(deltas: int, *, stop: bool = True) -> bytes:
+    def event(name: str, obj: object) -> bytes:
+        return f"event: {name}\ndata: ".encode() + orjson.dumps(obj) + b"\n\n"
+
+    out = event("message_start", {"type": "message_start", "message": {"type": "message"}})
+    out += event("content_block_start", {"type": "content_block_start", "index": 0})
+    for i in range(deltas):
+        delta = {"type": "text_delta", "text": f" w{i}"}
+        out += event("content_block_delta", {"type": "content_block_delta", "delta": delta})
+    out += event("content_block_stop", {"type": "content_block_stop", "index": 0})
+    end = {"stop_reason": "end_turn"}
+    out += event("message_delta", {"delta": end, "usage": {"output_tokens": 3}})
+    return out + (event("message_stop", {"type": "message_stop"}) if stop else b"")
+
+
+def test_anthropic_checks_accept_a_message_and_reject_other_shapes() -> None:
+    good = Probe()
+    _check_message_stream(_message_stream(CONTENT_CHUNKS), good)
+    assert good.problems == [] and good.content_chunks == CONTENT_CHUNKS
+    bad = Probe()
+    _check_message_stream(_message_stream(3, stop=False), bad)
+    assert any("message_stop" in p for p in bad.problems)
+    assert any("3 text deltas" in p for p in bad.problems)
+    openai = Probe()  # an OpenAI stream where an Anthropic one is due
+    _check_message_stream(_stream(CONTENT_CHUNKS), openai)
+    assert any("message_start" in p for p in openai.problems)
+
+    message = {
+        "type": "message",
+        "content": [{"type": "text", "text": "hi"}],
+        "usage": {"output_tokens": 1},
+    }
+    ok = Probe()
+    _check_message(orjson.dumps(message), ok)
+    assert ok.problems == []
+    chat = Probe()  # an OpenAI completion is not an Anthropic message
+    _check_message(orjson.dumps({"choices": [{"message": {"content": "hi"}}]}), chat)
+    assert chat.problems and "not an Anthropic message" in chat.problems[0]
 
 
 def test_wrk_line_is_parsed() -> None:
@@ -86,6 +138,27 @@ def test_verdicts_follow_the_spec_table(tmp_path: Path) -> None:
     assert verdicts["peak RSS per worker, MB"] == "PASS goal"
     table = render(spec_rows(result), markdown=True)
     assert table.startswith("| metric |") and "| FAIL |" in table
+
+
+def test_translated_routes_are_judged_against_pass_through() -> None:
+    result = {
+        "scenarios": {
+            "nonstream_c32": {"gateway": _side(3000, 0, 0)},
+            "translated_nonstream_c32": {"gateway": _side(2200, 0, 0)},  # 0.73x
+            "stream_c32": {"gateway": _side(2000, 0, 0)},
+            "translated_stream_c32": {"gateway": _side(900, 0, 0)},  # 0.45x
+        },
+    }
+    summary = translated_summary(result)
+    assert summary["translated_nonstream_c32"]["ratio"] == 0.733
+    assert summary["translated_nonstream_c32"]["verdict"] == "PASS goal"
+    assert summary["translated_stream_c32"]["verdict"] == "FAIL"
+    verdicts = {row.metric: row.verdict for row in spec_rows(result)}
+    assert verdicts["translated non-stream req/s (c=32)"] == "PASS goal"
+    assert verdicts["translated 20-chunk streams/s (c=32)"] == "FAIL"
+    # a fast route that answers errors fails whatever its rate
+    result["scenarios"]["translated_stream_c32"]["gateway"] = _side(5000, 0, 0, errors=7)
+    assert translated_summary(result)["translated_stream_c32"]["verdict"] == "FAIL"
 
 
 def test_serial_percentiles_are_nearest_rank_in_microseconds() -> None:
