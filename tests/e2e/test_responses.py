@@ -273,6 +273,17 @@ def test_in_stream_errors(gateway: GatewayProcess) -> None:
         assert row["outcome"] == "partial" and row["estimated"] is True
 
 
+def test_upstream_failed_stream_is_recorded_as_failed(gateway: GatewayProcess) -> None:
+    """A native Responses stream the upstream ends with `response.failed` is relayed as sent and
+    its row says partial with upstream_error, charged the usage the upstream reported."""
+    r = stream_raw(gateway, {"model": "gpt-test", "input": "Hello [[mock:error_after=3]]"})
+    assert r.status_code == 200
+    names = [n for n, _ in events_of(r.content)]
+    assert names[-2:] == ["error", "response.failed"], names
+    row = usage_row(gateway, r.headers["x-request-id"])
+    assert row["outcome"] == "partial" and row["error_code"] == "upstream_error", row
+
+
 # ── refusals and routing ────────────────────────────────────────────────────────────────────
 
 

@@ -2,7 +2,7 @@
 and relayed as is; recorded chat traffic of every protocol encoded for Responses clients;
 recorded Responses requests translated for each platform. Golden files as in test_golden.py.
 
-SPEC R4.3, R4.6, R4.10, R5.1, R5.4, R5.5, R5.7.
+SPEC R4.3, R4.6, R4.10, R5.1, R5.4, R5.5, R5.6, R5.7.
 """
 
 from __future__ import annotations
@@ -31,13 +31,19 @@ from tests.protocols.harness import (
 from tests.recorded import recorded_dir
 from torouter.errors import GatewayError
 from torouter.gateway.passthrough import ResponsesPassthrough
+from torouter.protocols import anthropic, gemini
 from torouter.protocols import openai_responses as resp_api
 from torouter.protocols.internal import (
     BlockStart,
     BlockStop,
     ErrorEvent,
+    Event,
     Finish,
     ImagePart,
+    Part,
+    Request,
+    Response,
+    SignatureDelta,
     Start,
     TextDelta,
     TextPart,
@@ -491,14 +497,21 @@ def test_encoder_event_order_and_final_response() -> None:
         "response.function_call_arguments.delta",
         "response.function_call_arguments.done",
         "response.output_item.done",
+        "response.output_item.added",  # redacted thinking: no text, its data kept (R5.6)
+        "response.output_item.done",
         "response.completed",
     ]
     assert [e["sequence_number"] for _, e in events] == list(range(len(events)))
     final = events[-1][1]["response"]
     assert final["status"] == "completed" and final["model"] == MODEL
     assert final["tools"] == echo["tools"] and final["store"] is False
-    assert [o["type"] for o in final["output"]] == ["reasoning", "message", "function_call"]
-    assert [e["output_index"] for k, e in events if k == "response.output_item.added"] == [0, 1, 2]
+    types = [o["type"] for o in final["output"]]
+    assert types == ["reasoning", "message", "function_call", "reasoning"]
+    added = [e["output_index"] for k, e in events if k == "response.output_item.added"]
+    assert added == [0, 1, 2, 3]
+    assert "encrypted_content" not in final["output"][0]  # no signature: text only
+    assert final["output"][3]["content"] == []
+    assert final["output"][3]["encrypted_content"] == "trr1:r::opaque"
     call = final["output"][2]
     assert (call["call_id"], call["name"], call["arguments"]) == (
         "call_1",
@@ -580,3 +593,420 @@ def test_module_is_a_front_door() -> None:
     assert all(
         c["provider"] in ("openai", "openai-compatible", "anthropic", "gemini") for c in CASES
     )
+
+
+# ── thinking signatures round-trip through `encrypted_content` (R5.6) ──────────────────────
+
+SIG = "EqQBCkYIBxgCKkD+/ab=="  # base64 like Anthropic's; the codec keeps it verbatim
+GEMINI_SIG = "CiMBjz1rX25KieIB4d4A"
+
+
+@pytest.mark.parametrize(
+    ("part", "wire"),
+    [
+        (ThinkingPart("hi", SIG), "trr1:s:aGk:" + SIG),
+        (ThinkingPart("", GEMINI_SIG), "trr1:s::" + GEMINI_SIG),
+        (ThinkingPart("", "opaque/data+=", redacted=True), "trr1:r::opaque/data+="),
+        (
+            ThinkingPart("é: ünïcode\n\n2+2=4?", "a:b:c"),
+            "trr1:s:w6k6IMO8bsOvY29kZQoKMisyPTQ_:a:b:c",
+        ),
+    ],
+    ids=["anthropic", "gemini-signature-only", "redacted", "unicode-and-colons"],
+)
+def test_reasoning_codec_golden(part: ThinkingPart, wire: str) -> None:
+    assert resp_api.encode_reasoning(part.text, part.signature or "", part.redacted) == wire
+    assert resp_api.decode_reasoning(wire) == part
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        7,
+        "",
+        "gAAAAABo3xyzOpenAIsOwnEncryptedReasoning==",  # a real OpenAI value: not ours
+        "trr2:s::sig",  # another version
+        "trr1:x::sig",  # unknown kind
+        "trr1:s:aGk",  # no signature
+        "trr1:s:aGk:",  # empty signature
+        "trr1:s:a!b:sig",  # text not base64url
+        "trr1:s:_w:sig",  # text not UTF-8
+        "trr1:r:aGk:data",  # redacted blocks have no text
+    ],
+)
+def test_reasoning_codec_ignores_what_is_not_ours(value: Any) -> None:
+    assert resp_api.decode_reasoning(value) is None
+
+
+def _reasoning(text: str, enc: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": "rs_x",
+        "type": "reasoning",
+        "summary": [],
+        "content": [{"type": "reasoning_text", "text": text}] if text else [],
+    }
+    if enc is not None:
+        item["encrypted_content"] = enc
+    return item
+
+
+@pytest.mark.parametrize(
+    ("parts", "items"),
+    [
+        pytest.param(
+            [ThinkingPart("why", SIG), ToolCallPart("c1", "f", '{"a":1}')],
+            [_reasoning("why", "trr1:s:d2h5:" + SIG), ("function_call", "c1")],
+            id="anthropic-thinking-then-call",
+        ),
+        pytest.param(
+            [ThinkingPart("", "REDACTED", redacted=True), ThinkingPart("why", SIG), TextPart("ok")],
+            [_reasoning("", "trr1:r::REDACTED"), _reasoning("why", "trr1:s:d2h5:" + SIG), "msg"],
+            id="redacted-then-thinking",
+        ),
+        pytest.param(
+            [ThinkingPart("", GEMINI_SIG), ToolCallPart("c1", "f", "{}")],
+            [_reasoning("", "trr1:s::" + GEMINI_SIG), ("function_call", "c1")],
+            id="gemini-signature-only",
+        ),
+        pytest.param(
+            [ThinkingPart("plain"), TextPart("ok")],
+            [_reasoning("plain"), "msg"],
+            id="unsigned-text-only",
+        ),
+        pytest.param([ThinkingPart(""), TextPart("ok")], ["msg"], id="empty-unsigned-no-item"),
+    ],
+)
+def test_render_response_signed_reasoning_golden(parts: list[Part], items: list[Any]) -> None:
+    body = resp_api.render_response(
+        Response("m1", "up", parts, "tool_call"), model=MODEL, rng=random.Random(0)
+    )
+    out = body["output"]
+    assert len(out) == len(items)
+    for got, want in zip(out, items, strict=True):
+        if want == "msg":
+            assert got["type"] == "message"
+        elif isinstance(want, tuple):
+            assert (got["type"], got["call_id"]) == want
+        else:
+            assert got["id"].startswith("rs_")
+            assert {**got, "id": "rs_x"} == want
+
+
+# A conversation's assistant turns as upstreams give them; each goes out to a Responses
+# client and comes back as input on the next turn.
+ROUND_TRIPS = [
+    pytest.param(
+        [ThinkingPart("I should call f.", SIG), ToolCallPart("toolu_1", "f", '{"a":1}')],
+        id="anthropic",
+    ),
+    pytest.param(
+        [
+            ThinkingPart("", "REDACTED", redacted=True),
+            ThinkingPart("Now f.", SIG),
+            TextPart("Calling."),
+            ToolCallPart("toolu_1", "f", "{}"),
+        ],
+        id="anthropic-redacted",
+    ),
+    pytest.param(
+        [
+            ThinkingPart("First f.", SIG),
+            ToolCallPart("toolu_1", "f", "{}"),
+            ThinkingPart("Then g.", SIG + "2"),
+            ToolCallPart("toolu_2", "g", "{}"),
+        ],
+        id="anthropic-interleaved",
+    ),
+    pytest.param(
+        [ThinkingPart("", GEMINI_SIG), ToolCallPart("call_1", "f", '{"a":1}')],
+        id="gemini-signature-only",
+    ),
+    pytest.param(
+        [ThinkingPart("Thought about f.", GEMINI_SIG), ToolCallPart("call_1", "f", "{}")],
+        id="gemini-thought",
+    ),
+]
+
+
+def _next_turn(output: list[dict[str, Any]], *, drop_content: bool = False) -> Request:
+    """What Codex sends next: the question, the previous output items as they came, and the
+    results of the calls."""
+    items: list[dict[str, Any]] = [{"role": "user", "content": "Go"}]
+    for o in output:
+        item = dict(o)
+        if drop_content and item["type"] == "reasoning":
+            del item["content"]  # some clients keep only `summary` and `encrypted_content`
+        items.append(item)
+    items += [
+        {"type": "function_call_output", "call_id": o["call_id"], "output": "done"}
+        for o in output
+        if o["type"] == "function_call"
+    ]
+    tool = {"type": "function", "name": "f", "parameters": {"type": "object"}}
+    return resp_api.parse_request(
+        {
+            "model": "m",
+            "input": items,
+            "tools": [tool, {**tool, "name": "g"}],
+            "reasoning": {"effort": "low"},
+            "max_output_tokens": 4000,
+        }
+    )
+
+
+@pytest.mark.parametrize("drop_content", [False, True], ids=["as-sent", "content-dropped"])
+@pytest.mark.parametrize("parts", ROUND_TRIPS)
+def test_signed_reasoning_round_trips_as_input(parts: list[Part], drop_content: bool) -> None:
+    """Response → Responses object → next turn's input → the same assistant turn, signatures
+    and their position included."""
+    body = resp_api.render_response(
+        Response("m1", "up", parts, "tool_call"), model=MODEL, rng=random.Random(0)
+    )
+    req = _next_turn(body["output"], drop_content=drop_content)
+    assert [m.role for m in req.messages] == ["user", "assistant", "tool"]
+    assert req.messages[1].parts == parts
+
+
+def test_foreign_encrypted_content_keeps_the_text_only() -> None:
+    item = _reasoning("openai's", "gAAAAABoOpenAI==")
+    req = resp_api.parse_request({"model": "m", "input": [{"role": "user", "content": "q"}, item]})
+    assert req.messages[1].parts == [ThinkingPart("openai's")]
+    # Ours wins over the content (the signature is only valid with its own text).
+    item = _reasoning("edited", resp_api.encode_reasoning("original", SIG))
+    req = resp_api.parse_request({"model": "m", "input": [{"role": "user", "content": "q"}, item]})
+    assert req.messages[1].parts == [ThinkingPart("original", SIG)]
+
+
+def test_restored_thinking_makes_a_valid_anthropic_tool_turn() -> None:
+    """Extended thinking with tool use: the assistant turn sent back to Anthropic starts with
+    the signed thinking block (redacted too), thinking stays on."""
+    parts = [
+        ThinkingPart("", "REDACTED", redacted=True),
+        ThinkingPart("I should call f.", SIG),
+        ToolCallPart("toolu_1", "f", '{"a":1}'),
+    ]
+    body = resp_api.render_response(
+        Response("m1", "up", parts, "tool_call"), model=MODEL, rng=random.Random(0)
+    )
+    req = _next_turn(body["output"])
+    wire = anthropic.render_request(req, upstream_model="claude")
+    assert wire["thinking"]["type"] == "enabled" and "thinking" not in req.dropped
+    assert wire["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "redacted_thinking", "data": "REDACTED"},
+            {"type": "thinking", "thinking": "I should call f.", "signature": SIG},
+            {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}},
+        ],
+    }
+    assert wire["messages"][2]["content"][0]["type"] == "tool_result"
+    # Without the signature (what happened before): thinking is turned off (R5.6).
+    for item in body["output"]:
+        item.pop("encrypted_content", None)
+    lost = _next_turn(body["output"])
+    wire = anthropic.render_request(lost, upstream_model="claude")
+    assert "thinking" not in wire and "thinking" in lost.dropped
+
+
+@pytest.mark.parametrize(
+    ("parts", "model_parts"),
+    [
+        pytest.param(
+            [ThinkingPart("", GEMINI_SIG), ToolCallPart("call_1", "f", '{"a":1}')],
+            [{"functionCall": {"name": "f", "args": {"a": 1}}, "thoughtSignature": GEMINI_SIG}],
+            id="signature-only",
+        ),
+        pytest.param(
+            [ThinkingPart("Hmm.", GEMINI_SIG), ToolCallPart("call_1", "f", "{}")],
+            [
+                {"text": "Hmm.", "thought": True},
+                {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": GEMINI_SIG},
+            ],
+            id="thought",
+        ),
+    ],
+)
+def test_restored_signature_reaches_gemini(
+    parts: list[Part], model_parts: list[dict[str, Any]]
+) -> None:
+    body = resp_api.render_response(
+        Response("m1", "up", parts, "tool_call"), model=MODEL, rng=random.Random(0)
+    )
+    wire = gemini.render_request(_next_turn(body["output"]), upstream_model="gemini")
+    model_turn = wire["contents"][1]
+    assert model_turn["role"] == "model"
+    for part in model_turn["parts"]:
+        part.get("functionCall", {}).pop("id", None)
+    assert model_turn["parts"] == model_parts
+
+
+def _events_of(parts: list[Part]) -> list[Event]:
+    """A decoder's events for these parts: one block each, signatures before the stop."""
+    events: list[Event] = [Start("msg_1", "up")]
+    for i, p in enumerate(parts):
+        if isinstance(p, ThinkingPart) and p.redacted:
+            events.append(BlockStart(i, "redacted_thinking", p.signature or ""))
+        elif isinstance(p, ThinkingPart):
+            events.append(BlockStart(i, "thinking"))
+            if p.text:
+                events += [ThinkingDelta(i, p.text[:3]), ThinkingDelta(i, p.text[3:])]
+            if p.signature:
+                events.append(SignatureDelta(i, p.signature))
+        elif isinstance(p, TextPart):
+            events += [BlockStart(i, "text"), TextDelta(i, p.text)]
+        elif isinstance(p, ToolCallPart):
+            events += [ToolCallStart(i, p.id, p.name), ToolArgsDelta(i, p.arguments)]
+        events.append(BlockStop(i))
+    return [*events, Finish("tool_call")]
+
+
+def _without_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in o.items() if k != "id"} for o in items]
+
+
+@pytest.mark.parametrize("parts", ROUND_TRIPS)
+def test_stream_encoder_carries_signatures(parts: list[Part]) -> None:
+    """`output_item.done` and `response.completed` carry `encrypted_content`, as the body does,
+    and the completed output round-trips as input like the body's."""
+    events = parse_sse(encoder().encode(_events_of(parts)))
+    assert [e["sequence_number"] for _, e in events] == list(range(len(events)))
+    done = [e["item"] for k, e in events if k == "response.output_item.done"]
+    kind, final = events[-1]
+    assert kind == "response.completed" and final["response"]["output"] == done
+    body = resp_api.render_response(
+        Response("m1", "up", parts, "tool_call"), model=MODEL, rng=random.Random(0)
+    )
+    assert _without_ids(done) == _without_ids(body["output"])
+    signed = [o for o in done if o["type"] == "reasoning"]
+    assert signed and all(o["encrypted_content"].startswith("trr1:") for o in signed)
+    assert _next_turn(done).messages[1].parts == parts
+    # Items open in block order: each reasoning item before the call it belongs to.
+    added = [e for k, e in events if k == "response.output_item.added"]
+    assert [e["item"]["type"] for e in added] == [o["type"] for o in done]
+    assert [e["output_index"] for e in added] == list(range(len(done)))
+
+
+def test_stream_encoder_signature_only_block() -> None:
+    """A Gemini signature on its own is an item with no content part, opened at its stop, or
+    at the finish when the block is never stopped."""
+    for stop in (True, False):
+        evs: list[Event] = [Start("x", "m"), BlockStart(0, "thinking")]
+        evs += [SignatureDelta(0, GEMINI_SIG)] + ([BlockStop(0)] if stop else [])
+        events = parse_sse(encoder().encode([*evs, Finish("end")]))
+        kinds = [k for k, _ in events]
+        assert kinds == [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.completed",
+        ]
+        item = events[3][1]["item"]
+        assert item == {
+            "id": item["id"],
+            "type": "reasoning",
+            "summary": [],
+            "content": [],
+            "encrypted_content": "trr1:s::" + GEMINI_SIG,
+        }
+        assert events[2][1]["item"] == {k: v for k, v in item.items() if k != "encrypted_content"}
+        assert events[-1][1]["response"]["output"] == [item]
+    # A block with neither text nor signature is still no item.
+    out = parse_sse(
+        encoder().encode([Start("x", "m"), BlockStart(0, "thinking"), BlockStop(0), Finish("end")])
+    )
+    assert [k for k, _ in out][2:] == ["response.completed"]
+
+
+def test_encoder_counts_signatures_in_what_it_holds() -> None:
+    enc = resp_api.StreamEncoder(MODEL, max_held=10, rng=random.Random(0), created=0)
+    out = enc.encode(
+        [
+            Start("x", "m"),
+            BlockStart(0, "thinking"),
+            ThinkingDelta(0, "12345"),
+            SignatureDelta(0, "6789012"),
+        ]
+    )
+    assert [k for k, _ in parse_sse(out)][-2:] == ["error", "response.failed"]
+    enc = resp_api.StreamEncoder(MODEL, max_held=10, rng=random.Random(0), created=0)
+    out = enc.encode([Start("x", "m"), BlockStart(0, "redacted_thinking", "x" * 11)])
+    assert [k for k, _ in parse_sse(out)][-2:] == ["error", "response.failed"]
+
+
+def test_signed_reasoning_is_not_sent_to_a_responses_upstream() -> None:
+    """A Responses upstream only accepts its own encrypted reasoning: ours is not sent there."""
+    parts = [ThinkingPart("I should call f.", SIG), ToolCallPart("toolu_1", "f", "{}")]
+    body = resp_api.render_response(
+        Response("m1", "up", parts, "tool_call"), model=MODEL, rng=random.Random(0)
+    )
+    wire = resp_api.render_request(_next_turn(body["output"]), upstream_model="gpt")
+    assert [i["type"] for i in wire["input"]] == [
+        "message",
+        "function_call",
+        "function_call_output",
+    ]
+
+
+def _turn_parts(parts: list[Part]) -> list[Part]:
+    """What a next turn can carry of an answer: its thinking (signed or with text) and calls."""
+    return [
+        p
+        for p in parts
+        if isinstance(p, ToolCallPart)
+        or (isinstance(p, ThinkingPart) and (p.signature or (p.text and not p.redacted)))
+    ]
+
+
+def _parts_of(events: list[Event]) -> list[Part]:
+    """The answer a stream of internal events spells."""
+    parts: dict[int, Part] = {}
+    for ev in events:
+        if isinstance(ev, BlockStart):
+            redacted = ev.kind == "redacted_thinking"
+            if ev.kind != "text":
+                parts[ev.index] = ThinkingPart("", ev.data or None, redacted)
+        elif isinstance(ev, ThinkingDelta | SignatureDelta):
+            p = parts.setdefault(ev.index, ThinkingPart())
+            if isinstance(p, ThinkingPart) and isinstance(ev, ThinkingDelta):
+                p.text += ev.text
+            elif isinstance(p, ThinkingPart) and isinstance(ev, SignatureDelta):
+                p.signature = ev.signature
+        elif isinstance(ev, ToolCallStart):
+            parts[ev.index] = ToolCallPart(ev.id, ev.name, "")
+        elif isinstance(ev, ToolArgsDelta):
+            call = parts[ev.index]
+            assert isinstance(call, ToolCallPart)
+            call.arguments += ev.json
+    return [parts[i] for i in sorted(parts)]
+
+
+def _assistant_parts(req: Request) -> list[Part]:
+    turns = [m for m in req.messages if m.role == "assistant"]
+    return turns[0].parts if turns else []
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_recorded_signatures_round_trip(case: dict[str, Any]) -> None:
+    """Every recorded Anthropic/Gemini/OpenAI answer, given to a Responses client (body and
+    stream) and sent back as the next turn's input, gives back its signed thinking as it came,
+    in place."""
+    if case["stream"]:
+        events = decode_all(case)
+        if any(isinstance(ev, ErrorEvent) for ev in events):
+            pytest.skip("an error stream has no next turn")
+        want = _turn_parts(_parts_of(events))
+        out = parse_sse(encoder().encode(events))
+        output = out[-1][1]["response"]["output"]
+    else:
+        want = _turn_parts(parse(case).parts)
+        output = resp_api.render_response(parse(case), model=MODEL, rng=random.Random(0))["output"]
+    got = _turn_parts(_assistant_parts(_next_turn(output)))
+    for p in got:  # arguments are normalised to "{}" when empty
+        if isinstance(p, ToolCallPart) and p.arguments == "{}":
+            p.arguments = ""
+    for p in want:
+        if isinstance(p, ToolCallPart) and p.arguments == "{}":
+            p.arguments = ""
+    assert got == want

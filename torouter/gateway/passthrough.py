@@ -47,6 +47,7 @@ class StreamRelayer:
         self.done = False
         self.chars = 0
         self.upstream_error: tuple[str, str] | None = None  # (type, message) from the stream
+        self.failed = False  # the stream ended as the upstream's own failure (response.failed)
         self.overflow = False
         self._buf = b""
         self._max = max_event
@@ -265,6 +266,13 @@ class ResponsesPassthrough(StreamRelayer):
             u = resp.get("usage")
             if isinstance(u, dict):
                 self.usage = from_openai(u)
+            if kind == "response.failed":
+                err = resp.get("error") if isinstance(resp.get("error"), dict) else {}
+                self.upstream_error = (
+                    str(err.get("code") or "server_error"),
+                    str(err.get("message") or "The response failed upstream"),
+                )
+                self.failed = True
             self.done = True
 
     def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:

@@ -26,6 +26,7 @@ from torouter.errors import UpstreamError, error
 from torouter.gateway import exchange
 from torouter.gateway.context import Attempt, RequestContext
 from torouter.gateway.exchange import Exchange
+from torouter.gateway.keepalive import KeepAlive, ping_for
 from torouter.protocols import envelopes
 from torouter.routing import matrix
 from torouter.routing.affinity import Affinity, session_signal
@@ -79,6 +80,7 @@ class Relay:
         self._budget = settings.routing.failover_budget_s
         self._granularity = settings.routing.lru_granularity_ms
         self._max_event = settings.stream.max_event_bytes
+        self._keepalive_s = settings.stream.keepalive_s
         # Least-recently-used stamps stay per process (R9.2, R20.3).
         self.last_used_ms: dict[int, int] = {}
 
@@ -358,17 +360,25 @@ class Relay:
         relayer = ex.stream_relayer(self._max_event)
         disconnected = asyncio.Event()
         watcher = asyncio.create_task(_watch_disconnect(receive, disconnected, resp))
+        ping = ping_for(ex.front, ex.sse) if self._keepalive_s > 0 else None
+        keepalive = KeepAlive(send, ping, self._keepalive_s) if ping else None
         failure: tuple[str, str, str] | None = None
         chunk: bytes | None = first
         try:
             while True:
                 out = relayer.feed(chunk) if chunk else relayer.close()
                 if relayer.done and not ctx.settled:
-                    ctx.outcome = "success"
+                    # An upstream that ends its own stream as failed (Responses) is charged what
+                    # it reports, but the row says it failed (R11.1).
+                    ctx.outcome = "partial" if relayer.failed else "success"
+                    if relayer.failed:
+                        ctx.code = "upstream_error"
                     ctx.usage = relayer.usage
                     await self._settle(ctx)  # journaled before the client sees the end
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
+                    if keepalive is not None:
+                        keepalive.sent()
                 if not chunk or relayer.done:
                     break
                 if relayer.overflow:
@@ -389,6 +399,8 @@ class Relay:
                     break
         finally:
             watcher.cancel()
+            if keepalive is not None:
+                keepalive.stop()
             ctx.upstream_wait = time.perf_counter() - t0
         if relayer.done:
             await send({"type": "http.response.body", "body": b"", "more_body": False})

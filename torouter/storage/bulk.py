@@ -1,0 +1,74 @@
+"""Bulk inserts of plain rows for the usage writer (SPEC R11.2): the statement is compiled once
+per dialect and each row becomes a tuple in C (`itemgetter`), with only the few bind processors
+the columns need (SQLite's DATETIME text, JSON) applied in Python.
+
+SQLAlchemy's own `execute(insert, [dicts])` does the same work generically, per row and column,
+on the event loop: about 60 µs a row here, which at thousands of requests a second stalled the
+loop for milliseconds every flush. This path is about a tenth of that and gives the database the
+same values SQLAlchemy would (tests check both read back alike on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+
+__all__ = ["BulkInsert"]
+
+_Plan = tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]], list[tuple[int, Any]]]
+
+
+class BulkInsert:
+    def __init__(self, table: Table, columns: Sequence[str], defaults: Mapping[str, Any]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.defaults = dict(defaults)
+        self._plans: dict[str, _Plan] = {}
+
+    def _plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is not None:
+            return plan
+        compiled = self.table.insert().compile(dialect=dialect, column_keys=list(self.columns))
+        order = list(compiled.positiontup or ())
+        if sorted(order) != sorted(self.columns):
+            raise RuntimeError(f"unexpected bind names for {self.table.name}: {order}")
+        processors: list[tuple[int, Any]] = []
+        for i, name in enumerate(order):
+            col_type = self.table.c[name].type
+            proc = col_type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                processors.append((i, proc))
+        plan = (compiled.string, itemgetter(*order), processors)
+        self._plans[dialect.name] = plan
+        return plan
+
+    async def run(self, conn: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert `rows` (dicts by column name; missing columns take `defaults`) on `conn`, an
+        `AsyncConnection` inside a transaction. The rows are converted a slice at a time with a
+        yield in between, so a request arriving meanwhile waits for one slice at most."""
+        if not rows:
+            return
+        sql, getter, processors = self._plan(conn.dialect)
+        defaults = self.defaults
+        params: list[tuple[Any, ...]] = []
+        for start in range(0, len(rows), _SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for r in rows[start : start + _SLICE]:
+                values = getter({**defaults, **r})
+                if processors:
+                    as_list = list(values)
+                    for i, proc in processors:
+                        as_list[i] = proc(as_list[i])
+                    values = tuple(as_list)
+                params.append(values)
+        await conn.exec_driver_sql(sql, params)
+
+
+_SLICE = 200
