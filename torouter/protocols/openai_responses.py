@@ -6,15 +6,6 @@ back. Responses: an upstream Responses body → `Response`, and `Response` → t
 client gets. Streams: `openai_responses_stream.py`, re-exported here. Server-side state cannot be
 translated: `background` anywhere, and `previous_response_id` or `conversation` off openai
 channels, are E16 (R5.7).
-
-Thinking signatures (R5.6) round-trip through the reasoning item's `encrypted_content`, in our
-own versioned form `trr1:<s|r>:<base64url text>:<signature>` (described in
-`openai_responses_stream.py`): `render_response` writes it for every signed thinking part
-(redacted thinking and a Gemini signature without text included, as items with `content: []`),
-and `parse_request` turns such an input item back into the `ThinkingPart` (text, signature,
-redacted) of its assistant turn, in place, before the `function_call` it precedes. An
-`encrypted_content` that is not ours (OpenAI's own) is ignored: only its text is kept. The
-native Responses route (openai channels) forwards the client's body and never comes here.
 """
 
 from __future__ import annotations
@@ -46,11 +37,8 @@ from torouter.protocols.openai_responses_stream import (
     STOP_REASONS_IN,
     StreamDecoder,
     StreamEncoder,
-    decode_reasoning,
-    encode_reasoning,
     in_stream_error,
     item_text,
-    reasoning_item,
     shell,
     usage_from,
     usage_json,
@@ -62,9 +50,7 @@ __all__ = [
     "StreamDecoder",
     "StreamEncoder",
     "check_front",
-    "decode_reasoning",
     "echo_fields",
-    "encode_reasoning",
     "in_stream_error",
     "parse_request",
     "parse_response",
@@ -246,14 +232,9 @@ def _items(items: list[Any], req: Request) -> None:
             else:
                 req.messages.append(Message("tool", [result]))
         elif kind == "reasoning":
-            # Our signed form restores the block as it came (R5.6); any other
-            # `encrypted_content` (OpenAI's) means nothing off openai: the text only.
-            thinking = decode_reasoning(item.get("encrypted_content"))
-            if thinking is None:
-                text = item_text(item)
-                thinking = ThinkingPart(text) if text else None
-            if thinking is not None:
-                _assistant(req).parts.append(thinking)
+            text = item_text(item)
+            if text:
+                _assistant(req).parts.append(ThinkingPart(text))
         elif kind == "item_reference":
             req.drop("item_reference")
         elif kind is None:
@@ -552,8 +533,7 @@ def render_response(
     echo: dict[str, Any] | None = None,
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
-    """The internal response → a client's Responses object (reasoning as `reasoning_text`, a
-    thinking signature in our `encrypted_content`)."""
+    """The internal response → a client's Responses object (reasoning as `reasoning_text`)."""
     output: list[dict[str, Any]] = []
     text: list[str] = []
 
@@ -576,8 +556,15 @@ def render_response(
             text.append(p.text)
             continue
         flush_text()
-        if isinstance(p, ThinkingPart) and (p.signature or (p.text and not p.redacted)):
-            output.append(reasoning_item(_new_id("rs_", rng), p.text, p.signature, p.redacted))
+        if isinstance(p, ThinkingPart) and p.text and not p.redacted:
+            output.append(
+                {
+                    "id": _new_id("rs_", rng),
+                    "type": "reasoning",
+                    "summary": [],
+                    "content": [{"type": "reasoning_text", "text": p.text}],
+                }
+            )
         elif isinstance(p, ToolCallPart):
             output.append(
                 {

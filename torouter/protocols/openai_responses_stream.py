@@ -7,27 +7,10 @@ message as `output_text`, a function call as `function_call_arguments`), then
 `response.completed` or `response.incomplete` carrying the whole response and its usage. That
 final event repeats the output, so the encoder holds the current output (R4.10). Errors are
 `error` then `response.failed` (R4.6). `StreamDecoder` reads an upstream Responses stream.
-
-Signed reasoning (R5.6, ToRouter extension). A thinking block with a provider signature (an
-Anthropic `signature`, a Gemini `thoughtSignature`, the opaque data of Anthropic
-`redacted_thinking`) becomes a reasoning item whose `encrypted_content` carries it, so a
-stateless client (Codex, `store: false`) that sends its output items back as input gives the
-upstream its signed block again. The value is ours, never OpenAI's:
-
-    trr1:<kind>:<text>:<signature>
-
-`trr1` is the version; `kind` is `s` (a signed thinking block; the text may be empty: a
-Gemini signature on its own) or `r` (redacted thinking; the signature is its data, the text is
-empty); `text` is the thinking text as unpadded base64url, because the signature is only valid
-with the exact text and clients may send back the item without its `content`; the signature is
-the rest, verbatim. A reasoning item with a signature and no text has `content: []`. Anything
-else in `encrypted_content` (a real OpenAI one) is not ours: `decode_reasoning` returns None.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import random
 import secrets
 import time
@@ -42,12 +25,10 @@ from torouter.protocols.internal import (
     ErrorEvent,
     Event,
     Finish,
-    SignatureDelta,
     Start,
     StopReason,
     TextDelta,
     ThinkingDelta,
-    ThinkingPart,
     ToolArgsDelta,
     ToolCallStart,
     Usage,
@@ -62,11 +43,8 @@ __all__ = [
     "TERMINAL",
     "StreamDecoder",
     "StreamEncoder",
-    "decode_reasoning",
-    "encode_reasoning",
     "in_stream_error",
     "item_text",
-    "reasoning_item",
     "shell",
     "usage_from",
     "usage_json",
@@ -114,45 +92,6 @@ def item_text(item: dict[str, Any]) -> str:
         if any(parts):
             return "\n\n".join(p for p in parts if p)
     return ""
-
-
-_SIGNED = "trr1:"  # the version prefix of our `encrypted_content` (module docstring)
-
-
-def encode_reasoning(text: str, signature: str, redacted: bool = False) -> str:
-    """A signed thinking block → the `encrypted_content` of its reasoning item."""
-    if redacted:
-        return f"{_SIGNED}r::{signature}"
-    packed = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
-    return f"{_SIGNED}s:{packed}:{signature}"
-
-
-def decode_reasoning(value: Any) -> ThinkingPart | None:
-    """Our `encrypted_content` → the thinking part it came from; None when it is not ours."""
-    if not isinstance(value, str) or not value.startswith(_SIGNED):
-        return None
-    kind, _, rest = value[len(_SIGNED) :].partition(":")
-    packed, sep, signature = rest.partition(":")
-    if kind not in ("s", "r") or not sep or not signature:
-        return None
-    if kind == "r":
-        return ThinkingPart("", signature, redacted=True) if not packed else None
-    try:
-        raw = base64.b64decode(packed + "=" * (-len(packed) % 4), altchars=b"-_", validate=True)
-        return ThinkingPart(raw.decode(), signature)
-    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
-        return None
-
-
-def reasoning_item(
-    item_id: str, text: str, signature: str | None = None, redacted: bool = False
-) -> dict[str, Any]:
-    """A completed reasoning item: the text as `reasoning_text`, a signature as ours."""
-    content = [{"type": "reasoning_text", "text": text}] if text and not redacted else []
-    item: dict[str, Any] = {"id": item_id, "type": "reasoning", "summary": [], "content": content}
-    if signature:
-        item["encrypted_content"] = encode_reasoning(text, signature, redacted)
-    return item
 
 
 def shell(rid: str, created: int, model: str, echo: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +151,6 @@ class _Item:
     pieces: list[str] = field(default_factory=list)
     call_id: str = ""
     name: str = ""
-    content: bool = True  # a reasoning item opened with its `reasoning_text` part
 
 
 class StreamEncoder:
@@ -241,8 +179,7 @@ class StreamEncoder:
         self._response: dict[str, Any] | None = None
         self._output: list[dict[str, Any]] = []  # completed items, in output order
         self._items: dict[int, _Item] = {}  # open items by block index
-        self._redacted: set[int] = set()  # redacted thinking blocks: no text
-        self._signatures: dict[int, str] = {}  # a block's signature (redacted: its data)
+        self._skipped: set[int] = set()  # redacted thinking blocks: no item
         self._count = 0  # output items opened
         self._done = False
 
@@ -264,22 +201,12 @@ class StreamEncoder:
             if isinstance(ev, Start):
                 self._begin(out, ev)
             elif isinstance(ev, BlockStart):
-                # Items open at their first delta; a block without text but with a signature
-                # (redacted thinking, a Gemini signature on its own) at its stop.
+                # Items open at their first delta: a block without text (a Gemini signature
+                # on its own) becomes no item at all.
                 self._begin(out)
                 if ev.kind == "redacted_thinking":
-                    self._redacted.add(ev.index)
-                    self._signatures[ev.index] = ev.data
-                    self._held += len(ev.data)
-                    if self._held > self._max_held:
-                        out.append(
-                            self.error(
-                                "Response too large", "upstream_error", "upstream_unavailable"
-                            )
-                        )
-            elif isinstance(
-                ev, TextDelta | ThinkingDelta | ToolArgsDelta | SignatureDelta
-            ) and self._over(ev):
+                    self._skipped.add(ev.index)
+            elif isinstance(ev, TextDelta | ThinkingDelta | ToolArgsDelta) and self._over(ev):
                 out.append(
                     self.error("Response too large", "upstream_error", "upstream_unavailable")
                 )
@@ -301,9 +228,6 @@ class StreamEncoder:
                         "response.reasoning_text.delta",
                         {**self._at(item), "content_index": 0, "delta": ev.text},
                     )
-            elif isinstance(ev, SignatureDelta):
-                if ev.index not in self._redacted and ev.signature:
-                    self._signatures[ev.index] = ev.signature  # the last one wins
             elif isinstance(ev, ToolCallStart):
                 self._begin(out)
                 self._open_call(out, ev)
@@ -326,13 +250,8 @@ class StreamEncoder:
                 out.append(self.error(ev.message, ev.type, ev.code))
         return b"".join(out)
 
-    def _over(self, ev: TextDelta | ThinkingDelta | ToolArgsDelta | SignatureDelta) -> bool:
-        if isinstance(ev, ToolArgsDelta):
-            self._held += len(ev.json)
-        elif isinstance(ev, SignatureDelta):
-            self._held += len(ev.signature)
-        else:
-            self._held += len(ev.text)
+    def _over(self, ev: TextDelta | ThinkingDelta | ToolArgsDelta) -> bool:
+        self._held += len(ev.json if isinstance(ev, ToolArgsDelta) else ev.text)
         return self._held > self._max_held
 
     def error(self, message: str, type_: str, code: str) -> bytes:
@@ -363,7 +282,7 @@ class StreamEncoder:
 
     def _finish(self, out: list[bytes], ev: Finish) -> None:
         self._begin(out)
-        for index in sorted(self._items.keys() | self._signatures.keys()):
+        for index in list(self._items):
             self._close(out, index)
         assert self._response is not None
         status, reason = STOP_REASONS[ev.stop_reason]
@@ -392,7 +311,7 @@ class StreamEncoder:
 
     def _ensure(self, out: list[bytes], index: int, kind: str) -> _Item | None:
         """The open item of a block, opened at the block's first delta."""
-        if index in self._redacted:
+        if index in self._skipped:
             return None
         item = self._items.get(index)
         if item is None:
@@ -427,16 +346,6 @@ class StreamEncoder:
         )
         return item
 
-    def _open_signed(self, out: list[bytes], index: int) -> _Item:
-        """A reasoning item with a signature and no text: no content part, `content: []`."""
-        item = self._new(index, "reasoning", "rs_")
-        item.content = False
-        added = {"id": item.id, "type": "reasoning", "summary": [], "content": []}
-        self._emit(
-            out, "response.output_item.added", {"output_index": item.output_index, "item": added}
-        )
-        return item
-
     def _open_call(self, out: list[bytes], ev: ToolCallStart) -> None:
         item = self._new(ev.index, "function_call", "fc_")
         item.call_id, item.name = ev.id, ev.name
@@ -453,9 +362,6 @@ class StreamEncoder:
         )
 
     def _close(self, out: list[bytes], index: int) -> None:
-        signature = self._signatures.pop(index, None)
-        if index not in self._items and signature:
-            self._open_signed(out, index)
         item = self._items.pop(index, None)
         if item is None:
             return
@@ -477,16 +383,12 @@ class StreamEncoder:
             )
             self._emit(out, "response.content_part.done", {**at, "content_index": 0, "part": part})
         elif item.kind == "reasoning":
-            done = reasoning_item(item.id, text, signature, index in self._redacted)
-            if item.content:
-                part = {"type": "reasoning_text", "text": text}
-                done["content"] = [part]  # the part announced, even when empty
-                self._emit(
-                    out, "response.reasoning_text.done", {**at, "content_index": 0, "text": text}
-                )
-                self._emit(
-                    out, "response.content_part.done", {**at, "content_index": 0, "part": part}
-                )
+            part = {"type": "reasoning_text", "text": text}
+            done = {"id": item.id, "type": "reasoning", "summary": [], "content": [part]}
+            self._emit(
+                out, "response.reasoning_text.done", {**at, "content_index": 0, "text": text}
+            )
+            self._emit(out, "response.content_part.done", {**at, "content_index": 0, "part": part})
         else:
             args = text or "{}"
             done = {
