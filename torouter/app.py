@@ -282,7 +282,7 @@ class ToRouterApp:
             sink=sink,
             db=db,
         )
-        self._wire_health(gateway, health, db, snapshot, http, bus, metrics)
+        self._wire_health(gateway, health, db, snapshot, http, bus, metrics, lock)
         await bus.start()  # after every subscription: the Redis bus subscribes at start
         c = Components(
             settings=s,
@@ -336,6 +336,7 @@ class ToRouterApp:
         http: UpstreamHttp,
         bus: Bus,
         metrics: Metrics,
+        lock: LockFactory,
     ) -> None:
         """Channel health (R9.6): cooldowns and affinity mirrored to other nodes, disables
         persisted off the hot path, probes re-enable."""
@@ -359,7 +360,12 @@ class ToRouterApp:
         self._status_writer = writer
         self._probe_task = asyncio.create_task(
             probe.run_probes(
-                http, snapshot, health, writer, float(self.settings.routing.probe_interval_s)
+                http,
+                snapshot,
+                health,
+                writer,
+                float(self.settings.routing.probe_interval_s),
+                lock=lock,
             ),
             name="channel-probes",
         )

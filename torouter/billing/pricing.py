@@ -160,8 +160,10 @@ def estimate_nusd(
     multiplier: Decimal,
     *,
     output_cap: int = 8192,
+    images: int = 0,
 ) -> int:
-    """The reservation of R7.9: input estimate + requested output (else 1024, ≤ the cap)."""
+    """The reservation of R7.9: input estimate + requested output (else 1024, ≤ the cap) + the
+    per-request price + `images` requested × the per-image price."""
     out = max_output_tokens if max_output_tokens and max_output_tokens > 0 else 1024
     out = min(out, output_cap)
-    return cost_nusd(Usage(input=input_tokens, output=out), prices, multiplier)
+    return cost_nusd(Usage(input=input_tokens, output=out, images=images), prices, multiplier)

@@ -21,6 +21,7 @@ import orjson
 
 from torouter.access import admission, limits
 from torouter.access.client_ip import client_ip, parse_networks
+from torouter.billing import estimate
 from torouter.billing.ledger import Ledger
 from torouter.billing.pricing import cost_nusd, estimate_nusd
 from torouter.config import Settings
@@ -240,13 +241,16 @@ class Gateway:
         if not self._queue_enabled or not self._recorder.has_room():
             raise error("E20")
         # Steps 10–11: windows, then the estimate reserved against every limit, atomically.
-        ctx.estimate_input_tokens = math.ceil(len(ctx.body) / 4)
+        ctx.estimate_input_tokens, _ = estimate.input_tokens(
+            ctx.body, ctx.payload, adm.model.context_length
+        )
         ctx.estimate_nusd = estimate_nusd(
             ctx.estimate_input_tokens,
             ctx.max_output,
             adm.model.prices,
             adm.group.multiplier,
             output_cap=self._output_cap,
+            images=estimate.requested_images(route.operation, ctx.payload),
         )
         ctx.admission_id = f"{self._boot}-{next(self._seq)}"
         ctx.ticket, verdict = await self._ledger.admit(

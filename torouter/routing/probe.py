@@ -18,6 +18,7 @@ from sqlalchemy import update
 
 from torouter.routing.health import HealthBook
 from torouter.snapshot import ChannelRec, SnapshotHolder
+from torouter.state.lock import LockFactory, local_lock
 from torouter.storage import tables as t
 from torouter.storage.db import Database
 from torouter.upstreams import anthropic as anthropic_up
@@ -117,14 +118,21 @@ async def run_probes(
     writer: ChannelStatusWriter,
     interval: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    lock: LockFactory = local_lock,
 ) -> None:
+    """Probe every auto-disabled channel once per `interval`; with several nodes, one node per
+    round (the others find the lock held and skip it)."""
     while True:
         await sleep(interval)
-        for ch in list(snapshot.current.channels.values()):
-            if ch.status != "auto_disabled":
+        disabled = [c for c in snapshot.current.channels.values() if c.status == "auto_disabled"]
+        if not disabled:
+            continue
+        async with lock("channel-probes", max(interval, 30.0)) as held:
+            if not held:
                 continue
-            ok, status, _ = await probe_channel(http, ch)
-            log.info("channel probe", extra={"channel": ch.id, "ok": ok, "status": status})
-            if ok:
-                health.enable(ch.id)
-                await writer.write(ch.id, "enabled", None)
+            for ch in disabled:
+                ok, status, _ = await probe_channel(http, ch)
+                log.info("channel probe", extra={"channel": ch.id, "ok": ok, "status": status})
+                if ok:
+                    health.enable(ch.id)
+                    await writer.write(ch.id, "enabled", None)

@@ -1,0 +1,93 @@
+"""Probes of auto-disabled channels (SPEC R9.6): one node per round when scaled out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from torouter.routing import probe
+
+
+class _Stop(Exception):
+    pass
+
+
+def sleeper(rounds: int) -> Any:
+    left = [rounds]
+
+    async def sleep(_s: float) -> None:
+        if left[0] == 0:
+            raise _Stop
+        left[0] -= 1
+
+    return sleep
+
+
+def lock_answering(held: bool, names: list[str]) -> Any:
+    @contextlib.asynccontextmanager
+    async def lock(name: str, ttl_s: float) -> AsyncIterator[bool]:
+        names.append(name)
+        yield held
+
+    return lock
+
+
+@pytest.mark.parametrize("held", [True, False])
+async def test_a_round_runs_only_under_the_lock(
+    monkeypatch: pytest.MonkeyPatch, held: bool
+) -> None:
+    channels = {
+        1: SimpleNamespace(id=1, status="auto_disabled"),
+        2: SimpleNamespace(id=2, status="enabled"),
+    }
+    snapshot = SimpleNamespace(current=SimpleNamespace(channels=channels))
+    probed: list[int] = []
+    enabled: list[int] = []
+    written: list[tuple[int, str]] = []
+
+    async def fake_probe(_http: Any, ch: Any) -> tuple[bool, int, str]:
+        probed.append(ch.id)
+        return True, 200, "pong"
+
+    async def write(cid: int, status: str, _reason: str | None) -> None:
+        written.append((cid, status))
+
+    monkeypatch.setattr(probe, "probe_channel", fake_probe)
+    names: list[str] = []
+    with pytest.raises(_Stop):
+        await probe.run_probes(
+            None,  # type: ignore[arg-type]
+            snapshot,  # type: ignore[arg-type]
+            SimpleNamespace(enable=enabled.append),  # type: ignore[arg-type]
+            SimpleNamespace(write=write),  # type: ignore[arg-type]
+            10.0,
+            sleep=sleeper(2),
+            lock=lock_answering(held, names),
+        )
+    assert names == ["channel-probes", "channel-probes"]
+    if held:
+        assert probed == [1, 1] and enabled == [1, 1] and written == [(1, "enabled")] * 2
+    else:
+        assert probed == [] and enabled == [] and written == []
+
+
+async def test_no_disabled_channel_takes_no_lock() -> None:
+    snapshot = SimpleNamespace(
+        current=SimpleNamespace(channels={1: SimpleNamespace(id=1, status="enabled")})
+    )
+    names: list[str] = []
+    with pytest.raises(_Stop):
+        await probe.run_probes(
+            None,  # type: ignore[arg-type]
+            snapshot,  # type: ignore[arg-type]
+            SimpleNamespace(enable=None),  # type: ignore[arg-type]
+            SimpleNamespace(write=None),  # type: ignore[arg-type]
+            10.0,
+            sleep=sleeper(3),
+            lock=lock_answering(True, names),
+        )
+    assert names == []

@@ -1,0 +1,89 @@
+"""The input side of the admission estimate (SPEC R7.9). Pure.
+
+Text bytes / 4, where base64 image data is not counted and each image part counts 1,600 tokens,
+the whole at most the model's context length. Bodies without any image marker (nearly all) cost
+one byte search; only the others are walked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["IMAGE_TOKENS", "input_tokens", "requested_images"]
+
+IMAGE_TOKENS = 1_600
+_MARKERS = (b"image", b"inlineData", b"inline_data")
+
+
+def input_tokens(body: bytes, payload: Any, context_length: int | None = None) -> tuple[int, int]:
+    """(estimated input tokens, image parts) of a JSON request body and its parsed payload."""
+    if not any(m in body for m in _MARKERS):
+        tokens, images = math.ceil(len(body) / 4), 0
+    else:
+        found = _Found()
+        found.walk(payload)
+        text = max(len(body) - found.base64_chars, 0)
+        tokens, images = math.ceil(text / 4) + IMAGE_TOKENS * found.images, found.images
+    if context_length:
+        tokens = min(tokens, context_length)
+    return tokens, images
+
+
+def requested_images(operation: str, payload: Any) -> int:
+    """Images an image-generation request asks for (`n`, default 1): priced per image."""
+    if operation not in ("images", "image_edits") or not isinstance(payload, Mapping):
+        return 0
+    n = payload.get("n")
+    return n if isinstance(n, int) and n > 0 else 1
+
+
+def _data_url_len(url: Any) -> int:
+    return len(url) if isinstance(url, str) and url.startswith("data:") else 0
+
+
+class _Found:
+    def __init__(self) -> None:
+        self.images = 0
+        self.base64_chars = 0
+
+    def walk(self, node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                self.walk(item)
+        elif isinstance(node, Mapping):
+            if not self._part(node):
+                for value in node.values():
+                    if isinstance(value, list | Mapping):
+                        self.walk(value)
+
+    def _part(self, node: Mapping[str, Any]) -> bool:
+        """Count `node` if it is an image part of any of the three protocols."""
+        kind = node.get("type")
+        if kind == "image_url":  # OpenAI chat
+            url = node.get("image_url")
+            url = url.get("url") if isinstance(url, Mapping) else url
+            self._image(_data_url_len(url))
+            return True
+        if kind == "input_image":  # OpenAI Responses
+            self._image(_data_url_len(node.get("image_url")))
+            return True
+        if kind == "image" and isinstance(node.get("source"), Mapping):  # Anthropic
+            source = node["source"]
+            data = source.get("data") if source.get("type") == "base64" else None
+            self._image(len(data) if isinstance(data, str) else 0)
+            return True
+        for key in ("inlineData", "inline_data", "fileData", "file_data"):  # Gemini
+            blob = node.get(key)
+            if isinstance(blob, Mapping):
+                mime = blob.get("mimeType") or blob.get("mime_type") or ""
+                data = blob.get("data")
+                if isinstance(mime, str) and mime.startswith("image/"):
+                    self._image(len(data) if isinstance(data, str) else 0)
+                return True
+        return False
+
+    def _image(self, base64_chars: int) -> None:
+        self.images += 1
+        self.base64_chars += base64_chars
