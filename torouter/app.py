@@ -12,6 +12,7 @@ and stops. The dispatcher is a prefix test per request:
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import ipaddress
 import logging
@@ -35,8 +36,8 @@ from torouter.observability.metrics import Metrics
 from torouter.routing.health import HealthBook
 from torouter.snapshot import Snapshot, SnapshotHolder
 from torouter.state.base import StateBackend, StateUnavailable
-from torouter.state.bus import Bus, MemoryBus, RedisBus
-from torouter.state.lock import LockFactory, local_lock, redis_lock_factory
+from torouter.state.bus import Bus, MemoryBus
+from torouter.state.lock import LockFactory, local_lock
 from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
@@ -227,7 +228,8 @@ class ToRouterApp:
                     "be shared."
                 ) from exc
         if db.is_sqlite:
-            await migrate.upgrade(db)
+            if not await migrate.is_current(db):  # alembic is loaded only to migrate
+                await migrate.upgrade(db)
         elif not await migrate.is_current(db):
             raise StartupError("the database schema is outdated: run `torouter migrate up`")
         if s.has_provisioning:
@@ -376,6 +378,8 @@ class ToRouterApp:
         if not s.redis.url:
             return self._state or MemoryState(), MemoryBus(), local_lock
         from torouter.state.redis import RedisState, connect
+        from torouter.state.redis_bus import RedisBus
+        from torouter.state.redis_lock import redis_lock_factory
 
         client = connect(s.redis.url, timeout_s=s.redis.socket_timeout_s)
         # Pub/sub blocks on reads: its own connection, with a longer timeout.
@@ -511,4 +515,16 @@ def _settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+    _trim_malloc()
     gc.set_threshold(5_000, 20, 20)  # fewer young collections; per-request garbage is acyclic
+
+
+def _trim_malloc() -> None:
+    """Hand the pages start-up freed (migrations, provisioning, config) back to the OS (glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)

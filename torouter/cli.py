@@ -75,6 +75,8 @@ def serve(
         http="httptools",
         lifespan="on",
         access_log=False,
+        ws="none",  # no WebSocket surface; saves loading a protocol library
+        server_header=False,
         proxy_headers=False,  # the client IP is ours to derive, from trusted_proxies only (R7.3)
         log_config=None,
         timeout_graceful_shutdown=int(s.shutdown.drain_s),

@@ -2,20 +2,24 @@
 
 Alembic is configured here, not by an alembic.ini, and runs inside `conn.run_sync` on the
 application's own async engine, so both drivers (aiosqlite, asyncpg) work unchanged.
+
+Alembic itself (about 10 MB resident) is imported only to change or compare a schema: the start-up
+check of a current database reads `alembic_version` and the revision ids of the scripts directly.
 """
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from torouter.storage.db import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["current_revision", "head_revision", "is_current", "schema_diff", "upgrade"]
 
@@ -26,6 +30,8 @@ _PG_MIGRATE_LOCK = 0x746F726D69677261
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
@@ -33,9 +39,24 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "the migration history is empty"
-    return head
+    """The newest revision of the scripts: the one no other script revises."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.Assign | ast.AnnAssign):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {t.id for t in targets if isinstance(t, ast.Name)}
+            value = ast.literal_eval(node.value) if node.value is not None else None
+            if "revision" in names and isinstance(value, str):
+                revisions.add(value)
+            elif "down_revision" in names and value is not None:
+                revised.update([value] if isinstance(value, str) else value)
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise RuntimeError(f"the migration history needs exactly one head, found {sorted(heads)}")
+    return heads.pop()
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
@@ -44,6 +65,8 @@ async def upgrade(db: Database, revision: str = "head") -> None:
     def run(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATE_LOCK})
+        from alembic import command
+
         command.upgrade(alembic_config(conn), revision)
 
     async with db.engine.begin() as conn:
@@ -51,11 +74,15 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
 
 async def current_revision(db: Database) -> str | None:
-    def run(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
-
+    """The database's revision (`alembic_version`), None when it has none."""
     async with db.engine.connect() as conn:
-        return await conn.run_sync(run)
+        try:
+            rows = list(await conn.execute(text("SELECT version_num FROM alembic_version")))
+        except DBAPIError:  # no such table: a database never migrated
+            return None
+    if len(rows) > 1:
+        raise RuntimeError("alembic_version holds several heads")
+    return str(rows[0][0]) if rows else None
 
 
 async def is_current(db: Database) -> bool:
@@ -66,6 +93,7 @@ async def is_current(db: Database) -> bool:
 async def schema_diff(db: Database) -> list[Any]:
     """Differences between the live schema and `tables.metadata` (empty when they match)."""
     from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
 
     from torouter.storage.tables import metadata
 

@@ -27,6 +27,8 @@ class UpstreamHttp:
         self.session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
+            # Upstream cookies must not travel from one caller's request to another's.
+            cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent",),
             timeout=aiohttp.ClientTimeout(total=None),
         )
