@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -19,6 +20,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 class Database:
@@ -40,6 +45,7 @@ class Database:
             kw["pool_size"] = pool_size
             kw["max_overflow"] = pool_size
             kw["pool_pre_ping"] = True
+        kw["json_serializer"] = _json_text  # JSON columns (attempt chains): orjson, not json
         self.engine: AsyncEngine = create_async_engine(url, **kw)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

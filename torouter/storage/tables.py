@@ -52,8 +52,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime")
-        # Fixed-width ISO text sorts chronologically on both databases.
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # Fixed-width ISO text sorts chronologically on both databases:
+        # 2026-01-02T03:04:05.000000Z (the same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ")).
+        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:

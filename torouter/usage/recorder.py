@@ -38,9 +38,6 @@ def chunk_size(pending: int) -> int:
     return max(_CHUNK, min(pending // 2, _MAX_CHUNK))
 
 
-_COLUMNS = frozenset(c.name for c in t.usage_logs.columns)
-
-
 def _default(col: Column[Any]) -> Any:
     d = col.default
     if d is None:
@@ -58,7 +55,7 @@ _INSERT = BulkInsert(
 
 
 def _parse_time(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k in _COLUMNS}
+    out = dict(row)  # keys that are not columns are ignored by the insert
     out["created_at"] = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
     out["debit_balance"] = row.get("debit_balance", True)  # read by _apply_money, not stored
     return out
