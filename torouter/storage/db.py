@@ -19,6 +19,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # 512 KiB of page cache per connection instead of 2 MiB: the gateway mostly appends, reads
+    # are served by the kernel's page cache just as well, and the process stays smaller (§20).
+    cur.execute("PRAGMA cache_size=-512")
     cur.close()
 
 
