@@ -3,9 +3,9 @@ per dialect and each row becomes a tuple in C (`itemgetter`), with only the few 
 the columns need (SQLite's DATETIME text, JSON) applied in Python.
 
 SQLAlchemy's own `execute(insert, [dicts])` does the same work generically, per row and column,
-on the event loop: about 60 µs a row here, which at thousands of requests a second stalled the
-loop for milliseconds every flush. This path is about a tenth of that and gives the database the
-same values SQLAlchemy would (tests check both read back alike on SQLite and PostgreSQL).
+on the event loop. Measured on SQLite, a 400-row batch took 23-40 ms that way and 13-22 ms this
+way (about 7 µs of loop time a row). The database gets the same values SQLAlchemy would give it
+(tests read both back alike on SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
