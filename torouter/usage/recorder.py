@@ -15,7 +15,6 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import JSON, Column, select, update
-from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from ulid import ULID
 
 from torouter.storage import tables as t
@@ -42,8 +41,8 @@ def _default(col: Column[Any]) -> Any:
     d = col.default
     if d is None:
         return None
-    if isinstance(d, ScalarElementColumnDefault):
-        return d.arg
+    if d.is_scalar:
+        return d.arg  # type: ignore[attr-defined]
     return [] if isinstance(col.type, JSON) else None
 
 
