@@ -29,3 +29,12 @@ async def test_upstream_cookies_are_not_kept() -> None:
         assert isinstance(http.session.cookie_jar, aiohttp.DummyCookieJar)
     finally:
         await http.close()
+
+
+def test_start_up_heap_is_frozen_out_of_the_collector() -> None:
+    code = (
+        "import gc, torouter.app as a; a._settle_heap(); "
+        "print(gc.get_freeze_count() > 10_000, gc.get_threshold())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True (5000, 20, 20)"

@@ -36,7 +36,6 @@ class KeepAlive:
         self._interval = interval
         self._loop = asyncio.get_running_loop()
         self.last = self._loop.time()
-        self.pings = 0
         self._task: asyncio.Task[None] | None = None
         self._handle: asyncio.TimerHandle | None = self._loop.call_at(
             self.last + interval, self._tick
@@ -66,4 +65,3 @@ class KeepAlive:
     async def _ping(self) -> None:
         with contextlib.suppress(Exception):  # a client gone is the relay's to notice
             await self._send(self._message)
-            self.pings += 1
