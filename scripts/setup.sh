@@ -38,11 +38,27 @@ if [ $want_test = 1 ]; then
   command -v redis-server >/dev/null || need+=(redis-server)
   [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
   command -v wrk >/dev/null || need+=(wrk)
+  # The deployment kit's checkers (tests/deploy): promtool, haproxy, systemd-analyze, and the
+  # seccomp binding of Debian's python3 that emulates the systemd unit's sandbox.
+  command -v promtool >/dev/null || need+=(prometheus)
+  command -v haproxy >/dev/null || need+=(haproxy)
+  command -v systemd-analyze >/dev/null || need+=(systemd)
+  /usr/bin/python3 -c "import seccomp" 2>/dev/null || need+=(python3-seccomp)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then echo "need root to install: ${need[*]}" >&2; exit 1; fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    # Nothing installed here may start as a service (prometheus, haproxy and the Debian
+    # PostgreSQL cluster would listen on every interface): the tests start their own.
+    guard=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+      guard=1
+    fi
+    rc=0
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || rc=$?
+    [ $guard = 0 ] || rm -f /usr/sbin/policy-rc.d
+    [ $rc = 0 ] || exit $rc
   fi
   # Older SDK majors live in their own virtual environments (R21.1: openai 1.x).
   mkdir -p .venvs

@@ -88,7 +88,9 @@ def stages(instructions: list[Instruction]) -> tuple[dict[str, str], list[Stage]
     for ins in instructions:
         if ins.keyword == "FROM":
             words = ins.args.split()
-            base = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], words[0])
+            base = re.sub(
+                r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], words[0]
+            )
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             result.append(Stage(base, name))
         elif not result:

@@ -35,7 +35,7 @@ def final() -> Stage:
 
 
 def test_two_stages_on_python_3_11_slim() -> None:
-    args, all_stages = stages(parse(DOCKERFILE.read_text()))
+    _, all_stages = stages(parse(DOCKERFILE.read_text()))
     assert len(all_stages) == 2
     build, final = all_stages
     assert build.name == "build" and final.name is None

@@ -99,7 +99,7 @@ def test_promtool_metrics_check_is_not_vacuous() -> None:
         tool("promtool"),
         "check",
         "metrics",
-        input="# TYPE torouter_x counter\ntorouter_x{a=\"1\" 1\n",
+        input='# TYPE torouter_x counter\ntorouter_x{a="1" 1\n',
     )
     assert rc != 0, out
 
@@ -109,7 +109,9 @@ def test_every_r17_2_family_is_exported(exported: set[str]) -> None:
         assert {family, f"{family}_total", f"{family}_bucket"} & exported, family
 
 
-@pytest.mark.parametrize(("name", "queries"), [("dashboard", dashboard_queries), ("alerts", alert_queries)])
+@pytest.mark.parametrize(
+    ("name", "queries"), [("dashboard", dashboard_queries), ("alerts", alert_queries)]
+)
 def test_queried_metrics_are_exported(name: str, queries: Any, exported: set[str]) -> None:
     used = set().union(*(metric_names(grafana_to_promql(q)) for q in queries()))
     assert used, name
@@ -174,7 +176,8 @@ def test_dashboard_is_provisioned_against_the_provisioned_datasource() -> None:
          {"torouter_requests_total"}),
         ("histogram_quantile(0.99, sum by (le) (rate(torouter_ttft_seconds_bucket[5m])))",
          {"torouter_ttft_seconds_bucket"}),
-        ("sum(rate(torouter_cost_nanousd_total[1h])) * 3600 / 1e9 > 100", {"torouter_cost_nanousd_total"}),
+        ("sum(rate(torouter_cost_nanousd_total[1h])) * 3600 / 1e9 > 100",
+         {"torouter_cost_nanousd_total"}),
         ('sum(up{job="torouter"}) == 0 or absent(up{job="torouter"})', {"up"}),
         ("a / on (instance) group_left (x) b unless c offset 5m", {"a", "b", "c"}),
     ],
@@ -188,4 +191,3 @@ def test_operations_doc_explains_every_exported_family(scrape: str) -> None:
     for fam in text_string_to_metric_families(scrape):
         name = fam.name + ("_total" if fam.type == "counter" else "")
         assert f"`{name}" in doc, name
-

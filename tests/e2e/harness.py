@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,17 @@ def wait_until(check: Callable[[], Any], timeout: float = 10.0, what: str = "con
 
 
 class GatewayProcess:
-    def __init__(self, workdir: Path, config: str, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: str,
+        *,
+        env: dict[str, str] | None = None,
+        launcher: Sequence[str] = (),
+    ) -> None:
         self.workdir = workdir
+        # A command the CLI runs under (e.g. tests/deploy's systemd sandbox).
+        self.launcher = list(launcher)
         self.port = free_port()
         self.config_path = workdir / "torouter.toml"
         self.config_text = config.replace("{port}", str(self.port)).replace("{dir}", str(workdir))
@@ -64,7 +73,7 @@ class GatewayProcess:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*TOROUTER, *args],
+            [*self.launcher, *TOROUTER, *args],
             env=self.env,
             cwd=self.workdir,
             capture_output=True,
@@ -77,7 +86,15 @@ class GatewayProcess:
         self.lines = []
         self.stderr = b""
         self.proc = subprocess.Popen(
-            [*TOROUTER, "serve", "--config", str(self.config_path), "--port", str(self.port)],
+            [
+                *self.launcher,
+                *TOROUTER,
+                "serve",
+                "--config",
+                str(self.config_path),
+                "--port",
+                str(self.port),
+            ],
             env=self.env,
             cwd=self.workdir,
             stdout=subprocess.PIPE,
