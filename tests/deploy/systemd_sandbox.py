@@ -9,8 +9,9 @@ applied here the way systemd applies them before it executes the service:
   `systemd-analyze syscall-filter` expands them, `~` lines removing from it, plus the calls
   systemd always permits; any other call fails with the errno.
 - RestrictAddressFamilies=: socket(2) is allowed only for the listed families.
-- MemoryDenyWriteExecute=yes: the kernel's own switch, prctl(PR_SET_MDWE), which refuses
-  writable+executable mappings as systemd's seccomp rules do.
+- MemoryDenyWriteExecute=yes: both ways systemd enforces it (its seccomp rules, used by
+  Debian 12's systemd 252: no mapping both writable and executable, no mprotect() or shmat()
+  that adds execution at all; and the kernel's prctl(PR_SET_MDWE), used by newer ones).
 - NoNewPrivileges=yes: set by libseccomp when the filter is loaded.
 
 Run by Debian's python3 (it has the `seccomp` binding, package python3-seccomp); the command it
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import mmap
 import os
 import socket
 import subprocess
@@ -30,6 +32,7 @@ import seccomp  # type: ignore[import-not-found]
 
 PR_SET_MDWE = 65
 PR_MDWE_REFUSE_EXEC_GAIN = 1
+SHM_EXEC = 0o100000
 # Permitted by systemd whatever the allow-list says (src/core/execute.c, src/shared/seccomp-util.c).
 ALWAYS = ("execve", "exit", "exit_group", "getrlimit", "rt_sigreturn", "sigreturn")
 
@@ -111,6 +114,18 @@ def build_filter(options: list[tuple[str, str]]) -> seccomp.SyscallFilter:
     return f
 
 
+def write_execute_filter() -> seccomp.SyscallFilter:
+    """systemd's seccomp rules for MemoryDenyWriteExecute= (seccomp_memory_deny_write_execute)."""
+    prot_wx = mmap.PROT_WRITE | mmap.PROT_EXEC
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    deny = seccomp.ERRNO(errno.EPERM)
+    f.add_rule(deny, "mmap", seccomp.Arg(2, seccomp.MASKED_EQ, prot_wx, prot_wx))
+    for call in ("mprotect", "pkey_mprotect"):
+        f.add_rule(deny, call, seccomp.Arg(2, seccomp.MASKED_EQ, mmap.PROT_EXEC, mmap.PROT_EXEC))
+    f.add_rule(deny, "shmat", seccomp.Arg(2, seccomp.MASKED_EQ, SHM_EXEC, SHM_EXEC))
+    return f
+
+
 def main(argv: list[str]) -> None:
     unit, sep, *command = argv
     assert sep == "--" and command, __doc__
@@ -119,6 +134,7 @@ def main(argv: list[str]) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
             raise SystemExit(f"PR_SET_MDWE: {os.strerror(ctypes.get_errno())}")
+        write_execute_filter().load()
     build_filter(options).load()
     os.execvp(command[0], command)
 
