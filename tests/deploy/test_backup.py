@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import drop_pg_database, make_pg_database, pg_base_url
 from tests.deploy.kit import REPO, tool
-from tests.deploy.traffic import ADMIN_PASSWORD, CONFIG, KEY, exercise
+from tests.deploy.traffic import ADMIN_PASSWORD, CONFIG, KEY, START_TIMEOUT, exercise
 from tests.e2e.harness import GatewayProcess, wait_until
 from tests.e2e.test_admission_setup import redis_db_url
 from torouter.storage import tables as t
@@ -144,7 +144,7 @@ def test_postgres_backup_and_restore_as_documented(tmp_path: Path) -> None:
             },
         )
         gw.cli("migrate", "up", "--config", str(gw.config_path))
-        gw.start()
+        gw.start(timeout=START_TIMEOUT)
         try:
             ids = exercise(gw)
             wait_until(
@@ -180,7 +180,7 @@ def test_postgres_backup_and_restore_as_documented(tmp_path: Path) -> None:
                 "TOROUTER_REDIS__URL": redis_db_url(3),
             },
         )
-        gw2.start()
+        gw2.start(timeout=START_TIMEOUT)
         try:
             rid = chat(gw2)
             wait_until(
@@ -209,7 +209,7 @@ def test_sqlite_online_backup_as_documented(tmp_path: Path) -> None:
     gw = GatewayProcess(tmp_path, CONFIG, env={"DEPLOY_ADMIN_PASSWORD": ADMIN_PASSWORD})
     db_file = tmp_path / "data" / "torouter.db"
     url = f"sqlite+aiosqlite:///{db_file}"
-    gw.start()
+    gw.start(timeout=START_TIMEOUT)
     try:
         ids = exercise(gw)
         wait_until(
@@ -229,7 +229,7 @@ def test_sqlite_online_backup_as_documented(tmp_path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     copy.rename(db_file)
-    gw.start()
+    gw.start(timeout=START_TIMEOUT)
     try:
         rid = chat(gw)
         wait_until(lambda: rid in {u[1] for u in state(url)["usage"]}, what="the new usage row")

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.kit import DEPLOY, REPO, load_yaml, run, tool
 from tests.deploy.promql import grafana_to_promql, metric_names
-from tests.deploy.traffic import ADMIN_PASSWORD, CONFIG, exercise
+from tests.deploy.traffic import ADMIN_PASSWORD, CONFIG, START_TIMEOUT, exercise
 from tests.e2e.harness import GatewayProcess
 
 DASHBOARD = DEPLOY / "grafana/dashboards/torouter.json"
@@ -47,7 +47,7 @@ def scrape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         CONFIG,
         env={"DEPLOY_ADMIN_PASSWORD": ADMIN_PASSWORD},
     )
-    gw.start()
+    gw.start(timeout=START_TIMEOUT)
     try:
         exercise(gw)
         with gw.client() as c:

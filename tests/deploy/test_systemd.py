@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.deploy.kit import DEPLOY, run, tool
-from tests.deploy.traffic import ADMIN_EMAIL, ADMIN_PASSWORD, CONFIG, exercise
+from tests.deploy.traffic import ADMIN_EMAIL, ADMIN_PASSWORD, CONFIG, START_TIMEOUT, exercise
 from tests.e2e.harness import GatewayProcess, wait_until
 from tests.e2e.test_admission_setup import redis_db_url
 
@@ -160,7 +160,7 @@ def test_gateway_runs_inside_the_unit_sandbox(tmp_path: Path, backends: dict[str
     )
     migrated = gw.cli("migrate", "up", "--config", str(gw.config_path), check=False)
     assert migrated.returncode == 0, migrated.stderr  # ExecStartPre
-    gw.start()
+    gw.start(timeout=START_TIMEOUT)
     try:
         ids = exercise(gw)
         with httpx.Client(base_url=gw.url, timeout=30) as c:

@@ -7,12 +7,14 @@ import httpx
 
 from tests.e2e.harness import GatewayProcess
 
-__all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "CONFIG", "KEY", "exercise"]
+__all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "CONFIG", "KEY", "START_TIMEOUT", "exercise"]
 
 KEY = "sk-deployKitKey00000000000000000000000000000000000D"
 assert len(KEY) == 51
 ADMIN_EMAIL = "ops@example.com"
 ADMIN_PASSWORD = "correct horse battery staple 42"
+# Start-up on a machine shared with other test runs can take far longer than on an idle one.
+START_TIMEOUT = 120.0
 
 # `{port}` and `{dir}` are filled in by GatewayProcess. The mocks are mounted on the gateway;
 # `gpt-limited` gets 429s from its only channel, so it cools down (the cooldown counter).
