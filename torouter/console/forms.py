@@ -12,6 +12,7 @@ the form, in the page's language.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,8 +69,16 @@ async def read_form(request: Request, v: Visitor) -> dict[str, str]:
     return fields
 
 
+# Messages of the shared field validators (`api/fields.py`) that carry a value.
+_KNOWN = ((re.compile(r'^"(?P<value>.*)" is not an IP address or CIDR$'), "errors.field.not_ip"),)
+
+
 def _pydantic_message(t: Translator, err: Mapping[str, Any]) -> str:
     kind = str(err.get("type", ""))
+    text = str(err.get("msg", "")).removeprefix("Value error, ")
+    for pattern, key in _KNOWN:
+        if match := pattern.match(text):
+            return t(key, **match.groupdict())
     ctx = err.get("ctx") or {}
     key = f"errors.field.{kind}"
     if t.has(key):
@@ -78,8 +87,7 @@ def _pydantic_message(t: Translator, err: Mapping[str, Any]) -> str:
             return t(key, **values)
         except KeyError:
             pass
-    msg = str(err.get("msg", "")).removeprefix("Value error, ")
-    return translate(msg, t.lang)
+    return translate(text, t.lang)
 
 
 @dataclass

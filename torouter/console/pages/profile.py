@@ -18,6 +18,7 @@ from torouter.api.me.profile import PasswordChange, ProfileUpdate
 from torouter.api.me.twofactor import Disable, EnableConfirm, EnableStart
 from torouter.api.session_auth import clear_session_cookies
 from torouter.console.deps import ConsoleDeps
+from torouter.console.devices import device
 from torouter.console.forms import FormErrors, read_form
 from torouter.console.guards import signed_in
 from torouter.console.render import page, redirect
@@ -67,6 +68,7 @@ async def _render(
         pending=pending,
         errors=all_errors,
         forms=forms or {},
+        device=device,
     )
 
 
