@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.accounts.conftest import FakeClock, Received, SmtpSink, smtp_server  # noqa: F401
+from tests.console.browser import browser, demo  # noqa: F401  (session-scoped)
 from torouter.accounts.limits import MemoryLimiter
 from torouter.accounts.mailer import Postman, SmtpMailer
 from torouter.accounts.passwords import hash_password
