@@ -11,7 +11,7 @@ import time
 import httpx
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.console.browser import (
     WIDTHS,
