@@ -191,7 +191,6 @@ def login_demo(page: Page, demo: Demo) -> None:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    need_chromium()
     d = start_demo(tmp_path_factory.mktemp("console"))
     yield d
     d.gw.stop()
