@@ -75,6 +75,8 @@ _KNOWN = ((re.compile(r'^"(?P<value>.*)" is not an IP address or CIDR$'), "error
 
 def _pydantic_message(t: Translator, err: Mapping[str, Any]) -> str:
     kind = str(err.get("type", ""))
+    if err.get("input") == "" and kind != "value_error":
+        return t("errors.field.missing")  # an empty field says so, whatever rule it broke
     text = str(err.get("msg", "")).removeprefix("Value error, ")
     for pattern, key in _KNOWN:
         if match := pattern.match(text):
