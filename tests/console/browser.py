@@ -146,11 +146,14 @@ class Guard:
             self.errors.append(message.text)
 
 
-def open_context(browser: Browser, width: int, lang: str) -> tuple[BrowserContext, Page, Guard]:
+def open_context(
+    browser: Browser, width: int, lang: str, *, javascript: bool = True
+) -> tuple[BrowserContext, Page, Guard]:
     context = browser.new_context(
         viewport={"width": width, "height": 900},
         locale=lang,
         extra_http_headers={"Accept-Language": lang},
+        java_script_enabled=javascript,
     )
     guard = Guard()
     context.route("**/*", guard.route)

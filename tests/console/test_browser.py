@@ -226,7 +226,7 @@ def test_playground_streams_a_reply(browser: Browser, demo: Demo, width: int, la
     page.get_by_role("textbox", name=name("Message", "消息")).fill("Say something")
     page.get_by_role("button", name=name("Send", "发送")).click()
     log = page.get_by_role("region", name=name("Conversation", "对话"))
-    expect(log.get_by_text("Say something")).to_be_visible()
+    expect(log.get_by_text("Say something", exact=True)).to_be_visible()
     reply = log.locator(".msg.assistant .text")
     expect(reply).not_to_be_empty(timeout=20_000)
     expect(page.get_by_role("button", name=name("Send", "发送"))).to_be_enabled(timeout=20_000)
@@ -287,4 +287,26 @@ def test_every_page_passes_the_checks(browser: Browser, demo: Demo, width: int, 
     page.get_by_role("button", name=name("Create key", "创建密钥")).click()
     expect(page.get_by_role("alert")).to_be_visible()
     check_page(page, guard)
+    context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_works_without_javascript(browser: Browser, demo: Demo, width: int) -> None:
+    """R15.5: with JavaScript off every snippet is on the page (no tabs), no Copy button
+    pretends to work, and the playground answers through a plain form post."""
+    context, page, guard = open_context(browser, width, "en", javascript=False)
+    login_demo(page, demo)
+    page.goto(demo.url + "/keys/1/use")
+    for client in ("curl", "OpenAI SDK", "Claude Code", "Codex CLI", "Gemini CLI"):
+        expect(page.get_by_role("heading", name=client, exact=True)).to_be_visible()
+    expect(page.get_by_role("tab")).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("^Copy"))).to_have_count(0)
+    page.goto(demo.url + "/playground")
+    page.get_by_role("combobox", name="Model").select_option("demo-gpt")
+    page.get_by_role("textbox", name="Message").fill("No script here")
+    page.get_by_role("button", name="Send").click()
+    log = page.get_by_role("region", name="Conversation")
+    expect(log.get_by_text("No script here", exact=True)).to_be_visible()
+    expect(log.locator(".msg.assistant .text")).not_to_be_empty()
+    expect(log.get_by_text(re.compile(r"input tokens"))).to_be_visible()
     context.close()

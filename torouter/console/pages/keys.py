@@ -101,7 +101,11 @@ async def _owned(request: Request, v: Visitor) -> RowMapping | None:
             return None  # someone else's key looks like no key at all
 
 
-async def _read(deps: ConsoleDeps, row: RowMapping) -> KeyRead:
+async def _read(deps: ConsoleDeps, row: RowMapping, *, spend: bool = False) -> KeyRead:
+    """The key as the JSON API reads it; `spend` adds today's and 30 days' spend, a query
+    of the usage log that pages showing no spend (edit, use, delete) skip."""
+    if not spend:
+        return KeyRead.build(row)
     async with deps.api.db.connect() as conn:
         (read,) = await key_service.key_reads(deps.api, conn, [row])
     return read
