@@ -309,4 +309,5 @@ def test_works_without_javascript(browser: Browser, demo: Demo, width: int) -> N
     expect(log.get_by_text("No script here", exact=True)).to_be_visible()
     expect(log.locator(".msg.assistant .text")).not_to_be_empty()
     expect(log.get_by_text(re.compile(r"input tokens"))).to_be_visible()
+    assert guard.outside == []
     context.close()
