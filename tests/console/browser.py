@@ -9,7 +9,7 @@ import email.policy
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Route
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Route
 
 from tests.e2e.harness import GatewayProcess, wait_until
 
@@ -131,13 +131,13 @@ class Guard:
     csp: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def route(self, route: Route, request: Request) -> None:
+    async def route(self, route: Route, request: Request) -> None:
         host = urlsplit(request.url).hostname
         if request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
-            route.continue_()
+            await route.continue_()
         else:
             self.outside.append(request.url)
-            route.abort()
+            await route.abort()
 
     def console(self, message: ConsoleMessage) -> None:
         if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
@@ -146,50 +146,50 @@ class Guard:
             self.errors.append(message.text)
 
 
-def open_context(
+async def open_context(
     browser: Browser, width: int, lang: str, *, javascript: bool = True
 ) -> tuple[BrowserContext, Page, Guard]:
-    context = browser.new_context(
+    context = await browser.new_context(
         viewport={"width": width, "height": 900},
         locale=lang,
         extra_http_headers={"Accept-Language": lang},
         java_script_enabled=javascript,
     )
     guard = Guard()
-    context.route("**/*", guard.route)
-    page = context.new_page()
+    await context.route("**/*", guard.route)
+    page = await context.new_page()
     page.on("console", guard.console)
     page.set_default_timeout(15_000)
     return context, page, guard
 
 
-def check_page(page: Page, guard: Guard) -> None:
+async def check_page(page: Page, guard: Guard) -> None:
     """R15.3/R15.5 on the page as it is now: no serious or critical axe violation, no
     sideways scroll, no CSP violation, nothing fetched from another host."""
-    page.wait_for_load_state("load")
-    result: dict[str, Any] = page.evaluate(
+    await page.wait_for_load_state("load")
+    result: dict[str, Any] = await page.evaluate(
         AXE + "\n;axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
         "v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map("
         "n => n.html)})))"
     )
     bad = [v for v in result if v["impact"] in ("serious", "critical")]
     assert bad == [], f"{page.url}: {bad}"
-    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert wide <= 0, f"{page.url} scrolls sideways by {wide}px"
     assert guard.csp == [], guard.csp
     assert guard.outside == [], guard.outside
 
 
-def sign_in(page: Page, demo: Demo, email_address: str, password: str) -> None:
-    page.get_by_role("textbox", name=re.compile("^(Email|邮箱)$")).fill(email_address)
-    page.get_by_label(re.compile("^(Password|密码)$")).fill(password)
-    page.get_by_role("button", name=re.compile("^(Sign in|登录)$")).click()
+async def sign_in(page: Page, demo: Demo, email_address: str, password: str) -> None:
+    await page.get_by_role("textbox", name=re.compile("^(Email|邮箱)$")).fill(email_address)
+    await page.get_by_label(re.compile("^(Password|密码)$")).fill(password)
+    await page.get_by_role("button", name=re.compile("^(Sign in|登录)$")).click()
 
 
-def login_demo(page: Page, demo: Demo) -> None:
-    page.goto(demo.url + "/login")
-    sign_in(page, demo, "demo@torouter.local", demo.user_password)
-    page.wait_for_url("**/dashboard")
+async def login_demo(page: Page, demo: Demo) -> None:
+    await page.goto(demo.url + "/login")
+    await sign_in(page, demo, "demo@torouter.local", demo.user_password)
+    await page.wait_for_url("**/dashboard")
 
 
 @pytest.fixture(scope="session")
@@ -200,12 +200,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One chromium for the whole session (CI time)."""
+async def browser() -> AsyncIterator[Browser]:
+    """One chromium for the whole session (CI time), on the session's event loop: the async
+    API, because the sync one would hold a loop of its own and stop every later asyncio
+    test of the worker."""
     need_chromium()
-    from playwright.sync_api import sync_playwright
+    from playwright.async_api import async_playwright
 
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
-        b.close()
+        await b.close()

@@ -192,7 +192,7 @@ async def test_key_create_shown_once_edit_disable_delete(site: Site) -> None:
         {"name": "", "group_id": "1", "ip_whitelist": "10.0.0.0/8\nnot-an-ip", "rpm": "-1"},
     )
     assert r.status_code == 400
-    assert field_error(r.text, "name") == "At least 1 characters."
+    assert field_error(r.text, "name") == "This field is required."
     assert field_error(r.text, "ip_whitelist") == "“not-an-ip” is not an IP address or CIDR range."
     assert "10.0.0.0/8\nnot-an-ip" in r.text  # what was typed stays
     r = await site.form(
