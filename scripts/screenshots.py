@@ -5,7 +5,8 @@
 
 Starts a ToRouter server on a free port with fresh demo data in a temporary folder, signs in
 as the demo user in Debian's chromium (driven by Playwright; no browser is downloaded) and
-writes `<out>/<lang>-<width>-<page>.png`, full page. The folder is git-ignored.
+writes `<out>/<lang>-<width>-<page>.png`, full page (`--dark`: also `…-dark-…` in the dark
+colour scheme). The folder is git-ignored.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def shoot(page: Page, out: Path, name: str) -> None:
     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
 
 
-def run(out: Path) -> None:
+def run(out: Path, schemes: tuple[str, ...] = ("light",)) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp))
@@ -77,14 +78,18 @@ def run(out: Path) -> None:
             assert password is not None
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                for lang in LANGS:
-                    for width in WIDTHS:
-                        context = browser.new_context(
-                            viewport={"width": width, "height": 800}, locale=lang
-                        )
-                        page = context.new_page()
-                        pages(page, url, password.group(1), out, f"{lang}-{width}")
-                        context.close()
+                for scheme in schemes:
+                    for lang in LANGS:
+                        for width in WIDTHS:
+                            context = browser.new_context(
+                                viewport={"width": width, "height": 800},
+                                locale=lang,
+                                color_scheme=scheme,  # type: ignore[arg-type]
+                            )
+                            page = context.new_page()
+                            prefix = f"{lang}-{width}" + ("-dark" if scheme == "dark" else "")
+                            pages(page, url, password.group(1), out, prefix)
+                            context.close()
                 browser.close()
         finally:
             proc.terminate()
@@ -143,7 +148,9 @@ def pages(page: Page, url: str, password: str, out: Path, prefix: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "screenshots")
-    run(parser.parse_args().out)
+    parser.add_argument("--dark", action="store_true", help="also in the dark colour scheme")
+    args = parser.parse_args()
+    run(args.out, ("light", "dark") if args.dark else ("light",))
 
 
 if __name__ == "__main__":

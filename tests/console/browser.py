@@ -147,13 +147,19 @@ class Guard:
 
 
 async def open_context(
-    browser: Browser, width: int, lang: str, *, javascript: bool = True
+    browser: Browser,
+    width: int,
+    lang: str,
+    *,
+    javascript: bool = True,
+    scheme: str = "light",
 ) -> tuple[BrowserContext, Page, Guard]:
     context = await browser.new_context(
         viewport={"width": width, "height": 900},
         locale=lang,
         extra_http_headers={"Accept-Language": lang},
         java_script_enabled=javascript,
+        color_scheme=scheme,  # type: ignore[arg-type]
     )
     guard = Guard()
     await context.route("**/*", guard.route)

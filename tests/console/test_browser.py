@@ -262,14 +262,19 @@ async def test_public_pricing(browser: Browser, demo: Demo, width: int, lang: st
     await context.close()
 
 
-@pytest.mark.parametrize("lang", ["en", "zh-CN"])
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize(
+    ("width", "lang", "scheme"),
+    [
+        *((w, lang, "light") for w in WIDTHS for lang in ("en", "zh-CN")),
+        (1280, "en", "dark"),  # the dark colours pass the contrast rules too
+    ],
+)
 async def test_every_page_passes_the_checks(
-    browser: Browser, demo: Demo, width: int, lang: str
+    browser: Browser, demo: Demo, width: int, lang: str, scheme: str
 ) -> None:
     """axe, no sideways scroll, no CSP violation, nothing off the host: every page, both
     widths, both languages, including error states."""
-    context, page, guard = await open_context(browser, width, lang)
+    context, page, guard = await open_context(browser, width, lang, scheme=scheme)
     for path in (
         "/login",
         "/signup",
