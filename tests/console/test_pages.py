@@ -8,7 +8,7 @@ import re
 
 import pyotp
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from tests.console.conftest import PASSWORD, Site, csrf_of
 from torouter.accounts.display_settings import save_display
@@ -330,3 +330,26 @@ async def test_profile_password_change_keeps_this_session(site: Site) -> None:
 @pytest.mark.parametrize("path", ["/static/console.css", "/static/nope.js"])
 async def test_static_files_only_by_hashed_name(site: Site, path: str) -> None:
     assert (await site.browser().get(path)).status_code == 404
+
+
+async def test_an_unexpected_failure_is_a_page_with_the_request_id(site: Site) -> None:
+    """Never a traceback (R8.5): the 500 page names the request id the log has."""
+    await site.catalog()
+    c = await site.signed_in("broken@example.com")
+    async with site.db.begin() as conn:
+        await conn.execute(text("DROP TABLE group_models"))
+    r = await c.get("/models")
+    assert r.status_code == 500 and "Something went wrong" in r.text
+    assert r.headers["x-request-id"] in r.text
+    assert "Traceback" not in r.text and "group_models" not in r.text
+
+
+async def test_oversized_forms_and_wrong_methods_are_pages(site: Site) -> None:
+    c = site.browser()
+    page = await c.get("/login")
+    r = await c.post(
+        "/login", data={"csrf_token": csrf_of(page.text), "email": "x" * 300_000, "password": "p"}
+    )
+    assert r.status_code == 413 and "The form is too large." in r.text
+    r = await c.delete("/login")
+    assert r.status_code == 405 and "does not accept" in r.text
