@@ -52,16 +52,15 @@ async def _groups(deps: ConsoleDeps, user_id: int) -> list[RowMapping]:
         return list((await conn.execute(stmt)).mappings())
 
 
-def _input(form: dict[str, str], *, editing: bool) -> dict[str, Any]:
-    """Form text → the JSON API's body. Blank limits inherit the group's default (null); on
-    an edit a blank expiry keeps the current one."""
-    data: dict[str, Any] = {name: form.get(name, "") for name in FIELDS}
-    if not data["expires_in_days"].strip():
+def _input(form: dict[str, str]) -> dict[str, Any]:
+    """Form text → the JSON API's body. Blank limits inherit the group's default (null); a
+    blank expiry is not sent: never on a new key, unchanged on an edit."""
+    data: dict[str, Any] = {name: form.get(name, "").strip() for name in FIELDS}
+    if not data["expires_in_days"]:
         del data["expires_in_days"]
-    elif not editing:
-        data["expires_in_days"] = data["expires_in_days"].strip()
-    if not data["group_id"].strip():
-        data["group_id"] = None
+    data["group_id"] = data["group_id"] or None
+    for name in LISTS:  # line breaks separate IP entries: keep them
+        data[name] = form.get(name, "")
     return data
 
 
@@ -142,7 +141,7 @@ async def create_key(request: Request, v: Visitor) -> Response:
     form = await read_form(request, v)
     errors = FormErrors(v.t)
     try:
-        body = KeyCreate.model_validate(_input(form, editing=False))
+        body = KeyCreate.model_validate(_input(form))
         async with deps.api.db.begin() as conn:
             key_id, secret = await key_service.create_key(
                 deps.api, conn, user_id=v.user_id, body=body
@@ -228,7 +227,7 @@ async def update_key(request: Request, v: Visitor) -> Response:
     form = await read_form(request, v)
     errors = FormErrors(v.t)
     try:
-        body = KeyUpdate.model_validate(_input(form, editing=True))
+        body = KeyUpdate.model_validate(_input(form))
         async with deps.api.db.begin() as conn:
             await key_service.update_key(deps.api, conn, row, body)
         await publish(deps.api)
