@@ -44,6 +44,10 @@ if [ $want_test = 1 ]; then
   command -v haproxy >/dev/null || need+=(haproxy)
   command -v systemd-analyze >/dev/null || need+=(systemd)
   /usr/bin/python3 -c "import seccomp" 2>/dev/null || need+=(python3-seccomp)
+  # The console's browser tests and screenshots: Debian's chromium (Playwright never downloads
+  # a browser) and CJK fonts, so the Chinese pages render as people see them.
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then echo "need root to install: ${need[*]}" >&2; exit 1; fi
     export DEBIAN_FRONTEND=noninteractive

@@ -114,6 +114,9 @@ async def test_first_run_creates_everything(
     for secret in (info.admin_password, info.user_password, info.key):
         assert secret in text
     assert f"curl {BASE_URL}/v1/chat/completions" in text
+    # The console's address and the demo user's sign-in (issue 16, R15.4).
+    assert f"console:  {BASE_URL}/login" in text
+    assert f"user:     demo@torouter.local  password: {info.user_password}" in text
 
 
 async def test_second_run_is_a_no_op(sqlite_db: Database, data_dir: Path, keyring: Keyring) -> None:

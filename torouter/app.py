@@ -7,6 +7,7 @@ and stops. The dispatcher is a prefix test per request:
     /api/…                             → management API (FastAPI)
     /mock/…                            → mock providers (when mounted)
     /healthz /readyz /metrics          → operations
+    / /login /keys … /static/…         → console (server-rendered pages, R15)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ulid import ULID
 
 from torouter.billing.ledger import Ledger
 from torouter.config import Settings
+from torouter.console.paths import is_console_path
 from torouter.gateway.entry import Gateway
 from torouter.observability.logging import JsonSink, sink
 from torouter.observability.metrics import Metrics
@@ -73,6 +75,7 @@ class Components:
     gateway: Gateway
     sink: JsonSink
     api: ASGIApp | None = None
+    console: ASGIApp | None = None
     accounts: Any = None
     mock: ASGIApp | None = None
     lock: Any = None
@@ -130,6 +133,8 @@ class ToRouterApp:
                 await _plain(send, 200 if ok else 503, b"ready" if ok else b"not ready")
             elif path == "/metrics":
                 await self._metrics(scope, send)
+            elif c.console is not None and is_console_path(path):
+                await c.console(scope, receive, send)
             else:
                 await _json(
                     send,
@@ -398,17 +403,20 @@ class ToRouterApp:
             on_users_changed=c.snapshot.invalidate,
             base_url=self.base_url(),
         )
-        return build_management_api(
-            ApiDeps(
-                settings=c.settings,
-                db=c.db,
-                snapshot=c.snapshot,
-                ledger=c.ledger,
-                accounts=c.accounts,
-                health=c.gateway.relay.health,
-                http=c.http,
-            )
+        deps = ApiDeps(
+            settings=c.settings,
+            db=c.db,
+            snapshot=c.snapshot,
+            ledger=c.ledger,
+            accounts=c.accounts,
+            health=c.gateway.relay.health,
+            http=c.http,
+            gateway=c.gateway,
         )
+        from torouter.console.app import build_console  # Jinja2, Babel: loaded with the API
+
+        c.console = build_console(deps, base_url=self.base_url())
+        return build_management_api(deps)
 
     def base_url(self) -> str:
         s = self.settings

@@ -172,9 +172,9 @@ def banner(info: DemoInfo, base_url: str) -> str:
     base = base_url.rstrip("/")
     return (
         "ToRouter demo data (first run; also in demo.txt)\n"
-        f"  console:  {base}/login\n"
-        f"  admin:    {info.admin_email}  password: {info.admin_password}\n"
+        f"  console:  {base}/login  (sign in as the demo user, or as the admin)\n"
         f"  user:     {info.user_email}  password: {info.user_password}\n"
+        f"  admin:    {info.admin_email}  password: {info.admin_password}\n"
         f"  API key:  {info.key}\n"
         "  try:\n"
         f"    curl {base}/v1/chat/completions \\\n"

@@ -74,3 +74,20 @@ async def test_settings_need_an_admin(stack: Stack) -> None:
     await signed_in(stack, "user@example.com")
     assert_error(await stack.client.get("/api/admin/settings"), 403, "FORBIDDEN")
     assert_error(await stack.browser().get("/api/admin/settings"), 401, "AUTH_REQUIRED")
+
+
+async def test_display_settings_switch_pricing_and_set_the_cny_rate(stack: Stack) -> None:
+    """R15.4 (the admin switch of the public /pricing page) and the CNY rate (§0)."""
+    admin = await make_admin(stack)
+    r = await admin.browser.get("/api/admin/settings")
+    assert r.json()["display"] == {"public_pricing": True, "cny_rate": None}
+    r = await admin.patch(
+        "/api/admin/settings", json={"display": {"public_pricing": False, "cny_rate": "7.2"}}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["display"] == {"public_pricing": False, "cny_rate": "7.2"}
+    r = await admin.patch("/api/admin/settings", json={"display": {"cny_rate": None}})
+    assert r.json()["display"] == {"public_pricing": False, "cny_rate": None}
+    r = await admin.patch("/api/admin/settings", json={"display": {"cny_rate": "-1"}})
+    assert_error(r, 400, "INVALID_REQUEST")
+    assert r.json()["error"]["param"] == "display.cny_rate"

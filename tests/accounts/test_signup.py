@@ -104,7 +104,7 @@ async def test_email_taken_is_409_whatever_the_case(stack: Stack) -> None:
 async def test_allowed_domains_and_closing_signup(stack: Stack) -> None:
     admin = await make_admin(stack)
     r = await stack.client.get("/api/admin/settings", headers=admin.bearer)
-    assert r.json() == {"signup": {"enabled": True, "allowed_domains": []}}
+    assert r.json()["signup"] == {"enabled": True, "allowed_domains": []}
     body = {"signup": {"allowed_domains": ["Example.com", "@company.org", "example.com"]}}
     r = await admin.patch("/api/admin/settings", json=body)
     assert r.status_code == 200, r.text

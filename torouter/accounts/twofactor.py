@@ -36,6 +36,7 @@ __all__ = [
     "Enrollment",
     "confirm",
     "disable",
+    "pending_enrollment",
     "recovery_codes_left",
     "reset",
     "send_code",
@@ -91,6 +92,18 @@ async def _use_step(conn: AsyncConnection, user_id: int, step: int) -> bool:
 def _secret(acc: Accounts, user: RowMapping) -> str | None:
     enc = user["totp_secret_enc"]
     return crypto.decrypt(enc, acc.keyring) if enc else None
+
+
+def pending_enrollment(acc: Accounts, user: RowMapping) -> tuple[str, str, str] | None:
+    """A started, unconfirmed enrolment as (secret, otpauth URI, QR SVG), to show again
+    while the user has not confirmed it (the recovery codes were shown once, at start)."""
+    if user["totp_enabled"]:
+        return None
+    secret = _secret(acc, user)
+    if secret is None:
+        return None
+    uri = totp.provisioning_uri(secret, user["email"])
+    return secret, uri, totp.qr_svg(uri)
 
 
 async def verify_second_factor(

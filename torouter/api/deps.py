@@ -32,6 +32,9 @@ class ApiDeps:
     # The gateway's channel health book and upstream client (channel health view and Test).
     health: Any = None
     http: Any = None
+    # The gateway's ASGI callable: the playground sends its chats through it, so they are
+    # admitted, metered and billed like any request (R15.1).
+    gateway: Any = None
 
 
 def get_deps(request: Request) -> ApiDeps:

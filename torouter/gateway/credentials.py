@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
-__all__ = ["KEY_RE", "extract_key", "query_key_violation", "query_params"]
+__all__ = ["INTERNAL_KEY_HASH", "KEY_RE", "extract_key", "query_key_violation", "query_params"]
 
 KEY_RE = re.compile(r"^sk-[A-Za-z0-9_-]{48}$")
+# A scope entry naming the key by its SHA-256, set only by in-process callers (the playground
+# of a signed-in user, who chose one of their own keys): no HTTP server puts it in a scope, so
+# a client cannot. Such a request is then admitted, limited and billed as that key's.
+INTERNAL_KEY_HASH = "torouter.key_hash"
 
 
 def query_params(query_string: bytes) -> dict[str, str]:

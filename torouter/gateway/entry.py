@@ -166,18 +166,21 @@ class Gateway:
         if declared and declared.isdigit() and int(declared) > limit:
             raise error("E17")
         # Steps 1–6: the key.
-        key = credentials.extract_key(headers, query, route.gemini)
-        if not key:
-            raise error("E1")
-        self._check_lookup_throttle(ctx)
-        if not credentials.KEY_RE.match(key):
-            await self._lookup_failed(ctx)
-            raise error("E2")
+        key_hash = scope.get(credentials.INTERNAL_KEY_HASH)
+        if key_hash is None:
+            key = credentials.extract_key(headers, query, route.gemini)
+            if not key:
+                raise error("E1")
+            self._check_lookup_throttle(ctx)
+            if not credentials.KEY_RE.match(key):
+                await self._lookup_failed(ctx)
+                raise error("E2")
+            key_hash = hashlib.sha256(key.encode()).hexdigest()
         snap = self._snapshot.current
         try:
             ka = admission.check_key(
                 snap,
-                hashlib.sha256(key.encode()).hexdigest(),
+                key_hash,
                 now=ctx.started_wall,
                 client_ip=ctx.client_ip,
             )

@@ -7,13 +7,13 @@ from pydantic import Field
 from sqlalchemy import select
 
 from torouter.api.auth import SessionUser
-from torouter.api.deps import Deps
+from torouter.api.deps import ApiDeps, Deps
 from torouter.api.schemas import ApiModel, Usd
 from torouter.billing.ledger import balance_counter
 from torouter.errors import error
 from torouter.storage.tables import users
 
-__all__ = ["BalanceRead", "router"]
+__all__ = ["BalanceRead", "read_balance", "router"]
 
 router = APIRouter(tags=["me"])
 
@@ -29,17 +29,20 @@ class BalanceRead(ApiModel):
     available_usd: Usd
 
 
-@router.get("/balance", response_model=BalanceRead, summary="My balance")
-async def get_balance(deps: Deps, principal: SessionUser) -> BalanceRead:
-    assert principal.user_id is not None
+async def read_balance(deps: ApiDeps, user_id: int) -> BalanceRead:
+    """The user's balance and what requests in flight hold of it (also the console's)."""
     async with deps.db.connect() as conn:
-        balance = await conn.scalar(
-            select(users.c.balance_nusd).where(users.c.id == principal.user_id)
-        )
+        balance = await conn.scalar(select(users.c.balance_nusd).where(users.c.id == user_id))
     if balance is None:
         raise error("E19", "User not found")
-    _, in_flight = await deps.ledger.state.used(balance_counter(principal.user_id))
+    _, in_flight = await deps.ledger.state.used(balance_counter(user_id))
     reserved = max(int(in_flight), 0)
     return BalanceRead(
         balance_nusd=balance, reserved_nusd=reserved, available_nusd=balance - reserved
     )
+
+
+@router.get("/balance", response_model=BalanceRead, summary="My balance")
+async def get_balance(deps: Deps, principal: SessionUser) -> BalanceRead:
+    assert principal.user_id is not None
+    return await read_balance(deps, principal.user_id)

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Server time of every console page (R15.5: under 100 ms), measured over loopback.
+
+    .venv/bin/python bench/console_pages.py [--rows 100000] [--runs 30]
+
+Starts ToRouter's embedded default with its demo data in a temporary folder, adds `--rows`
+usage rows for the demo user's key (spread over the last 30 days, as the gateway writes them),
+restarts it, signs in as the demo user and requests each page `--runs` times on one
+keep-alive connection, after one warm-up. Prints p50, p95 and max per page in milliseconds.
+The time includes the loopback round trip (a fraction of a millisecond), so it is an upper
+bound of the server's own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert, select
+
+from torouter.storage.db import Database
+from torouter.storage.tables import api_keys, usage_logs, users
+
+PUBLIC = ("/login", "/signup", "/pricing")
+PAGES = (
+    "/pricing",
+    "/dashboard",
+    "/dashboard/onboarding",
+    "/keys",
+    "/keys/new",
+    "/keys/1",
+    "/keys/1/edit",
+    "/keys/1/use",
+    "/models",
+    "/models/demo-claude",
+    "/profile",
+    "/playground",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    config = workdir / "torouter.toml"
+    config.write_text(f'data_dir = "data"\n[server]\nport = {port}\n[log]\nlevel = "WARNING"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torouter.cli", "serve", "--config", str(config)],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+async def add_usage(db_path: Path, rows: int) -> None:
+    db = Database(f"sqlite+aiosqlite:///{db_path}")
+    now = dt.datetime.now(dt.UTC)
+    rnd = random.Random(7)
+    async with db.begin() as conn:
+        user_id = await conn.scalar(
+            select(users.c.id).where(users.c.email == "demo@torouter.local")
+        )
+        key_id = await conn.scalar(select(api_keys.c.id).where(api_keys.c.user_id == user_id))
+    batch = 10_000
+    for start in range(0, rows, batch):
+        values = []
+        for i in range(start, min(start + batch, rows)):
+            inp, out = rnd.randint(50, 4000), rnd.randint(10, 2000)
+            values.append(
+                {
+                    "admission_id": f"bench-{i}",
+                    "created_at": now - dt.timedelta(seconds=rnd.randint(0, 30 * 86400)),
+                    "request_id": f"req_bench_{i}",
+                    "user_id": user_id,
+                    "key_id": key_id,
+                    "key_name": "demo",
+                    "group_id": 1,
+                    "model_requested": rnd.choice(("demo-gpt", "demo-claude", "demo-gemini")),
+                    "model_upstream": "demo",
+                    "endpoint": "chat",
+                    "stream": bool(i % 2),
+                    "status": 200,
+                    "outcome": "success",
+                    "channel_id": 1,
+                    "attempts": 1,
+                    "attempt_chain": [],
+                    "latency_ms": rnd.randint(100, 3000),
+                    "ttft_ms": rnd.randint(50, 800),
+                    "input_tokens": inp,
+                    "output_tokens": out,
+                    "cost_nusd": inp * 1000 + out * 2000,
+                }
+            )
+        async with db.begin() as conn:
+            await conn.execute(insert(usage_logs), values)
+    await db.dispose()
+
+
+def timed(c: httpx.Client, path: str, runs: int) -> tuple[str, float, float, float]:
+    assert c.get(path).status_code == 200, path  # warm-up
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = c.get(path)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status_code == 200, path
+    times.sort()
+    p95 = times[max(0, int(len(times) * 0.95) - 1)]
+    return path, statistics.median(times), p95, times[-1]
+
+
+def measure(url: str, password: str, runs: int) -> list[tuple[str, float, float, float]]:
+    with httpx.Client(base_url=url, timeout=30) as anon:
+        out = [timed(anon, path, runs) for path in PUBLIC]
+    with httpx.Client(base_url=url, timeout=30) as c:
+        page = c.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf
+        r = c.post(
+            "/login",
+            data={
+                "csrf_token": csrf.group(1),
+                "email": "demo@torouter.local",
+                "password": password,
+            },
+        )
+        assert r.status_code == 303, r.text
+        out += [timed(c, path, runs) for path in PAGES]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        port = free_port()
+        proc = serve(work, port)
+        proc.terminate()
+        proc.wait(30)
+        if args.rows:
+            t0 = time.perf_counter()
+            asyncio.run(add_usage(work / "data" / "torouter.db", args.rows))
+            print(f"added {args.rows:,} usage rows in {time.perf_counter() - t0:.1f} s")
+        password = re.search(
+            r"demo@torouter\.local\s+password: (\S+)", (work / "data" / "demo.txt").read_text()
+        )
+        assert password
+        proc = serve(work, port)
+        try:
+            results = measure(f"http://127.0.0.1:{port}", password.group(1), args.runs)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
+    for path, p50, p95, worst in results:
+        print(f"{path:<24}{p50:>9.1f}{p95:>9.1f}{worst:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
