@@ -79,6 +79,7 @@ class Components:
     demo: Any = None
     bus: Any = None
     jobs: Any = None
+    payments: Any = None  # app_payments.PaymentsWiring
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -121,6 +122,8 @@ class ToRouterApp:
                     )
                 else:
                     await c.api(scope, receive, send)
+            elif path.startswith("/mock/stripe/") and c.payments and c.payments.fake_stripe:
+                await _strip_prefix("/mock/stripe", c.payments.fake_stripe)(scope, receive, send)
             elif path.startswith("/mock/") and c.mock is not None:
                 await c.mock(scope, receive, send)
             elif path == "/healthz":
@@ -300,8 +303,20 @@ class ToRouterApp:
             demo=demo_info,
             bus=bus,
         )
-        c.api = self._build_api(c, keyring)
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
+        from torouter.app_payments import wire_payments
+
+        c.payments = wire_payments(
+            s,
+            db=db,
+            ledger=ledger,
+            snapshot=snapshot,
+            keyring=keyring,
+            base_url=self.base_url(),
+            lock=lock,
+            mount_fake=mount,
+        )
+        c.api = self._build_api(c, keyring)
         if mount:
             from torouter.mock import MockApp
 
@@ -407,6 +422,7 @@ class ToRouterApp:
                 accounts=c.accounts,
                 health=c.gateway.relay.health,
                 http=c.http,
+                payments=c.payments.payments if c.payments else None,
             )
         )
 
@@ -426,6 +442,8 @@ class ToRouterApp:
             t.cancel()
         if c.jobs is not None:
             await c.jobs.close()
+        if c.payments is not None:
+            await c.payments.close()
         if self._probe_task is not None:
             self._probe_task.cancel()
         if self._status_writer is not None:

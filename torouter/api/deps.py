@@ -32,6 +32,8 @@ class ApiDeps:
     # The gateway's channel health book and upstream client (channel health view and Test).
     health: Any = None
     http: Any = None
+    # Orders, Stripe and refunds (`billing.payments.Payments`); None: 503 on payment routes.
+    payments: Any = None
 
 
 def get_deps(request: Request) -> ApiDeps:

@@ -11,6 +11,7 @@ from torouter.api.me import (
     keys,
     ledger,
     models,
+    orders,
     profile,
     sessions,
     subscriptions,
@@ -35,5 +36,6 @@ for _module in (
     balance,
     ledger,
     subscriptions,
+    orders,
 ):
     router.include_router(_module.router)

@@ -120,7 +120,7 @@ class PaymentProvider(Protocol):
 
     async def list_sessions(
         self, *, created_gte: int, created_lt: int
-    ) -> list[CheckoutSession]: ...  # fmt: skip
+    ) -> list[CheckoutSession]: ...
 
     async def create_refund(
         self,

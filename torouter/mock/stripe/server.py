@@ -40,7 +40,12 @@ def run(
     sys.stdout.write(f"  webhooks to:     {webhook_url or '(none: set with POST /_fake/config)'}\n")
     sys.stdout.flush()
     config = uvicorn.Config(
-        fake, loop="uvloop", http="httptools", access_log=False, log_level="warning",
-        lifespan="on", server_header=False,
-    )  # fmt: skip
+        fake,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        server_header=False,
+    )
     uvicorn.Server(config).run(sockets=[sock])

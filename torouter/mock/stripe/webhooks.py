@@ -80,8 +80,9 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._changed = asyncio.Condition()
 
-    def configure(self, *, mode: str | None = None, duplicate: int | None = None,
-                  delay_s: float | None = None) -> None:  # fmt: skip
+    def configure(
+        self, *, mode: str | None = None, duplicate: int | None = None, delay_s: float | None = None
+    ) -> None:
         if mode is not None:
             if mode not in ("deliver", "hold", "drop"):
                 raise ValueError("mode must be deliver, hold or drop")
