@@ -146,7 +146,7 @@ class PaymentJobs:
             )
         if not force and last and now - dt.datetime.fromisoformat(str(last)) < period * 0.9:
             return None  # another node reconciled this period
-        report = await upkeep.reconcile(p, now - 2 * period, now)
+        report = await upkeep.reconcile(p, now - 2 * period, now + dt.timedelta(seconds=1))
         repaired = []
         for m in report.mismatches:
             log.warning(

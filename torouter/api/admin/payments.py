@@ -11,6 +11,7 @@ a field set in the config file or environment is listed in `read_only` and refus
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -97,7 +98,7 @@ async def reconcile(
     from_: Annotated[str | None, Query(alias="from", description="Date or RFC 3339 time")] = None,
     to: Annotated[str | None, Query(description="Date or RFC 3339 time (exclusive)")] = None,
 ) -> dict[str, Any]:
-    end = _when(to, "to", p.clock())
+    end = _when(to, "to", p.clock() + dt.timedelta(seconds=1))  # now included
     start = _when(from_, "from", end - dt.timedelta(days=7))
     if start >= end or end - start > _MAX_SPAN:
         raise error("E16", "from: must be before `to`, at most 93 days earlier", param="from")
@@ -107,7 +108,7 @@ async def reconcile(
         "to": report.end,
         "sessions_checked": report.sessions_checked,
         "orders_checked": report.orders_checked,
-        "data": [MismatchRead.model_validate(m, from_attributes=True) for m in report.mismatches],
+        "data": [MismatchRead.model_validate(asdict(m)) for m in report.mismatches],
     }
 
 
@@ -130,7 +131,7 @@ async def repair(deps: Deps, p: PaymentsDep, principal: Admin, body: RepairReque
                 target=body.id,
                 detail={"balance_change_nusd": result.balance_change_nusd},
             )
-    return RepairRead.model_validate(result, from_attributes=True)
+    return RepairRead.model_validate(asdict(result))
 
 
 # -- settings ------------------------------------------------------------------------------------

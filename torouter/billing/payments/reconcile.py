@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.billing.payments.amounts import NUSD_PER_CENT
@@ -63,7 +63,7 @@ class Mismatch:
 @dataclass(frozen=True, slots=True)
 class OrderFacts:
     order: Mapping[str, Any]
-    credited_nusd: int  # its `topup` ledger entry (0: none)
+    credited_nusd: int  # its `topup` entry less reconciliation's corrections (0: none)
     ledger_refunded_nusd: int  # what its refund entries took from the balance (≥ 0)
     session: CheckoutSession | None  # None: no session at Stripe
     stripe_refunds: tuple[ProviderRefund, ...] | None = None  # None: not looked up
@@ -161,9 +161,14 @@ async def order_facts(
     session: CheckoutSession | None,
     stripe_refunds: Sequence[ProviderRefund] | None,
 ) -> OrderFacts:
+    # Its `topup` entry, less what reconciliation took back of it before.
     credited = await conn.scalar(
-        select(ledger.c.amount_nusd).where(
-            ledger.c.reason == "topup", ledger.c.reference == order["id"]
+        select(func.coalesce(func.sum(ledger.c.amount_nusd), 0)).where(
+            or_(
+                (ledger.c.reason == "topup") & (ledger.c.reference == order["id"]),
+                (ledger.c.reason == "admin_debit")
+                & ledger.c.reference.like(f"reconcile:{_like(order['id'])}:%", escape="\\"),
+            )
         )
     )
     taken = -await refund_entries_total(conn, order_id=order["id"])
@@ -193,9 +198,11 @@ async def gather(
     of the period name. Returns them, the sessions by order id, the orders whose refunds
     must be looked up, and the paid sessions that name no order of ours."""
     by_order = {ref: s for s in sessions if (ref := order_reference(s))}
-    refunded = {r.metadata["order_id"] for r in refunds if r.metadata.get("order_id")}
+    refund_orders = {r.metadata["order_id"] for r in refunds if r.metadata.get("order_id")}
+    # A refund made in Stripe's dashboard names no order: its payment does.
+    refund_intents = {r.payment_intent for r in refunds if r.payment_intent}
     c = orders.c
-    named = list(set(by_order) | refunded)
+    named = list(set(by_order) | refund_orders)
     rows = (
         (
             await conn.execute(
@@ -203,7 +210,8 @@ async def gather(
                     c.method == "stripe",
                     or_(
                         (c.created_at >= start) & (c.created_at < end),
-                        c.id.in_(named) if named else False,
+                        c.id.in_(named) if named else false(),
+                        c.stripe_payment_intent.in_(refund_intents) if refund_intents else false(),
                     ),
                 )
             )
@@ -211,6 +219,11 @@ async def gather(
         .mappings()
         .all()
     )
+    refunded = {
+        r["id"]
+        for r in rows
+        if r["id"] in refund_orders or r["stripe_payment_intent"] in refund_intents
+    }
     known = {r["id"] for r in rows}
     strangers = [
         Mismatch(
@@ -227,3 +240,7 @@ async def gather(
         if ref not in known and s.paid and ref.startswith("ord_")
     ]
     return list(rows), by_order, refunded, strangers
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
