@@ -137,7 +137,7 @@ async def repair(deps: Deps, p: PaymentsDep, principal: Admin, body: RepairReque
 # -- settings ------------------------------------------------------------------------------------
 
 
-class PaymentSettingsRead(ApiModel):
+class PaymentSettingsRead(BaseModel):  # USD strings of 2 decimals, no nUSD siblings
     configured: bool = Field(description="Both Stripe secrets are set: payments are on")
     stripe_secret_key_set: bool
     stripe_webhook_secret_set: bool
