@@ -13,7 +13,7 @@ Stripe's wire format: requests are form-encoded (`forms.py`), answers are JSON o
     GET  /receipts/{charge id}
     /_fake/…           controls (JSON): webhooks (hold, drop, duplicate, delay, release
                        in order or reversed, resend), failing refunds, paying sessions,
-                       moving the clock; see `_controls`.
+                       moving the clock, API latency; see `control`.
 
 API calls need `Authorization: Bearer <secret key>` (the configured one; any `sk_…` when none
 is). POSTs honour `Idempotency-Key` (`idempotency.py`).
@@ -79,6 +79,7 @@ class FakeStripe:
         self._sweep_interval = sweep_interval_s
         self._sweeper: asyncio.Task[None] | None = None
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call
+        self.latency_s = 0.0  # each API answer waits this long (a slow Stripe)
         self._router = Router(routes=self._routes(), lifespan=self._lifespan)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -149,6 +150,8 @@ class FakeStripe:
         async def endpoint(request: Request) -> Response:
             request_id = new_id("req_", 14)
             self.requests.append((request.method, request.url.path))
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
             try:
                 account = await self._authenticate(request)
                 body = (await request.body()).decode("utf-8", "replace")
@@ -327,6 +330,9 @@ class FakeStripe:
             return {"mode": w.mode, "duplicate": w.duplicate, "delay_s": w.delay_s}
         if path == "/webhooks/release":
             return {"released": await w.release(str(body.get("order", "fifo")))}
+        if path == "/latency":
+            self.latency_s = float(body.get("ms", 0)) / 1000
+            return {"latency_ms": self.latency_s * 1000}
         if path == "/clock":
             a.offset += float(body.get("advance_s", 0))
             return {"now": a.now(), "offset_s": a.offset}
