@@ -306,7 +306,7 @@ class ToRouterApp:
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
         from torouter.app_payments import wire_payments
 
-        c.payments = wire_payments(
+        c.payments = await wire_payments(
             s,
             db=db,
             ledger=ledger,
@@ -315,6 +315,7 @@ class ToRouterApp:
             base_url=self.base_url(),
             lock=lock,
             mount_fake=mount,
+            demo_created=demo_info is not None,
         )
         c.api = self._build_api(c, keyring)
         if mount:

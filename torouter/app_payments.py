@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class PaymentsWiring:
         await self.payments.aclose()
 
 
-def wire_payments(
+async def wire_payments(
     settings: Settings,
     *,
     db: Database,
@@ -74,6 +75,7 @@ def wire_payments(
     base_url: str,
     lock: LockFactory,
     mount_fake: bool,
+    demo_created: bool,
 ) -> PaymentsWiring:
     payments = Payments(
         db=db,
@@ -101,6 +103,7 @@ def wire_payments(
             webhook_secret=webhook_secret,
         )
         wiring.fake_stripe.start()
+        await _demo_settings(payments, base_url + FAKE_STRIPE_PATH, created=demo_created)
     if settings.jobs.enabled:
         from torouter.jobs.payments import PaymentJobs
 
@@ -113,3 +116,28 @@ def wire_payments(
         )
         wiring.jobs.start()
     return wiring
+
+
+_STRIPE_FIELDS = frozenset({"stripe_secret_key", "stripe_webhook_secret", "stripe_api_base"})
+
+
+async def _demo_settings(payments: Payments, fake_base: str, *, created: bool) -> None:
+    """The demo pays through the mounted fake Stripe (R17.9, R14.11): on the first run its
+    secrets are generated and saved like an admin would; later runs follow the listener if
+    its address changed. An operator's own Stripe settings are never touched."""
+    if payments.file_settings.model_fields_set & _STRIPE_FIELDS:
+        return
+    cfg = await payments.config()
+    if created and not cfg.configured:
+        await payments.save_config(
+            {
+                "stripe_secret_key": "sk_test_demo_" + secrets.token_urlsafe(18),
+                "stripe_webhook_secret": "whsec_" + secrets.token_urlsafe(24),
+                "stripe_api_base": fake_base,
+            }
+        )
+        log.info("demo payments use the built-in fake Stripe", extra={"api_base": fake_base})
+    elif (cfg.stripe_api_base or "").endswith(
+        FAKE_STRIPE_PATH
+    ) and cfg.stripe_api_base != fake_base:
+        await payments.save_config({"stripe_api_base": fake_base})

@@ -69,7 +69,9 @@ class PaymentJobs:
         self._tasks = [
             asyncio.create_task(self._loop(self.run_frequent, self._interval), name="payment-jobs"),
             asyncio.create_task(
-                self._loop(self.run_reconcile, min(self._reconcile_interval, 3600.0)),
+                self._loop(
+                    self.run_reconcile, min(self._reconcile_interval, 3600.0), first_wait=True
+                ),
                 name="payment-reconcile",
             ),
         ]
@@ -82,7 +84,11 @@ class PaymentJobs:
                 await task
         self._tasks = []
 
-    async def _loop(self, run: Callable[[], Awaitable[Any]], every: float) -> None:
+    async def _loop(
+        self, run: Callable[[], Awaitable[Any]], every: float, *, first_wait: bool = False
+    ) -> None:
+        if first_wait:  # not at start-up: nodes that restart together would all run it
+            await asyncio.sleep(every)
         while True:
             try:
                 await run()

@@ -173,9 +173,10 @@ class Shop:
         return str((await self.order_row(order_id))["stripe_session_id"])
 
     async def pay(self, order_id: str) -> None:
-        """Pay at the fake and wait until the webhook credited it."""
+        """Pay at the fake and wait until the webhook credited it (and was answered)."""
         self.fake.account.pay(await self.session_id(order_id))
         await self.wait_status(order_id, "paid")
+        await self.fake.webhooks.idle()
 
     async def balance(self, uid: int) -> int:
         async with self.db.connect() as conn:

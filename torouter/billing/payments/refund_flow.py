@@ -112,7 +112,6 @@ async def reject(p: Payments, order_id: str, *, note: str) -> RowMapping:
 async def resolve_interrupted(p: Payments) -> int:
     """Attempts whose process died between the debit and the answer (a job): adopt the
     refund Stripe holds for the order, else give the debit back. Returns how many."""
-    _, provider = await p.provider()
     now = p.clock()
     stale = now - dt.timedelta(seconds=rf.CLAIM_S)
     async with p.db.connect() as conn:
@@ -128,6 +127,9 @@ async def resolve_interrupted(p: Payments) -> int:
             .mappings()
             .all()
         )
+    if not rows:
+        return 0
+    _, provider = await p.provider()
     done = 0
     for order in rows:
         try:
