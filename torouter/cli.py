@@ -331,6 +331,19 @@ def rotate_encryption_key(config: ConfigOpt = None) -> None:
                             update(table).where(table.c.id == row_id).values({col: fresh})
                         )
                         n += 1
+                # Secrets admins saved in the settings table (the Stripe keys, R14.8).
+                from torouter.billing.payments.config import PREFIX, SECRETS
+
+                kv = t.settings_kv
+                names = [PREFIX + s for s in SECRETS]
+                for key, token in (
+                    await conn.execute(select(kv.c.key, kv.c.value).where(kv.c.key.in_(names)))
+                ).all():
+                    if not token or keyring.key_id_of(str(token)) == keyring.primary:
+                        continue
+                    fresh = crypto.encrypt(crypto.decrypt(str(token), keyring), keyring)
+                    await conn.execute(update(kv).where(kv.c.key == key).values(value=fresh))
+                    n += 1
         finally:
             await db.dispose()
         return n
