@@ -80,6 +80,7 @@ class Components:
     bus: Any = None
     jobs: Any = None
     payments: Any = None  # app_payments.PaymentsWiring
+    fake_stripe: ASGIApp | None = None  # mounted at /mock/stripe with the mocks (the demo)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -122,8 +123,8 @@ class ToRouterApp:
                     )
                 else:
                     await c.api(scope, receive, send)
-            elif path.startswith("/mock/stripe/") and c.payments and c.payments.fake_stripe:
-                await _strip_prefix("/mock/stripe", c.payments.fake_stripe)(scope, receive, send)
+            elif path.startswith("/mock/stripe/") and c.fake_stripe is not None:
+                await c.fake_stripe(scope, receive, send)
             elif path.startswith("/mock/") and c.mock is not None:
                 await c.mock(scope, receive, send)
             elif path == "/healthz":
@@ -317,6 +318,8 @@ class ToRouterApp:
             mount_fake=mount,
             demo_created=demo_info is not None,
         )
+        if c.payments.fake_stripe is not None:
+            c.fake_stripe = _strip_prefix("/mock/stripe", c.payments.fake_stripe)
         c.api = self._build_api(c, keyring)
         if mount:
             from torouter.mock import MockApp

@@ -28,4 +28,5 @@ def test_api_deps_fields() -> None:
         "accounts",
         "health",
         "http",
+        "payments",
     ]

@@ -189,11 +189,13 @@ class Payments:
         `max_pending_orders`, 503 without payments, 502 when Stripe fails (the order is then
         `failed`)."""
         cfg, provider = await self.provider()
-        cents = minor_units(amount_nusd)
+        param = "amount_usd" if kind == "topup" else "plan_id"
+        try:
+            cents = minor_units(amount_nusd)
+        except ValueError:
+            raise error("E16", f"{param}: not a whole number of cents", param=param) from None
         if cents < STRIPE_MIN_CENTS:
-            raise error(
-                "E16", "amount_usd: Stripe cannot charge less than 0.50 USD", param="amount_usd"
-            )
+            raise error("E16", f"{param}: Stripe cannot charge less than 0.50 USD", param=param)
         now = self.clock()
         expires = now + dt.timedelta(minutes=cfg.order_expiry_min)
         order_id = f"ord_{ULID()}"
