@@ -109,6 +109,7 @@ async def bench() -> AsyncIterator[Bench]:
     fake.account.public_url = server.url
     fake.webhooks.url = f"{hook.url}/hook"
     fake.webhooks.retry_base_s = 0.01
+    fake.webhooks.max_retries = 2
     fake.start()
     b = Bench(fake, server, receiver)
     try:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Depends
 from pydantic import Field, StringConstraints
 
 from torouter.api.deps import Deps
-from torouter.api.schemas import ApiModel, InputModel, Timestamp, Usd, UsdAmount
+from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp, Usd, UsdAmount
+from torouter.billing.payments.config import PaymentsConfig
 from torouter.billing.payments.service import Payments
 from torouter.errors import error
 
 __all__ = [
+    "ORDER_ERRORS",
     "AdminOrderRead",
     "OrderCreate",
     "OrderRead",
@@ -27,18 +30,9 @@ __all__ = [
     "admin_order_read",
     "get_payments",
     "order_read",
+    "topup_limits",
 ]
 
-ORDER_STATUSES = (
-    "pending",
-    "paid",
-    "failed",
-    "cancelled",
-    "expired",
-    "refund_requested",
-    "refunded",
-    "refund_rejected",
-)
 OrderStatus = Literal[
     "pending",
     "paid",
@@ -49,7 +43,30 @@ OrderStatus = Literal[
     "refunded",
     "refund_rejected",
 ]
+ORDER_STATUSES: tuple[str, ...] = get_args(OrderStatus)
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+# The error statuses of the routes that may talk to Stripe.
+ORDER_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorEnvelope},
+    409: {"model": ErrorEnvelope},
+    502: {"model": ErrorEnvelope, "description": "Stripe failed (`upstream_unavailable`)"},
+    503: {"model": ErrorEnvelope, "description": "Payments are off (`PAYMENTS_NOT_CONFIGURED`)"},
+}
+
+
+def topup_limits(cfg: PaymentsConfig) -> dict[str, Any]:
+    """The purchase page's presets and limits, as USD strings of 2 decimals."""
+
+    def usd(value: Decimal) -> str:
+        return f"{value:.2f}"
+
+    return {
+        "topup_presets_usd": [usd(v) for v in cfg.topup_presets_usd],
+        "topup_min_usd": usd(cfg.topup_min_usd),
+        "topup_max_usd": usd(cfg.topup_max_usd),
+    }
 
 
 def get_payments(deps: Deps) -> Payments:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from torouter.api.deps import Deps
-from torouter.api.order_schemas import get_payments
+from torouter.api.order_schemas import get_payments, topup_limits
 from torouter.api.schemas import ErrorEnvelope
 
 __all__ = ["router"]
@@ -66,9 +66,4 @@ async def options(deps: Deps) -> PaymentOptions:
             configured=False, topup_presets_usd=[], topup_min_usd="0.00", topup_max_usd="0.00"
         )
     cfg = await deps.payments.config()
-    return PaymentOptions(
-        configured=cfg.configured,
-        topup_presets_usd=[f"{v:.2f}" for v in cfg.topup_presets_usd],
-        topup_min_usd=f"{cfg.topup_min_usd:.2f}",
-        topup_max_usd=f"{cfg.topup_max_usd:.2f}",
-    )
+    return PaymentOptions(configured=cfg.configured, **topup_limits(cfg))

@@ -163,11 +163,15 @@ class Shop:
     async def status(self, order_id: str) -> str:
         return str((await self.order_row(order_id))["status"])
 
-    async def wait_status(self, order_id: str, status: str, within: float = 20) -> None:
+    async def wait_status(self, order_id: str, status: str, within: float = 60) -> None:
         async def reached() -> bool:
             return await self.status(order_id) == status
 
-        await eventually(reached, within=within, what=f"order {order_id} {status}")
+        try:
+            await eventually(reached, within=within, what=f"order {order_id} {status}")
+        except AssertionError as exc:  # say what the webhooks did
+            sent = [(d.type, d.attempt, d.status, d.error) for d in self.fake.webhooks.deliveries]
+            raise AssertionError(f"{exc}; status {await self.status(order_id)}; {sent}") from None
 
     async def session_id(self, order_id: str) -> str:
         return str((await self.order_row(order_id))["stripe_session_id"])

@@ -12,6 +12,7 @@ from torouter.api.auth import Admin
 from torouter.api.deps import Deps
 from torouter.api.money import usd_to_nusd
 from torouter.api.order_schemas import (
+    ORDER_ERRORS,
     AdminOrderRead,
     OrderStatus,
     PaymentsDep,
@@ -20,7 +21,6 @@ from torouter.api.order_schemas import (
     admin_order_read,
 )
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ErrorEnvelope
 from torouter.billing.payments import refund_flow
 from torouter.billing.payments.refunds import refundable_now
 from torouter.billing.payments.service import Payments
@@ -29,12 +29,7 @@ from torouter.storage.tables import orders, users
 __all__ = ["router"]
 
 router = APIRouter(tags=["orders"])
-_ERR = {
-    404: {"model": ErrorEnvelope},
-    409: {"model": ErrorEnvelope},
-    502: {"model": ErrorEnvelope, "description": "Stripe failed (`upstream_unavailable`)"},
-    503: {"model": ErrorEnvelope, "description": "Payments are off (`PAYMENTS_NOT_CONFIGURED`)"},
-}
+_ERR = ORDER_ERRORS
 
 
 def _select() -> Any:

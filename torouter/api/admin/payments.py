@@ -22,7 +22,7 @@ from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.deps import Deps
 from torouter.api.errors import field_path
-from torouter.api.order_schemas import PaymentsDep
+from torouter.api.order_schemas import PaymentsDep, topup_limits
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp, Usd
 from torouter.billing.payments import upkeep
 from torouter.billing.payments.config import PaymentsConfig, ReadOnlySetting
@@ -175,9 +175,7 @@ def _settings_read(cfg: PaymentsConfig, webhook_url: str) -> PaymentSettingsRead
         stripe_secret_key_set=bool(cfg.stripe_secret_key),
         stripe_webhook_secret_set=bool(cfg.stripe_webhook_secret),
         stripe_api_base=cfg.stripe_api_base,
-        topup_presets_usd=[f"{v:.2f}" for v in cfg.topup_presets_usd],
-        topup_min_usd=f"{cfg.topup_min_usd:.2f}",
-        topup_max_usd=f"{cfg.topup_max_usd:.2f}",
+        **topup_limits(cfg),
         order_expiry_min=cfg.order_expiry_min,
         refund_window_days=cfg.refund_window_days,
         max_pending_orders=cfg.max_pending_orders,

@@ -20,6 +20,7 @@ from torouter.api.deps import Deps
 from torouter.api.me.catalog import visible_groups
 from torouter.api.money import usd_to_nusd
 from torouter.api.order_schemas import (
+    ORDER_ERRORS,
     CheckoutUrl,
     OrderCreate,
     OrderRead,
@@ -40,12 +41,7 @@ from torouter.storage.tables import orders, plans, users
 __all__ = ["router"]
 
 router = APIRouter(tags=["orders"])
-_ERR = {
-    404: {"model": ErrorEnvelope},
-    409: {"model": ErrorEnvelope},
-    502: {"model": ErrorEnvelope, "description": "Stripe failed (`upstream_unavailable`)"},
-    503: {"model": ErrorEnvelope, "description": "Payments are off (`PAYMENTS_NOT_CONFIGURED`)"},
-}
+_ERR = ORDER_ERRORS
 
 
 async def read(p: Payments, row: RowMapping) -> OrderRead:
@@ -206,11 +202,15 @@ async def cancel(p: PaymentsDep, principal: SessionUser, order_id: str) -> Order
     response_model=OrderRead,
     responses=_ERR,
     summary="Ask Stripe about this order now",
-    description="What `/payment/result` does after 60 s without news: the session is fetched "
-    "from Stripe and applied through the same exactly-once path as the webhook.",
+    description="What `/payment/result` does after 60 s without news: the session of a pending "
+    "order is fetched from Stripe and applied through the same exactly-once path as the "
+    "webhook. A settled order is answered as it is.",
 )
 async def sync(p: PaymentsDep, principal: SessionUser, order_id: str) -> OrderRead:
     assert principal.user_id is not None
+    order = await p.order(order_id, user_id=principal.user_id)
+    if order["status"] != "pending":  # settled: nothing to ask Stripe (no call per click)
+        return await read(p, order)
     return await read(p, await p.sync(order_id, user_id=principal.user_id))
 
 

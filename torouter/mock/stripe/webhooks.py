@@ -2,7 +2,8 @@
 
 Each event is POSTed as JSON to the endpoint URL with `Stripe-Signature: t=<unix>,v1=<hex>`,
 the HMAC-SHA256 (key: the endpoint secret) of `"<t>.<payload>"`. A non-2xx answer or a
-connection error is retried (`max_retries`, short back-off; Stripe itself retries for days).
+connection error is retried (`max_retries` times, back-off from `retry_base_s` doubling: about
+15 s in all by default; Stripe itself retries for three days).
 
 Faults, set by the control API:
 - `mode`: `deliver` (default), `hold` (queue events until `release`, which sends them in
@@ -63,8 +64,8 @@ class WebhookSender:
         secret: str | SecretSource | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        max_retries: int = 2,
-        retry_base_s: float = 0.2,
+        max_retries: int = 5,
+        retry_base_s: float = 0.5,
     ) -> None:
         self.url = url
         self.secret: SecretSource = secret if callable(secret) else _static(secret)
