@@ -188,6 +188,25 @@ async def test_cancel_of_an_order_paid_meanwhile_is_409_and_credits_it(shop: Sho
     assert await shop.status(o["id"]) == "paid" and await shop.balance(uid) == 6 * USD
 
 
+async def test_a_delayed_payment_in_progress_is_neither_resumed_nor_cancelled(shop: Shop) -> None:
+    uid, me = await _me(shop)
+    o = await shop.topup(me, "10")
+    sid = await shop.session_id(o["id"])
+    shop.fake.account.pay_async(sid)  # e.g. a bank debit: the session completes unpaid
+    for action in ("resume", "cancel"):
+        r = await me.post(f"/api/me/orders/{o['id']}/{action}")
+        assert_error(r, 409, "CONFLICT")
+        assert "being processed" in r.json()["error"]["message"]
+    shop.clock.advance(minutes=45)
+    from torouter.jobs.payments import PaymentJobs
+
+    await PaymentJobs(shop.payments).run_frequent()  # past expiry, but not expired
+    assert await shop.status(o["id"]) == "pending"
+    shop.fake.account.settle_async(sid, succeed=True)
+    await shop.wait_status(o["id"], "paid")
+    assert await shop.balance(uid) == 10 * USD
+
+
 async def test_sync_fetches_a_paid_session_whose_webhook_was_lost(shop: Shop) -> None:
     """What /payment/result does after 60 s of polling."""
     uid, me = await _me(shop)

@@ -62,6 +62,7 @@ ProviderFactory = Callable[[PaymentsConfig], PaymentProvider]
 Clock = Callable[[], dt.datetime]
 _EXPIRY_MARGIN = dt.timedelta(seconds=60)  # Stripe wants ≥ 30 min at *its* receipt time
 _RECEIPT_TIMEOUT_S = 5.0
+_PROCESSING = "This order's payment is being processed; it cannot be resumed or cancelled"
 
 
 def utc_now() -> dt.datetime:
@@ -323,6 +324,8 @@ class Payments:
         if session is not None and session.paid:
             await self.apply_session(session, source="resume")
             raise error("CONFLICT", "This order has been paid")
+        if session is not None and session.status == "complete":
+            raise error("CONFLICT", _PROCESSING)  # a delayed payment method is still running
         open_ = (
             order["stripe_session_url"]
             and order["session_expires_at"] is not None
@@ -360,6 +363,8 @@ class Payments:
                 if session.paid:
                     await self.apply_session(session, source="cancel")
                     raise error("CONFLICT", "This order has been paid") from None
+                if session.status == "complete":
+                    raise error("CONFLICT", _PROCESSING) from None
         now = self.clock()
         async with self.db.begin() as conn:
             # `expired` too: Stripe's expiry webhook for our own expire call may come first.

@@ -65,7 +65,6 @@ async def _settle_one(
     *,
     expire: bool,
 ) -> None:
-    now = p.clock()
     if not order["stripe_session_id"]:  # the checkout was never created (a crash between)
         async with p.db.begin() as conn:
             await move_order(
@@ -88,7 +87,6 @@ async def _settle_one(
         report.credited.append(order["id"])
     elif outcome.result == "expired":
         report.expired.append(order["id"])
-    del now
 
 
 async def sync_pending(p: Payments) -> SyncReport:
