@@ -82,6 +82,8 @@ class Components:
     demo: Any = None
     bus: Any = None
     jobs: Any = None
+    payments: Any = None  # app_payments.PaymentsWiring
+    fake_stripe: ASGIApp | None = None  # mounted at /mock/stripe with the mocks (the demo)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -124,6 +126,8 @@ class ToRouterApp:
                     )
                 else:
                     await c.api(scope, receive, send)
+            elif path.startswith("/mock/stripe/") and c.fake_stripe is not None:
+                await c.fake_stripe(scope, receive, send)
             elif path.startswith("/mock/") and c.mock is not None:
                 await c.mock(scope, receive, send)
             elif path == "/healthz":
@@ -305,8 +309,23 @@ class ToRouterApp:
             demo=demo_info,
             bus=bus,
         )
-        c.api = self._build_api(c, keyring)
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
+        from torouter.app_payments import wire_payments
+
+        c.payments = await wire_payments(
+            s,
+            db=db,
+            ledger=ledger,
+            snapshot=snapshot,
+            keyring=keyring,
+            base_url=self.base_url(),
+            lock=lock,
+            mount_fake=mount,
+            demo_created=demo_info is not None,
+        )
+        if c.payments.fake_stripe is not None:
+            c.fake_stripe = _strip_prefix("/mock/stripe", c.payments.fake_stripe)
+        c.api = self._build_api(c, keyring)
         if mount:
             from torouter.mock import MockApp
 
@@ -412,6 +431,7 @@ class ToRouterApp:
             health=c.gateway.relay.health,
             http=c.http,
             gateway=c.gateway,
+            payments=c.payments.payments if c.payments else None,
         )
         from torouter.console.app import build_console  # Jinja2, Babel: loaded with the API
 
@@ -434,6 +454,8 @@ class ToRouterApp:
             t.cancel()
         if c.jobs is not None:
             await c.jobs.close()
+        if c.payments is not None:
+            await c.payments.close()
         if self._probe_task is not None:
             self._probe_task.cancel()
         if self._status_writer is not None:

@@ -262,6 +262,26 @@ def mock_provider(
     run(host, port, config)
 
 
+@cli.command("fake-stripe")
+def fake_stripe(
+    port: Annotated[int, typer.Option(help="listen port (0: a free one, printed)")] = 12111,
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    webhook_url: Annotated[
+        str | None, typer.Option(help="where to send webhooks, e.g. …/api/payments/stripe/webhook")
+    ] = None,
+    webhook_secret: Annotated[
+        str | None, typer.Option(help="signing secret (whsec_…); random when not given")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="the secret key callers must send (any sk_… if not set)")
+    ] = None,
+) -> None:
+    """Run a fake Stripe (Checkout, refunds, signed webhooks) for tests and offline demos."""
+    from torouter.mock.stripe.server import run
+
+    run(host, port, webhook_url=webhook_url, webhook_secret=webhook_secret, api_key=api_key)
+
+
 @cli.command()
 def demo(config: ConfigOpt = None) -> None:
     """Show the demo credentials of the embedded default (from the data directory)."""
@@ -311,6 +331,19 @@ def rotate_encryption_key(config: ConfigOpt = None) -> None:
                             update(table).where(table.c.id == row_id).values({col: fresh})
                         )
                         n += 1
+                # Secrets admins saved in the settings table (the Stripe keys, R14.8).
+                from torouter.billing.payments.config import PREFIX, SECRETS
+
+                kv = t.settings_kv
+                names = [PREFIX + s for s in SECRETS]
+                for key, token in (
+                    await conn.execute(select(kv.c.key, kv.c.value).where(kv.c.key.in_(names)))
+                ).all():
+                    if not token or keyring.key_id_of(str(token)) == keyring.primary:
+                        continue
+                    fresh = crypto.encrypt(crypto.decrypt(str(token), keyring), keyring)
+                    await conn.execute(update(kv).where(kv.c.key == key).values(value=fresh))
+                    n += 1
         finally:
             await db.dispose()
         return n

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,7 +75,55 @@ class UsageSettings(BaseModel):
 
 class JobsSettings(BaseModel):
     subscriptions_interval_s: float = 60.0  # expiry and auto-renewal (R7.7)
+    payments_interval_s: float = 60.0  # order expiry and sync with Stripe (R14.3, R14.4)
+    reconcile_interval_s: float = 86400.0  # reconciliation against Stripe (R14.10)
     enabled: bool = True
+
+
+def _cents(value: Decimal) -> Decimal:
+    if value != value.quantize(Decimal("0.01")) or value <= 0:
+        raise ValueError("must be a positive USD amount with at most 2 decimals")
+    return value
+
+
+class PaymentsSettings(BaseModel):
+    """`[payments]` (R14.8). Also admin-editable (kept in the database); a value set here or
+    in the environment wins and shows read-only. Payments are on when both secrets are set."""
+
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # None: Stripe's own
+    topup_presets_usd: list[Decimal] = Field(
+        default_factory=lambda: [Decimal(n) for n in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000)]
+    )
+    topup_min_usd: Decimal = Decimal(1)
+    topup_max_usd: Decimal = Decimal(10_000)
+    order_expiry_min: int = Field(30, ge=30, le=1440)  # Stripe's session limits
+    refund_window_days: int = Field(30, ge=0, le=3650)
+    max_pending_orders: int = Field(3, ge=1, le=100)
+
+    @field_validator("topup_min_usd", "topup_max_usd")
+    @classmethod
+    def _amount(cls, value: Decimal) -> Decimal:
+        return _cents(value)
+
+    @field_validator("topup_presets_usd")
+    @classmethod
+    def _presets(cls, value: list[Decimal]) -> list[Decimal]:
+        return [_cents(v) for v in value]
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _base(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _range(self) -> PaymentsSettings:
+        if self.topup_min_usd > self.topup_max_usd:
+            raise ValueError("topup_min_usd must not exceed topup_max_usd")
+        return self
 
 
 class ShutdownSettings(BaseModel):
@@ -145,6 +194,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     count_tokens: CountTokensSettings = CountTokensSettings()
     smtp: SmtpSettings = SmtpSettings()
+    payments: PaymentsSettings = PaymentsSettings()
     log: LogSettings = LogSettings()
 
     # Declarative provisioning (R17.10): raw tables, validated by provisioning.py.

@@ -180,6 +180,9 @@ def banner(info: DemoInfo, base_url: str) -> str:
         f"    curl {base}/v1/chat/completions \\\n"
         f'      -H "Authorization: Bearer {info.key}" -H "Content-Type: application/json" \\\n'
         """      -d '{"model": "demo-gpt", "messages": [{"role": "user", "content": "Hi"}]}'\n"""
+        "  top up:   sign in as the user, open "
+        f"{base}/purchase and pay on the built-in fake\n"
+        "            Stripe page (Pay, Fail or Cancel): no card, nothing leaves this machine\n"
     )
 
 

@@ -29,4 +29,5 @@ def test_api_deps_fields() -> None:
         "health",
         "http",
         "gateway",
+        "payments",
     ]

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from starlette.responses import HTMLResponse
 
-from torouter.api import admin, auth_routes, me
+from torouter.api import admin, auth_routes, me, payments
 from torouter.api.deps import ApiDeps
 from torouter.api.docs import docs_headers, render_docs
 from torouter.api.errors import install_error_handlers
@@ -67,6 +67,7 @@ def build_management_api(deps: ApiDeps) -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(me.router)
     app.include_router(admin.router)
+    app.include_router(payments.router)
 
     docs_html: list[str] = []
 

@@ -35,6 +35,8 @@ class ApiDeps:
     # The gateway's ASGI callable: the playground sends its chats through it, so they are
     # admitted, metered and billed like any request (R15.1).
     gateway: Any = None
+    # Orders, Stripe and refunds (`billing.payments.Payments`); None: 503 on payment routes.
+    payments: Any = None
 
 
 def get_deps(request: Request) -> ApiDeps:

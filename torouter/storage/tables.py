@@ -347,7 +347,7 @@ usage_daily = Table(  # roll-ups kept past retention (R11.3)
     Column("cost_nusd", NUSD, nullable=False, default=0),
 )
 
-orders = Table(
+orders = Table(  # R14.4
     "orders",
     metadata,
     Column("id", String(40), primary_key=True),  # ord_ + ULID
@@ -355,27 +355,45 @@ orders = Table(
     Column("kind", String(12), nullable=False),  # topup | subscription
     Column("plan_id", ForeignKey("plans.id")),
     Column("amount_nusd", NUSD, nullable=False),
+    Column("currency", String(3), nullable=False, default="usd", server_default="usd"),
     Column("method", String(8), nullable=False),  # stripe | balance
+    # pending | paid | failed | cancelled | expired | refund_requested | refunded |
+    # refund_rejected
     Column("status", String(18), nullable=False, default="pending"),
     Column("stripe_session_id", String(200)),
     Column("stripe_session_url", Text),
     Column("session_expires_at", UTCDateTime),
+    Column("stripe_payment_intent", String(200)),
     Column("receipt_url", Text),
+    Column("subscription_id", Integer),  # kind subscription: the subscription it bought
+    Column("note", Text),  # why the order ended as it did, when that is not obvious
     Column("refund_amount_nusd", NUSD),
     Column("refund_reason", Text),
     Column("refund_note", Text),
     Column("refund_error", Text),
+    Column("refund_requested_at", UTCDateTime),
+    # One approval at a time: set while a refund is being sent to Stripe (a claim).
+    Column("refund_started_at", UTCDateTime),
+    Column("refund_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("stripe_refund_id", String(200)),
+    Column("refunded_at", UTCDateTime),
     _created(),
     Column("paid_at", UTCDateTime),
     Column("updated_at", UTCDateTime),
+    # One Checkout Session pays one order, never two.
+    Index("ix_orders_stripe_session_id", "stripe_session_id", unique=True),
+    Index("ix_orders_status_created", "status", "created_at"),
 )
 
-stripe_events = Table(
+stripe_events = Table(  # every verified webhook event, once (R14.3)
     "stripe_events",
     metadata,
     Column("id", String(100), primary_key=True),
     Column("type", String(100), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+    Column("order_id", String(40)),
+    # credited | already | mismatch | unknown_order | expired | failed | ignored
+    Column("outcome", String(20)),
 )
 
 sessions = Table(

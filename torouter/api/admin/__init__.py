@@ -11,6 +11,8 @@ from torouter.api.admin import (
     groups,
     keys,
     models,
+    orders,
+    payments,
     plans,
     settings,
     subscriptions,
@@ -42,6 +44,8 @@ for _module in (
     subscriptions,
     tokens,
     settings,
+    orders,
+    payments,
     audit,
 ):
     router.include_router(_module.router)

@@ -12,6 +12,7 @@ from torouter.api.me import (
     ledger,
     models,
     playground,
+    orders,
     profile,
     sessions,
     subscriptions,
@@ -37,5 +38,6 @@ for _module in (
     ledger,
     subscriptions,
     playground,
+    orders,
 ):
     router.include_router(_module.router)
