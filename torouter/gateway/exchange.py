@@ -128,7 +128,7 @@ class Exchange:
 
     def stream_relayer(self, max_event: int) -> StreamRelayer:
         if not self.native:
-            return self.translation.stream_relayer(max_event)
+            return self.translation.stream_relayer(max_event, sse=self.sse)
         if self.binary:
             return BinaryPassthrough(max_event, self.base_usage)
         if self.operation == "responses":

@@ -186,8 +186,8 @@ class Translation:
         )
         return orjson.dumps(out), reported, None
 
-    def stream_relayer(self, max_event: int) -> TranslatedStream:
-        return TranslatedStream(self, max_event)
+    def stream_relayer(self, max_event: int, *, sse: bool = True) -> TranslatedStream:
+        return TranslatedStream(self, max_event, sse=sse)
 
 
 def _render(
@@ -220,11 +220,15 @@ def _render(
 class TranslatedStream(StreamRelayer):
     """Upstream bytes → internal events → client bytes, one read at a time."""
 
-    def __init__(self, tr: Translation, max_event: int) -> None:
+    def __init__(self, tr: Translation, max_event: int, *, sse: bool = True) -> None:
         super().__init__(max_event)
         self._finished = False
         self._decoder = UPSTREAM[tr.platform].StreamDecoder()
-        extra: dict[str, Any] = {"echo": tr.echo} if tr.front == "responses" else {}
+        extra: dict[str, Any] = {}
+        if tr.front == "responses":
+            extra["echo"] = tr.echo
+        elif tr.front == "gemini":
+            extra["sse"] = sse  # without alt=sse: one streamed JSON array (R3.5)
         self._encoder = FRONT[tr.front].StreamEncoder(
             tr.client_model,
             include_usage=tr.include_usage,

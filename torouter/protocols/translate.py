@@ -22,6 +22,7 @@ UPSTREAM: dict[str, ModuleType] = {
     "openai": openai_chat,
     "openrouter": openai_chat,
     "openai-compatible": openai_chat,
+    "azure-openai": openai_chat,  # OpenAI wire; only the URL and auth header differ (R9.1)
     "anthropic": anthropic,
     "gemini": gemini,
 }
