@@ -31,6 +31,7 @@ __all__ = [
     "new_call_id",
     "parse_data_uri",
     "std_b64",
+    "upstream_call_id",
 ]
 
 JSON_TOOL = "json_response"  # the forced tool that carries JSON mode to Anthropic (R5.4)
@@ -60,6 +61,12 @@ def new_call_id(rng: random.Random | None = None) -> str:
     if rng is None:
         return "call_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
     return "call_" + "".join(rng.choice(_ALNUM) for _ in range(24))
+
+
+def upstream_call_id(raw: Any, rng: random.Random | None = None) -> str:
+    """An upstream tool call's id, verbatim; a missing or empty one becomes a fresh unique id, so
+    a client can match parallel results to their calls on every translated route (R5.4)."""
+    return str(raw) if raw not in (None, "") else new_call_id(rng)
 
 
 def parse_data_uri(url: str) -> tuple[str, str] | None:

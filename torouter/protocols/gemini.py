@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from torouter.errors import GatewayError, error
-from torouter.protocols.common import args_object, dumps, new_call_id, std_b64
+from torouter.protocols.common import args_object, dumps, new_call_id, std_b64, upstream_call_id
 from torouter.protocols.gemini_stream import (
     STOP_REASONS,
     STOP_REASONS_IN,
@@ -125,7 +125,7 @@ def model_parts(raw: Any, rng: random.Random | None = None) -> list[Part]:
         if sig:
             _signature(parts, str(sig))
         if isinstance(fc, dict) and fc.get("name"):
-            call_id = str(fc.get("id") or new_call_id(rng))
+            call_id = upstream_call_id(fc.get("id"), rng)
             parts.append(ToolCallPart(call_id, str(fc["name"]), dumps(fc.get("args") or {})))
         elif isinstance(text, str) and text:
             parts.append(TextPart(text))

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from torouter.protocols.common import args_object, dumps, new_call_id
+from torouter.protocols.common import args_object, dumps, upstream_call_id
 from torouter.protocols.internal import (
     BlockStart,
     BlockStop,
@@ -298,7 +298,7 @@ class StreamDecoder:
         self._block += 1
         self._open = "tool"
         self._tool_calls = True
-        call_id = str(fc.get("id") or new_call_id(self._rng))
+        call_id = upstream_call_id(fc.get("id"), self._rng)
         out.append(ToolCallStart(self._block, call_id, str(fc["name"])))
         if "args" in fc or not fc.get("willContinue"):
             out.append(ToolArgsDelta(self._block, dumps(fc.get("args") or {})))

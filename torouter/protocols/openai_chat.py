@@ -8,12 +8,13 @@ decoder and encoder live in `openai_chat_stream.py` and are re-exported here.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import orjson
 
 from torouter.errors import GatewayError, error
-from torouter.protocols.common import dumps, effort_for, parse_data_uri
+from torouter.protocols.common import dumps, effort_for, parse_data_uri, upstream_call_id
 from torouter.protocols.internal import (
     ImagePart,
     Message,
@@ -559,7 +560,7 @@ def _tool_out(t: Tool, cache: bool) -> dict[str, Any]:
 # ── translation: response ───────────────────────────────────────────────────────────────────
 
 
-def parse_response(body: dict[str, Any]) -> Response:
+def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) -> Response:
     """An upstream chat completion body → the internal response."""
     choices = body.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
@@ -579,7 +580,7 @@ def parse_response(body: dict[str, Any]) -> Response:
         args = fn.get("arguments")
         parts.append(
             ToolCallPart(
-                str(c.get("id") or ""),
+                upstream_call_id(c.get("id"), rng),
                 str(fn.get("name") or ""),
                 args if isinstance(args, str) else dumps(args or {}),
             )

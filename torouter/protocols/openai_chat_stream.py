@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from torouter.protocols.common import new_call_id
+from torouter.protocols.common import upstream_call_id
 from torouter.protocols.internal import (
     BlockStart,
     BlockStop,
@@ -219,7 +219,7 @@ class StreamDecoder:
             self._tools[index] = self._block
             self._open = "tool"
             self._any_tool = True
-            call_id = str(call.get("id") or new_call_id(self._rng))
+            call_id = upstream_call_id(call.get("id"), self._rng)
             out.append(ToolCallStart(self._block, call_id, str(fn.get("name") or "")))
         elif self._tools[index] != self._block or self._open != "tool":
             return  # a fragment for a call already closed: blocks never interleave
