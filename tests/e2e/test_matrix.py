@@ -141,7 +141,7 @@ key = "{KEY}"
 def mgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     workdir: Path = tmp_path_factory.mktemp("matrix")
     gw = GatewayProcess(workdir, _config())
-    gw.start()
+    gw.start(timeout=120)  # generous: the machine may be loaded by other test processes
     yield gw
     gw.stop()
 

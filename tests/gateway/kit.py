@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from torouter.access.admission import Admission
+from torouter.billing import estimate
 from torouter.billing.pricing import Prices
 from torouter.gateway import exchange
 from torouter.gateway.context import RequestContext
@@ -117,6 +118,7 @@ def context(
         model_id="m",
         stream=stream,
     )
+    ctx.estimate_input_tokens, _ = estimate.input_tokens(body, payload)  # R7.9, as admitted
     if surface == "openai":
         opts = payload.get("stream_options")
         ctx.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True

@@ -4,18 +4,21 @@ pair that R5.2 translates, whole and streamed.
 
 Issue 12 item 11 (R5.4): an upstream tool call without an id, or with an empty one, reaches the
 client with a generated unique id, so parallel results can be matched; a present id stays
-verbatim.
+verbatim. Item 12 (R4.4, R4.5): the counts a translated stream announces before the upstream's
+own are the local token count, and Gemini clients never see a count that later shrinks.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
 import pytest
 
 from tests.gateway.kit import OPENAI_WIRE, PLATFORMS, build
+from torouter.protocols import count_tokens
 from torouter.routing import matrix
 
 FRONTS = ("openai", "responses", "anthropic", "gemini")
@@ -306,3 +309,94 @@ def test_tool_call_ids_stay_verbatim(front: str, platform: str, stream: bool) ->
     given = ("toolu_01AbC", "call_xyz-9")
     calls = client_calls(front, run(front, platform, given, stream), stream)
     assert calls == list(zip(given, CITIES, strict=True))
+
+
+# ── usage on translated streams (issue 12 item 12) ─────────────────────────────────────────
+
+
+def upstream_text_stream(platform: str) -> bytes:
+    """A three-piece text answer with the usage each platform reports, where it reports it."""
+    pieces = ("Hello", " there", "!")
+    if platform in OPENAI_WIRE:
+        out = []
+        for n, piece in enumerate(pieces):
+            delta = {"role": "assistant", "content": piece} if n == 0 else {"content": piece}
+            choice = {"index": 0, "delta": delta, "finish_reason": None}
+            out.append(_sse({"id": "c1", "model": "up", "created": 1, "choices": [choice]}))
+        done = {"index": 0, "delta": {}, "finish_reason": "stop"}
+        out.append(_sse({"id": "c1", "model": "up", "created": 1, "choices": [done]}))
+        usage = {"prompt_tokens": 31, "completion_tokens": 3, "total_tokens": 34}
+        out.append(_sse({"id": "c1", "model": "up", "choices": [], "usage": usage}))
+        return b"".join(out) + b"data: [DONE]\n\n"
+    if platform == "anthropic":
+        message = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "up",
+            "content": [],
+            "usage": {"input_tokens": 31, "output_tokens": 1},
+        }
+        out = [_sse({"type": "message_start", "message": message}, "message_start")]
+        block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}}
+        out.append(_sse(block, "content_block_start"))
+        for piece in pieces:
+            delta = {"type": "content_block_delta", "index": 0}
+            delta["delta"] = {"type": "text_delta", "text": piece}
+            out.append(_sse(delta, "content_block_delta"))
+        out.append(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+        final = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
+        final["usage"] = {"output_tokens": 3}
+        out.append(_sse(final, "message_delta"))
+        return b"".join(out) + _sse({"type": "message_stop"}, "message_stop")
+    out = []
+    for n, piece in enumerate(pieces):
+        cand: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}}
+        if n == 2:
+            cand["finishReason"] = "STOP"
+        usage = {"promptTokenCount": 31, "candidatesTokenCount": n + 1}
+        obj = {"candidates": [cand], "usageMetadata": usage, "modelVersion": "up"}
+        out.append(b"data: " + orjson.dumps(obj) + b"\r\n\r\n")
+    return b"".join(out)
+
+
+ASK_LONG = {
+    "model": "m",
+    "max_tokens": 100,
+    "system": "You are terse. " * 20,
+    "messages": [{"role": "user", "content": "Say hello to the whole world, politely."}],
+    "tools": [WEATHER_ANT],
+    "metadata": {"user_id": "u-" + "x" * 300},  # bytes the admission estimate counts
+    "stream": True,
+}
+
+
+@pytest.mark.parametrize("platform", [p for p in PLATFORMS if p != "anthropic"])
+def test_message_start_input_is_the_local_token_count(platform: str) -> None:
+    """R4.4: `message_start.usage.input_tokens` is what `count_tokens` answers locally
+    (R10.7), not the admission estimate's body size / 4."""
+    ex = build("anthropic", platform, ASK_LONG, stream=True)
+    relayer = ex.stream_relayer(1 << 20)
+    out = relayer.feed(upstream_text_stream(platform)) + relayer.close()
+    start = next(e for e in _events(out) if e["type"] == "message_start")
+    local = count_tokens.estimate(count_tokens.parse_anthropic(ASK_LONG))
+    assert start["message"]["usage"]["input_tokens"] == local
+    assert local != math.ceil(len(orjson.dumps(ASK_LONG)) / 4)
+    delta = next(e for e in _events(out) if e["type"] == "message_delta")
+    assert delta["usage"]["input_tokens"] == 31  # the upstream's count settles it
+
+
+@pytest.mark.parametrize("platform", [p for p in PLATFORMS if p != "gemini"])
+def test_gemini_interim_usage_never_shrinks(platform: str) -> None:
+    """R4.5: interim events carry the running counts the upstream reported, never an estimate
+    a later event contradicts; the last event carries the upstream's final counts."""
+    ex = build("gemini", platform, REQUEST["gemini"], stream=True, query={"alt": "sse"})
+    relayer = ex.stream_relayer(1 << 20)
+    data = upstream_text_stream(platform)
+    out = b"".join(relayer.feed(data[i : i + 9]) for i in range(0, len(data), 9))
+    events = _events(out + relayer.close())
+    assert "".join(e["candidates"][0]["content"]["parts"][0]["text"] for e in events)
+    prompts = [e["usageMetadata"]["promptTokenCount"] for e in events if "usageMetadata" in e]
+    assert prompts == sorted(prompts) and prompts[-1] == 31
+    assert all(p == 31 for p in prompts)  # reported or absent, never a guess
+    assert events[-1]["usageMetadata"]["candidatesTokenCount"] == 3

@@ -98,7 +98,7 @@ class Exchange:
             self.on_response_id(rid)
         if self.front in ("openai", "responses"):
             u = obj.get("usage")
-            usage = from_openai(u, openrouter=self.platform == "openrouter") if u else None
+            usage = from_openai(u) if isinstance(u, dict) else None
         elif self.front == "anthropic":
             u = obj.get("usage")
             usage = from_anthropic(u) if isinstance(u, dict) else None

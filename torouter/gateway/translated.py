@@ -91,7 +91,9 @@ class Translation:
             body=orjson.dumps(body),
             dropped=req.dropped,
             include_usage=ctx.include_usage,
-            input_estimate=ctx.estimate_input_tokens,
+            # What a stream announces before the upstream's counts: the local token count
+            # (the one `count_tokens` answers with, R10.7), not the admission's body size / 4.
+            input_estimate=count_tokens.estimate(req),
             echo=openai_responses.echo_fields(ctx.payload) if front == "responses" else None,
         )
 

@@ -32,7 +32,7 @@ from torouter.protocols.internal import (
     UsageEvent,
 )
 from torouter.protocols.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
-from torouter.protocols.usage import from_anthropic
+from torouter.protocols.usage import from_anthropic, merge_anthropic
 
 __all__ = [
     "STOP_REASONS",
@@ -106,7 +106,7 @@ class StreamDecoder:
         self._rng = rng
         self._started = False
         self._ended = False
-        self._usage: dict[str, Any] = {}
+        self._usage: Usage | None = None
         self._blocks: dict[int, tuple[int, str]] = {}  # upstream index → (ours, kind)
         self._next = 0
         self._open: int | None = None
@@ -195,8 +195,8 @@ class StreamDecoder:
 
     def _add_usage(self, usage: Any, out: list[Event]) -> None:
         if isinstance(usage, dict):
-            self._usage.update((k, v) for k, v in usage.items() if v is not None)
-            out.append(UsageEvent(from_anthropic(self._usage)))
+            self._usage = merge_anthropic(self._usage, usage)
+            out.append(UsageEvent(self._usage))
 
     def _start_block(self, obj: dict[str, Any], out: list[Event]) -> None:
         block = obj.get("content_block") or {}

@@ -4,8 +4,9 @@ Every upstream event is a whole `GenerateContentResponse`; `StreamDecoder` turns
 blocks (thought parts → thinking, `thoughtSignature` → a signature on the open thinking block or
 on a thinking block of its own before the part that carried it), assembles Vertex's streamed
 `partialArgs` into one argument object, and finishes at the end of the stream. `StreamEncoder`
-writes `data: <GenerateContentResponse>\\r\\n\\r\\n` events with running usage; a function call's
-arguments are held until its block stops (one object on the wire, bounded, R4.10).
+writes `data: <GenerateContentResponse>\\r\\n\\r\\n` events with the running usage the upstream
+reported (none before it reports, so no count ever shrinks); a function call's arguments are held
+until its block stops (one object on the wire, bounded, R4.10).
 """
 
 from __future__ import annotations
@@ -346,7 +347,11 @@ class StreamEncoder:
         self._id = ""
         self._first = True
         self._done = False
-        self._usage = Usage(input=input_estimate)
+        # None until the upstream reports counts: interim events carry no usage rather than an
+        # estimate a later event would contradict; the last event carries the estimate if
+        # nothing better came.
+        self._usage: Usage | None = None
+        self._estimate = input_estimate
         self._sig: str | None = None  # a signature waiting for the part it belongs to
         self._tool: tuple[str, str] | None = None
         self._args: list[str] = []
@@ -419,12 +424,14 @@ class StreamEncoder:
         cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if finish is not None:
             cand["finishReason"] = finish
-        obj = {
-            "candidates": [cand],
-            "usageMetadata": usage_json(self._usage),
-            "modelVersion": self.model,
-            "responseId": self._id,
-        }
+        usage = self._usage
+        if usage is None and finish is not None:
+            usage = Usage(input=self._estimate)
+        obj: dict[str, Any] = {"candidates": [cand]}
+        if usage is not None:
+            obj["usageMetadata"] = usage_json(usage)
+        obj["modelVersion"] = self.model
+        obj["responseId"] = self._id
         body = orjson.dumps(obj)
         if self._sse:
             out.append(b"data: " + body + b"\r\n\r\n")

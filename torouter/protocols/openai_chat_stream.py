@@ -61,10 +61,7 @@ _DONE = b"data: [DONE]\n\n"
 
 def usage_from(u: Any) -> Usage:
     """An OpenAI-style usage block → normalised usage (R10.2); OpenRouter's cache writes too."""
-    if not isinstance(u, dict):
-        return Usage()
-    details = u.get("prompt_tokens_details") or {}
-    return from_openai(u, openrouter=isinstance(details, dict) and "cache_write_tokens" in details)
+    return from_openai(u) if isinstance(u, dict) else Usage()
 
 
 def usage_json(u: Usage) -> dict[str, Any]:
