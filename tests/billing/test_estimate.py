@@ -132,3 +132,21 @@ def test_requested_images(operation: str, payload: dict[str, Any], n: int) -> No
 def test_estimate_includes_per_request_and_per_image_prices() -> None:
     prices = Prices(per_request=D("0.01"), per_image=D("0.04"))
     assert estimate_nusd(0, None, prices, D(1), images=3) == 10_000_000 + 3 * 40_000_000
+
+
+def _nested(depth: int) -> Any:
+    """An image part at the bottom of `depth` nested lists (Python objects: no parser limit)."""
+    node: Any = {"type": "image_url", "image_url": {"url": DATA_URL}}
+    for _ in range(depth):
+        node = [node]
+    return node
+
+
+@pytest.mark.parametrize("depth", [1, 100, 1_000, 5_000, 50_000])
+def test_the_image_walk_is_iterative(depth: int) -> None:
+    """Issue 12 item 2: ~1,000 levels used to exhaust the recursion; any depth is walked."""
+    payload = {"model": "m", "messages": _nested(depth)}
+    body = b'{"model":"m","messages":' + b"[" * depth + orjson.dumps(_nested(0)) + b"]" * depth
+    tokens, images = input_tokens(body, payload)
+    assert images == 1
+    assert tokens == math.ceil((len(body) - len(DATA_URL)) / 4) + IMAGE_TOKENS

@@ -18,7 +18,9 @@ import orjson
 import pytest
 
 from tests.gateway.kit import OPENAI_WIRE, PLATFORMS, build
-from torouter.protocols import count_tokens
+from torouter.errors import GatewayError
+from torouter.protocols import count_tokens, nesting
+from torouter.protocols.nesting import MAX_JSON_DEPTH
 from torouter.routing import matrix
 
 FRONTS = ("openai", "responses", "anthropic", "gemini")
@@ -400,3 +402,132 @@ def test_gemini_interim_usage_never_shrinks(platform: str) -> None:
     assert prompts == sorted(prompts) and prompts[-1] == 31
     assert all(p == 31 for p in prompts)  # reported or absent, never a guess
     assert events[-1]["usageMetadata"]["candidatesTokenCount"] == 3
+
+
+# ── nesting (issue 12 item 2) ───────────────────────────────────────────────────────────────
+
+
+def _depth(value: Any) -> int:
+    best, stack = 0, [(value, 0)]
+    while stack:
+        node, above = stack.pop()
+        if isinstance(node, dict | list):
+            best = max(best, above + 1)
+            stack.extend(
+                (c, above + 1) for c in (node.values() if isinstance(node, dict) else node)
+            )
+    return best
+
+
+def _schema(levels: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"type": "string"}
+    for _ in range(levels):
+        node = {"type": "array", "items": node}
+    return {"type": "object", "properties": {"x": node}}
+
+
+def _tools(front: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    if front == "openai":
+        return [{"type": "function", "function": {"name": "f", "parameters": schema}}]
+    if front == "responses":
+        return [{"type": "function", "name": "f", "parameters": schema}]
+    if front == "anthropic":
+        return [{"name": "f", "input_schema": schema}]
+    return [{"functionDeclarations": [{"name": "f", "parameters": schema}]}]
+
+
+def deep_request(front: str, depth: int) -> dict[str, Any]:
+    """The front door's request with a tool schema making the whole body exactly `depth` deep."""
+    levels = depth
+    while True:
+        payload = {**REQUEST[front], "tools": _tools(front, _schema(levels))}
+        extra = _depth(payload) - depth
+        if extra == 0:
+            return payload
+        levels -= extra
+
+
+ALL_PAIRS = [
+    (front, platform)
+    for front in FRONTS
+    for platform in PLATFORMS
+    if matrix.MATRIX[
+        {"openai": "chat", "responses": "responses", "anthropic": "messages", "gemini": "generate"}[
+            front
+        ]
+    ].get(platform)
+    in (matrix.NATIVE, matrix.TRANSLATED)
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize(("front", "platform"), ALL_PAIRS)
+def test_every_path_carries_the_deepest_allowed_body(
+    front: str, platform: str, stream: bool
+) -> None:
+    """A body exactly `MAX_JSON_DEPTH` deep, nested in a tool schema (the field translations
+    move deepest), is re-encoded for every platform and its answer rendered for the client."""
+    payload = deep_request(front, MAX_JSON_DEPTH)
+    assert not nesting.body_too_deep(orjson.dumps(payload), payload)
+    if stream and front != "gemini":
+        payload["stream"] = True
+    query = {"alt": "sse"} if front == "gemini" and stream else None
+    ex = build(front, platform, payload, stream=stream, query=query)
+    assert isinstance(ex.body, bytes) and orjson.loads(ex.body)
+    if ex.native:
+        return  # relayed as received
+    # The answer, whole or streamed, renders too (a Responses answer echoes the tools).
+    if stream:
+        relayer = ex.stream_relayer(1 << 20)
+        relayer.feed(upstream_text_stream(platform))
+        relayer.close()
+        assert relayer.done
+    else:
+        out, _, _ = ex.json_response(upstream_body(platform, ("a", "b")))
+        assert orjson.loads(out)
+
+
+def _deep_json(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def history_with_arguments(front: str, arguments: str) -> dict[str, Any]:
+    """A conversation whose earlier tool call carries `arguments` (JSON text in the body)."""
+    if front == "openai":
+        call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+        messages = [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        ]
+        return {"model": "m", "messages": messages}
+    items = [
+        {"role": "user", "content": "go"},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": arguments},
+        {"type": "function_call_output", "call_id": "c1", "output": "done"},
+    ]
+    return {"model": "m", "input": items}
+
+
+@pytest.mark.parametrize("platform", ["anthropic", "gemini"])
+@pytest.mark.parametrize("front", ["openai", "responses"])
+def test_embedded_tool_arguments_are_held_to_the_limit(front: str, platform: str) -> None:
+    """Arguments are JSON text inside the body: a translation that must turn them into an
+    object (Anthropic `input`, Gemini `args`) accepts the limit and refuses deeper as E16."""
+    wrap = '{"a":' + _deep_json(MAX_JSON_DEPTH - 1) + "}"
+    ex = build(front, platform, history_with_arguments(front, wrap))
+    assert _depth(orjson.loads(ex.body)) > MAX_JSON_DEPTH  # carried whole, and encodable
+    too_deep = '{"a":' + _deep_json(MAX_JSON_DEPTH) + "}"
+    with pytest.raises(GatewayError) as info:
+        build(front, platform, history_with_arguments(front, too_deep))
+    assert info.value.code == "INVALID_REQUEST" and str(MAX_JSON_DEPTH) in info.value.message
+
+
+def test_gemini_tool_results_too_deep_travel_as_text() -> None:
+    """A tool result is carried as an object when it parses within the limit, else as text."""
+    deep = _deep_json(MAX_JSON_DEPTH + 1)
+    payload = history_with_arguments("openai", "{}")
+    payload["messages"][2]["content"] = deep
+    sent = orjson.loads(build("openai", "gemini", payload).body)
+    response = sent["contents"][-1]["parts"][0]["functionResponse"]["response"]
+    assert response == {"result": deep}

@@ -48,15 +48,16 @@ class _Found:
         self.images = 0
         self.base64_chars = 0
 
-    def walk(self, node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                self.walk(item)
-        elif isinstance(node, Mapping):
-            if not self._part(node):
-                for value in node.values():
-                    if isinstance(value, list | Mapping):
-                        self.walk(value)
+    def walk(self, root: Any) -> None:
+        """Every image part under `root`, with an explicit stack: no recursion, so no body,
+        however deep, can exhaust the interpreter's stack (the order is irrelevant: sums)."""
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(v for v in node if isinstance(v, list | Mapping))
+            elif isinstance(node, Mapping) and not self._part(node):
+                stack.extend(v for v in node.values() if isinstance(v, list | Mapping))
 
     def _part(self, node: Mapping[str, Any]) -> bool:
         """Count `node` if it is an image part of any of the three protocols."""

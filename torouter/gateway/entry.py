@@ -34,6 +34,7 @@ from torouter.gateway.upload import read_upload
 from torouter.ids import new_ulid
 from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
+from torouter.protocols import nesting
 from torouter.protocols.envelopes import pick_language, render_error
 from torouter.protocols.internal import Usage
 from torouter.protocols.openai_responses import check_front
@@ -526,11 +527,22 @@ def _upstream_counts(candidates: list, route: routes.Route) -> bool:
     return any(matrix.mode(route.operation, c.platform) in ("N", "T") for c in candidates)
 
 
+_TOO_DEEP = f"The request body nests JSON deeper than {nesting.MAX_JSON_DEPTH} levels."
+
+
 def _parse_json(body: bytes) -> dict[str, Any]:
     try:
         obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise error("E16", "We could not parse the JSON body of your request.") from None
+    except orjson.JSONDecodeError as exc:
+        # orjson itself stops at 1,024 levels; deeper bodies get the same answer as the rest.
+        message = (
+            _TOO_DEEP
+            if "depth" in str(exc)
+            else "We could not parse the JSON body of your request."
+        )
+        raise error("E16", message) from None
     if not isinstance(obj, dict):
         raise error("E16", "The request body must be a JSON object.")
+    if nesting.body_too_deep(body, obj):  # what every path can re-encode (R3.1)
+        raise error("E16", _TOO_DEEP)
     return obj

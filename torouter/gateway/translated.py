@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from torouter.errors import error
 from torouter.gateway.context import RequestContext
 from torouter.gateway.passthrough import StreamRelayer
 from torouter.protocols import (
@@ -18,6 +19,7 @@ from torouter.protocols import (
     count_tokens,
     embeddings,
     gemini,
+    nesting,
     openai_chat,
     openai_responses,
 )
@@ -77,7 +79,14 @@ class Translation:
                 ),
             )
         req = dataclasses.replace(req, dropped=list(req.dropped))
-        body = _render(req, ch, adm.model, upstream_model)
+        try:
+            body = _render(req, ch, adm.model, upstream_model)
+        except nesting.TooDeep:
+            raise error(
+                "E16",
+                f"Tool call arguments nest JSON deeper than {nesting.MAX_JSON_DEPTH} levels.",
+                param="messages",
+            ) from None
         if ctx.stream:
             if ch.platform in _OPENAI_WIRE:
                 body["stream"] = True

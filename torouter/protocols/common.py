@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from torouter.protocols import nesting
 from torouter.protocols.internal import (
     ImagePart,
     Request,
@@ -46,11 +47,14 @@ def dumps(obj: Any) -> str:
 
 
 def args_object(arguments: str) -> dict[str, Any]:
-    """Tool arguments as an object for the wire formats that need one (Anthropic, Gemini)."""
+    """Tool arguments as an object for the wire formats that need one (Anthropic, Gemini).
+
+    Raises `nesting.TooDeep` for arguments nested deeper than the gateway handles (E16 on a
+    request, a malformed answer on a response)."""
     if not arguments.strip():
         return {}
     try:
-        value = orjson.loads(arguments)
+        value = nesting.loads(arguments)
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from torouter.errors import GatewayError, error
+from torouter.protocols import nesting
 from torouter.protocols.common import args_object, dumps, new_call_id, std_b64, upstream_call_id
 from torouter.protocols.gemini_stream import (
     STOP_REASONS,
@@ -315,9 +316,9 @@ def _media_part(p: ImagePart) -> dict[str, Any]:
 def _response_object(p: ToolResultPart) -> dict[str, Any]:
     text = p.text
     try:
-        value: Any = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = text
+        value: Any = nesting.loads(text)
+    except (orjson.JSONDecodeError, nesting.TooDeep):
+        value = text  # not JSON, or nested too deep to carry as an object: the text itself
     if p.is_error:
         return {"error": value}
     return value if isinstance(value, dict) else {"result": value}

@@ -33,6 +33,7 @@ from torouter.protocols.internal import (
     Usage,
     UsageEvent,
 )
+from torouter.protocols.nesting import TooDeep
 from torouter.protocols.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
 from torouter.protocols.usage import from_gemini
 
@@ -387,11 +388,19 @@ class StreamEncoder:
                 self._args.append(ev.json)
             elif isinstance(ev, BlockStop):
                 if self._tool is not None:
-                    call = {
-                        "id": self._tool[0],
-                        "name": self._tool[1],
-                        "args": args_object("".join(self._args)),
-                    }
+                    try:
+                        args = args_object("".join(self._args))
+                    except TooDeep:  # as malformed as arguments too large (one object, R4.10)
+                        out.append(
+                            self.error(
+                                "function call arguments nested too deeply",
+                                "upstream_unavailable",
+                                "upstream_unavailable",
+                            )
+                        )
+                        self._done = True
+                        break
+                    call = {"id": self._tool[0], "name": self._tool[1], "args": args}
                     self._tool, self._args = None, []
                     self._emit(out, [self._signed({"functionCall": call})])
             elif isinstance(ev, UsageEvent):
