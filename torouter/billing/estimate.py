@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["IMAGE_TOKENS", "input_tokens", "requested_images"]
+__all__ = ["IMAGE_TOKENS", "input_tokens", "requested_choices", "requested_images"]
 
 IMAGE_TOKENS = 1_600
 _MARKERS = (b"image", b"inlineData", b"inline_data")
@@ -37,6 +37,26 @@ def requested_images(operation: str, payload: Any) -> int:
         return 0
     n = payload.get("n")
     return n if isinstance(n, int) and n > 0 else 1
+
+
+def requested_choices(operation: str, payload: Any) -> int:
+    """How many answers one request asks for (R7.9): each is billed its own output, so the
+    output side of the estimate counts every one. Chat `n`, legacy completions `n` and
+    `best_of` (generated and billed though not returned), Gemini `candidateCount`."""
+    if not isinstance(payload, Mapping):
+        return 1
+    if operation == "chat":
+        asked = [payload.get("n")]
+    elif operation == "completions":
+        asked = [payload.get("n"), payload.get("best_of")]
+    elif operation == "generate":
+        cfg = payload.get("generationConfig")
+        cfg = cfg if isinstance(cfg, Mapping) else {}
+        asked = [cfg.get("candidateCount", cfg.get("candidate_count"))]
+    else:
+        return 1
+    counts = [n for n in asked if isinstance(n, int) and not isinstance(n, bool) and n > 1]
+    return max(counts, default=1)
 
 
 def _data_url_len(url: Any) -> int:

@@ -34,7 +34,7 @@ from torouter.gateway.upload import read_upload
 from torouter.ids import new_ulid
 from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
-from torouter.protocols import nesting
+from torouter.protocols import nesting, translate
 from torouter.protocols.envelopes import pick_language, render_error
 from torouter.protocols.internal import Usage
 from torouter.protocols.openai_responses import check_front
@@ -230,6 +230,13 @@ class Gateway:
             return
         if not candidates:
             raise _not_on_endpoint(ctx)
+        native_only = translate.untranslatable(route.operation, ctx.payload)
+        if native_only is not None:  # n > 1, audio output: native channels only (R5.7)
+            candidates = [
+                c for c in candidates if matrix.channel_mode(route.operation, c) == matrix.NATIVE
+            ]
+            if not candidates:
+                raise error("E16", native_only[1], param=native_only[0])
         previous = (
             ctx.payload.get("previous_response_id") if route.operation == "responses" else None
         )
@@ -252,6 +259,7 @@ class Gateway:
             adm.group.multiplier,
             output_cap=self._output_cap,
             images=estimate.requested_images(route.operation, ctx.payload),
+            choices=estimate.requested_choices(route.operation, ctx.payload),
         )
         ctx.admission_id = f"{self._boot}-{next(self._seq)}"
         ctx.ticket, verdict = await self._ledger.admit(

@@ -57,6 +57,7 @@ __all__ = [
     "parse_response",
     "render_request",
     "render_response",
+    "untranslatable",
     "usage_from",
     "usage_json",
 ]
@@ -231,19 +232,27 @@ def _tools(body: dict[str, Any], req: Request) -> None:
             req.tool_choice = ToolChoice(mode)  # type: ignore[arg-type]
 
 
-def _generation(cfg: Any, req: Request) -> None:
+def untranslatable(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(param, message) of the first field only a native exchange can honour (R5.7): several
+    candidates, or audio output. None when the body translates."""
+    cfg = _g(body, "generationConfig")
     if not isinstance(cfg, dict):
-        return
+        return None
     count = _g(cfg, "candidateCount")
-    if isinstance(count, int) and count > 1:
-        raise _invalid(
-            "candidateCount > 1 is not supported on this model", "generationConfig.candidateCount"
+    if isinstance(count, int) and not isinstance(count, bool) and count > 1:
+        return (
+            "generationConfig.candidateCount",
+            "candidateCount > 1 is not supported on this model",
         )
     modalities = _g(cfg, "responseModalities") or []
     if "AUDIO" in [str(m).upper() for m in modalities] or _g(cfg, "speechConfig"):
-        raise _invalid(
-            "audio output is not supported on this model", "generationConfig.responseModalities"
-        )
+        return "generationConfig.responseModalities", "audio output is not supported on this model"
+    return None
+
+
+def _generation(cfg: Any, req: Request) -> None:
+    if not isinstance(cfg, dict):
+        return
     for key, attr in (
         ("temperature", "temperature"),
         ("topP", "top_p"),
@@ -297,6 +306,9 @@ def parse_request(
                 req.system.append(TextPart(p["text"]))
     _contents(body, req, rng)
     _tools(body, req)
+    refused = untranslatable(body)
+    if refused is not None:
+        raise _invalid(refused[1], refused[0])
     _generation(_g(body, "generationConfig"), req)
     for key in ("safetySettings", "cachedContent", "labels"):
         if _g(body, key):

@@ -53,6 +53,7 @@ __all__ = [
     "render_response",
     "scan_stream",
     "string_chars",
+    "untranslatable",
     "usage_from",
     "usage_json",
     "usage_of_body",
@@ -340,17 +341,26 @@ def _response_format(body: dict[str, Any], req: Request) -> None:
         req.response_format = ResponseFormat("json_object")
 
 
+def untranslatable(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(param, message) of the first field only a native exchange can honour (R5.7): several
+    choices, or audio output. None when the body translates."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        return "n", "n > 1 is not supported on this model"
+    modalities = body.get("modalities")
+    if body.get("audio") or (isinstance(modalities, list) and "audio" in modalities):
+        return "modalities", "audio output is not supported on this model"
+    return None
+
+
 def parse_request(body: dict[str, Any]) -> Request:
     """A client's chat completions body → the internal request (for translated routes)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _invalid("model is required", "model")
-    n = body.get("n")
-    if n is not None and n != 1:
-        raise _invalid("n > 1 is not supported on this model", "n")
-    modalities = body.get("modalities")
-    if body.get("audio") or (isinstance(modalities, list) and "audio" in modalities):
-        raise _invalid("audio output is not supported on this model", "modalities")
+    refused = untranslatable(body)
+    if refused is not None:
+        raise _invalid(refused[1], refused[0])
     req = Request(model)
     _messages(body, req)
     _tools(body, req)
