@@ -43,20 +43,21 @@ def requested_choices(operation: str, payload: Any) -> int:
     """How many answers one request asks for (R7.9): each is billed its own output, so the
     output side of the estimate counts every one. Chat `n`, legacy completions `n` and
     `best_of` (generated and billed though not returned), Gemini `candidateCount`."""
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         return 1
     if operation == "chat":
-        asked = [payload.get("n")]
-    elif operation == "completions":
-        asked = [payload.get("n"), payload.get("best_of")]
-    elif operation == "generate":
+        return _count(payload.get("n"))
+    if operation == "completions":
+        return max(_count(payload.get("n")), _count(payload.get("best_of")))
+    if operation == "generate":
         cfg = payload.get("generationConfig")
-        cfg = cfg if isinstance(cfg, Mapping) else {}
-        asked = [cfg.get("candidateCount", cfg.get("candidate_count"))]
-    else:
-        return 1
-    counts = [n for n in asked if isinstance(n, int) and not isinstance(n, bool) and n > 1]
-    return max(counts, default=1)
+        if isinstance(cfg, dict):
+            return _count(cfg.get("candidateCount", cfg.get("candidate_count")))
+    return 1
+
+
+def _count(n: Any) -> int:
+    return n if type(n) is int and n > 1 else 1  # bools and junk ask for one answer
 
 
 def _data_url_len(url: Any) -> int:
