@@ -17,24 +17,27 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.gateway.kit import OPENAI_WIRE, PLATFORMS, build
+from tests.gateway.kit import FRONT_OPERATION, OPENAI_WIRE, PLATFORMS, build
+from tests.protocols.test_nesting import depth_of
 from torouter.errors import GatewayError
 from torouter.protocols import count_tokens, nesting
 from torouter.protocols.nesting import MAX_JSON_DEPTH
 from torouter.routing import matrix
 
 FRONTS = ("openai", "responses", "anthropic", "gemini")
-PAIRS = [
-    (front, platform)
-    for front in FRONTS
-    for platform in PLATFORMS
-    if matrix.MATRIX[
-        {"openai": "chat", "responses": "responses", "anthropic": "messages", "gemini": "generate"}[
-            front
-        ]
-    ][platform]
-    == matrix.TRANSLATED
-]
+
+
+def pairs(*modes: str) -> list[tuple[str, str]]:
+    """(front door, platform) of every R5.2 cell in one of `modes`."""
+    return [
+        (front, platform)
+        for front in FRONTS
+        for platform in PLATFORMS
+        if matrix.MATRIX[FRONT_OPERATION[front]].get(platform) in modes
+    ]
+
+
+PAIRS = pairs(matrix.TRANSLATED)
 WEATHER_OAI = {
     "type": "function",
     "function": {
@@ -407,18 +410,6 @@ def test_gemini_interim_usage_never_shrinks(platform: str) -> None:
 # ── nesting (issue 12 item 2) ───────────────────────────────────────────────────────────────
 
 
-def _depth(value: Any) -> int:
-    best, stack = 0, [(value, 0)]
-    while stack:
-        node, above = stack.pop()
-        if isinstance(node, dict | list):
-            best = max(best, above + 1)
-            stack.extend(
-                (c, above + 1) for c in (node.values() if isinstance(node, dict) else node)
-            )
-    return best
-
-
 def _schema(levels: int) -> dict[str, Any]:
     node: dict[str, Any] = {"type": "string"}
     for _ in range(levels):
@@ -441,23 +432,13 @@ def deep_request(front: str, depth: int) -> dict[str, Any]:
     levels = depth
     while True:
         payload = {**REQUEST[front], "tools": _tools(front, _schema(levels))}
-        extra = _depth(payload) - depth
+        extra = depth_of(payload) - depth
         if extra == 0:
             return payload
         levels -= extra
 
 
-ALL_PAIRS = [
-    (front, platform)
-    for front in FRONTS
-    for platform in PLATFORMS
-    if matrix.MATRIX[
-        {"openai": "chat", "responses": "responses", "anthropic": "messages", "gemini": "generate"}[
-            front
-        ]
-    ].get(platform)
-    in (matrix.NATIVE, matrix.TRANSLATED)
-]
+ALL_PAIRS = pairs(matrix.NATIVE, matrix.TRANSLATED)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
@@ -516,7 +497,7 @@ def test_embedded_tool_arguments_are_held_to_the_limit(front: str, platform: str
     object (Anthropic `input`, Gemini `args`) accepts the limit and refuses deeper as E16."""
     wrap = '{"a":' + _deep_json(MAX_JSON_DEPTH - 1) + "}"
     ex = build(front, platform, history_with_arguments(front, wrap))
-    assert _depth(orjson.loads(ex.body)) > MAX_JSON_DEPTH  # carried whole, and encodable
+    assert depth_of(orjson.loads(ex.body)) > MAX_JSON_DEPTH  # carried whole, and encodable
     too_deep = '{"a":' + _deep_json(MAX_JSON_DEPTH) + "}"
     with pytest.raises(GatewayError) as info:
         build(front, platform, history_with_arguments(front, too_deep))
