@@ -85,7 +85,7 @@ class Translation:
             raise error(
                 "E16",
                 f"Tool call arguments nest JSON deeper than {nesting.MAX_JSON_DEPTH} levels.",
-                param="messages",
+                param="input" if front == "responses" else "messages",
             ) from None
         if ctx.stream:
             if ch.platform in _OPENAI_WIRE:
