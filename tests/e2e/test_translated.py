@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from typing import Any
 
 import pytest
@@ -109,3 +111,79 @@ def test_anthropic_count_tokens_translated_to_gemini(gateway: GatewayProcess) ->
         gateway, None, "count", model="gemini-test", messages=[{"role": "user", "content": "hi"}]
     )
     assert out["input_tokens"] > 0 and out["estimated"] is None
+
+
+def test_translated_message_start_announces_the_local_count(gateway: GatewayProcess) -> None:
+    """Issue 12 item 12 (R4.4, R10.7): an Anthropic client on an OpenAI channel sees in
+    `message_start` the count `count_tokens` answers for the same body, not body size / 4;
+    `message_delta` and the usage row carry the upstream's own count."""
+    body = {
+        "model": "gpt-test",
+        "system": "You answer in one short sentence. " * 10,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    with gateway.client() as c:
+        counted = c.post("/v1/messages/count_tokens", json=body, headers=headers)
+        assert counted.status_code == 200 and counted.headers["x-torouter-estimated"] == "true"
+        r = c.post("/v1/messages", json={**body, "max_tokens": 50, "stream": True}, headers=headers)
+    assert r.status_code == 200, r.text
+    events = [json.loads(line[6:]) for line in r.text.split("\n") if line.startswith("data: ")]
+    start = events[0]["message"]["usage"]["input_tokens"]
+    assert start == counted.json()["input_tokens"]
+    final = next(e for e in events if e["type"] == "message_delta")["usage"]
+    row = usage_row(gateway, r.headers["x-request-id"])
+    assert row["input_tokens"] == final["input_tokens"] > 0 and row["estimated"] is False
+
+
+def test_one_hour_cache_writes_charged_alike_on_both_routes(gateway: GatewayProcess) -> None:
+    """Issue 12 item 12 (R10.2): the mock reports 1 h cache writes like Anthropic does (the
+    5m/1h breakdown in `message_start`, the bare total in `message_delta`); the native relay
+    and the translated stream both bill them once, as 1 h writes, at the same price."""
+
+    def system(tag: str) -> str:  # a fresh prefix: writes, no reads from earlier runs
+        return f"{tag}-{secrets.token_hex(8)} " + "Answer as a routing expert. " * 40
+
+    ttl = {"type": "ephemeral", "ttl": "1h"}
+    ask = [{"role": "user", "content": PROMPT + " [[mock:tokens=20]]"}]
+    native_body = {
+        "model": "claude-only",
+        "max_tokens": 100,
+        "system": [{"type": "text", "text": system("nat"), "cache_control": ttl}],
+        "messages": ask,
+        "stream": True,
+    }
+    translated_body = {
+        "model": "claude-only",
+        "max_tokens": 100,
+        "messages": [
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": system("trn"), "cache_control": ttl}],
+            },
+            *ask,
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with gateway.client() as c:
+        native = c.post(
+            "/v1/messages",
+            json=native_body,
+            headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+        )
+        translated = c.post(
+            "/v1/chat/completions",
+            json=translated_body,
+            headers={"authorization": f"Bearer {KEY}"},
+        )
+    assert native.status_code == translated.status_code == 200
+    rows = [usage_row(gateway, r.headers["x-request-id"]) for r in (native, translated)]
+    kinds = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens")
+    for row in rows:
+        assert row["cache_write_1h_tokens"] > 0 and row["cache_write_5m_tokens"] == 0, row
+        assert row["estimated"] is False
+    assert [rows[0][k] for k in (*kinds, "cache_write_1h_tokens", "output_tokens")] == [
+        rows[1][k] for k in (*kinds, "cache_write_1h_tokens", "output_tokens")
+    ]
+    assert rows[0]["cost_nusd"] == rows[1]["cost_nusd"] > 0

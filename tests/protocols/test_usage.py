@@ -4,13 +4,13 @@ import pytest
 
 from tests.recorded import recorded_cases
 from torouter.protocols.internal import Usage
-from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
+from torouter.protocols.usage import from_anthropic, from_gemini, from_openai, merge_anthropic
 
 
 @pytest.mark.parametrize(
-    ("block", "openrouter", "expected"),
+    ("block", "expected"),
     [
-        ({"prompt_tokens": 10, "completion_tokens": 5}, False, Usage(input=10, output=5)),
+        ({"prompt_tokens": 10, "completion_tokens": 5}, Usage(input=10, output=5)),
         (
             {
                 "prompt_tokens": 4020,
@@ -18,13 +18,11 @@ from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
                 "total_tokens": 4024,
                 "prompt_tokens_details": {"cached_tokens": 4012},
             },
-            False,
             Usage(input=8, cache_read=4012, output=4),
         ),
         # DeepSeek: prompt_cache_hit_tokens when cached_tokens is absent
         (
             {"prompt_tokens": 100, "completion_tokens": 1, "prompt_cache_hit_tokens": 60},
-            False,
             Usage(input=40, cache_read=60, output=1),
         ),
         # xAI: reasoning outside completion_tokens, recovered from total_tokens
@@ -36,7 +34,6 @@ from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
                 "prompt_tokens_details": {"cached_tokens": 244},
                 "completion_tokens_details": {"reasoning_tokens": 255},
             },
-            False,
             Usage(input=63, cache_read=244, output=281, reasoning=255),
         ),
         # OpenRouter cache writes → cache_write_5m
@@ -47,7 +44,6 @@ from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
                 "total_tokens": 3382,
                 "prompt_tokens_details": {"cached_tokens": 3211, "cache_write_tokens": 115},
             },
-            True,
             Usage(input=3, cache_read=3211, cache_write_5m=115, output=53),
         ),
         # Responses API names
@@ -58,13 +54,12 @@ from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
                 "input_tokens_details": {"cached_tokens": 10},
                 "output_tokens_details": {"reasoning_tokens": 12},
             },
-            False,
             Usage(input=40, cache_read=10, output=20, reasoning=12),
         ),
     ],
 )
-def test_openai_table(block: dict, openrouter: bool, expected: Usage) -> None:
-    assert from_openai(block, openrouter=openrouter) == expected
+def test_openai_table(block: dict, expected: Usage) -> None:
+    assert from_openai(block) == expected
 
 
 def test_anthropic_cache_split_and_fallback() -> None:
@@ -80,6 +75,73 @@ def test_anthropic_cache_split_and_fallback() -> None:
     )
     legacy = {"input_tokens": 3, "output_tokens": 1, "cache_creation_input_tokens": 418}
     assert from_anthropic(legacy).cache_write_5m == 418
+
+
+START_1H = {
+    "input_tokens": 3,
+    "cache_creation_input_tokens": 2500,
+    "cache_read_input_tokens": 0,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 2500},
+    "output_tokens": 1,
+}
+START_MIXED = {
+    **START_1H,
+    "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 2000},
+}
+
+
+@pytest.mark.parametrize(
+    ("start", "delta", "expected"),
+    [
+        # message_delta repeats the totals without the breakdown: the breakdown stands (the
+        # native relay used to count the 1h writes a second time as 5m writes).
+        (
+            START_1H,
+            {"input_tokens": 3, "cache_creation_input_tokens": 2500, "output_tokens": 40},
+            Usage(input=3, cache_write_1h=2500, output=40),
+        ),
+        # The final counts win: more input and cache writes than message_start announced
+        # (server tools); the 1h part stays, the rest is 5m.
+        (
+            START_MIXED,
+            {
+                "input_tokens": 9,
+                "cache_creation_input_tokens": 3100,
+                "cache_read_input_tokens": 50,
+                "output_tokens": 40,
+            },
+            Usage(input=9, cache_read=50, cache_write_5m=1100, cache_write_1h=2000, output=40),
+        ),
+        # Fewer writes than the 1h part: capped at the new total.
+        (
+            START_1H,
+            {"cache_creation_input_tokens": 100, "output_tokens": 2},
+            Usage(input=3, cache_write_1h=100, output=2),
+        ),
+        # A breakdown in the later block wins whole.
+        (
+            START_MIXED,
+            {"cache_creation": {"ephemeral_5m_input_tokens": 7, "ephemeral_1h_input_tokens": 0}},
+            Usage(input=3, cache_write_5m=7, output=1),
+        ),
+        # Nulls and missing fields keep the earlier counts (only output_tokens changes).
+        (
+            START_MIXED,
+            {
+                "input_tokens": None,
+                "cache_creation_input_tokens": None,
+                "cache_read_input_tokens": None,
+                "output_tokens": 12,
+            },
+            Usage(input=3, cache_write_5m=500, cache_write_1h=2000, output=12),
+        ),
+    ],
+)
+def test_anthropic_final_counts_win(start: dict, delta: dict, expected: Usage) -> None:
+    """R10.2: `message_delta` carries the cumulative counts; both routes merge with this."""
+    first = merge_anthropic(None, start)
+    assert first == from_anthropic(start)
+    assert merge_anthropic(first, delta) == expected
 
 
 def test_gemini_thoughts_and_cache() -> None:
@@ -115,7 +177,7 @@ def test_recorded_usage_blocks_normalise_consistently(case: dict) -> None:
             if total is not None and "toolUsePromptTokenCount" not in block:
                 assert u.total_tokens == total
         else:
-            u = from_openai(block, openrouter="openrouter" in case["id"])
+            u = from_openai(block)
             total = block.get("total_tokens")
             if total is not None:
                 assert u.total_tokens == max(total, u.total_tokens)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["IMAGE_TOKENS", "input_tokens", "requested_images"]
+__all__ = ["IMAGE_TOKENS", "input_tokens", "requested_choices", "requested_images"]
 
 IMAGE_TOKENS = 1_600
 _MARKERS = (b"image", b"inlineData", b"inline_data")
@@ -39,6 +39,27 @@ def requested_images(operation: str, payload: Any) -> int:
     return n if isinstance(n, int) and n > 0 else 1
 
 
+def requested_choices(operation: str, payload: Any) -> int:
+    """How many answers one request asks for (R7.9): each is billed its own output, so the
+    output side of the estimate counts every one. Chat `n`, legacy completions `n` and
+    `best_of` (generated and billed though not returned), Gemini `candidateCount`."""
+    if not isinstance(payload, dict):
+        return 1
+    if operation == "chat":
+        return _count(payload.get("n"))
+    if operation == "completions":
+        return max(_count(payload.get("n")), _count(payload.get("best_of")))
+    if operation == "generate":
+        cfg = payload.get("generationConfig")
+        if isinstance(cfg, dict):
+            return _count(cfg.get("candidateCount", cfg.get("candidate_count")))
+    return 1
+
+
+def _count(n: Any) -> int:
+    return n if type(n) is int and n > 1 else 1  # bools and junk ask for one answer
+
+
 def _data_url_len(url: Any) -> int:
     return len(url) if isinstance(url, str) and url.startswith("data:") else 0
 
@@ -48,15 +69,16 @@ class _Found:
         self.images = 0
         self.base64_chars = 0
 
-    def walk(self, node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                self.walk(item)
-        elif isinstance(node, Mapping):
-            if not self._part(node):
-                for value in node.values():
-                    if isinstance(value, list | Mapping):
-                        self.walk(value)
+    def walk(self, root: Any) -> None:
+        """Every image part under `root`, with an explicit stack: no recursion, so no body,
+        however deep, can exhaust the interpreter's stack (the order is irrelevant: sums)."""
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(v for v in node if isinstance(v, list | Mapping))
+            elif isinstance(node, Mapping) and not self._part(node):
+                stack.extend(v for v in node.values() if isinstance(v, list | Mapping))
 
     def _part(self, node: Mapping[str, Any]) -> bool:
         """Count `node` if it is an image part of any of the three protocols."""

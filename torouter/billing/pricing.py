@@ -161,9 +161,11 @@ def estimate_nusd(
     *,
     output_cap: int = 8192,
     images: int = 0,
+    choices: int = 1,
 ) -> int:
-    """The reservation of R7.9: input estimate + requested output (else 1024, ≤ the cap) + the
-    per-request price + `images` requested × the per-image price."""
+    """The reservation of R7.9: input estimate + requested output (else 1024, ≤ the cap) for
+    each of `choices` answers (the input is sent once) + the per-request price + `images`
+    requested × the per-image price."""
     out = max_output_tokens if max_output_tokens and max_output_tokens > 0 else 1024
-    out = min(out, output_cap)
+    out = min(out, output_cap) * max(choices, 1)
     return cost_nusd(Usage(input=input_tokens, output=out, images=images), prices, multiplier)

@@ -34,6 +34,7 @@ from torouter.gateway.upload import read_upload
 from torouter.ids import new_ulid
 from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
+from torouter.protocols import nesting, translate
 from torouter.protocols.envelopes import pick_language, render_error
 from torouter.protocols.internal import Usage
 from torouter.protocols.openai_responses import check_front
@@ -232,6 +233,13 @@ class Gateway:
             return
         if not candidates:
             raise _not_on_endpoint(ctx)
+        native_only = translate.untranslatable(route.operation, ctx.payload)
+        if native_only is not None:  # n > 1, audio output: native channels only (R5.7)
+            candidates = [
+                c for c in candidates if matrix.channel_mode(route.operation, c) == matrix.NATIVE
+            ]
+            if not candidates:
+                raise error("E16", native_only[1], param=native_only[0])
         previous = (
             ctx.payload.get("previous_response_id") if route.operation == "responses" else None
         )
@@ -254,6 +262,7 @@ class Gateway:
             adm.group.multiplier,
             output_cap=self._output_cap,
             images=estimate.requested_images(route.operation, ctx.payload),
+            choices=estimate.requested_choices(route.operation, ctx.payload),
         )
         ctx.admission_id = f"{self._boot}-{next(self._seq)}"
         ctx.ticket, verdict = await self._ledger.admit(
@@ -529,11 +538,22 @@ def _upstream_counts(candidates: list, route: routes.Route) -> bool:
     return any(matrix.mode(route.operation, c.platform) in ("N", "T") for c in candidates)
 
 
+_TOO_DEEP = f"The request body nests JSON deeper than {nesting.MAX_JSON_DEPTH} levels."
+
+
 def _parse_json(body: bytes) -> dict[str, Any]:
     try:
         obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise error("E16", "We could not parse the JSON body of your request.") from None
+    except orjson.JSONDecodeError as exc:
+        # orjson itself stops at 1,024 levels; deeper bodies get the same answer as the rest.
+        message = (
+            _TOO_DEEP
+            if "depth" in str(exc)
+            else "We could not parse the JSON body of your request."
+        )
+        raise error("E16", message) from None
     if not isinstance(obj, dict):
         raise error("E16", "The request body must be a JSON object.")
+    if nesting.body_too_deep(body, obj):  # what every path can re-encode (R3.1)
+        raise error("E16", _TOO_DEEP)
     return obj

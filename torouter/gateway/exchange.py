@@ -98,7 +98,7 @@ class Exchange:
             self.on_response_id(rid)
         if self.front in ("openai", "responses"):
             u = obj.get("usage")
-            usage = from_openai(u, openrouter=self.platform == "openrouter") if u else None
+            usage = from_openai(u) if isinstance(u, dict) else None
         elif self.front == "anthropic":
             u = obj.get("usage")
             usage = from_anthropic(u) if isinstance(u, dict) else None
@@ -128,7 +128,7 @@ class Exchange:
 
     def stream_relayer(self, max_event: int) -> StreamRelayer:
         if not self.native:
-            return self.translation.stream_relayer(max_event)
+            return self.translation.stream_relayer(max_event, sse=self.sse)
         if self.binary:
             return BinaryPassthrough(max_event, self.base_usage)
         if self.operation == "responses":

@@ -14,7 +14,7 @@ from torouter.protocols import envelopes, openai_chat
 from torouter.protocols.internal import Usage
 from torouter.protocols.media import StreamMeter
 from torouter.protocols.openai_responses_stream import TERMINAL, in_stream_error
-from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
+from torouter.protocols.usage import from_gemini, from_openai, merge_anthropic
 
 __all__ = [
     "AnthropicPassthrough",
@@ -92,7 +92,7 @@ class OpenAIPassthrough(StreamRelayer):
             events = _copy_reasoning(events)
         out, usage = openai_chat.scan_stream(events, self._keep)
         if usage is not None:
-            self.usage = from_openai(usage, openrouter=self._openrouter)
+            self.usage = from_openai(usage)
         self.chars += openai_chat.content_chars(events)
         if b'"error"' in events and b'data: {"error"' in events:
             obj = _data(events[events.find(b'data: {"error"') :])
@@ -140,9 +140,9 @@ class AnthropicPassthrough(StreamRelayer):
                 if obj.get("type") == "message_start":
                     u = (obj.get("message") or {}).get("usage")
                     if isinstance(u, dict):
-                        self.usage = from_anthropic(u)
+                        self.usage = merge_anthropic(None, u)
                 elif obj.get("type") == "message_delta" and isinstance(obj.get("usage"), dict):
-                    self._merge(obj["usage"])
+                    self.usage = merge_anthropic(self.usage, obj["usage"])
         self.chars += openai_chat.string_chars(events, self._marks)
         if b"event: error" in events:
             obj = _data(events[events.find(b"event: error") :])
@@ -152,19 +152,6 @@ class AnthropicPassthrough(StreamRelayer):
         if b"message_stop" in events:
             self.done = True
         return events
-
-    def _merge(self, delta: dict[str, Any]) -> None:
-        base = self.usage or Usage()
-        upd = from_anthropic(delta)
-        self.usage = Usage(
-            input=upd.input if "input_tokens" in delta else base.input,
-            cache_read=upd.cache_read if "cache_read_input_tokens" in delta else base.cache_read,
-            cache_write_5m=upd.cache_write_5m
-            if ("cache_creation_input_tokens" in delta or "cache_creation" in delta)
-            else base.cache_write_5m,
-            cache_write_1h=upd.cache_write_1h if "cache_creation" in delta else base.cache_write_1h,
-            output=upd.output if "output_tokens" in delta else base.output,
-        )
 
 
 class GeminiPassthrough(StreamRelayer):

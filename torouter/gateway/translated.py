@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from torouter.errors import error
 from torouter.gateway.context import RequestContext
 from torouter.gateway.passthrough import StreamRelayer
 from torouter.protocols import (
@@ -18,6 +19,7 @@ from torouter.protocols import (
     count_tokens,
     embeddings,
     gemini,
+    nesting,
     openai_chat,
     openai_responses,
 )
@@ -77,7 +79,14 @@ class Translation:
                 ),
             )
         req = dataclasses.replace(req, dropped=list(req.dropped))
-        body = _render(req, ch, adm.model, upstream_model)
+        try:
+            body = _render(req, ch, adm.model, upstream_model)
+        except nesting.TooDeep:
+            raise error(
+                "E16",
+                f"Tool call arguments nest JSON deeper than {nesting.MAX_JSON_DEPTH} levels.",
+                param="input" if front == "responses" else "messages",
+            ) from None
         if ctx.stream:
             if ch.platform in _OPENAI_WIRE:
                 body["stream"] = True
@@ -91,7 +100,9 @@ class Translation:
             body=orjson.dumps(body),
             dropped=req.dropped,
             include_usage=ctx.include_usage,
-            input_estimate=ctx.estimate_input_tokens,
+            # What a stream announces before the upstream's counts: the local token count
+            # (the one `count_tokens` answers with, R10.7), not the admission's body size / 4.
+            input_estimate=count_tokens.estimate(req),
             echo=openai_responses.echo_fields(ctx.payload) if front == "responses" else None,
         )
 
@@ -186,8 +197,8 @@ class Translation:
         )
         return orjson.dumps(out), reported, None
 
-    def stream_relayer(self, max_event: int) -> TranslatedStream:
-        return TranslatedStream(self, max_event)
+    def stream_relayer(self, max_event: int, *, sse: bool = True) -> TranslatedStream:
+        return TranslatedStream(self, max_event, sse=sse)
 
 
 def _render(
@@ -220,11 +231,15 @@ def _render(
 class TranslatedStream(StreamRelayer):
     """Upstream bytes → internal events → client bytes, one read at a time."""
 
-    def __init__(self, tr: Translation, max_event: int) -> None:
+    def __init__(self, tr: Translation, max_event: int, *, sse: bool = True) -> None:
         super().__init__(max_event)
         self._finished = False
         self._decoder = UPSTREAM[tr.platform].StreamDecoder()
-        extra: dict[str, Any] = {"echo": tr.echo} if tr.front == "responses" else {}
+        extra: dict[str, Any] = {}
+        if tr.front == "responses":
+            extra["echo"] = tr.echo
+        elif tr.front == "gemini":
+            extra["sse"] = sse  # without alt=sse: one streamed JSON array (R3.5)
         self._encoder = FRONT[tr.front].StreamEncoder(
             tr.client_model,
             include_usage=tr.include_usage,

@@ -8,6 +8,7 @@ Responses: an upstream body → `Response`, and back. Streams: `anthropic_stream
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from torouter.errors import GatewayError, error
@@ -21,7 +22,14 @@ from torouter.protocols.anthropic_stream import (
     usage_from,
     usage_json,
 )
-from torouter.protocols.common import JSON_TOOL, args_object, budget_for, dumps, std_b64
+from torouter.protocols.common import (
+    JSON_TOOL,
+    args_object,
+    budget_for,
+    dumps,
+    std_b64,
+    upstream_call_id,
+)
 from torouter.protocols.internal import (
     ImagePart,
     Message,
@@ -462,7 +470,7 @@ def _tool(t: Tool) -> dict[str, Any]:
 # ── response ────────────────────────────────────────────────────────────────────────────────
 
 
-def parse_response(body: dict[str, Any]) -> Response:
+def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) -> Response:
     """An upstream Messages body → the internal response (`json_response` input as text)."""
     parts: list[Part] = []
     for b in body.get("content") or ():
@@ -479,7 +487,7 @@ def parse_response(body: dict[str, Any]) -> Response:
             else:
                 parts.append(
                     ToolCallPart(
-                        str(b.get("id") or ""),
+                        upstream_call_id(b.get("id"), rng),
                         str(b.get("name") or ""),
                         dumps(b.get("input") or {}),
                     )

@@ -9,11 +9,12 @@ first block start, `message_delta` (stop reason, real usage), `message_stop`.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import orjson
 
-from torouter.protocols.common import JSON_TOOL, dumps
+from torouter.protocols.common import JSON_TOOL, dumps, upstream_call_id
 from torouter.protocols.internal import (
     BlockStart,
     BlockStop,
@@ -31,7 +32,7 @@ from torouter.protocols.internal import (
     UsageEvent,
 )
 from torouter.protocols.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
-from torouter.protocols.usage import from_anthropic
+from torouter.protocols.usage import from_anthropic, merge_anthropic
 
 __all__ = [
     "STOP_REASONS",
@@ -98,11 +99,14 @@ class StreamDecoder:
     """Upstream Messages SSE bytes → internal events; `Finish` at `message_stop` (or at
     `flush()` after a `message_delta`)."""
 
-    def __init__(self, *, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self, *, max_event_bytes: int = MAX_EVENT_BYTES, rng: random.Random | None = None
+    ) -> None:
         self._sse = SSEParser(max_event_bytes)
+        self._rng = rng
         self._started = False
         self._ended = False
-        self._usage: dict[str, Any] = {}
+        self._usage: Usage | None = None
         self._blocks: dict[int, tuple[int, str]] = {}  # upstream index → (ours, kind)
         self._next = 0
         self._open: int | None = None
@@ -191,8 +195,8 @@ class StreamDecoder:
 
     def _add_usage(self, usage: Any, out: list[Event]) -> None:
         if isinstance(usage, dict):
-            self._usage.update((k, v) for k, v in usage.items() if v is not None)
-            out.append(UsageEvent(from_anthropic(self._usage)))
+            self._usage = merge_anthropic(self._usage, usage)
+            out.append(UsageEvent(self._usage))
 
     def _start_block(self, obj: dict[str, Any], out: list[Event]) -> None:
         block = obj.get("content_block") or {}
@@ -216,7 +220,8 @@ class StreamDecoder:
             out.append(BlockStart(i, "text"))
         elif kind == "tool_use":
             self._tool_calls = True
-            out.append(ToolCallStart(i, str(block.get("id") or ""), str(block.get("name") or "")))
+            call_id = upstream_call_id(block.get("id"), self._rng)
+            out.append(ToolCallStart(i, call_id, str(block.get("name") or "")))
             if block.get("input"):
                 out.append(ToolArgsDelta(i, dumps(block["input"])))
         else:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from torouter.protocols import nesting
 from torouter.protocols.internal import (
     ImagePart,
     Request,
@@ -31,6 +32,7 @@ __all__ = [
     "new_call_id",
     "parse_data_uri",
     "std_b64",
+    "upstream_call_id",
 ]
 
 JSON_TOOL = "json_response"  # the forced tool that carries JSON mode to Anthropic (R5.4)
@@ -45,11 +47,14 @@ def dumps(obj: Any) -> str:
 
 
 def args_object(arguments: str) -> dict[str, Any]:
-    """Tool arguments as an object for the wire formats that need one (Anthropic, Gemini)."""
+    """Tool arguments as an object for the wire formats that need one (Anthropic, Gemini).
+
+    Raises `nesting.TooDeep` for arguments nested deeper than the gateway handles (E16 on a
+    request, a malformed answer on a response)."""
     if not arguments.strip():
         return {}
     try:
-        value = orjson.loads(arguments)
+        value = nesting.loads(arguments)
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
@@ -60,6 +65,12 @@ def new_call_id(rng: random.Random | None = None) -> str:
     if rng is None:
         return "call_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
     return "call_" + "".join(rng.choice(_ALNUM) for _ in range(24))
+
+
+def upstream_call_id(raw: Any, rng: random.Random | None = None) -> str:
+    """An upstream tool call's id, verbatim; a missing or empty one becomes a fresh unique id, so
+    a client can match parallel results to their calls on every translated route (R5.4)."""
+    return str(raw) if raw not in (None, "") else new_call_id(rng)
 
 
 def parse_data_uri(url: str) -> tuple[str, str] | None:

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from torouter.errors import GatewayError, error
-from torouter.protocols.common import args_object, dumps, new_call_id, std_b64
+from torouter.protocols import nesting
+from torouter.protocols.common import args_object, dumps, new_call_id, std_b64, upstream_call_id
 from torouter.protocols.gemini_stream import (
     STOP_REASONS,
     STOP_REASONS_IN,
@@ -56,6 +57,7 @@ __all__ = [
     "parse_response",
     "render_request",
     "render_response",
+    "untranslatable",
     "usage_from",
     "usage_json",
 ]
@@ -125,7 +127,7 @@ def model_parts(raw: Any, rng: random.Random | None = None) -> list[Part]:
         if sig:
             _signature(parts, str(sig))
         if isinstance(fc, dict) and fc.get("name"):
-            call_id = str(fc.get("id") or new_call_id(rng))
+            call_id = upstream_call_id(fc.get("id"), rng)
             parts.append(ToolCallPart(call_id, str(fc["name"]), dumps(fc.get("args") or {})))
         elif isinstance(text, str) and text:
             parts.append(TextPart(text))
@@ -230,19 +232,27 @@ def _tools(body: dict[str, Any], req: Request) -> None:
             req.tool_choice = ToolChoice(mode)  # type: ignore[arg-type]
 
 
-def _generation(cfg: Any, req: Request) -> None:
+def untranslatable(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(param, message) of the first field only a native exchange can honour (R5.7): several
+    candidates, or audio output. None when the body translates."""
+    cfg = _g(body, "generationConfig")
     if not isinstance(cfg, dict):
-        return
+        return None
     count = _g(cfg, "candidateCount")
-    if isinstance(count, int) and count > 1:
-        raise _invalid(
-            "candidateCount > 1 is not supported on this model", "generationConfig.candidateCount"
+    if isinstance(count, int) and not isinstance(count, bool) and count > 1:
+        return (
+            "generationConfig.candidateCount",
+            "candidateCount > 1 is not supported on this model",
         )
     modalities = _g(cfg, "responseModalities") or []
     if "AUDIO" in [str(m).upper() for m in modalities] or _g(cfg, "speechConfig"):
-        raise _invalid(
-            "audio output is not supported on this model", "generationConfig.responseModalities"
-        )
+        return "generationConfig.responseModalities", "audio output is not supported on this model"
+    return None
+
+
+def _generation(cfg: Any, req: Request) -> None:
+    if not isinstance(cfg, dict):
+        return
     for key, attr in (
         ("temperature", "temperature"),
         ("topP", "top_p"),
@@ -296,6 +306,9 @@ def parse_request(
                 req.system.append(TextPart(p["text"]))
     _contents(body, req, rng)
     _tools(body, req)
+    refused = untranslatable(body)
+    if refused is not None:
+        raise _invalid(refused[1], refused[0])
     _generation(_g(body, "generationConfig"), req)
     for key in ("safetySettings", "cachedContent", "labels"):
         if _g(body, key):
@@ -315,9 +328,9 @@ def _media_part(p: ImagePart) -> dict[str, Any]:
 def _response_object(p: ToolResultPart) -> dict[str, Any]:
     text = p.text
     try:
-        value: Any = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = text
+        value: Any = nesting.loads(text)
+    except (orjson.JSONDecodeError, nesting.TooDeep):
+        value = text  # not JSON, or nested too deep to carry as an object: the text itself
     if p.is_error:
         return {"error": value}
     return value if isinstance(value, dict) else {"result": value}

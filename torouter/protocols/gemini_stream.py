@@ -4,8 +4,9 @@ Every upstream event is a whole `GenerateContentResponse`; `StreamDecoder` turns
 blocks (thought parts → thinking, `thoughtSignature` → a signature on the open thinking block or
 on a thinking block of its own before the part that carried it), assembles Vertex's streamed
 `partialArgs` into one argument object, and finishes at the end of the stream. `StreamEncoder`
-writes `data: <GenerateContentResponse>\\r\\n\\r\\n` events with running usage; a function call's
-arguments are held until its block stops (one object on the wire, bounded, R4.10).
+writes `data: <GenerateContentResponse>\\r\\n\\r\\n` events with the running usage the upstream
+reported (none before it reports, so no count ever shrinks); a function call's arguments are held
+until its block stops (one object on the wire, bounded, R4.10).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from torouter.protocols.common import args_object, dumps, new_call_id
+from torouter.protocols.common import args_object, dumps, upstream_call_id
 from torouter.protocols.internal import (
     BlockStart,
     BlockStop,
@@ -32,6 +33,7 @@ from torouter.protocols.internal import (
     Usage,
     UsageEvent,
 )
+from torouter.protocols.nesting import TooDeep
 from torouter.protocols.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
 from torouter.protocols.usage import from_gemini
 
@@ -298,7 +300,7 @@ class StreamDecoder:
         self._block += 1
         self._open = "tool"
         self._tool_calls = True
-        call_id = str(fc.get("id") or new_call_id(self._rng))
+        call_id = upstream_call_id(fc.get("id"), self._rng)
         out.append(ToolCallStart(self._block, call_id, str(fc["name"])))
         if "args" in fc or not fc.get("willContinue"):
             out.append(ToolArgsDelta(self._block, dumps(fc.get("args") or {})))
@@ -346,7 +348,11 @@ class StreamEncoder:
         self._id = ""
         self._first = True
         self._done = False
-        self._usage = Usage(input=input_estimate)
+        # None until the upstream reports counts: interim events carry no usage rather than an
+        # estimate a later event would contradict; the last event carries the estimate if
+        # nothing better came.
+        self._usage: Usage | None = None
+        self._estimate = input_estimate
         self._sig: str | None = None  # a signature waiting for the part it belongs to
         self._tool: tuple[str, str] | None = None
         self._args: list[str] = []
@@ -382,11 +388,19 @@ class StreamEncoder:
                 self._args.append(ev.json)
             elif isinstance(ev, BlockStop):
                 if self._tool is not None:
-                    call = {
-                        "id": self._tool[0],
-                        "name": self._tool[1],
-                        "args": args_object("".join(self._args)),
-                    }
+                    try:
+                        args = args_object("".join(self._args))
+                    except TooDeep:  # as malformed as arguments too large (one object, R4.10)
+                        out.append(
+                            self.error(
+                                "function call arguments nested too deeply",
+                                "upstream_unavailable",
+                                "upstream_unavailable",
+                            )
+                        )
+                        self._done = True
+                        break
+                    call = {"id": self._tool[0], "name": self._tool[1], "args": args}
                     self._tool, self._args = None, []
                     self._emit(out, [self._signed({"functionCall": call})])
             elif isinstance(ev, UsageEvent):
@@ -419,12 +433,14 @@ class StreamEncoder:
         cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if finish is not None:
             cand["finishReason"] = finish
-        obj = {
-            "candidates": [cand],
-            "usageMetadata": usage_json(self._usage),
-            "modelVersion": self.model,
-            "responseId": self._id,
-        }
+        usage = self._usage
+        if usage is None and finish is not None:
+            usage = Usage(input=self._estimate)
+        obj: dict[str, Any] = {"candidates": [cand]}
+        if usage is not None:
+            obj["usageMetadata"] = usage_json(usage)
+        obj["modelVersion"] = self.model
+        obj["responseId"] = self._id
         body = orjson.dumps(obj)
         if self._sse:
             out.append(b"data: " + body + b"\r\n\r\n")

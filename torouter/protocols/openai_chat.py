@@ -8,12 +8,13 @@ decoder and encoder live in `openai_chat_stream.py` and are re-exported here.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import orjson
 
 from torouter.errors import GatewayError, error
-from torouter.protocols.common import dumps, effort_for, parse_data_uri
+from torouter.protocols.common import dumps, effort_for, parse_data_uri, upstream_call_id
 from torouter.protocols.internal import (
     ImagePart,
     Message,
@@ -52,6 +53,7 @@ __all__ = [
     "render_response",
     "scan_stream",
     "string_chars",
+    "untranslatable",
     "usage_from",
     "usage_json",
     "usage_of_body",
@@ -339,17 +341,26 @@ def _response_format(body: dict[str, Any], req: Request) -> None:
         req.response_format = ResponseFormat("json_object")
 
 
+def untranslatable(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(param, message) of the first field only a native exchange can honour (R5.7): several
+    choices, or audio output. None when the body translates."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        return "n", "n > 1 is not supported on this model"
+    modalities = body.get("modalities")
+    if body.get("audio") or (isinstance(modalities, list) and "audio" in modalities):
+        return "modalities", "audio output is not supported on this model"
+    return None
+
+
 def parse_request(body: dict[str, Any]) -> Request:
     """A client's chat completions body → the internal request (for translated routes)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _invalid("model is required", "model")
-    n = body.get("n")
-    if n is not None and n != 1:
-        raise _invalid("n > 1 is not supported on this model", "n")
-    modalities = body.get("modalities")
-    if body.get("audio") or (isinstance(modalities, list) and "audio" in modalities):
-        raise _invalid("audio output is not supported on this model", "modalities")
+    refused = untranslatable(body)
+    if refused is not None:
+        raise _invalid(refused[1], refused[0])
     req = Request(model)
     _messages(body, req)
     _tools(body, req)
@@ -559,7 +570,7 @@ def _tool_out(t: Tool, cache: bool) -> dict[str, Any]:
 # ── translation: response ───────────────────────────────────────────────────────────────────
 
 
-def parse_response(body: dict[str, Any]) -> Response:
+def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) -> Response:
     """An upstream chat completion body → the internal response."""
     choices = body.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
@@ -579,7 +590,7 @@ def parse_response(body: dict[str, Any]) -> Response:
         args = fn.get("arguments")
         parts.append(
             ToolCallPart(
-                str(c.get("id") or ""),
+                upstream_call_id(c.get("id"), rng),
                 str(fn.get("name") or ""),
                 args if isinstance(args, str) else dumps(args or {}),
             )

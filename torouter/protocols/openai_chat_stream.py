@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from torouter.protocols.common import new_call_id
+from torouter.protocols.common import upstream_call_id
 from torouter.protocols.internal import (
     BlockStart,
     BlockStop,
@@ -61,10 +61,7 @@ _DONE = b"data: [DONE]\n\n"
 
 def usage_from(u: Any) -> Usage:
     """An OpenAI-style usage block → normalised usage (R10.2); OpenRouter's cache writes too."""
-    if not isinstance(u, dict):
-        return Usage()
-    details = u.get("prompt_tokens_details") or {}
-    return from_openai(u, openrouter=isinstance(details, dict) and "cache_write_tokens" in details)
+    return from_openai(u) if isinstance(u, dict) else Usage()
 
 
 def usage_json(u: Usage) -> dict[str, Any]:
@@ -219,7 +216,7 @@ class StreamDecoder:
             self._tools[index] = self._block
             self._open = "tool"
             self._any_tool = True
-            call_id = str(call.get("id") or new_call_id(self._rng))
+            call_id = upstream_call_id(call.get("id"), self._rng)
             out.append(ToolCallStart(self._block, call_id, str(fn.get("name") or "")))
         elif self._tools[index] != self._block or self._open != "tool":
             return  # a fragment for a call already closed: blocks never interleave

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from torouter.errors import GatewayError, error
-from torouter.protocols.common import dumps, parse_data_uri
+from torouter.protocols.common import dumps, parse_data_uri, upstream_call_id
 from torouter.protocols.internal import (
     ImagePart,
     Message,
@@ -476,7 +476,7 @@ def render_request(req: Request, *, upstream_model: str, **_: Any) -> dict[str, 
 # ── responses ───────────────────────────────────────────────────────────────────────────────
 
 
-def parse_response(body: dict[str, Any]) -> Response:
+def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) -> Response:
     """An upstream Responses body → the internal response."""
     parts: list[Part] = []
     for item in body.get("output") or ():
@@ -497,7 +497,7 @@ def parse_response(body: dict[str, Any]) -> Response:
             args = item.get("arguments")
             parts.append(
                 ToolCallPart(
-                    str(item.get("call_id") or item.get("id") or ""),
+                    upstream_call_id(item.get("call_id") or item.get("id"), rng),
                     str(item.get("name") or ""),
                     args if isinstance(args, str) else dumps(args or {}),
                 )

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from torouter.protocols.common import upstream_call_id
 from torouter.protocols.internal import (
     BlockStart,
     BlockStop,
@@ -417,6 +418,7 @@ class StreamDecoder:
         self, *, max_event_bytes: int = MAX_EVENT_BYTES, rng: random.Random | None = None
     ) -> None:
         self._sse = SSEParser(max_event_bytes)
+        self._rng = rng
         self._started = False
         self._ended = False
         self._block = -1
@@ -496,7 +498,9 @@ class StreamDecoder:
                 self._any_tool = True
                 out.append(
                     ToolCallStart(
-                        self._block, str(item.get("call_id") or ""), str(item.get("name") or "")
+                        self._block,
+                        upstream_call_id(item.get("call_id"), self._rng),
+                        str(item.get("name") or ""),
                     )
                 )
                 if isinstance(item.get("arguments"), str) and item["arguments"]:

@@ -7,10 +7,11 @@ Each module exposes the same functions and classes: `parse_request`, `render_req
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 from torouter.protocols import anthropic, gemini, openai_chat, openai_responses
 
-__all__ = ["FRONT", "UPSTREAM"]
+__all__ = ["FRONT", "UPSTREAM", "untranslatable"]
 
 FRONT: dict[str, ModuleType] = {
     "openai": openai_chat,
@@ -22,6 +23,18 @@ UPSTREAM: dict[str, ModuleType] = {
     "openai": openai_chat,
     "openrouter": openai_chat,
     "openai-compatible": openai_chat,
+    "azure-openai": openai_chat,  # OpenAI wire; only the URL and auth header differ (R9.1)
     "anthropic": anthropic,
     "gemini": gemini,
 }
+
+
+def untranslatable(operation: str, body: dict[str, Any]) -> tuple[str, str] | None:
+    """(param, message) when `body` asks for something only a native exchange can honour
+    (R5.7: several choices or candidates, audio output): such a request is routed to native
+    channels only, and is E16 where there are none. None when any route will do."""
+    if operation == "chat":
+        return openai_chat.untranslatable(body)
+    if operation == "generate":
+        return gemini.untranslatable(body)
+    return None

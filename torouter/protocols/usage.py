@@ -6,15 +6,19 @@ from typing import Any
 
 from torouter.protocols.internal import Usage
 
-__all__ = ["from_anthropic", "from_gemini", "from_openai"]
+__all__ = ["from_anthropic", "from_gemini", "from_openai", "merge_anthropic"]
 
 
 def _int(v: Any) -> int:
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
 
 
-def from_openai(u: dict[str, Any], *, openrouter: bool = False) -> Usage:
-    """OpenAI chat / Responses, OpenRouter, DeepSeek- and xAI-style blocks."""
+def from_openai(u: dict[str, Any]) -> Usage:
+    """OpenAI chat / Responses, OpenRouter, DeepSeek- and xAI-style blocks.
+
+    Cache writes (OpenRouter's `cache_write_tokens`) count wherever an upstream reports them, so
+    the native relay and the translating decoder charge the same bytes alike on every channel.
+    """
     prompt = _int(u.get("prompt_tokens", u.get("input_tokens")))
     completion = _int(u.get("completion_tokens", u.get("output_tokens")))
     pdetails = u.get("prompt_tokens_details") or u.get("input_tokens_details") or {}
@@ -23,7 +27,7 @@ def from_openai(u: dict[str, Any], *, openrouter: bool = False) -> Usage:
         cached = _int(pdetails.get("cached_tokens"))
     else:
         cached = _int(u.get("prompt_cache_hit_tokens"))  # DeepSeek
-    cache_write = _int(pdetails.get("cache_write_tokens")) if openrouter else 0
+    cache_write = _int(pdetails.get("cache_write_tokens"))
     total = u.get("total_tokens")
     if isinstance(total, int) and total:
         # Some providers (xAI, OpenRouter) report reasoning outside completion_tokens.
@@ -49,6 +53,45 @@ def from_anthropic(u: dict[str, Any]) -> Usage:
         cache_write_5m=w5,
         cache_write_1h=w1,
         output=_int(u.get("output_tokens")),
+    )
+
+
+def merge_anthropic(base: Usage | None, u: dict[str, Any]) -> Usage:
+    """An Anthropic stream's usage after one more usage block (R10.2): each count the later
+    block reports wins over the earlier one, so `message_delta` settles what `message_start`
+    announced. Null or missing fields keep the earlier value.
+
+    `message_delta` reports cache writes as a total (`cache_creation_input_tokens`) without the
+    5m/1h breakdown that `message_start` had. A total equal to the breakdown's keeps it; a new
+    total keeps the earlier 1h part up to the total and counts the rest as 5m, the TTL of writes
+    reported without a breakdown. Both the native relay and the translating decoder meter with
+    this one function, so the same upstream bytes are charged the same on every route.
+    """
+    b = base or Usage()
+
+    def count(key: str, earlier: int) -> int:
+        v = u.get(key)
+        return _int(v) if v is not None else earlier
+
+    creation = u.get("cache_creation")
+    if isinstance(creation, dict) and any(v is not None for v in creation.values()):
+        w5 = _int(creation.get("ephemeral_5m_input_tokens"))
+        w1 = _int(creation.get("ephemeral_1h_input_tokens"))
+    elif u.get("cache_creation_input_tokens") is not None:
+        total = _int(u["cache_creation_input_tokens"])
+        if b.cache_write_5m + b.cache_write_1h == total:
+            w5, w1 = b.cache_write_5m, b.cache_write_1h
+        else:
+            w1 = min(b.cache_write_1h, total)
+            w5 = total - w1
+    else:
+        w5, w1 = b.cache_write_5m, b.cache_write_1h
+    return Usage(
+        input=count("input_tokens", b.input),
+        cache_read=count("cache_read_input_tokens", b.cache_read),
+        cache_write_5m=w5,
+        cache_write_1h=w1,
+        output=count("output_tokens", b.output),
     )
 
 
