@@ -11,6 +11,7 @@ from sqlalchemy import select
 from torouter.api.auth import SessionUser
 from torouter.api.catalog_reads import Prices, effective_prices, price_text
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.me.catalog import visible_groups
 from torouter.api.pagination import Page, Paging
 from torouter.api.schemas import ApiModel
@@ -56,7 +57,7 @@ async def list_models(
     principal: SessionUser,
     paging: Paging,
     modality: Annotated[str | None, Query(max_length=12)] = None,
-    group_id: int | None = None,
+    group_id: Id | None = None,
 ) -> Page[MyModelRead]:
     assert principal.user_id is not None
     stmt = (
