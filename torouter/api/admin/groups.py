@@ -263,7 +263,10 @@ async def _grant_target(conn: AsyncConnection, group_id: int, user_id: int) -> s
     "/groups/{group_id}/grants/{user_id}",
     status_code=201,
     response_model=GrantRead,
-    responses={404: {"model": ErrorEnvelope}},
+    responses={
+        200: {"model": GrantRead, "description": "The user already had the grant"},
+        404: {"model": ErrorEnvelope},
+    },
     summary="Grant a (private) group to a user",
     description="201 with the grant; 200 when the user already had it.",
 )

@@ -85,7 +85,10 @@ async def list_subscriptions(
     "/subscriptions",
     status_code=201,
     response_model=SubscriptionRead,
-    responses={409: {"model": ErrorEnvelope}},
+    responses={
+        200: {"model": SubscriptionRead, "description": "Extended or restarted"},
+        409: {"model": ErrorEnvelope},
+    },
     summary="Assign a plan to a user",
     description="201 with a new subscription; 200 when it extended or restarted the user's "
     "subscription to that group. 409 while another plan of the group is live.",

@@ -90,7 +90,11 @@ async def _read(deps: Deps, conn: AsyncConnection, sub_id: int) -> SubscriptionR
     "/subscriptions",
     status_code=201,
     response_model=SubscriptionRead,
-    responses={402: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}},
+    responses={
+        200: {"model": SubscriptionRead, "description": "Extended or restarted"},
+        402: {"model": ErrorEnvelope},
+        409: {"model": ErrorEnvelope},
+    },
     summary="Buy or renew a plan from my balance",
     description="201 with a new subscription, 200 when it extended (same plan: from "
     "max(now, expires_at)) or restarted my subscription to the group. 402 "
