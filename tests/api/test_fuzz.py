@@ -37,7 +37,7 @@ from torouter.config import Settings
 from torouter.crypto import generate_key
 
 OPENAPI = "/api/openapi.json"
-MAX_EXAMPLES = int(os.environ.get("TOROUTER_FUZZ_EXAMPLES", "10"))
+MAX_EXAMPLES = int(os.environ.get("TOROUTER_FUZZ_EXAMPLES", "5"))
 
 GATEWAY = """
 [server]
