@@ -47,8 +47,11 @@ async def test_request_bodies_are_the_specs(doc: dict[str, Any], path: str) -> N
 
 async def test_login_documents_the_totp_challenge(doc: dict[str, Any]) -> None:
     responses = doc["paths"]["/api/auth/login"]["post"]["responses"]
-    challenge = _schema(doc, responses["401"]["content"]["application/json"]["schema"])
+    # Either the challenge with its ticket, or the plain envelope (wrong password).
+    either = responses["401"]["content"]["application/json"]["schema"]["anyOf"]
+    challenge = _schema(doc, either[0])
     assert set(challenge["properties"]) == {"error", "login_ticket"}
+    assert either[1] == {"$ref": "#/components/schemas/ErrorEnvelope"}
     assert "TOTP_REQUIRED" in responses["401"]["description"]
     assert "ACCOUNT_LOCKED" in responses["429"]["description"]
     ok = _schema(doc, responses["200"]["content"]["application/json"]["schema"])

@@ -66,6 +66,7 @@ EXPECTED_PATHS = {
     "/api/me/2fa/enable/confirm": {"post"},
     "/api/me/2fa/disable": {"post"},
     # keys, catalog, money and subscriptions (issue 6)
+    "/api/me/key": {"get"},
     "/api/me/keys": {"get", "post"},
     "/api/me/playground/chat": {"post"},
     "/api/me/keys/{key_id}": {"get", "patch", "delete"},

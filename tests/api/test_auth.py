@@ -55,6 +55,23 @@ async def test_missing_or_bad_token_is_401(api: Api, headers: dict[str, str]) ->
     assert_error(await api.client.get(URL, headers=headers), 401, "AUTH_REQUIRED")
 
 
+@pytest.mark.parametrize("other", ["valid", "bad", "same"])
+async def test_repeated_authorization_header_is_refused(api: Api, other: str) -> None:
+    """Issue 12 point 16: two `Authorization` headers are E16 naming the header, whichever
+    copy is the good token (the gateway refuses them alike)."""
+    second = {
+        "valid": await seed.admin_token(api.db, user_id=api.admin_id, name="b"),
+        "bad": "tra_" + "x" * 40,
+        "same": api.admin_token,
+    }[other]
+    for pair in ((api.admin_token, second), (second, api.admin_token)):
+        headers = [("authorization", f"Bearer {token}") for token in pair]
+        r = await api.client.get(URL, headers=headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "INVALID_REQUEST"
+        assert r.json()["error"]["param"] == "authorization"
+
+
 async def test_revoked_token_is_401(api: Api) -> None:
     token = await seed.admin_token(api.db, user_id=api.admin_id)
     assert (await api.client.get(URL, headers=bearer(token))).status_code == 200

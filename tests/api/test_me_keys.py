@@ -310,7 +310,9 @@ async def test_patch_only_changes_what_is_sent(api: Api) -> None:
     assert_error(r, 400, "INVALID_REQUEST", "group_id")
 
 
-async def test_other_users_keys_are_forbidden_and_unknown_ones_not_found(api: Api) -> None:
+async def test_other_users_keys_answer_exactly_like_missing_ones(api: Api) -> None:
+    """Issue 12 point 16: a key id of another account is 404 with the very body of an id that
+    does not exist (and from the same single query), so ids cannot be probed."""
     gid = await _group(api)
     _, me = await _user(api)
     other = await seed.user(api.db, email="other@example.com")
@@ -318,9 +320,11 @@ async def test_other_users_keys_are_forbidden_and_unknown_ones_not_found(api: Ap
     for method in ("GET", "PATCH", "DELETE"):
         kw = {"json": {"rpm": 1}} if method == "PATCH" else {}
         r = await me.request(method, f"/api/me/keys/{theirs}", **kw)
-        assert_error(r, 403, "FORBIDDEN")
-        r = await me.request(method, "/api/me/keys/999", **kw)
         assert_error(r, 404, "NOT_FOUND")
+        missing = await me.request(method, "/api/me/keys/999", **kw)
+        assert_error(missing, 404, "NOT_FOUND")
+        assert r.content == missing.content
+        assert r.headers.keys() == missing.headers.keys()
     async with api.db.connect() as conn:
         row = (await conn.execute(select(api_keys).where(api_keys.c.id == theirs))).mappings()
         assert next(iter(row))["rpm"] is None

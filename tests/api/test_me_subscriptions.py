@@ -155,7 +155,11 @@ async def test_auto_renew_and_ownership(api: Api) -> None:
 
     other = await seed.user(api.db, email="o@example.com")
     them = await api.signed_in(other)
-    assert_error(await them.patch(path, json={"auto_renew": False}), 403, "FORBIDDEN")
+    # Someone else's subscription answers exactly like a missing one (no id probing).
+    theirs = await them.patch(path, json={"auto_renew": False})
+    missing = await them.patch("/api/me/subscriptions/999", json={"auto_renew": False})
+    assert_error(theirs, 404, "NOT_FOUND")
+    assert theirs.content == missing.content
     assert (await them.get("/api/me/subscriptions")).json()["total"] == 0
     assert_error(
         await me.patch("/api/me/subscriptions/999", json={"auto_renew": True}),

@@ -47,8 +47,9 @@ async def test_unknown_user_is_404(api: Api) -> None:
         "/api/admin/users/999/balance", headers=api.auth, json={"amount_usd": "1", "reason": "x"}
     )
     assert r.status_code == 404
+    # A path id that cannot exist names nothing: 404 like a missing one (issue 12).
     r = await api.client.get("/api/admin/users/abc", headers=api.auth)
-    assert r.status_code == 400 and r.json()["error"]["param"] == "user_id"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
 
 
 async def change(api: Api, user_id: int, amount: Any, reason: str = "goodwill") -> Any:

@@ -49,6 +49,25 @@ def test_e2_malformed_or_unknown_key(gateway: GatewayProcess, key: str) -> None:
     assert_error(r, 401, "INVALID_API_KEY")
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/key"])
+def test_e16_duplicate_authorization_header(gateway: GatewayProcess, path: str) -> None:
+    """Issue 12 point 16: two `Authorization` headers (one good key, one other) are refused
+    as E16 in the caller's envelope, never answered with either key."""
+    body = {"model": "gpt-test", "max_tokens": 5, "messages": MSG}
+    for first, second in ((KEY, POOR_KEY), (POOR_KEY, KEY), (KEY, KEY)):
+        headers = [("authorization", f"Bearer {first}"), ("authorization", f"Bearer {second}")]
+        with gateway.client() as c:
+            if path == "/v1/key":
+                r = c.get(path, headers=headers)
+            else:
+                r = c.post(path, json=body, headers=headers)
+        assert r.status_code == 400, r.text
+        err = r.json()["error"]
+        assert err["type"] == "INVALID_REQUEST"
+        if path != "/v1/messages":
+            assert err["param"] == "authorization"
+
+
 def test_e15_key_in_query(gateway: GatewayProcess) -> None:
     with gateway.client() as c:
         r = c.post(f"/v1/chat/completions?api_key={KEY}", json={"model": "gpt-test"})

@@ -2,6 +2,7 @@
 
 import pytest
 
+from torouter.errors import GatewayError
 from torouter.gateway import credentials, routes
 
 
@@ -34,7 +35,19 @@ H = {b"authorization": b"Bearer sk-a", b"x-api-key": b"sk-b", b"x-goog-api-key":
     ],
 )
 def test_key_sources_in_order(headers: dict, query: dict, gemini: bool, expected: str) -> None:
-    assert credentials.extract_key(headers, query, gemini) == expected
+    assert credentials.extract_key(list(headers.items()), query, gemini) == expected
+
+
+@pytest.mark.parametrize("name", [b"authorization", b"x-api-key", b"x-goog-api-key"])
+@pytest.mark.parametrize("second", [b"Bearer sk-a", b"sk-b", b""])
+def test_a_repeated_key_header_is_refused(name: bytes, second: bytes) -> None:
+    """Issue 12 point 16: which copy counts is ambiguous (servers take the first, dicts the
+    last), so two copies of a key header are E16 naming it, whatever their values."""
+    raw = [(name, b"Bearer sk-first"), (b"user-agent", b"x"), (name, second)]
+    with pytest.raises(GatewayError) as info:
+        credentials.extract_key(raw, {}, gemini_route=True)
+    assert info.value.code == "INVALID_REQUEST"
+    assert info.value.param == name.decode()
 
 
 def test_query_key_rule() -> None:

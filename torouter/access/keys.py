@@ -13,6 +13,7 @@ import secrets
 
 __all__ = [
     "ADMIN_TOKEN_RE",
+    "FAILED_LOOKUPS_PER_MINUTE",
     "KEY_RE",
     "generate_admin_token",
     "generate_key",
@@ -28,6 +29,9 @@ ADMIN_TOKEN_PREFIX = "tra_"
 # \A…\Z, not ^…$: `$` would accept a trailing newline.
 KEY_RE = re.compile(r"\Ask-[A-Za-z0-9_-]{48}\Z")
 ADMIN_TOKEN_RE = re.compile(r"\Atra_[A-Za-z0-9_-]{40}\Z")
+# R18.3: this many failed key lookups per client IP and minute refuse the IP (E14) until the
+# minute ends, wherever keys are looked up (the gateway, `GET /api/me/key`).
+FAILED_LOOKUPS_PER_MINUTE = 100
 
 
 def generate_key() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.responses import HTMLResponse
 
 from torouter.api import admin, auth_routes, me, payments
@@ -19,6 +19,7 @@ from torouter.api.errors import install_error_handlers
 from torouter.api.middleware import BodyLimit, CatchAll, RequestId
 from torouter.api.openapi import install_openapi
 from torouter.api.session_auth import session_resolver
+from torouter.api.text_guard import refuse_nul
 
 __all__ = ["build_management_api"]
 
@@ -53,6 +54,7 @@ def build_management_api(deps: ApiDeps) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        dependencies=[Depends(refuse_nul)],
     )
     if deps.accounts is not None and deps.session_resolver is None:
         deps.session_resolver = session_resolver(deps.accounts)

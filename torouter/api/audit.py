@@ -23,8 +23,14 @@ async def record_audit(
 ) -> None:
     """One row in the caller's transaction, so the action and its record commit together.
 
-    `detail` must hold no secret: it is shown to every admin.
+    `detail` must hold no secret: it is shown to every admin. A target longer than its column
+    (`model:` + a 200-character model id) is cut to fit, whole in `detail["target"]`:
+    PostgreSQL refuses an over-long value where SQLite stores it (a 500, issue 12).
     """
+    limit = getattr(audit_log.c.target.type, "length", None) or 0
+    if target is not None and limit and len(target) > limit:
+        detail = {**(detail or {}), "target": target}
+        target = target[:limit]
     await conn.execute(
         audit_log.insert().values(
             actor=actor,

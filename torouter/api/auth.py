@@ -33,6 +33,7 @@ __all__ = [
     "Admin",
     "SessionUser",
     "VerifiedUser",
+    "bearer_credential",
     "current_principal",
     "optional_session",
     "require_admin",
@@ -48,11 +49,20 @@ _bearer_doc = HTTPBearer(
 )
 
 
-def _bearer(request: Request) -> str | None:
-    """The credential of an `Authorization: Bearer` header; None without one."""
-    header = request.headers.get("authorization")
-    if header is None:
+def bearer_credential(request: Request) -> str | None:
+    """The credential of an `Authorization: Bearer` header; None without one.
+
+    A repeated `Authorization` header is E16: servers and proxies disagree on which copy
+    counts (the gateway refuses it too, R2.3), so no copy is trusted.
+    """
+    values = request.headers.getlist("authorization")
+    if not values:
         return None
+    if len(values) > 1:
+        raise error(
+            "E16", "authorization: the header is sent more than once", param="authorization"
+        )
+    header = values[0]
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -89,7 +99,7 @@ async def current_principal(
     _doc: Annotated[object, Depends(_bearer_doc)] = None,
 ) -> Principal:
     """The caller, or AUTH_REQUIRED (401). Also kept on `request.state.principal`."""
-    token = _bearer(request)
+    token = bearer_credential(request)
     principal: Principal | None
     if token is not None:
         principal = await _token_principal(deps, token)

@@ -1,8 +1,9 @@
 """Errors of the management API, in the OpenAI envelope (R16.3, R8.3, R8.4).
 
 Every failure becomes a `GatewayError` of `torouter.errors` and is rendered here: raised ones
-as they are, validation errors as E16 naming the field (`param`), framework HTTP errors by
-status, and anything unexpected as E20 without its text (R8.5).
+as they are, validation errors as E16 naming the field (`param`) — or 404 for a path id
+that cannot exist —, framework HTTP errors by status, and anything unexpected as E20 without
+its text (R8.5).
 """
 
 from __future__ import annotations
@@ -81,9 +82,14 @@ def _validation_error(exc: RequestValidationError) -> GatewayError:
     if not errors:
         return error("E16")
     first = errors[0]
+    loc = first.get("loc", ())
+    if loc and loc[0] == "path":
+        # An id that cannot exist (not a number, out of range) names nothing: 404, the very
+        # answer of an id that does not exist.
+        return error("E19")
     if first.get("type") == "json_invalid":
         return error("E16", "Malformed JSON body")
-    param = field_path(first.get("loc", ()))
+    param = field_path(loc)
     msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "missing" and param is None:
         msg = "A JSON body is required"

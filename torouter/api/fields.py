@@ -1,35 +1,46 @@
-"""Input field types shared by the resource modules: money, decimals, limits and lists.
+"""Input field types shared by the resource modules: ids, money, decimals, limits and lists.
 
 Each type validates and normalises one JSON value, so a bad value is refused as E16 with
 `param` naming the field, or the line of a list (`ip_whitelist[2]`, counted from 0).
+
+Every integer a client sends has both bounds, in the type and so in the published schema:
+an integer the database column cannot hold would otherwise reach the driver, which fails
+(SQLite above int64, PostgreSQL `INTEGER` above int32) with a 500 (issue 12). A path id out
+of range is 404 like any id that names nothing (`errors.py`); elsewhere it is E16.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     WithJsonSchema,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from torouter.api.money import parse_usd, usd_to_nusd
 from torouter.api.schemas import UsdAmount
 from torouter.errors import error
 
 __all__ = [
+    "INT32_MAX",
     "Count",
     "DecimalIn",
+    "Id",
     "IpList",
     "ModelList",
     "Money",
     "Name",
+    "NotNull",
     "OptCount",
     "OptMoney",
     "blank_to_none",
@@ -39,7 +50,41 @@ __all__ = [
 ]
 
 MAX_LIST_LINES = 1000
+# The range of an `INTEGER` column on PostgreSQL (SQLite's holds int64): row ids and counts.
+INT32_MAX = 2**31 - 1
 _MAX_DECIMAL = Decimal(1_000_000_000)
+
+
+T = TypeVar("T")
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
+class _NoNullInSchema:
+    """Publishes `T | None` as `T`: the None is only the "not sent" default."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        branches = [b for b in schema.get("anyOf", ()) if b != {"type": "null"}]
+        if "anyOf" in schema and len(branches) == 1:
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            return {**branches[0], **rest}
+        if "anyOf" in schema:
+            return {**schema, "anyOf": branches}
+        return schema
+
+
+# An optional field that cannot be null: `priority: NotNull[int] = None`. Left out, it is
+# None (and absent from `model_fields_set`, so nothing changes); sent as `null`, it is E16
+# naming the field, instead of reaching a NOT NULL column (a 500, issue 12). Defaults are not
+# validated, so only a sent null meets the check; the published schema shows no null.
+NotNull = Annotated[T | None, BeforeValidator(_not_null), _NoNullInSchema()]
 
 
 def blank_to_none(value: Any) -> Any:
@@ -94,7 +139,10 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Money = Annotated[UsdAmount, AfterValidator(_non_negative_usd)]
 OptMoney = Annotated[Money | None, BeforeValidator(blank_to_none)]
 
-Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+# A row id (path, filter or body): ids start at 1.
+Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
+
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 OptCount = Annotated[Count | None, BeforeValidator(blank_to_none)]
 
 # A price (USD per 1M tokens or per unit) or a multiplier: an exact decimal ≥ 0.

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, Field
 
 from torouter.api.fields import (
+    Id,
     IpList,
     ModelList,
     Name,
@@ -103,7 +104,7 @@ Days = Annotated[int, Field(ge=0, le=MAX_DAYS)]
 
 
 class _KeyFields(InputModel):
-    group_id: int | None = Field(None, description="The key's group (or `group`, by name)")
+    group_id: Id | None = Field(None, description="The key's group (or `group`, by name)")
     group: Name | None = Field(None, description="The key's group by name")
     quota_usd: OptMoney = Field(None, description="Spend cap in USD; 0 = no cap; null inherits")
     expires_in_days: Days | None = Field(
@@ -132,7 +133,7 @@ class KeyCreate(_KeyFields):
 
 
 class AdminKeyCreate(KeyCreate):
-    user_id: int = Field(description="The account that will own the key")
+    user_id: Id = Field(description="The account that will own the key")
 
 
 class KeyUpdate(_KeyFields):

@@ -74,13 +74,21 @@ async def load_key(conn: AsyncConnection, key_id: int, *, include_deleted: bool 
 
 
 async def owned_key(conn: AsyncConnection, key_id: int, principal: Principal) -> RowMapping:
-    """A live key of the caller: 404 when there is none, 403 when it is someone else's."""
-    row = await load_key(conn, key_id)
+    """A live key of the caller, else 404.
+
+    Someone else's key id gets the very answer of a missing one, from the same single query
+    (the owner is part of its WHERE clause), so neither the body nor the time taken tells
+    whether the id exists: key ids cannot be probed across accounts.
+    """
+    stmt = key_select().where(
+        api_keys.c.id == key_id,
+        api_keys.c.user_id == principal.user_id,
+        api_keys.c.deleted_at.is_(None),
+    )
+    row = (await conn.execute(stmt)).mappings().first()
     if row is None:
         raise error("E19", "API key not found")
-    if row["user_id"] != principal.user_id:
-        raise error("FORBIDDEN", "This API key belongs to another account")
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 async def _group_for(

@@ -2,7 +2,8 @@
 
 FastAPI's generator describes validation failures as 422 with its own body; this API answers
 them as 400 in the error envelope (R16.3), so the document is rewritten to say that: every
-operation lists 400 (when it takes input) and its error statuses with `ErrorEnvelope`.
+operation lists 400 (when it takes input), 404 (when its path names a resource), 413 (when it
+takes a body) and its other error statuses with `ErrorEnvelope`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _DESCRIPTIONS = {
     "403": "Forbidden (`FORBIDDEN`)",
     "404": "Not found (`NOT_FOUND`)",
     "409": "Conflict (`CONFLICT`)",
+    "413": "Body over 1 MiB (`REQUEST_TOO_LARGE`)",
     "429": "Too many requests (`Retry-After` says when to try again)",
 }
 _DEFAULT_DESCRIPTIONS = frozenset({"Additional Response", "Validation Error"})
@@ -38,6 +40,10 @@ def _error_response(status: str, declared: dict[str, Any] | None = None) -> dict
     schema = declared.get("content", {}).get("application/json", {}).get("schema")
     if not schema or schema.get("$ref", "").endswith("/HTTPValidationError"):
         schema = _ENVELOPE_REF
+    elif schema != _ENVELOPE_REF:
+        # A richer body for one case of the status (login's `TOTP_REQUIRED` with its ticket):
+        # the other cases of that status still answer the plain envelope.
+        schema = {"anyOf": [schema, _ENVELOPE_REF]}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
@@ -62,6 +68,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses: dict[str, Any] = operation.setdefault("responses", {})
             if responses.pop("422", None) is not None:
                 responses["400"] = _error_response("400")
+            params = operation.get("parameters", [])
+            if any(p.get("in") == "path" for p in params):
+                # A path id that names nothing, whatever its value, is 404 (errors.py).
+                responses.setdefault("404", _error_response("404"))
+            if "requestBody" in operation:
+                responses.setdefault("413", _error_response("413"))
             for status in list(responses):
                 if status[0] in "45":
                     responses[status] = _error_response(status, responses[status])

@@ -24,6 +24,7 @@ from torouter.errors import error
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE",
     "MAX_PAGE_SIZE",
     "CursorPage",
     "Page",
@@ -37,6 +38,9 @@ __all__ = [
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Any page past the last is empty; the bound keeps the row offset a small integer for the
+# database (an unbounded page overflowed the driver's int64: a 500, issue 12).
+MAX_PAGE = 2**31 - 1
 
 T = TypeVar("T")
 
@@ -52,7 +56,7 @@ class PageParams:
 
 
 def _page_params(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")] = 1,
     page_size: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (max 100)")
     ] = DEFAULT_PAGE_SIZE,
@@ -93,6 +97,7 @@ async def fetch_page(
 
 
 _CURSOR_TAG = "id:"
+_INT64 = 2**63 - 1  # a cursor holds a BIGINT row id
 
 
 def encode_cursor(last_id: int) -> str:
@@ -107,7 +112,12 @@ def decode_cursor(cursor: str, *, param: str = "cursor") -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     body = raw.removeprefix(_CURSOR_TAG)
-    if raw == body or not (body.isascii() and body.isdigit()) or len(body) > 19:
+    if (
+        raw == body
+        or not (body.isascii() and body.isdigit())
+        or len(body) > 19
+        or int(body) > _INT64
+    ):
         raise error("E16", "Invalid cursor", param=param)
     return int(body)
 

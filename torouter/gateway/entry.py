@@ -21,6 +21,7 @@ import orjson
 
 from torouter.access import admission, limits
 from torouter.access.client_ip import client_ip, parse_networks
+from torouter.access.keys import FAILED_LOOKUPS_PER_MINUTE
 from torouter.billing import estimate
 from torouter.billing.ledger import Ledger
 from torouter.billing.pricing import cost_nusd, estimate_nusd
@@ -55,8 +56,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON = (b"content-type", b"application/json")
-# R18.3: this many failed key lookups per client IP and minute refuse before the lookup.
-FAILED_LOOKUPS_PER_MINUTE = 100
 
 
 class Gateway:
@@ -169,7 +168,7 @@ class Gateway:
         # Steps 1–6: the key.
         key_hash = scope.get(credentials.INTERNAL_KEY_HASH)
         if key_hash is None:
-            key = credentials.extract_key(headers, query, route.gemini)
+            key = credentials.extract_key(scope["headers"], query, route.gemini)
             if not key:
                 raise error("E1")
             self._check_lookup_throttle(ctx)

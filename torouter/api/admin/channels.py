@@ -12,7 +12,7 @@ import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from pydantic import Field, field_validator
 from sqlalchemy import delete, select, update
 
@@ -20,7 +20,8 @@ from torouter.api.admin.catalog import ChannelRead, redact_url
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.deps import Deps
-from torouter.api.schemas import InputModel
+from torouter.api.fields import Count, Id, NotNull
+from torouter.api.schemas import ErrorEnvelope, InputModel
 from torouter.crypto import encrypt
 from torouter.errors import error
 from torouter.storage.repos.channels import create_channel, set_channel_groups
@@ -33,7 +34,6 @@ router = APIRouter(prefix="/channels", tags=["admin: channels"])
 Platform = Literal[
     "openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai"
 ]
-ChannelId = Annotated[int, Path(ge=1)]
 
 
 def _check_url(value: str | None) -> str | None:
@@ -45,22 +45,25 @@ def _check_url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
+Timeout = Annotated[float, Field(gt=0, le=3600)]
+
+
 class ChannelFields(InputModel):
     base_url: str | None = Field(default=None, max_length=500)
     credential: str | None = Field(default=None, max_length=20_000)
-    models: list[str] | None = None
-    model_mapping: dict[str, str] | None = None
-    groups: list[str] | None = None
-    priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
-    weight: int | None = Field(default=None, ge=1, le=1000)
-    connect_timeout: float | None = Field(default=None, gt=0, le=3600)
-    first_byte_timeout: float | None = Field(default=None, gt=0, le=3600)
-    stream_idle_timeout: float | None = Field(default=None, gt=0, le=3600)
+    models: NotNull[list[str]] = None
+    model_mapping: NotNull[dict[str, str]] = None
+    groups: NotNull[list[str]] = None
+    priority: NotNull[Annotated[int, Field(ge=-1_000_000, le=1_000_000)]] = None
+    weight: NotNull[Annotated[int, Field(ge=1, le=1000)]] = None
+    connect_timeout: NotNull[Timeout] = None
+    first_byte_timeout: NotNull[Timeout] = None
+    stream_idle_timeout: NotNull[Timeout] = None
     proxy: str | None = Field(default=None, max_length=500)
-    auto_disable: bool | None = None
-    test_model: str | None = None
+    auto_disable: NotNull[bool] = None
+    test_model: str | None = Field(default=None, max_length=200)
     endpoints: list[str] | None = None
-    max_concurrency: int | None = Field(default=None, ge=0)
+    max_concurrency: NotNull[Count] = None
     responses_native: bool | None = None
     send_reasoning_history: bool | None = None
     extra_headers: dict[str, str] | None = None
@@ -85,7 +88,7 @@ class ChannelCreate(ChannelFields):
 
 
 class ChannelUpdate(ChannelFields):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: NotNull[Annotated[str, Field(min_length=1, max_length=100)]] = None
 
 
 _OPTIONS = ("responses_native", "send_reasoning_history", "extra_headers", "api_version")
@@ -142,7 +145,13 @@ def _keyring(deps: Any) -> Any:
     return keyring_for(deps.settings)
 
 
-@router.post("", status_code=201, response_model=ChannelRead, summary="Create a channel")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ChannelRead,
+    responses={409: {"model": ErrorEnvelope}},
+    summary="Create a channel",
+)
 async def create(body: ChannelCreate, deps: Deps, principal: Admin) -> ChannelRead:
     if body.platform == "openai-compatible" and not body.base_url:
         raise error("E16", "base_url is required for openai-compatible channels", param="base_url")
@@ -183,15 +192,21 @@ async def _managed_guard(conn: Any, channel_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-@router.patch("/{channel_id}", response_model=ChannelRead, summary="Edit a channel")
-async def edit(
-    channel_id: ChannelId, body: ChannelUpdate, deps: Deps, principal: Admin
-) -> ChannelRead:
+@router.patch(
+    "/{channel_id}",
+    response_model=ChannelRead,
+    responses={409: {"model": ErrorEnvelope}},
+    summary="Edit a channel",
+)
+async def edit(channel_id: Id, body: ChannelUpdate, deps: Deps, principal: Admin) -> ChannelRead:
     sent = body.model_dump(exclude_unset=True)
     async with deps.db.begin() as conn:
         row = await _managed_guard(conn, channel_id)
         values: dict[str, Any] = {k: sent[k] for k in _COLUMNS if k in sent}
-        if "name" in sent and sent["name"] is not None:
+        if "name" in sent and sent["name"] != row["name"]:
+            taken = select(channels.c.id).where(channels.c.name == sent["name"])
+            if (await conn.execute(taken)).first():
+                raise error("CONFLICT", f"a channel named {sent['name']!r} exists")
             values["name"] = sent["name"]
         if "credential" in sent:
             cred = sent["credential"]
@@ -221,8 +236,14 @@ async def edit(
     return out
 
 
-@router.delete("/{channel_id}", status_code=204, summary="Delete a channel")
-async def remove(channel_id: ChannelId, deps: Deps, principal: Admin) -> Response:
+@router.delete(
+    "/{channel_id}",
+    status_code=204,
+    response_class=Response,
+    responses={409: {"model": ErrorEnvelope}},
+    summary="Delete a channel",
+)
+async def remove(channel_id: Id, deps: Deps, principal: Admin) -> Response:
     async with deps.db.begin() as conn:
         await _managed_guard(conn, channel_id)
         await conn.execute(delete(channel_groups).where(channel_groups.c.channel_id == channel_id))
@@ -257,18 +278,18 @@ async def _set_status(deps: Any, channel_id: int, status: str, actor: str) -> Ch
 
 
 @router.post("/{channel_id}/enable", response_model=ChannelRead, summary="Enable a channel")
-async def enable(channel_id: ChannelId, deps: Deps, principal: Admin) -> ChannelRead:
+async def enable(channel_id: Id, deps: Deps, principal: Admin) -> ChannelRead:
     return await _set_status(deps, channel_id, "enabled", principal.actor)
 
 
 @router.post("/{channel_id}/disable", response_model=ChannelRead, summary="Disable a channel")
-async def disable(channel_id: ChannelId, deps: Deps, principal: Admin) -> ChannelRead:
+async def disable(channel_id: Id, deps: Deps, principal: Admin) -> ChannelRead:
     """An admin disable is never undone automatically (R9.1)."""
     return await _set_status(deps, channel_id, "disabled", principal.actor)
 
 
 @router.post("/{channel_id}/test", summary="Send one unbilled request through the channel")
-async def test(channel_id: ChannelId, deps: Deps, principal: Admin) -> dict[str, Any]:
+async def test(channel_id: Id, deps: Deps, principal: Admin) -> dict[str, Any]:
     """R9.9: status, latency and the first 200 characters of the answer (outcome `test`)."""
     from torouter.routing.probe import probe_channel
 
@@ -297,7 +318,7 @@ async def health_all(deps: Deps, principal: Admin) -> dict[str, Any]:
 
 
 @router.get("/{channel_id}/health", summary="Health of one channel")
-async def health_one(channel_id: ChannelId, deps: Deps, principal: Admin) -> dict[str, Any]:
+async def health_one(channel_id: Id, deps: Deps, principal: Admin) -> dict[str, Any]:
     ch = deps.snapshot.current.channels.get(channel_id)
     if ch is None:
         raise error("E19", "Channel not found")

@@ -21,7 +21,7 @@ from torouter.api.auth import Admin
 from torouter.api.catalog_reads import GroupRead, group_reads
 from torouter.api.changes import publish
 from torouter.api.deps import Deps
-from torouter.api.fields import DecimalIn, Name, sent_values
+from torouter.api.fields import DecimalIn, Id, Name, sent_values
 from torouter.api.key_schemas import KeyLimitsIn
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel
@@ -162,7 +162,7 @@ async def create_group(deps: Deps, principal: Admin, body: GroupCreate) -> Group
     responses={404: {"model": ErrorEnvelope}},
     summary="Get a group",
 )
-async def get_group(deps: Deps, group_id: int) -> GroupRead:
+async def get_group(deps: Deps, group_id: Id) -> GroupRead:
     async with deps.db.connect() as conn:
         return await _read(conn, group_id)
 
@@ -170,7 +170,7 @@ async def get_group(deps: Deps, group_id: int) -> GroupRead:
 @router.patch(
     "/groups/{group_id}", response_model=GroupRead, responses=_ONE, summary="Edit a group"
 )
-async def patch_group(deps: Deps, principal: Admin, group_id: int, body: GroupUpdate) -> GroupRead:
+async def patch_group(deps: Deps, principal: Admin, group_id: Id, body: GroupUpdate) -> GroupRead:
     values = sent_values(body, nullable=frozenset({"description"}))
     catalog: list[str] | None = values.pop("models", None)
     if "default_key_limits" in values:
@@ -210,7 +210,7 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     description="Only a group no key, plan or subscription refers to (409 otherwise: "
     "disable it instead). Its catalog, grants and channel links go with it.",
 )
-async def delete_group(deps: Deps, principal: Admin, group_id: int) -> Response:
+async def delete_group(deps: Deps, principal: Admin, group_id: Id) -> Response:
     async with deps.db.begin() as conn:
         row = await _group_or_404(conn, group_id)
         if row["managed"]:
@@ -239,7 +239,7 @@ async def delete_group(deps: Deps, principal: Admin, group_id: int) -> Response:
     responses={404: {"model": ErrorEnvelope}},
     summary="Users granted a group",
 )
-async def list_grants(deps: Deps, group_id: int, paging: Paging) -> Page[GrantRead]:
+async def list_grants(deps: Deps, group_id: Id, paging: Paging) -> Page[GrantRead]:
     stmt = (
         select(group_grants.c.group_id, group_grants.c.user_id, users.c.email)
         .join(users, users.c.id == group_grants.c.user_id)
@@ -263,12 +263,15 @@ async def _grant_target(conn: AsyncConnection, group_id: int, user_id: int) -> s
     "/groups/{group_id}/grants/{user_id}",
     status_code=201,
     response_model=GrantRead,
-    responses={404: {"model": ErrorEnvelope}},
+    responses={
+        200: {"model": GrantRead, "description": "The user already had the grant"},
+        404: {"model": ErrorEnvelope},
+    },
     summary="Grant a (private) group to a user",
     description="201 with the grant; 200 when the user already had it.",
 )
 async def grant(
-    deps: Deps, principal: Admin, group_id: int, user_id: int, response: Response
+    deps: Deps, principal: Admin, group_id: Id, user_id: Id, response: Response
 ) -> GrantRead:
     async with deps.db.begin() as conn:
         email = await _grant_target(conn, group_id, user_id)
@@ -295,7 +298,7 @@ async def grant(
     description="Their keys bound to a private group get `group_not_allowed` (403) from the "
     "next request on.",
 )
-async def revoke(deps: Deps, principal: Admin, group_id: int, user_id: int) -> Response:
+async def revoke(deps: Deps, principal: Admin, group_id: Id, user_id: Id) -> Response:
     async with deps.db.begin() as conn:
         await _grant_target(conn, group_id, user_id)
         if not await repo.revoke_grant(conn, group_id=group_id, user_id=user_id):

@@ -17,6 +17,7 @@ from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.changes import publish
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.key_schemas import (
     AdminKeyCreate,
     KeyCreated,
@@ -51,8 +52,8 @@ async def _key_or_404(conn: AsyncConnection, key_id: int, *, include_deleted: bo
 async def list_keys(
     deps: Deps,
     paging: Paging,
-    user_id: int | None = None,
-    group_id: int | None = None,
+    user_id: Id | None = None,
+    group_id: Id | None = None,
     status: Annotated[str | None, Query(max_length=10)] = None,
     include_deleted: bool = False,
 ) -> Page[KeyRead]:
@@ -97,7 +98,7 @@ async def create_key(deps: Deps, principal: Admin, body: AdminKeyCreate) -> KeyC
     responses={404: {"model": ErrorEnvelope}},
     summary="Get an API key, with its window use",
 )
-async def get_key(deps: Deps, key_id: int) -> KeyDetail:
+async def get_key(deps: Deps, key_id: Id) -> KeyDetail:
     async with deps.db.connect() as conn:
         row: RowMapping = await _key_or_404(conn, key_id, include_deleted=True)
         return await keys.key_detail(deps, conn, row)
@@ -111,7 +112,7 @@ async def get_key(deps: Deps, key_id: int) -> KeyDetail:
     description='Only the fields sent change (null or "" inherits the group default, 0 '
     "turns a limit off); `status` enables or disables the key.",
 )
-async def patch_key(deps: Deps, principal: Admin, key_id: int, body: KeyUpdate) -> KeyRead:
+async def patch_key(deps: Deps, principal: Admin, key_id: Id, body: KeyUpdate) -> KeyRead:
     async with deps.db.begin() as conn:
         row = await _key_or_404(conn, key_id)
         columns = await keys.update_key(deps, conn, row, body)
@@ -135,7 +136,7 @@ async def patch_key(deps: Deps, principal: Admin, key_id: int, body: KeyUpdate) 
     summary="Delete an API key",
     description="Immediate and final: later requests with it get `INVALID_API_KEY`.",
 )
-async def delete_key(deps: Deps, principal: Admin, key_id: int) -> Response:
+async def delete_key(deps: Deps, principal: Admin, key_id: Id) -> Response:
     async with deps.db.begin() as conn:
         row = await _key_or_404(conn, key_id)
         await keys.delete_key(conn, row)

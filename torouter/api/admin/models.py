@@ -40,6 +40,8 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Vendor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Price = Annotated[DecimalIn | None, BeforeValidator(blank_to_none)]
 Positive = Annotated[int, Field(gt=0, le=2**31 - 1)]
+SortOrder = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]  # an INTEGER column
+UnixSeconds = Annotated[int, Field(ge=0, le=2**53)]  # a BIGINT column, exact in JSON
 
 
 class PricesIn(InputModel):
@@ -70,9 +72,9 @@ class ModelCreate(InputModel):
     thinking_defaults: dict[str, Any] = Field(default_factory=dict)
     prices: PricesIn = Field(default_factory=PricesIn)
     owned_by: Text | None = None
-    created: Annotated[int, Field(ge=0)] | None = Field(None, description="Unix seconds")
+    created: UnixSeconds | None = Field(None, description="Unix seconds")
     enabled: bool = True
-    sort_order: int = 0
+    sort_order: SortOrder = 0
 
 
 class ModelUpdate(InputModel):
@@ -88,9 +90,9 @@ class ModelUpdate(InputModel):
     thinking_defaults: dict[str, Any] | None = None
     prices: PricesIn | None = None
     owned_by: Text | None = None
-    created: Annotated[int, Field(ge=0)] | None = None
+    created: UnixSeconds | None = None
     enabled: bool | None = None
-    sort_order: int | None = None
+    sort_order: SortOrder | None = None
 
 
 _NULLABLE = frozenset({"display_name", "context_length", "max_output_tokens", "owned_by"})

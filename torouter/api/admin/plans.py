@@ -19,7 +19,7 @@ from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.changes import publish
 from torouter.api.deps import Deps
-from torouter.api.fields import Count, Money, Name, nusd, sent_values
+from torouter.api.fields import Count, Id, Money, Name, nusd, sent_values
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ErrorEnvelope, InputModel
 from torouter.api.subscription_service import PlanRead, plan_select
@@ -44,7 +44,7 @@ _MONEY = {
 
 class PlanCreate(InputModel):
     name: Name
-    group_id: int = Field(description="A group with `billing_type` subscription")
+    group_id: Id = Field(description="A group with `billing_type` subscription")
     price_usd: Money
     duration_days: Days = 30
     daily_cap_usd: Money = Field(Decimal(0), description="0 = none")
@@ -58,7 +58,7 @@ class PlanUpdate(InputModel):
     """Only the fields sent change (later purchases copy the new caps)."""
 
     name: Name | None = None
-    group_id: int | None = None
+    group_id: Id | None = None
     price_usd: Money | None = None
     duration_days: Days | None = None
     daily_cap_usd: Money | None = None
@@ -105,7 +105,7 @@ def _writable(row: RowMapping) -> None:
 
 @router.get("/plans", response_model=Page[PlanRead], summary="List plans")
 async def list_plans(
-    deps: Deps, paging: Paging, group_id: int | None = None, enabled: bool | None = None
+    deps: Deps, paging: Paging, group_id: Id | None = None, enabled: bool | None = None
 ) -> Page[PlanRead]:
     stmt = plan_select().order_by(plans.c.id)
     if group_id is not None:
@@ -147,14 +147,14 @@ async def create_plan(deps: Deps, principal: Admin, body: PlanCreate) -> PlanRea
     responses={404: {"model": ErrorEnvelope}},
     summary="Get a plan",
 )
-async def get_plan(deps: Deps, plan_id: int) -> PlanRead:
+async def get_plan(deps: Deps, plan_id: Id) -> PlanRead:
     async with deps.db.connect() as conn:
         await _plan_or_404(conn, plan_id)
         return await _read(conn, plan_id)
 
 
 @router.patch("/plans/{plan_id}", response_model=PlanRead, responses=_ONE, summary="Edit a plan")
-async def patch_plan(deps: Deps, principal: Admin, plan_id: int, body: PlanUpdate) -> PlanRead:
+async def patch_plan(deps: Deps, principal: Admin, plan_id: Id, body: PlanUpdate) -> PlanRead:
     columns = _columns(sent_values(body))
     async with deps.db.begin() as conn:
         _writable(await _plan_or_404(conn, plan_id))
@@ -183,7 +183,7 @@ async def patch_plan(deps: Deps, principal: Admin, plan_id: int, body: PlanUpdat
     summary="Delete a plan",
     description="Only a plan no subscription or order names (409 otherwise: disable it).",
 )
-async def delete_plan(deps: Deps, principal: Admin, plan_id: int) -> Response:
+async def delete_plan(deps: Deps, principal: Admin, plan_id: Id) -> Response:
     async with deps.db.begin() as conn:
         row = await _plan_or_404(conn, plan_id)
         _writable(row)

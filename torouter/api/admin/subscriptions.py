@@ -21,6 +21,7 @@ from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.changes import now, publish
 from torouter.api.deps import ApiDeps, Deps
+from torouter.api.fields import Id
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.principal import Principal
 from torouter.api.schemas import ErrorEnvelope, InputModel
@@ -39,8 +40,8 @@ State = Literal["active", "paused", "cancelled", "expired"]
 
 
 class SubscriptionAssign(InputModel):
-    user_id: int
-    plan_id: int
+    user_id: Id
+    plan_id: Id
     auto_renew: bool | None = Field(None, description="Set the auto-renew flag too")
 
 
@@ -64,9 +65,9 @@ async def _read(deps: ApiDeps, conn: AsyncConnection, sub_id: int) -> Subscripti
 async def list_subscriptions(
     deps: Deps,
     paging: Paging,
-    user_id: int | None = None,
-    group_id: int | None = None,
-    plan_id: int | None = None,
+    user_id: Id | None = None,
+    group_id: Id | None = None,
+    plan_id: Id | None = None,
     state: State | None = None,
 ) -> Page[SubscriptionRead]:
     c = subscriptions.c
@@ -84,7 +85,10 @@ async def list_subscriptions(
     "/subscriptions",
     status_code=201,
     response_model=SubscriptionRead,
-    responses={409: {"model": ErrorEnvelope}},
+    responses={
+        200: {"model": SubscriptionRead, "description": "Extended or restarted"},
+        409: {"model": ErrorEnvelope},
+    },
     summary="Assign a plan to a user",
     description="201 with a new subscription; 200 when it extended or restarted the user's "
     "subscription to that group. 409 while another plan of the group is live.",
@@ -127,7 +131,7 @@ async def assign(
     responses={404: {"model": ErrorEnvelope}},
     summary="Get a subscription",
 )
-async def get_subscription(deps: Deps, sub_id: int) -> SubscriptionRead:
+async def get_subscription(deps: Deps, sub_id: Id) -> SubscriptionRead:
     async with deps.db.connect() as conn:
         return await _read(deps, conn, sub_id)
 
@@ -171,7 +175,7 @@ def _conflict(row: RowMapping, at: dt.datetime, action: str) -> Exception:
     description="From max(now, expires_at); an expired subscription becomes active again. "
     "A cancelled one cannot be extended (assign the plan again instead).",
 )
-async def extend(deps: Deps, principal: Admin, sub_id: int, body: Extension) -> SubscriptionRead:
+async def extend(deps: Deps, principal: Admin, sub_id: Id, body: Extension) -> SubscriptionRead:
     def change(row: RowMapping, at: dt.datetime) -> dict[str, Any]:
         if row["state"] == "cancelled":
             raise _conflict(row, at, "extended")
@@ -200,7 +204,7 @@ def _transition(source: str, target: str, verb: str) -> Change:
     responses=_ONE,
     summary="Pause an active subscription",
 )
-async def pause(deps: Deps, principal: Admin, sub_id: int) -> SubscriptionRead:
+async def pause(deps: Deps, principal: Admin, sub_id: Id) -> SubscriptionRead:
     return await _act(deps, principal, sub_id, "pause", _transition("active", "paused", "paused"))
 
 
@@ -210,7 +214,7 @@ async def pause(deps: Deps, principal: Admin, sub_id: int) -> SubscriptionRead:
     responses=_ONE,
     summary="Resume a paused subscription",
 )
-async def resume(deps: Deps, principal: Admin, sub_id: int) -> SubscriptionRead:
+async def resume(deps: Deps, principal: Admin, sub_id: Id) -> SubscriptionRead:
     change = _transition("paused", "active", "resumed")
     return await _act(deps, principal, sub_id, "resume", change)
 
@@ -222,7 +226,7 @@ async def resume(deps: Deps, principal: Admin, sub_id: int) -> SubscriptionRead:
     summary="Cancel a subscription",
     description="Ends an active or paused subscription at once (no refund).",
 )
-async def cancel(deps: Deps, principal: Admin, sub_id: int) -> SubscriptionRead:
+async def cancel(deps: Deps, principal: Admin, sub_id: Id) -> SubscriptionRead:
     def change(row: RowMapping, at: dt.datetime) -> dict[str, Any]:
         if row["state"] == "cancelled":
             raise _conflict(row, at, "cancelled")

@@ -12,6 +12,7 @@ from torouter.api.admin_tokens import insert_admin_token, revoke_admin_token
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp
 from torouter.errors import error
@@ -38,7 +39,7 @@ class TokenCreated(TokenRead):
 
 class TokenCreate(InputModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    user_id: int | None = None  # the admin account it acts for; None: no account
+    user_id: Id | None = None  # the admin account it acts for; None: no account
 
 
 @router.get("/tokens", response_model=Page[TokenRead], summary="List admin tokens")
@@ -82,7 +83,7 @@ async def create_token(deps: Deps, principal: Admin, body: TokenCreate) -> Token
     responses={404: {"model": ErrorEnvelope}},
     summary="Revoke an admin token",
 )
-async def revoke_token(deps: Deps, principal: Admin, token_id: int) -> Response:
+async def revoke_token(deps: Deps, principal: Admin, token_id: Id) -> Response:
     async with deps.db.begin() as conn:
         revoked = await revoke_admin_token(conn, token_id=token_id)
         if revoked is None:

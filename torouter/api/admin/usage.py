@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.pagination import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -76,12 +77,12 @@ async def list_usage(
     deps: Deps,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    user_id: int | None = None,
-    key_id: int | None = None,
-    channel_id: int | None = None,
+    user_id: Id | None = None,
+    key_id: Id | None = None,
+    channel_id: Id | None = None,
     model: Annotated[str | None, Query(description="The requested (public) model id")] = None,
     outcome: Outcome | None = None,
-    status: int | None = None,
+    status: Annotated[int | None, Query(ge=100, le=599, description="HTTP status")] = None,
     request_id: str | None = None,
     since: Annotated[dt.datetime | None, Query(description="From this time (inclusive)")] = None,
     until: Annotated[dt.datetime | None, Query(description="Before this time (exclusive)")] = None,

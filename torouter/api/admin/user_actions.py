@@ -19,6 +19,7 @@ from torouter.api.admin.users import UserRead
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.deps import ApiDeps, Deps
+from torouter.api.fields import Id
 from torouter.api.schemas import ErrorEnvelope
 from torouter.errors import error
 from torouter.storage.tables import users
@@ -45,7 +46,7 @@ async def _read(conn: AsyncConnection, user_id: int) -> UserRead:
     summary="Suspend a user",
     description="No sign-in, sessions end, API keys get `USER_INACTIVE` at once.",
 )
-async def suspend(deps: Deps, principal: Admin, user_id: int) -> UserRead:
+async def suspend(deps: Deps, principal: Admin, user_id: Id) -> UserRead:
     if principal.user_id == user_id:
         raise error("CONFLICT", m.SELF_SUSPEND)
     async with deps.db.begin() as conn:
@@ -69,7 +70,7 @@ async def suspend(deps: Deps, principal: Admin, user_id: int) -> UserRead:
     summary="Reactivate a suspended user",
     description="Back to `active`, or `unverified` if the email was never verified.",
 )
-async def reactivate(deps: Deps, principal: Admin, user_id: int) -> UserRead:
+async def reactivate(deps: Deps, principal: Admin, user_id: Id) -> UserRead:
     async with deps.db.begin() as conn:
         state = await actions.reactivate(conn, user_id, _now(deps))
         await record_audit(
@@ -92,7 +93,7 @@ async def reactivate(deps: Deps, principal: Admin, user_id: int) -> UserRead:
     description="Turns TOTP off and drops its secret and recovery codes; the user can sign "
     "in with the password alone and set it up again.",
 )
-async def reset_two_factor(deps: Deps, principal: Admin, user_id: int) -> UserRead:
+async def reset_two_factor(deps: Deps, principal: Admin, user_id: Id) -> UserRead:
     async with deps.db.begin() as conn:
         if not await twofactor.reset(conn, user_id, _now(deps)):
             raise error("E19", m.USER_NOT_FOUND)

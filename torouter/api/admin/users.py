@@ -14,6 +14,7 @@ from ulid import ULID
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.money import usd_to_nusd
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp, Usd, UsdAmount
@@ -105,7 +106,7 @@ async def list_users(
 
 
 @router.get("/users/{user_id}", response_model=UserRead, responses=_NOT_FOUND, summary="Get a user")
-async def get_user(deps: Deps, user_id: int) -> UserRead:
+async def get_user(deps: Deps, user_id: Id) -> UserRead:
     async with deps.db.connect() as conn:
         return await _user_or_404(conn, user_id)
 
@@ -116,7 +117,7 @@ async def get_user(deps: Deps, user_id: int) -> UserRead:
     responses=_NOT_FOUND,
     summary="List a user's ledger entries, newest first",
 )
-async def list_user_ledger(deps: Deps, user_id: int, paging: Paging) -> Page[LedgerEntryRead]:
+async def list_user_ledger(deps: Deps, user_id: Id, paging: Paging) -> Page[LedgerEntryRead]:
     stmt = select(ledger).where(ledger.c.user_id == user_id).order_by(ledger.c.id.desc())
     async with deps.db.connect() as conn:
         await _user_or_404(conn, user_id)
@@ -133,7 +134,7 @@ async def list_user_ledger(deps: Deps, user_id: int, paging: Paging) -> Page[Led
     "returned, its `balance_after_nusd` being the new balance. The balance may go negative.",
 )
 async def change_balance(
-    deps: Deps, principal: Admin, user_id: int, body: BalanceChange
+    deps: Deps, principal: Admin, user_id: Id, body: BalanceChange
 ) -> LedgerEntryRead:
     amount = usd_to_nusd(body.amount_usd)
     reason = "admin_credit" if amount > 0 else "admin_debit"

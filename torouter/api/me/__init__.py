@@ -1,4 +1,5 @@
-"""`/api/me/*`: the signed-in user's own account (session cookie + CSRF)."""
+"""`/api/me/*`: the signed-in user's own account (session cookie + CSRF), and `/api/me/key`,
+which answers to an API key instead (R11.6)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from torouter.api.auth import require_session_user
 from torouter.api.me import (
     balance,
     groups,
+    key_info,
     keys,
     ledger,
     models,
@@ -22,8 +24,7 @@ from torouter.api.schemas import ErrorEnvelope
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/api/me",
+_signed_in = APIRouter(
     dependencies=[Depends(require_session_user)],
     responses={401: {"model": ErrorEnvelope}, 403: {"model": ErrorEnvelope}},
 )
@@ -40,4 +41,8 @@ for _module in (
     playground,
     orders,
 ):
-    router.include_router(_module.router)
+    _signed_in.include_router(_module.router)
+
+router = APIRouter(prefix="/api/me")
+router.include_router(key_info.router)  # an API key, not a session
+router.include_router(_signed_in)

@@ -14,6 +14,7 @@ from torouter.api import key_service as keys
 from torouter.api.auth import VerifiedUser
 from torouter.api.changes import publish
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.key_schemas import KeyCreate, KeyCreated, KeyDetail, KeyRead, KeyUpdate
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ErrorEnvelope
@@ -70,7 +71,7 @@ async def list_keys(
     responses=_ONE,
     summary="One of my API keys, with its window use",
 )
-async def get_key(deps: Deps, principal: VerifiedUser, key_id: int) -> KeyDetail:
+async def get_key(deps: Deps, principal: VerifiedUser, key_id: Id) -> KeyDetail:
     async with deps.db.connect() as conn:
         row = await keys.owned_key(conn, key_id, principal)
         return await keys.key_detail(deps, conn, row)
@@ -85,7 +86,7 @@ async def get_key(deps: Deps, principal: VerifiedUser, key_id: int) -> KeyDetail
     "group's default, 0 turns it off; `status` enables or disables the key. Keys declared "
     "in the config file are read-only (409).",
 )
-async def patch_key(deps: Deps, principal: VerifiedUser, key_id: int, body: KeyUpdate) -> KeyRead:
+async def patch_key(deps: Deps, principal: VerifiedUser, key_id: Id, body: KeyUpdate) -> KeyRead:
     async with deps.db.begin() as conn:
         row = await keys.owned_key(conn, key_id, principal)
         await keys.update_key(deps, conn, row, body)
@@ -103,7 +104,7 @@ async def patch_key(deps: Deps, principal: VerifiedUser, key_id: int, body: KeyU
     description="Immediate and final: requests in flight finish, later ones get "
     "`INVALID_API_KEY`. To rotate, create a new key, switch, then delete the old one.",
 )
-async def delete_key(deps: Deps, principal: VerifiedUser, key_id: int) -> Response:
+async def delete_key(deps: Deps, principal: VerifiedUser, key_id: Id) -> Response:
     async with deps.db.begin() as conn:
         row = await keys.owned_key(conn, key_id, principal)
         await keys.delete_key(conn, row)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from torouter.api.auth import SessionUser
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.model_catalog import ModelGroup, MyModelRead, user_models
 from torouter.api.pagination import Page, Paging
 
@@ -27,7 +28,7 @@ async def list_models(
     principal: SessionUser,
     paging: Paging,
     modality: Annotated[str | None, Query(max_length=12)] = None,
-    group_id: int | None = None,
+    group_id: Id | None = None,
 ) -> Page[MyModelRead]:
     assert principal.user_id is not None
     async with deps.db.connect() as conn:

@@ -10,6 +10,7 @@ from torouter.accounts import messages as m
 from torouter.accounts.sessions import active_sessions, revoke_session
 from torouter.api.auth import SessionUser
 from torouter.api.deps import AccountsDep
+from torouter.api.fields import Id
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, ErrorEnvelope, Timestamp
 from torouter.api.session_auth import clear_session_cookies
@@ -52,7 +53,7 @@ async def list_sessions(
     description="Ending the current session also clears its cookies (like logout).",
 )
 async def delete_session(
-    request: Request, accounts: AccountsDep, principal: SessionUser, session_id: int
+    request: Request, accounts: AccountsDep, principal: SessionUser, session_id: Id
 ) -> Response:
     assert principal.user_id is not None
     async with accounts.db.begin() as conn:

@@ -20,6 +20,7 @@ from torouter.api import subscription_service as subs
 from torouter.api.auth import SessionUser, VerifiedUser
 from torouter.api.changes import now, publish
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.me.catalog import visible_groups
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.principal import Principal
@@ -39,7 +40,7 @@ _ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
 class Purchase(InputModel):
-    plan_id: int
+    plan_id: Id
 
 
 class SubscriptionUpdate(InputModel):
@@ -89,7 +90,11 @@ async def _read(deps: Deps, conn: AsyncConnection, sub_id: int) -> SubscriptionR
     "/subscriptions",
     status_code=201,
     response_model=SubscriptionRead,
-    responses={402: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}},
+    responses={
+        200: {"model": SubscriptionRead, "description": "Extended or restarted"},
+        402: {"model": ErrorEnvelope},
+        409: {"model": ErrorEnvelope},
+    },
     summary="Buy or renew a plan from my balance",
     description="201 with a new subscription, 200 when it extended (same plan: from "
     "max(now, expires_at)) or restarted my subscription to the group. 402 "
@@ -138,11 +143,10 @@ async def buy(
 
 
 async def _owned(conn: AsyncConnection, sub_id: int, principal: Principal) -> None:
+    """Someone else's subscription is 404 like a missing one: ids cannot be probed."""
     row = await repo.get_subscription_by_id(conn, sub_id=sub_id)
-    if row is None:
+    if row is None or row["user_id"] != principal.user_id:
         raise error("E19", "Subscription not found")
-    if row["user_id"] != principal.user_id:
-        raise error("FORBIDDEN", "This subscription belongs to another account")
     subs.writable(row)
 
 
@@ -154,7 +158,7 @@ async def _owned(conn: AsyncConnection, sub_id: int, principal: Principal) -> No
     description="Auto-renew pays the next period from the balance at expiry if it suffices.",
 )
 async def patch_subscription(
-    deps: Deps, principal: SessionUser, sub_id: int, body: SubscriptionUpdate
+    deps: Deps, principal: SessionUser, sub_id: Id, body: SubscriptionUpdate
 ) -> SubscriptionRead:
     async with deps.db.begin() as conn:
         await _owned(conn, sub_id, principal)
