@@ -71,10 +71,11 @@ def test_other_users_keys_csrf_and_validation(demo: Demo) -> None:  # noqa: F811
     owner = signed_in(demo, "pg-owner@example.com")
     key = new_key(owner)
     other = signed_in(demo, "pg-other@example.com")
+    # Another user's key answers exactly like a missing one (issue 12 point 16).
     r = other.post("/api/me/playground/chat", json={"key_id": key["id"], **BODY})
-    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
-    r = other.post("/api/me/playground/chat", json={"key_id": 999_999, **BODY})
-    assert r.status_code == 404
+    missing = other.post("/api/me/playground/chat", json={"key_id": 999_999, **BODY})
+    assert r.status_code == missing.status_code == 404
+    assert r.json() == missing.json()
     r = other.post(
         "/api/me/playground/chat",
         json={"key_id": key["id"], **BODY},

@@ -16,6 +16,7 @@ from fastapi import Depends
 from pydantic import Field, StringConstraints
 
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp, Usd, UsdAmount
 from torouter.billing.payments.config import PaymentsConfig
 from torouter.billing.payments.service import Payments
@@ -87,7 +88,7 @@ class OrderCreate(InputModel):
     amount_usd: UsdAmount | None = Field(
         None, description="Top-ups: 2 decimals at most, within the instance's limits"
     )
-    plan_id: int | None = Field(None, description="Subscriptions: the plan to buy")
+    plan_id: Id | None = Field(None, description="Subscriptions: the plan to buy")
     method: Literal["stripe", "balance"] = Field(
         "stripe", description="Subscriptions may be paid from the balance; top-ups use Stripe"
     )

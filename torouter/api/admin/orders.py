@@ -10,6 +10,7 @@ from sqlalchemy import select
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.money import usd_to_nusd
 from torouter.api.order_schemas import (
     ORDER_ERRORS,
@@ -61,7 +62,7 @@ async def list_orders(
     p: PaymentsDep,
     paging: Paging,
     status: Annotated[OrderStatus | None, Query()] = None,
-    user_id: Annotated[int | None, Query()] = None,
+    user_id: Annotated[Id | None, Query()] = None,
     kind: Annotated[str | None, Query(pattern="^(topup|subscription)$")] = None,
 ) -> Page[AdminOrderRead]:
     stmt = _select().order_by(orders.c.created_at.desc(), orders.c.id.desc())

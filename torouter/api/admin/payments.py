@@ -164,9 +164,10 @@ class PaymentSettingsUpdate(InputModel):
     topup_presets_usd: list[Decimal] | None = None
     topup_min_usd: Decimal | None = None
     topup_max_usd: Decimal | None = None
-    order_expiry_min: int | None = None
-    refund_window_days: int | None = None
-    max_pending_orders: int | None = None
+    # The bounds of `[payments]` (config.PaymentsSettings), checked before anything is stored.
+    order_expiry_min: Annotated[int, Field(ge=30, le=1440)] | None = None
+    refund_window_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    max_pending_orders: Annotated[int, Field(ge=1, le=100)] | None = None
 
 
 def _settings_read(cfg: PaymentsConfig, webhook_url: str) -> PaymentSettingsRead:

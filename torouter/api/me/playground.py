@@ -19,6 +19,7 @@ from starlette.responses import Response
 from torouter.api import key_service as keys
 from torouter.api.auth import VerifiedUser
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.gateway_call import GatewayRelay, chat_scope
 from torouter.api.schemas import ErrorEnvelope, InputModel
 from torouter.errors import error
@@ -35,14 +36,19 @@ class ChatMessage(InputModel):
     content: Text
 
 
-class PlaygroundChat(InputModel):
-    key_id: int = Field(description="One of my keys: the chat is billed to it")
+class PlaygroundTurn(InputModel):
+    """One chat turn, whoever pays for it (the console's pasted-key form validates only this)."""
+
     model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     system: Text | None = Field(None, description="A system prompt, sent first")
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     stream: bool = True
+
+
+class PlaygroundChat(PlaygroundTurn):
+    key_id: Id = Field(description="One of my keys: the chat is billed to it")
 
 
 def chat_body(

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from torouter.api import key_service
 from torouter.api.gateway_call import call_gateway, chat_scope
-from torouter.api.me.playground import PlaygroundChat, chat_body
+from torouter.api.me.playground import PlaygroundChat, PlaygroundTurn, chat_body
 from torouter.api.middleware import new_request_id
 from torouter.api.model_catalog import user_models
 from torouter.console.deps import ConsoleDeps
@@ -100,18 +100,21 @@ async def send(request: Request, v: Visitor) -> Response:
         errors.add("message", v.t("errors.field.missing"))
     key_hash = None
     try:
-        body = PlaygroundChat.model_validate(
-            {
-                "key_id": key_id if pasted is None and key_id else 0,
-                "model": form.get("model", ""),
-                "messages": [{"role": "user", "content": form.get("message", "")}],
-                "system": _blank(form.get("system")),
-                "temperature": _blank(form.get("temperature")),
-                "max_tokens": _blank(form.get("max_tokens")),
-                "stream": False,
-            }
+        turn = {
+            "model": form.get("model", ""),
+            "messages": [{"role": "user", "content": form.get("message", "")}],
+            "system": _blank(form.get("system")),
+            "temperature": _blank(form.get("temperature")),
+            "max_tokens": _blank(form.get("max_tokens")),
+            "stream": False,
+        }
+        # A pasted key pays for itself: only the turn is validated; else the chosen key too.
+        body: PlaygroundTurn = (
+            PlaygroundTurn.model_validate(turn)
+            if pasted is not None or key_id is None
+            else PlaygroundChat.model_validate({**turn, "key_id": key_id})
         )
-        if pasted is None and not errors:
+        if isinstance(body, PlaygroundChat) and not errors:
             async with deps.api.db.connect() as conn:
                 row = await key_service.owned_key(conn, body.key_id, v.principal)
             key_hash = row["key_hash"]
