@@ -49,6 +49,7 @@ def serve(
     from torouter.app import build_app
     from torouter.observability.logging import setup_logging
     from torouter.provisioning import ProvisioningError, validate
+    from torouter.server.protocol import HttpLimits, protocol_factory
 
     s = _settings(config)
     if host:
@@ -72,7 +73,9 @@ def serve(
         host=s.server.host,
         port=s.server.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with the header limit and read timeouts uvicorn lacks for it (R18.5).
+        http=protocol_factory(HttpLimits.of(s.server)),
+        timeout_keep_alive=s.server.keepalive_s,
         lifespan="on",
         access_log=False,
         ws="none",  # no WebSocket surface; saves loading a protocol library
@@ -80,7 +83,6 @@ def serve(
         proxy_headers=False,  # the client IP is ours to derive, from trusted_proxies only (R7.3)
         log_config=None,
         timeout_graceful_shutdown=int(s.shutdown.drain_s),
-        h11_max_incomplete_event_size=64 * 1024,
     )
     if s.server.workers > 1:
         if s.config_file:
