@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from torouter.config import Settings, load_settings
+from torouter.config import Settings, env_warnings, load_settings
 
 __all__ = ["main"]
 
@@ -69,6 +70,8 @@ def serve(
         except ProvisioningError as exc:
             _die(str(exc), 2)
     setup_logging(s.log.level)
+    for warning in env_warnings():
+        logging.getLogger("torouter.config").warning(warning)
     common = dict(
         host=s.server.host,
         port=s.server.port,
@@ -326,6 +329,7 @@ def rotate_encryption_key(config: ConfigOpt = None) -> None:
 @cli.command("check-config")
 def check_config(config: ConfigOpt = None) -> None:
     """Validate the configuration and its declarations without touching the database."""
+    from torouter.accounts.service import mail_warning
     from torouter.provisioning import ProvisioningError, validate
 
     s = _settings(config)
@@ -333,6 +337,9 @@ def check_config(config: ConfigOpt = None) -> None:
         validate(s)
     except ProvisioningError as exc:
         _die(str(exc), 2)
+    for warning in [*env_warnings(), mail_warning(s)]:
+        if warning:
+            sys.stderr.write(f"ToRouter: warning: {warning}\n")
     print("configuration is valid")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -272,7 +272,17 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
     if problems:
         raise ConfigError("\n".join(map(str, problems)))
     data.update(overrides)
-    return Settings(**data)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:  # a wrong value: name where it came from and the key
+        where = f"{path} (or its TOROUTER_ variable)" if path else "TOROUTER_ variables"
+        raise ConfigError(
+            "\n".join(f"{where}: {_dotted(e['loc'])}: {e['msg']}" for e in exc.errors())
+        ) from None
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
 
 
 def env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
