@@ -55,6 +55,15 @@ def test_serve_answers_431_to_a_big_head(gateway: GatewayProcess) -> None:
     assert status == 431 and headers["x-request-id"] == "serve-431"
 
 
+def test_serve_answers_a_malformed_request_with_400_and_a_request_id(
+    gateway: GatewayProcess,
+) -> None:
+    with connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n")
+        status, headers, _ = parse_closing(read_all(sock))
+    assert status == 400 and headers["x-request-id"].startswith("req_")
+
+
 def test_serve_closes_a_stalled_head(gateway: GatewayProcess) -> None:
     with connect(gateway) as sock:
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
