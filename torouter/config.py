@@ -3,6 +3,11 @@
 Read once into one `Settings` object that is passed down; nothing on the hot path reads the
 environment. Declarative provisioning lists (`[[groups]]`, `[[channels]]`…, R17.10) are kept
 raw here and validated by `provisioning.py`, which can name the file, entry and field.
+
+Nothing is dropped: every section is a `Section` (unknown keys refused), and `load_settings`
+names an unknown section, key or `TOROUTER_<SECTION>__<KEY>` variable with its file and a close
+match (`config_keys.py`, which reads the names from these models: a new section needs only its
+model here).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class Echo:
         if not self.gate.is_set():
             await asyncio.to_thread(self.gate.wait, 60)
         size = 0
-        while True:
+        while scope["path"] != "/early":  # /early answers without reading the body
             msg = await receive()
             if msg["type"] == "http.disconnect":
                 self.disconnects += 1
@@ -232,6 +232,16 @@ def test_a_stalled_body_gets_408_and_the_application_sees_the_disconnect(server:
     assert status == 408 and headers["x-request-id"] == "stalled-body"
     assert 0.9 * LIMITS.body_timeout_s <= waited < BOUND_S
     wait_until(lambda: server.app.disconnects == before + 1, what="the app saw the disconnect")
+
+
+def test_a_body_stalled_after_an_early_answer_closes_without_a_second_answer(
+    server: Running,
+) -> None:
+    with server.connect() as sock:
+        sock.sendall(b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+        waited, data = closed_after(sock)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nok 0")
+    assert waited < BOUND_S
 
 
 def test_the_next_request_on_a_kept_alive_connection_has_the_same_bound(server: Running) -> None:

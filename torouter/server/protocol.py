@@ -198,15 +198,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         left = self._body_seen + self._limits.body_timeout_s - now
         if left > 0:
             self._body_timer = self.loop.call_later(left, self._body_late)
+        elif cycle.response_started:  # answered already (early): no second answer, just close
+            log.warning("request body stalled; connection closed", extra=self._peer())
+            self._disconnect()
+            self.transport.close()
         else:
             self._refuse(408, "Request Timeout", own_cycle=True)
 
     def _refuse(self, status: int, text: str, *, own_cycle: bool = False) -> None:
         """Answer `status` with a short text and close the connection.
 
-        `own_cycle`: the request being served is the one refused (a stalled body). Otherwise
-        the refused request is a later one, and while an earlier answer is unfinished nothing
-        is written, so a pipelining client never takes ours for the earlier request's.
+        `own_cycle`: the request being served, not answered yet, is the one refused (a
+        stalled body). Otherwise the refused request is a later one, and while an earlier
+        answer is unfinished nothing is written, so a pipelining client never takes ours for
+        the earlier request's.
         """
         rid = request_id_for(self._incoming_request_id())
         log.warning(
@@ -218,7 +223,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         busy = cycle is not None and not cycle.response_complete
         self._disconnect()
-        if busy and (not own_cycle or cycle.response_started):  # type: ignore[union-attr]
+        if busy and not own_cycle:
             self.transport.close()
             return
         body = text.encode("ascii")
