@@ -2,8 +2,8 @@
 
 Statement parameters are hidden from every error message and log line the engine makes
 (`hide_parameters`), and so is PostgreSQL's DETAIL, which repeats them: they carry emails,
-password and key hashes and amounts (R18.3). A new SQLite file is
-created 0600 before SQLite opens it, so its `-wal` and `-shm` files get the same mode.
+password and key hashes and amounts (R18.3). A new SQLite file is created 0600 before SQLite
+opens it, so its `-wal` and `-shm` files get the same mode.
 """
 
 from __future__ import annotations
