@@ -78,7 +78,7 @@ def serve(
         loop="uvloop",
         # httptools, with the header limit and read timeouts uvicorn lacks for it (R18.5).
         http=protocol_factory(HttpLimits.of(s.server)),
-        timeout_keep_alive=s.server.keepalive_s,
+        timeout_keep_alive=s.server.idle_timeout_s,
         lifespan="on",
         access_log=False,
         ws="none",  # no WebSocket surface; saves loading a protocol library

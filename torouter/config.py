@@ -53,7 +53,7 @@ class ServerSettings(Section):
     max_header_bytes: int = Field(64 * KiB, ge=1 * KiB)  # request line + header fields: 431
     header_timeout_s: float = Field(30.0, gt=0)  # connection or first byte → last header byte
     body_timeout_s: float = Field(60.0, gt=0)  # longest silence inside a request body
-    keepalive_s: float = Field(5.0, gt=0)  # an idle kept-alive connection is closed after
+    idle_timeout_s: float = Field(5.0, gt=0)  # a kept-alive connection idle this long is closed
 
 
 class DatabaseSettings(Section):

@@ -9,7 +9,7 @@ past `max_header_bytes`, and bounds each wait on the client:
 
     connection opened, or a request's first byte ──header_timeout_s──► its last header byte
     inside a request body                        ──body_timeout_s of silence──►
-    a kept-alive connection between requests     ──keepalive_s──► closed (uvicorn's timer)
+    a kept-alive connection between requests     ──idle_timeout_s──► closed (uvicorn's timer)
 
 A head or body that stalls gets 408 and the connection is closed (a connection that never sent
 a byte is just closed). Every answer the server makes itself (400, 408, 431) carries
