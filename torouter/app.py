@@ -22,7 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -32,8 +32,11 @@ from torouter.billing.ledger import Ledger
 from torouter.config import Settings
 from torouter.console.paths import is_console_path
 from torouter.gateway.entry import Gateway
+from torouter.ids import request_id_for
 from torouter.observability.logging import JsonSink, sink
 from torouter.observability.metrics import Metrics
+from torouter.observability.readiness import Check, Readiness
+from torouter.private_files import private_folder
 from torouter.routing.health import HealthBook
 from torouter.snapshot import Snapshot, SnapshotHolder
 from torouter.state.base import StateBackend, StateUnavailable
@@ -44,6 +47,9 @@ from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
 from torouter.usage.journal import Journal
 from torouter.usage.recorder import UsageRecorder
+
+if TYPE_CHECKING:
+    from torouter.state.redis_bus import RedisBus
 
 __all__ = ["ToRouterApp", "build_app"]
 
@@ -84,6 +90,7 @@ class Components:
     jobs: Any = None
     payments: Any = None  # app_payments.PaymentsWiring
     fake_stripe: ASGIApp | None = None  # mounted at /mock/stripe with the mocks (the demo)
+    readiness: Readiness | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -106,24 +113,13 @@ class ToRouterApp:
             path: str = scope["path"]
             c = self.c
             if c is None:
-                await _plain(send, 503, b"starting")
+                await _plain(scope, send, 503, b"starting")
                 return
             if path.startswith(_GATEWAY_PREFIXES) or path in _GATEWAY_EXACT:
                 await c.gateway(scope, receive, send)
             elif path.startswith("/api/") or path == "/api":
                 if c.api is None:
-                    await _json(
-                        send,
-                        404,
-                        {
-                            "error": {
-                                "message": "Not found",
-                                "type": "NOT_FOUND",
-                                "param": None,
-                                "code": "NOT_FOUND",
-                            }
-                        },
-                    )
+                    await _respond(scope, send, 404, _NOT_FOUND, b"application/json")
                 else:
                     await c.api(scope, receive, send)
             elif path.startswith("/mock/stripe/") and c.fake_stripe is not None:
@@ -131,31 +127,32 @@ class ToRouterApp:
             elif path.startswith("/mock/") and c.mock is not None:
                 await c.mock(scope, receive, send)
             elif path == "/healthz":
-                await _plain(send, 200, b"ok")
+                await _plain(scope, send, 200, b"ok")
             elif path == "/readyz":
-                ok = self.ready and not self.draining and await c.db.ping()
-                await _plain(send, 200 if ok else 503, b"ready" if ok else b"not ready")
+                failing = await self._not_ready()
+                if failing:
+                    await _plain(scope, send, 503, b"not ready: " + ", ".join(failing).encode())
+                else:
+                    await _plain(scope, send, 200, b"ready")
             elif path == "/metrics":
                 await self._metrics(scope, send)
             elif c.console is not None and is_console_path(path):
                 await c.console(scope, receive, send)
             else:
-                await _json(
-                    send,
-                    404,
-                    {
-                        "error": {
-                            "message": "Not found",
-                            "type": "NOT_FOUND",
-                            "param": None,
-                            "code": "NOT_FOUND",
-                        }
-                    },
-                )
+                await _respond(scope, send, 404, _NOT_FOUND, b"application/json")
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})
+
+    async def _not_ready(self) -> list[str]:
+        """Why `/readyz` is 503 (R17.3): starting, draining, or the stores that do not answer."""
+        c = self.c
+        if self.draining:
+            return ["draining"]
+        if not self.ready or c is None or c.readiness is None:
+            return ["starting"]
+        return await c.readiness.failing()
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         c = self.c
@@ -173,7 +170,7 @@ class ToRouterApp:
             auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
             allowed = allowed or auth == f"Bearer {token}"
         if not allowed:
-            await _plain(send, 403, b"forbidden")
+            await _plain(scope, send, 403, b"forbidden")
             return
         c.metrics.queue_depth.set(c.recorder.depth)
         health = c.gateway.relay.health
@@ -184,14 +181,7 @@ class ToRouterApp:
             for name in ("enabled", "disabled", "auto_disabled", "cooling"):
                 c.metrics.channel_state.labels(str(ch.id), name).set(1 if state == name else 0)
         body = c.metrics.render()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _respond(scope, send, 200, body, b"text/plain; version=0.0.4; charset=utf-8")
 
     # -- lifespan ----------------------------------------------------------------------------
 
@@ -221,7 +211,7 @@ class ToRouterApp:
         from torouter.storage.lock import LockHeld, ProcessLock
 
         s = self.settings
-        Path(s.data_dir).mkdir(parents=True, exist_ok=True)
+        private_folder(Path(s.data_dir))
         keyring = crypto.keyring_for(s)
         db = Database(s.database_url)
         process_lock = None
@@ -308,6 +298,9 @@ class ToRouterApp:
             lock=process_lock,
             demo=demo_info,
             bus=bus,
+            readiness=Readiness(
+                _store_checks(db, state, cast("RedisBus", bus) if s.redis.url else None)
+            ),
         )
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
         from torouter.app_payments import wire_payments
@@ -493,6 +486,22 @@ def from_environment() -> ToRouterApp:
     return build_app(settings)
 
 
+def _store_checks(
+    db: Database, state: StateBackend, redis_bus: RedisBus | None
+) -> dict[str, Check]:
+    """The database always; Redis when configured: its counters answer and the pub/sub that
+    carries invalidations is subscribed (while it is not, this node may serve stale edits)."""
+    checks: dict[str, Check] = {"database": db.ping}
+    if redis_bus is not None:
+        subscribed = redis_bus.subscribed
+
+        async def redis() -> bool:
+            return subscribed.is_set() and await state.ping()
+
+        checks["redis"] = redis
+    return checks
+
+
 async def _periodic_reload(snapshot: SnapshotHolder, interval: float = 60.0) -> None:
     """A full reload covers any missed invalidation (R7.12)."""
     while True:
@@ -511,27 +520,24 @@ def _strip_prefix(prefix: str, app: ASGIApp) -> ASGIApp:
     return mounted
 
 
-async def _plain(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-        }
-    )
+_NOT_FOUND = orjson.dumps(
+    {"error": {"message": "Not found", "type": "NOT_FOUND", "param": None, "code": "NOT_FOUND"}}
+)
+
+
+async def _respond(scope: Scope, send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    """A response of the dispatcher itself, with `x-request-id` like every other (R8.6)."""
+    incoming = next((v for n, v in scope["headers"] if n == b"x-request-id"), None)
+    headers = [
+        (b"content-type", content_type),
+        (b"x-request-id", request_id_for(incoming).encode("ascii")),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def _json(send: Send, status: int, obj: Any) -> None:
-    body = orjson.dumps(obj)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _plain(scope: Scope, send: Send, status: int, body: bytes) -> None:
+    await _respond(scope, send, status, body, b"text/plain; charset=utf-8")
 
 
 def _settle_heap() -> None:

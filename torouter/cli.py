@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from torouter.config import Settings, load_settings
+from torouter.config import Settings, env_warnings, load_settings
 
 __all__ = ["main"]
 
@@ -49,6 +50,7 @@ def serve(
     from torouter.app import build_app
     from torouter.observability.logging import setup_logging
     from torouter.provisioning import ProvisioningError, validate
+    from torouter.server.protocol import HttpLimits, protocol_factory
 
     s = _settings(config)
     if host:
@@ -68,11 +70,15 @@ def serve(
         except ProvisioningError as exc:
             _die(str(exc), 2)
     setup_logging(s.log.level)
+    for warning in env_warnings():
+        logging.getLogger("torouter.config").warning(warning)
     common = dict(
         host=s.server.host,
         port=s.server.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with the header limit and read timeouts uvicorn lacks for it (R18.5).
+        http=protocol_factory(HttpLimits.of(s.server)),
+        timeout_keep_alive=s.server.idle_timeout_s,
         lifespan="on",
         access_log=False,
         ws="none",  # no WebSocket surface; saves loading a protocol library
@@ -80,7 +86,6 @@ def serve(
         proxy_headers=False,  # the client IP is ours to derive, from trusted_proxies only (R7.3)
         log_config=None,
         timeout_graceful_shutdown=int(s.shutdown.drain_s),
-        h11_max_incomplete_event_size=64 * 1024,
     )
     if s.server.workers > 1:
         if s.config_file:
@@ -357,6 +362,7 @@ def rotate_encryption_key(config: ConfigOpt = None) -> None:
 @cli.command("check-config")
 def check_config(config: ConfigOpt = None) -> None:
     """Validate the configuration and its declarations without touching the database."""
+    from torouter.accounts.service import mail_warning
     from torouter.provisioning import ProvisioningError, validate
 
     s = _settings(config)
@@ -364,6 +370,9 @@ def check_config(config: ConfigOpt = None) -> None:
         validate(s)
     except ProvisioningError as exc:
         _die(str(exc), 2)
+    for warning in [*env_warnings(), mail_warning(s)]:
+        if warning:
+            sys.stderr.write(f"ToRouter: warning: {warning}\n")
     print("configuration is valid")
 
 

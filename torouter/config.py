@@ -3,56 +3,82 @@
 Read once into one `Settings` object that is passed down; nothing on the hot path reads the
 environment. Declarative provisioning lists (`[[groups]]`, `[[channels]]`…, R17.10) are kept
 raw here and validated by `provisioning.py`, which can name the file, entry and field.
+
+Nothing is dropped: every section is a `Section` (unknown keys refused), and `load_settings`
+names an unknown section, key or `TOROUTER_<SECTION>__<KEY>` variable with its file and a close
+match (`config_keys.py`, which reads the names from these models: a new section needs only its
+model here).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-__all__ = ["Settings", "load_settings"]
+from torouter.config_keys import env_problems, file_problems
 
+__all__ = ["ConfigError", "Section", "Settings", "env_warnings", "load_settings"]
+
+KiB = 1024
 MiB = 1024 * 1024
 
 
-class ServerSettings(BaseModel):
+class ConfigError(ValueError):
+    """A configuration `serve` must not start with; the message names where and what."""
+
+
+class Section(BaseModel):
+    """A `[section]` of the file: an unknown key is an error, never dropped (R17.5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    # The HTTP server's own limits (R18.5), enforced by `torouter/server/protocol.py` as the
+    # parser reads, before the application sees a request.
+    max_header_bytes: int = Field(64 * KiB, ge=1 * KiB)  # request line + header fields: 431
+    header_timeout_s: float = Field(30.0, gt=0)  # connection or first byte → last header byte
+    body_timeout_s: float = Field(60.0, gt=0)  # longest silence inside a request body
+    idle_timeout_s: float = Field(5.0, gt=0)  # a kept-alive connection idle this long is closed
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: str | None = None  # default: sqlite file in the data directory
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(Section):
     url: str | None = None
     # Short, so an unreachable Redis is an E20 within about a second, never a hang.
     socket_timeout_s: float = 1.0
 
 
-class GatewaySettings(BaseModel):
+class GatewaySettings(Section):
     max_body_bytes: int = 32 * MiB
     max_multipart_bytes: int = 64 * MiB
     ip_rpm: int = 0
 
 
-class StreamSettings(BaseModel):
+class StreamSettings(Section):
     keepalive_s: float = 15.0
     max_event_bytes: int = 16 * MiB
 
 
-class RoutingSettings(BaseModel):
+class RoutingSettings(Section):
     max_attempts: int = 3
     failover_budget_s: float = 60.0
     lru_granularity_ms: int = 1000
@@ -60,20 +86,20 @@ class RoutingSettings(BaseModel):
     probe_interval_s: int = 300
 
 
-class BillingSettings(BaseModel):
+class BillingSettings(Section):
     reserve_output_cap: int = 8192
     reservation_lease_s: int = 120
     lease_renew_s: float = 30.0
 
 
-class UsageSettings(BaseModel):
+class UsageSettings(Section):
     queue_size: int = 100_000
     batch_size: int = 500
     flush_interval_s: float = 0.2
     retention_days: int = 90
 
 
-class JobsSettings(BaseModel):
+class JobsSettings(Section):
     subscriptions_interval_s: float = 60.0  # expiry and auto-renewal (R7.7)
     payments_interval_s: float = 60.0  # order expiry and sync with Stripe (R14.3, R14.4)
     reconcile_interval_s: float = 86400.0  # reconciliation against Stripe (R14.10)
@@ -86,7 +112,7 @@ def _cents(value: Decimal) -> Decimal:
     return value
 
 
-class PaymentsSettings(BaseModel):
+class PaymentsSettings(Section):
     """`[payments]` (R14.8). Also admin-editable (kept in the database); a value set here or
     in the environment wins and shows read-only. Payments are on when both secrets are set."""
 
@@ -126,31 +152,31 @@ class PaymentsSettings(BaseModel):
         return self
 
 
-class ShutdownSettings(BaseModel):
+class ShutdownSettings(Section):
     drain_s: float = 30.0
 
 
-class DemoSettings(BaseModel):
+class DemoSettings(Section):
     enabled: bool = True
 
 
-class MockSettings(BaseModel):
+class MockSettings(Section):
     mount: bool | None = None  # None: on when demo data is in use
 
 
-class CatalogSettings(BaseModel):
+class CatalogSettings(Section):
     list_thinking_variants: bool = True
 
 
-class CountTokensSettings(BaseModel):
+class CountTokensSettings(Section):
     mode: str = "upstream"  # or "local" (R10.7)
 
 
-class MetricsSettings(BaseModel):
+class MetricsSettings(Section):
     token: str | None = None
 
 
-class SmtpSettings(BaseModel):
+class SmtpSettings(Section):
     host: str | None = None
     port: int = 25
     username: str | None = None
@@ -159,15 +185,40 @@ class SmtpSettings(BaseModel):
     sender: str = "ToRouter <no-reply@torouter.local>"
 
 
-class LogSettings(BaseModel):
+class LogSettings(Section):
     level: str = "INFO"
+
+
+_DOMAIN = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
+
+
+class SignupSettings(Section):
+    """Sign-up rules fixed by the operator (R12.1). Unset, the admin edits them in the
+    database; set here or in the environment, they win and show read-only (R17.5)."""
+
+    enabled: bool | None = None
+    allowed_domains: list[str] | None = None  # [] accepts every domain
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out: list[str] = []
+        for raw in value:
+            domain = raw.strip().lstrip("@").rstrip(".").lower()
+            if not _DOMAIN.fullmatch(domain) or "." not in domain:
+                raise ValueError(f"not an email domain: {raw!r}")
+            if domain not in out:
+                out.append(domain)
+        return out
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TOROUTER_",
         env_nested_delimiter="__",
-        extra="ignore",
+        extra="forbid",
     )
 
     data_dir: Path = Path("data")
@@ -196,6 +247,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     payments: PaymentsSettings = PaymentsSettings()
     log: LogSettings = LogSettings()
+    signup: SignupSettings = SignupSettings()
 
     # Declarative provisioning (R17.10): raw tables, validated by provisioning.py.
     groups: list[dict[str, Any]] = Field(default_factory=list)
@@ -251,16 +303,44 @@ class Settings(BaseSettings):
         )
 
 
+# Set by `load_settings`, never by a file or a variable.
+_INTERNAL = ("config_file",)
+
+
 def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
-    """Read the TOML file (argument, else `TOROUTER_CONFIG`), then the environment."""
+    """Read the TOML file (argument, else `TOROUTER_CONFIG`), then the environment.
+
+    Raises `ConfigError` naming the file or variable, the section and the key when a name is
+    unknown to the settings models (a close match suggested).
+    """
     path = config_file or os.environ.get("TOROUTER_CONFIG")
     data: dict[str, Any] = {}
+    problems = env_problems(os.environ, Settings, hidden=_INTERNAL)[0]
     if path:
         p = Path(path)
         with p.open("rb") as fh:
             data = tomllib.load(fh)
+        problems = file_problems(data, Settings, str(p), hidden=_INTERNAL) + problems
         data["config_file"] = p
         if "data_dir" in data and not Path(data["data_dir"]).is_absolute():
             data["data_dir"] = str((p.parent / data["data_dir"]).resolve())
+    if problems:
+        raise ConfigError("\n".join(map(str, problems)))
     data.update(overrides)
-    return Settings(**data)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:  # a wrong value: name where it came from and the key
+        where = f"{path} (or its TOROUTER_ variable)" if path else "TOROUTER_ variables"
+        raise ConfigError(
+            "\n".join(f"{where}: {_dotted(e['loc'])}: {e['msg']}" for e in exc.errors())
+        ) from None
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """`TOROUTER_<KEY>` variables that look like a misspelt setting (shown, not fatal)."""
+    found = env_problems(os.environ if environ is None else environ, Settings, hidden=_INTERNAL)
+    return [f"{w}; it is ignored" for w in found[1]]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torouter.accounts.passwords import hash_password
 from torouter.config import Settings
 from torouter.crypto import Keyring
+from torouter.private_files import private_folder
 from torouter.storage.db import Database
 from torouter.storage.repos._common import now
 from torouter.storage.repos.apikeys import create_key
@@ -188,7 +189,7 @@ def banner(info: DemoInfo, base_url: str) -> str:
 
 def write_demo_file(data_dir: Path, info: DemoInfo, base_url: str) -> Path:
     path = data_dir / DEMO_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(data_dir)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         os.fchmod(fh.fileno(), 0o600)  # also when an old file was there with other bits

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 
-__all__ = ["new_ulid"]
+__all__ = ["new_ulid", "request_id_for"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits → 2 characters
@@ -31,3 +32,14 @@ def new_ulid() -> str:
         _prefix = (ms, _time_part(ms))
     r = _bits(80)
     return _prefix[1] + "".join([_PAIRS[(r >> s) & 1023] for s in _SHIFTS])
+
+
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_for(incoming: bytes | None) -> str:
+    """The id of a response (R8.6): the client's `X-Request-Id` when it is 1–128 safe
+    characters, else a fresh `req_<ULID>`."""
+    if incoming and _SAFE_REQUEST_ID.fullmatch(incoming):
+        return incoming.decode("ascii")
+    return "req_" + new_ulid()

@@ -14,7 +14,7 @@ import pytest
 from tests.accounts.conftest import SmtpSink, Stack
 from tests.accounts.flows import signup
 from torouter.accounts.emails import link, verify_mail
-from torouter.accounts.mailer import Mail, OutboxMailer, Postman, SmtpMailer
+from torouter.accounts.mailer import Mail, NoMailer, OutboxMailer, Postman, SmtpMailer
 from torouter.accounts.service import Accounts, base_url_of, default_mailer
 from torouter.config import Settings
 
@@ -39,17 +39,28 @@ async def test_outbox_writes_one_private_eml_per_mail_and_logs_the_link(
     assert lines[1] == "mail written to the outbox"  # codes are not logged
 
 
-async def test_outbox_keeps_links_out_of_the_log_outside_the_embedded_default(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "scale_out",
+    [{"database": {"url": "postgresql+asyncpg://db/x"}}, {"redis": {"url": "redis://r:6379/0"}}],
+    ids=["postgresql", "redis"],
+)
+async def test_without_smtp_outside_the_embedded_default_mail_goes_nowhere_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, scale_out: dict[str, object]
 ) -> None:
-    scale_out = Settings(data_dir=tmp_path, database={"url": "postgresql+asyncpg://db/x"})
+    """R18.3: reset and verification links are never written to an outbox (or a log) on a
+    shared deployment; each mail is an error in the log, and start-up warns once."""
+    settings = Settings(data_dir=tmp_path, **scale_out)  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO):
-        outbox = default_mailer(scale_out)
-        assert isinstance(outbox, OutboxMailer)
-        await outbox.send(verify_mail("a@example.com", "http://x/verify?token=SECRET", "en"))
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+        postman = Postman(default_mailer(settings))
+        postman.post(verify_mail("a@example.com", "http://x/verify?token=SECRET", "en"))
+        await postman.drain()
+    assert isinstance(postman.mailer, NoMailer)
+    assert (postman.sent, postman.failed) == (0, 1)
+    assert list(tmp_path.iterdir()) == []  # no outbox, no file of any kind
     assert "SECRET" not in caplog.text
-    assert "smtp.host is not set" in caplog.text
+    warning, error = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.getMessage().startswith("smtp.host is not set: verification and password-")
+    assert error.getMessage() == "mail not sent: smtp.host is not set" and not error.exc_info
 
 
 def test_default_mailer_and_base_url() -> None:

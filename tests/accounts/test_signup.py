@@ -104,7 +104,7 @@ async def test_email_taken_is_409_whatever_the_case(stack: Stack) -> None:
 async def test_allowed_domains_and_closing_signup(stack: Stack) -> None:
     admin = await make_admin(stack)
     r = await stack.client.get("/api/admin/settings", headers=admin.bearer)
-    assert r.json()["signup"] == {"enabled": True, "allowed_domains": []}
+    assert r.json()["signup"] == {"enabled": True, "allowed_domains": [], "read_only": []}
     body = {"signup": {"allowed_domains": ["Example.com", "@company.org", "example.com"]}}
     r = await admin.patch("/api/admin/settings", json=body)
     assert r.status_code == 200, r.text
@@ -127,6 +127,7 @@ async def test_allowed_domains_and_closing_signup(stack: Stack) -> None:
     assert r.json()["signup"] == {
         "enabled": False,
         "allowed_domains": ["example.com", "company.org"],
+        "read_only": [],
     }
     err = assert_error(await signup(stack, "late@example.com"), 403, "FORBIDDEN")
     assert err["message"] == "Sign-up is closed on this instance"

@@ -2,7 +2,10 @@
 
     Mailer (Protocol)  async send(Mail)
      ├── SmtpMailer    aiosmtplib, when `smtp.host` is set
-     └── OutboxMailer  one .eml file per mail in `<data dir>/outbox/`, link logged
+     ├── OutboxMailer  the embedded default only: one .eml per mail in `<data dir>/outbox/`,
+     │                 link logged (R17.7, R18.3: the one way to verify an offline install)
+     └── NoMailer      elsewhere without SMTP: nothing is written anywhere, each mail is an
+                       error in the log (links and codes are never stored or logged)
     Postman            sends off the request path: `post()` returns at once
 
 A request never waits for a mail server: `Postman.post` starts a task and returns; failures
@@ -25,8 +28,18 @@ import aiosmtplib
 from ulid import ULID
 
 from torouter.config import SmtpSettings
+from torouter.private_files import private_folder
 
-__all__ = ["Mail", "Mailer", "OutboxMailer", "Postman", "SmtpMailer", "to_message"]
+__all__ = [
+    "Mail",
+    "MailUnavailable",
+    "Mailer",
+    "NoMailer",
+    "OutboxMailer",
+    "Postman",
+    "SmtpMailer",
+    "to_message",
+]
 
 log = logging.getLogger("torouter.accounts.mail")
 
@@ -41,6 +54,18 @@ class Mail:
 
 class Mailer(Protocol):
     async def send(self, mail: Mail) -> None: ...
+
+
+class MailUnavailable(Exception):
+    """No way to send mail is configured."""
+
+
+class NoMailer:
+    """Scale-out without `smtp.host`: reset and verification links must not land in files or
+    logs on a shared deployment (R18.3), so every mail fails, loudly, and goes nowhere."""
+
+    async def send(self, mail: Mail) -> None:
+        raise MailUnavailable("smtp.host is not set")
 
 
 def to_message(mail: Mail, sender: str) -> EmailMessage:
@@ -78,29 +103,27 @@ class SmtpMailer:
 class OutboxMailer:
     """Writes each mail to `<dir>/<ULID>.eml` (0600: links are secrets) and logs the link.
 
-    R17.7 and R18.3 allow the link in the log for the embedded default only, which runs
-    offline without a mail server; it is the one way to verify an account there. Elsewhere
-    (`log_links=False`) the files are still written, the links never logged.
+    R17.7 and R18.3 allow both for the embedded default only, which runs offline without a
+    mail server: it is the one way to verify an account there.
     """
 
-    def __init__(self, directory: Path, sender: str, *, log_links: bool = True) -> None:
+    def __init__(self, directory: Path, sender: str) -> None:
         self._dir = Path(directory)
         self._sender = sender
-        self._log_links = log_links
 
     async def send(self, mail: Mail) -> None:
         data = bytes(to_message(mail, self._sender))
         path = self._dir / f"{ULID()}.eml"
         await asyncio.to_thread(_write_private, path, data)
         extra = {"to": mail.to, "subject": mail.subject, "file": str(path)}
-        if mail.link and self._log_links:
+        if mail.link:
             log.info("mail written to the outbox; link: %s", mail.link, extra=extra)
         else:
             log.info("mail written to the outbox", extra=extra)
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
@@ -130,6 +153,9 @@ class Postman:
         async with self._slots:
             try:
                 await self.mailer.send(mail)
+            except MailUnavailable as exc:
+                self.failed += 1
+                log.error("mail not sent: %s", exc, extra={"subject": mail.subject})
             except Exception:
                 self.failed += 1
                 log.exception("sending mail failed", extra={"subject": mail.subject})

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from torouter.accounts.clock import Clock, SystemClock
 from torouter.accounts.limits import Limiter, MemoryLimiter
-from torouter.accounts.mailer import Mailer, OutboxMailer, Postman, SmtpMailer
+from torouter.accounts.mailer import Mailer, NoMailer, OutboxMailer, Postman, SmtpMailer
 from torouter.config import Settings
 from torouter.crypto import Keyring
 from torouter.storage.db import Database
 
-__all__ = ["Accounts", "base_url_of", "default_mailer"]
+__all__ = ["Accounts", "base_url_of", "default_mailer", "mail_warning"]
 
 log = logging.getLogger("torouter.accounts")
 
@@ -41,16 +41,26 @@ def base_url_of(settings: Settings) -> str:
     return f"http://{host}:{settings.server.port}"
 
 
+def mail_warning(settings: Settings) -> str | None:
+    """Why account mail cannot be sent with these settings, if it cannot (shown by `serve`
+    and `check-config`)."""
+    if settings.smtp.host or settings.embedded:
+        return None
+    return (
+        "smtp.host is not set: verification and password-reset mail cannot be sent "
+        "(the outbox folder is for the embedded default only; set [smtp] host)"
+    )
+
+
 def default_mailer(settings: Settings) -> Mailer:
-    """SMTP when `smtp.host` is set, else the outbox folder (links logged only in the
-    embedded default, R18.3)."""
+    """SMTP when `smtp.host` is set; else the outbox folder in the embedded default, and no
+    mail at all elsewhere: links are never written to files or logs there (R18.3)."""
     if settings.smtp.host:
         return SmtpMailer(settings.smtp)
-    if not settings.embedded:
-        log.warning("smtp.host is not set: account mail goes to the outbox folder only")
-    return OutboxMailer(
-        Path(settings.data_dir) / "outbox", settings.smtp.sender, log_links=settings.embedded
-    )
+    if settings.embedded:
+        return OutboxMailer(Path(settings.data_dir) / "outbox", settings.smtp.sender)
+    log.warning(mail_warning(settings))
+    return NoMailer()
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ async def register(
 ) -> RowMapping:
     """Create an unverified account and mail its verification link; returns the user row."""
     async with acc.db.connect() as conn:
-        rules = await load_signup(conn)
+        rules = await load_signup(conn, acc.settings.signup)
     if not rules.enabled:
         raise error("FORBIDDEN", m.SIGNUP_CLOSED)
     # Every attempt counts, taken addresses included: 10 an hour cannot sweep addresses.

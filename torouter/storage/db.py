@@ -1,14 +1,23 @@
-"""The database handle: one async engine for SQLite (WAL) or PostgreSQL, the same schema."""
+"""The database handle: one async engine for SQLite (WAL) or PostgreSQL, the same schema.
+
+Statement parameters are hidden from every error message and log line the engine makes
+(`hide_parameters`), and so is PostgreSQL's DETAIL, which repeats them: they carry emails,
+password and key hashes and amounts (R18.3). A new SQLite file is created 0600 before SQLite
+opens it, so its `-wal` and `-shm` files get the same mode.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from torouter.private_files import private_file
 
 __all__ = ["Database"]
 
@@ -25,6 +34,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _drop_values(context: ExceptionContext) -> None:
+    """PostgreSQL's DETAIL repeats the offending values ("Key (email)=(…) already exists",
+    "Failing row contains (…)") and asyncpg prints it with its error, past `hide_parameters`:
+    drop it before anything can log the error."""
+    exc: BaseException | None = context.original_exception
+    while exc is not None:
+        if getattr(exc, "detail", None) is not None:
+            exc.detail = None  # type: ignore[attr-defined]
+        exc = exc.__cause__
+
+
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -39,9 +59,7 @@ class Database:
         kw: dict[str, Any] = {}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                from pathlib import Path
-
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                private_file(Path(parsed.database))
             kw["poolclass"] = NullPool if parsed.database in (None, "", ":memory:") else None
             kw = {k: v for k, v in kw.items() if v is not None}
         else:
@@ -49,9 +67,12 @@ class Database:
             kw["max_overflow"] = pool_size
             kw["pool_pre_ping"] = True
         kw["json_serializer"] = _json_text  # JSON columns (attempt chains): orjson, not json
+        kw["hide_parameters"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kw)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine, "handle_error", _drop_values)
 
     @property
     def is_sqlite(self) -> bool:

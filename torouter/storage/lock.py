@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from torouter.private_files import private_folder
 from torouter.storage.db import Database
 
 __all__ = ["LockHeld", "ProcessLock"]
@@ -66,7 +67,7 @@ class ProcessLock:
                 await engine.dispose()  # NullPool: the session, and any lock, ends here
 
     def _acquire_file(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -82,7 +83,7 @@ class ProcessLock:
 
     async def _acquire_pg(self, db: Database) -> None:
         # A connection of its own, outside the pool, kept open for the process lifetime.
-        engine = create_async_engine(db.url, poolclass=NullPool)
+        engine = create_async_engine(db.url, poolclass=NullPool, hide_parameters=True)
         try:
             conn = await engine.connect()
             try:

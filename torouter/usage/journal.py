@@ -15,13 +15,15 @@ from typing import Any
 
 import orjson
 
+from torouter.private_files import private_folder
+
 __all__ = ["Journal"]
 
 
 class Journal:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.dir)  # rows name users, keys and costs (R18.3)
         self._seq = self._last_seq()
         self._fd: int | None = None
         self._path: Path | None = None

@@ -1,0 +1,259 @@
+"""uvicorn's httptools protocol with a header-size limit and read timeouts (R18.5).
+
+uvicorn bounds a request head only in its h11 protocol (`h11_max_incomplete_event_size`). Under
+httptools, the parser `serve` runs, a header line is kept by the parser until it ends, however
+long (300 connections holding 3 MB headers took the process from 151 MB to 1 GB), and a
+connection that stops half-way through its request line, headers or body stays open for good.
+This subclass counts a head's bytes as the parser receives them and answers 431 (and closes)
+past `max_header_bytes`, and bounds each wait on the client:
+
+    connection opened, or a request's first byte ──header_timeout_s──► its last header byte
+    inside a request body                        ──body_timeout_s of silence──►
+    a kept-alive connection between requests     ──idle_timeout_s──► closed (uvicorn's timer)
+
+A head or body that stalls gets 408 and the connection is closed (a connection that never sent
+a byte is just closed). Every answer the server makes itself (400, 408, 431) carries
+`x-request-id` (R8.6).
+
+Cost on the hot path: a request that arrives in one read — nearly all of them — pays a few
+attribute writes in `on_message_begin`, one test per read and one sum in `on_headers_complete`;
+timers are armed only for a new connection and a head or body split across reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from torouter.config import ServerSettings
+from torouter.ids import request_id_for
+
+__all__ = ["BoundedHttpToolsProtocol", "HttpLimits", "protocol_factory"]
+
+log = logging.getLogger("torouter.server")
+
+# The request line's bytes beyond the target: method, two spaces, "HTTP/1.1", CRLF; and the
+# blank line. Each header line adds ": " and CRLF to its name and value.
+_LINE_OVERHEAD = 16
+_FIELD_OVERHEAD = 4
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    max_header_bytes: int = 64 * 1024
+    header_timeout_s: float = 30.0
+    body_timeout_s: float = 60.0
+
+    @classmethod
+    def of(cls, server: ServerSettings) -> HttpLimits:
+        return cls(server.max_header_bytes, server.header_timeout_s, server.body_timeout_s)
+
+
+def protocol_factory(limits: HttpLimits) -> Any:
+    """What to pass as uvicorn's `http=`: a picklable factory (workers are spawned)."""
+    return functools.partial(BoundedHttpToolsProtocol, limits=limits)
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a head that is over the limit."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, limits: HttpLimits = HttpLimits(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._max_head = limits.max_header_bytes
+        self._in_message = False  # between on_message_begin and on_message_complete
+        self._head_open = False  # between on_message_begin and on_headers_complete
+        self._head_new = False  # the head began in the read being parsed
+        self._head_bytes = 0  # bytes of the open head received in earlier reads
+        self._read_len = 0  # length of the read being parsed
+        self._begins = 0  # messages begun in the read being parsed
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_seen = 0.0  # loop time of the latest body bytes
+
+    # -- connection --------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # The first request line must come, whole with its headers, within the header timeout.
+        self._head_timer = self.loop.call_later(self._limits.header_timeout_s, self._head_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's own, plus the accounting of a read that leaves a request incomplete.
+        self._unset_keepalive_if_required()
+        fresh = not self._in_message
+        self._read_len = len(data)
+        self._begins = 0
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):  # raised by on_headers_complete
+                self._refuse(431, "Request Header Fields Too Large")
+            else:
+                self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._in_message:  # rare: a head or body continues in a later read
+            self._incomplete(fresh)
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(400, msg)
+
+    # -- parser callbacks --------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_message = self._head_open = self._head_new = True
+        self._head_bytes = 0
+        self._begins += 1
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        # Received since the head began: at most what came before plus this read.
+        limit = self._max_head
+        if self._head_bytes + self._read_len > limit and self._head_size() > limit:
+            raise _HeadTooLarge
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        super().on_message_complete()
+
+    # -- the rare paths ----------------------------------------------------------------------
+
+    def _head_size(self) -> int:
+        """The bytes of the head the parser has handed over: request target and whole fields."""
+        size = len(self.url) + _LINE_OVERHEAD
+        for name, value in self.headers:
+            size += len(name) + len(value) + _FIELD_OVERHEAD
+        return size
+
+    def _incomplete(self, fresh: bool) -> None:
+        if self._head_open:
+            if not self._head_new:
+                self._head_bytes += self._read_len  # the whole read belongs to the head
+            elif fresh and self._begins == 1:
+                self._head_bytes = self._read_len  # the read started with this head
+            else:
+                # Another message ended in this read first: count what the parser has handed
+                # over; the line it holds is counted with the next read.
+                self._head_bytes = self._head_size()
+            self._head_new = False
+            if self._head_bytes > self._max_head:
+                self._refuse(431, "Request Header Fields Too Large")
+            elif self._head_timer is None:
+                self._head_timer = self.loop.call_later(
+                    self._limits.header_timeout_s, self._head_late
+                )
+            return
+        self._body_seen = self.loop.time()
+        if self._body_timer is None:
+            self._body_timer = self.loop.call_later(self._limits.body_timeout_s, self._body_late)
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._in_message and self._head_open:
+            self._refuse(408, "Request Timeout")
+        elif not self._in_message:
+            self.transport.close()  # not a byte of a request yet
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        cycle = self.cycle
+        if self.transport.is_closing() or not self._in_message or self._head_open or cycle is None:
+            return
+        now = self.loop.time()
+        if self.flow.read_paused or cycle.waiting_for_100_continue:
+            # The application has not asked for more yet: the client is not the one waiting.
+            self._body_seen = now
+        left = self._body_seen + self._limits.body_timeout_s - now
+        if left > 0:
+            self._body_timer = self.loop.call_later(left, self._body_late)
+        elif cycle.response_started:  # answered already (early): no second answer, just close
+            log.warning("request body stalled; connection closed", extra=self._peer())
+            self._disconnect()
+            self.transport.close()
+        else:
+            self._refuse(408, "Request Timeout", own_cycle=True)
+
+    def _refuse(self, status: int, text: str, *, own_cycle: bool = False) -> None:
+        """Answer `status` with a short text and close the connection.
+
+        `own_cycle`: the request being served, not answered yet, is the one refused (a
+        stalled body). Otherwise the refused request is a later one, and while an earlier
+        answer is unfinished nothing is written, so a pipelining client never takes ours for
+        the earlier request's.
+        """
+        rid = request_id_for(self._incoming_request_id())
+        log.warning(
+            "%d %s; connection closed",
+            status,
+            http.HTTPStatus(status).phrase,
+            extra={**self._peer(), "request_id": rid},
+        )
+        cycle = self.cycle
+        busy = cycle is not None and not cycle.response_complete
+        self._disconnect()
+        if busy and not own_cycle:
+            self.transport.close()
+            return
+        body = text.encode("ascii")
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: text/plain; charset=utf-8\r\ncontent-length: ",
+            str(len(body)).encode("ascii"),
+            b"\r\nconnection: close\r\nx-request-id: ",
+            rid.encode("ascii"),
+            b"\r\n\r\n",
+            body,
+        ]
+        self.transport.write(b"".join(head))
+        self.transport.close()
+
+    def _disconnect(self) -> None:
+        """Tell a request still being served that its client is gone (as uvicorn's
+        `connection_lost` does), before the transport closes: it must not answer too."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+
+    def _incoming_request_id(self) -> bytes | None:
+        for name, value in self.headers or ():
+            if name == b"x-request-id":
+                return value
+        return None
+
+    def _peer(self) -> dict[str, Any]:
+        return {"client": self.client[0]} if self.client else {}
