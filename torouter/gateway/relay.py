@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 
 from torouter.config import Settings
-from torouter.errors import UpstreamError, error
+from torouter.errors import UpstreamError, error, upstream_should_retry
 from torouter.gateway import exchange
 from torouter.gateway.context import Attempt, RequestContext
 from torouter.gateway.exchange import Exchange
@@ -173,30 +173,27 @@ class Relay:
     async def _attempt(
         self, ctx: RequestContext, ch: ChannelRec, ex: Exchange, receive: Receive, send: Send
     ) -> None:
-        session = self._http.session
-        assert session is not None
         ctx.model_upstream = ex.upstream_model
         t0 = time.perf_counter()
         resp: aiohttp.ClientResponse | None = None
         first = b""
         try:
             async with asyncio.timeout(ch.first_byte_timeout):
-                resp = await session.post(
+                resp = await self._http.post(
                     ex.url,
                     data=ex.body,
                     headers=ex.headers,
-                    timeout=self._http.timeout(ch.connect_timeout, ch.stream_idle_timeout),
-                    allow_redirects=False,
+                    limits=self._http.timeout(ch.connect_timeout, ch.stream_idle_timeout),
                 )
                 if ex.stream and 200 <= resp.status < 300:
                     first = await resp.content.readany()
                     if not first:
                         raise _EmptyStream
         except TimeoutError as exc:
-            self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp)
+            self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp, cause=exc)
             raise _Failover(Outcome.TIMEOUT) from exc
         except (aiohttp.ClientError, OSError, _EmptyStream) as exc:
-            self._fail(ctx, ch, t0, resp.status if resp else 0, Outcome.NETWORK, resp)
+            self._fail(ctx, ch, t0, resp.status if resp else 0, Outcome.NETWORK, resp, cause=exc)
             raise _Failover(Outcome.NETWORK) from exc
         assert resp is not None
         status = resp.status
@@ -209,7 +206,7 @@ class Relay:
             self._fail(ctx, ch, t0, status, outcome, resp, err_body)
             if outcome.fails_over:
                 raise _Failover(outcome)
-            raise _terminal(ctx, ch, ex, status, err_body, resp.headers.get("content-type"))
+            raise _terminal(ch, ex, status, err_body, resp.headers)
         ctx.upstream_request_id = resp.headers.get("x-request-id") or resp.headers.get("request-id")
         ctx.channel_id = ch.id
         try:
@@ -232,6 +229,7 @@ class Relay:
         outcome: Outcome,
         resp: aiohttp.ClientResponse | None,
         body: bytes = b"",
+        cause: BaseException | None = None,
     ) -> None:
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
@@ -267,6 +265,7 @@ class Relay:
                 "channel": ch.id,
                 "status": status,
                 "class": outcome.value,
+                "error": type(cause).__name__ if cause is not None else None,
             },
         )
 
@@ -444,14 +443,11 @@ async def _watch_disconnect(
 
 
 def _terminal(
-    ctx: RequestContext,
-    ch: ChannelRec,
-    ex: Exchange,
-    status: int,
-    body: bytes,
-    ctype: str | None,
+    ch: ChannelRec, ex: Exchange, status: int, body: bytes, headers: Any
 ) -> UpstreamError:
-    """A terminal upstream error (R8.2): relayed as is natively, else re-wrapped; secrets masked."""
+    """A terminal upstream error (R8.2): relayed as is natively, else re-wrapped; secrets masked.
+    `x-should-retry` is the upstream's own, else decided from the status like the SDKs (R8.1)."""
+    ctype: str | None = headers.get("content-type")
     for secret in (ch.credential, ch.base_url):
         if secret:
             body = body.replace(secret.encode(), b"***")
@@ -467,4 +463,12 @@ def _terminal(
     if not ex.native:
         body = envelopes.render_upstream_error(ex.front, status, ch.platform, type_, message)
         ctype = "application/json"
-    return UpstreamError(status, ch.platform, type_, message, body, ctype or "application/json")
+    return UpstreamError(
+        status,
+        ch.platform,
+        type_,
+        message,
+        body,
+        ctype or "application/json",
+        should_retry=upstream_should_retry(status, headers.get("x-should-retry")),
+    )
