@@ -10,7 +10,6 @@ event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import math
@@ -25,6 +24,7 @@ from torouter.config import Settings
 from torouter.errors import UpstreamError, error, upstream_should_retry
 from torouter.gateway import exchange
 from torouter.gateway.context import Attempt, RequestContext
+from torouter.gateway.disconnect import ClientWatch
 from torouter.gateway.exchange import Exchange
 from torouter.gateway.keepalive import KeepAlive, ping_for
 from torouter.protocols import envelopes
@@ -63,6 +63,10 @@ class _EmptyStream(Exception):
     """The upstream closed a 2xx stream before sending a byte."""
 
 
+class _ClientGone(Exception):
+    """The client disconnected while the upstream call ran: the attempt was abandoned."""
+
+
 class Relay:
     def __init__(
         self,
@@ -96,8 +100,6 @@ class Relay:
         assert adm is not None
         model = adm.model.id
         health = self.health
-        tried: set[int] = set()
-        outcomes: list[Outcome] = []
         session = None
         if ctx.payload is not None:
             signal = session_signal(
@@ -109,7 +111,31 @@ class Relay:
         def available(c: ChannelRec) -> bool:
             return health.available(c, model)
 
+        watch = ClientWatch(receive)
+        try:
+            await self._attempts(ctx, candidates, session, available, watch, send)
+        except _ClientGone:
+            await self._client_gone(ctx)
+        finally:
+            watch.close()
+
+    async def _attempts(
+        self,
+        ctx: RequestContext,
+        candidates: list[ChannelRec],
+        session: tuple[int, str, str] | None,
+        available: Callable[[ChannelRec], bool],
+        watch: ClientWatch,
+        send: Send,
+    ) -> None:
+        assert ctx.admission is not None
+        model = ctx.admission.model.id
+        health = self.health
+        tried: set[int] = set()
+        outcomes: list[Outcome] = []
         for n in range(self._max_attempts):
+            if watch.gone:  # no further attempt for a client that left during the last one
+                raise _ClientGone
             if n and time.perf_counter() - ctx.started > self._budget:
                 break
             ch = self._sticky(session, candidates, tried, available)
@@ -129,12 +155,14 @@ class Relay:
                 self.affinity.put(session, ch.id)
             health.acquire(ch.id)
             try:
-                await self._attempt(ctx, ch, exchange.build(ctx, ch), receive, send)
+                await self._attempt(ctx, ch, exchange.build(ctx, ch), watch, send)
                 return
             except _Failover as f:
                 outcomes.append(f.outcome)
             finally:
                 health.release(ch.id)
+        if watch.gone:
+            raise _ClientGone
         wait = health.earliest_end(candidates, model)
         if not outcomes:
             raise error("E22", retry_after=wait)
@@ -170,25 +198,62 @@ class Relay:
                 return c
         return None
 
+    async def _client_gone(self, ctx: RequestContext) -> None:
+        """R4.9, R10.6: the client left before the first byte of the answer. The upstream call
+        was abandoned (its connection closed); the provider bills the input it read anyway, so
+        the estimated input is charged and no output."""
+        ctx.status = 499
+        ctx.outcome = "client_cancelled"
+        ctx.usage = None
+        ctx.delivered_chars = 0
+        ctx.estimated = True
+        await self._settle(ctx)
+
+    def _abandoned(
+        self,
+        ctx: RequestContext,
+        ch: ChannelRec,
+        t0: float,
+        resp: aiohttp.ClientResponse | None,
+    ) -> _ClientGone:
+        """The attempt the client walked away from: on the chain, not a channel failure."""
+        elapsed = time.perf_counter() - t0
+        ctx.upstream_wait += elapsed
+        ctx.channel_id = ch.id
+        status = resp.status if resp is not None else 0
+        ctx.attempts.append(Attempt(ch.id, status, "client_cancelled", int(elapsed * 1000)))
+        if resp is not None:
+            resp.close()  # never reuse an abandoned upstream connection
+        log.info(
+            "client disconnected: upstream call abandoned",
+            extra={"request_id": ctx.request_id, "channel": ch.id},
+        )
+        return _ClientGone()
+
     async def _attempt(
-        self, ctx: RequestContext, ch: ChannelRec, ex: Exchange, receive: Receive, send: Send
+        self, ctx: RequestContext, ch: ChannelRec, ex: Exchange, watch: ClientWatch, send: Send
     ) -> None:
         ctx.model_upstream = ex.upstream_model
         t0 = time.perf_counter()
         resp: aiohttp.ClientResponse | None = None
         first = b""
         try:
-            async with asyncio.timeout(ch.first_byte_timeout):
-                resp = await self._http.post(
-                    ex.url,
-                    data=ex.body,
-                    headers=ex.headers,
-                    limits=self._http.timeout(ch.connect_timeout, ch.stream_idle_timeout),
-                )
-                if ex.stream and 200 <= resp.status < 300:
-                    first = await resp.content.readany()
-                    if not first:
-                        raise _EmptyStream
+            with watch.waiting():
+                async with asyncio.timeout(ch.first_byte_timeout):
+                    resp = await self._http.post(
+                        ex.url,
+                        data=ex.body,
+                        headers=ex.headers,
+                        limits=self._http.timeout(ch.connect_timeout, ch.stream_idle_timeout),
+                    )
+                    if ex.stream and 200 <= resp.status < 300:
+                        first = await resp.content.readany()
+                        if not first:
+                            raise _EmptyStream
+        except asyncio.CancelledError:
+            if not watch.swallow():
+                raise
+            raise self._abandoned(ctx, ch, t0, resp) from None
         except TimeoutError as exc:
             self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp, cause=exc)
             raise _Failover(Outcome.TIMEOUT) from exc
@@ -199,7 +264,12 @@ class Relay:
         status = resp.status
         if status >= 300:
             try:
-                err_body = await resp.content.read(_ERROR_BODY_LIMIT)
+                with watch.waiting():
+                    err_body = await resp.content.read(_ERROR_BODY_LIMIT)
+            except asyncio.CancelledError:
+                if not watch.swallow():
+                    raise
+                raise self._abandoned(ctx, ch, t0, resp) from None
             except (aiohttp.ClientError, OSError, TimeoutError):
                 err_body = b""
             outcome = classify_status(status, err_body)
@@ -211,9 +281,9 @@ class Relay:
         ctx.channel_id = ch.id
         try:
             if ex.stream:
-                await self._relay_stream(ctx, ch, ex, resp, first, t0, receive, send)
+                await self._relay_stream(ctx, ch, ex, resp, first, t0, watch, send)
             else:
-                await self._relay_json(ctx, ch, ex, resp, t0, send)
+                await self._relay_json(ctx, ch, ex, resp, t0, watch, send)
         finally:
             if resp.content.at_eof():
                 resp.release()
@@ -276,10 +346,16 @@ class Relay:
         ex: Exchange,
         resp: aiohttp.ClientResponse,
         t0: float,
+        watch: ClientWatch,
         send: Send,
     ) -> None:
         try:
-            data = await resp.read()
+            with watch.waiting():
+                data = await resp.read()
+        except asyncio.CancelledError:
+            if not watch.swallow():
+                raise
+            raise self._abandoned(ctx, ch, t0, resp) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self._fail(ctx, ch, t0, resp.status, Outcome.NETWORK, None)
             raise _Failover(Outcome.NETWORK) from exc
@@ -304,6 +380,7 @@ class Relay:
         ctx.upstream_request_id = ctx.upstream_request_id or upstream_id
         ctx.status = resp.status
         ctx.outcome = "success"
+        watch.close()  # the answer is ours now: its end is no disconnect
         await self._settle(ctx)  # journaled before the client has the answer
         ctype = b"application/json"
         if ex.native:
@@ -333,7 +410,7 @@ class Relay:
         resp: aiohttp.ClientResponse,
         first: bytes,
         t0: float,
-        receive: Receive,
+        watch: ClientWatch,
         send: Send,
     ) -> None:
         first_ms = int((time.perf_counter() - t0) * 1000)
@@ -357,8 +434,7 @@ class Relay:
             }
         )
         relayer = ex.stream_relayer(self._max_event)
-        disconnected = asyncio.Event()
-        watcher = asyncio.create_task(_watch_disconnect(receive, disconnected, resp))
+        watch.resp = resp  # a disconnect now closes it: the read below ends at once (R4.9)
         ping = ping_for(ex.front, ex.sse) if self._keepalive_s > 0 else None
         keepalive = KeepAlive(send, ping, self._keepalive_s) if ping else None
         failure: tuple[str, str, str] | None = None
@@ -389,7 +465,7 @@ class Relay:
                     failure = ("Upstream stream stalled", "upstream_error", "UPSTREAM_TIMEOUT")
                     break
                 except (aiohttp.ClientError, OSError):
-                    if not disconnected.is_set():
+                    if not watch.gone:
                         failure = (
                             "Upstream connection lost",
                             "upstream_error",
@@ -397,7 +473,7 @@ class Relay:
                         )
                     break
         finally:
-            watcher.cancel()
+            watch.close()
             if keepalive is not None:
                 keepalive.stop()
             ctx.upstream_wait = time.perf_counter() - t0
@@ -411,7 +487,7 @@ class Relay:
             ctx.usage = dataclasses.replace(
                 relayer.usage, output=max(relayer.usage.output, math.ceil(relayer.chars / 4))
             )
-        if disconnected.is_set():
+        if watch.gone:
             ctx.status = 499
             ctx.outcome = "client_cancelled"
             await self._settle(ctx)
@@ -427,19 +503,6 @@ class Relay:
         await self._settle(ctx)
         tail = relayer.error_tail(ex.front, *failure, sse=ex.sse)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-
-async def _watch_disconnect(
-    receive: Receive, event: asyncio.Event, resp: aiohttp.ClientResponse
-) -> None:
-    """Abort the upstream as soon as the client goes away (R4.9)."""
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            event.set()
-            with contextlib.suppress(Exception):
-                resp.close()
-            return
 
 
 def _terminal(
