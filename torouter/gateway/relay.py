@@ -44,6 +44,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 _ERROR_BODY_LIMIT = 1024 * 1024
+_UNAVAILABLE = "upstream_unavailable"
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -442,9 +443,14 @@ class Relay:
         try:
             while True:
                 out = relayer.feed(chunk) if chunk else relayer.close()
-                if relayer.done and not ctx.settled:
+                if (
+                    relayer.done
+                    and not ctx.settled
+                    and (relayer.failed or relayer.upstream_error is None)
+                ):
                     # An upstream that ends its own stream as failed (Responses) is charged what
-                    # it reports, but the row says it failed (R11.1).
+                    # it reports, but the row says it failed (R11.1). Any other error event in
+                    # the stream makes it partial below, even when the framing completed.
                     ctx.outcome = "partial" if relayer.failed else "success"
                     if relayer.failed:
                         ctx.code = "upstream_error"
@@ -454,10 +460,13 @@ class Relay:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
                     if keepalive is not None:
                         keepalive.sent()
-                if not chunk or relayer.done:
+                if relayer.malformed:  # what came before it went out; it does not (R4.6)
+                    failure = ("Upstream sent malformed data", "upstream_error", _UNAVAILABLE)
                     break
+                if not chunk or relayer.done or relayer.upstream_error is not None:
+                    break  # an error event relayed is the stream's last event (R4.6)
                 if relayer.overflow:
-                    failure = ("Upstream event too large", "upstream_error", "upstream_unavailable")
+                    failure = ("Upstream event too large", "upstream_error", _UNAVAILABLE)
                     break
                 try:
                     chunk = await resp.content.readany()
@@ -466,18 +475,14 @@ class Relay:
                     break
                 except (aiohttp.ClientError, OSError):
                     if not watch.gone:
-                        failure = (
-                            "Upstream connection lost",
-                            "upstream_error",
-                            "upstream_unavailable",
-                        )
+                        failure = ("Upstream connection lost", "upstream_error", _UNAVAILABLE)
                     break
         finally:
             watch.close()
             if keepalive is not None:
                 keepalive.stop()
             ctx.upstream_wait = time.perf_counter() - t0
-        if relayer.done:
+        if relayer.done and ctx.settled:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         # Cut before the final usage: what was delivered is charged, estimated (R10.1, R10.6).
@@ -492,16 +497,17 @@ class Relay:
             ctx.outcome = "client_cancelled"
             await self._settle(ctx)
             return
-        if failure is None:
-            failure = (
-                (relayer.upstream_error[1], relayer.upstream_error[0], "upstream_error")
-                if relayer.upstream_error
-                else ("Upstream stream ended early", "upstream_error", "upstream_unavailable")
-            )
         ctx.outcome = "partial"
-        ctx.code = failure[2]
+        if relayer.upstream_error is not None:
+            # The upstream's own error event (relayed, or rendered by the translation) is the
+            # stream's one error event: only its framing is completed (R4.6).
+            ctx.code = "upstream_error"
+            tail = relayer.finish_after_error()
+        else:
+            failure = failure or ("Upstream stream ended early", "upstream_error", _UNAVAILABLE)
+            ctx.code = failure[2]
+            tail = relayer.error_tail(ex.front, *failure, sse=ex.sse)
         await self._settle(ctx)
-        tail = relayer.error_tail(ex.front, *failure, sse=ex.sse)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
