@@ -4,7 +4,8 @@ SPEC §4, R5.2, R9.3–R9.7. Per attempt `exchange.build` decides native pass-th
 translation and prepares URL, headers and body; the response is relayed as JSON or as a stream
 (`passthrough.py` for the same protocol, `translated.py` across protocols). A stream is relayed
 one send per upstream read that completes one or more events; memory is bounded by one partial
-event.
+event. A client that leaves while the upstream call runs cancels it (`disconnect.py`, R4.9);
+after the first byte a failure ends the stream with exactly one in-stream error event (R4.6).
 """
 
 from __future__ import annotations

@@ -13,13 +13,20 @@ counts a network failure and fails over: a 502 when the model has one channel). 
    (`_GuardedBody`): an idle HTTP/1.1 connection has nothing to read unless the server closed
    it. Under load the server's FIN sits in the kernel while the busy loop runs other callbacks,
    and aiohttp would write the request into a dead connection.
-3. When the second check finds the connection dead, the write is refused, so not one byte of
-   the request left: `post` sends it again on another connection (at most `_RESENDS` times).
-   This cannot double-send: the decision is made before the first byte, on the connection the
-   request would have used. A failure after bytes were written (EOF or reset with no answer)
-   is never re-sent here — the upstream may have read and processed the request (RFC 9112
-   §9.3.1 retries a POST only when it was never applied) — and stays a network failure for the
-   relay to classify.
+3. A request on a pooled connection whose body never started to go out — the second check
+   refused the write, or the connection failed before aiohttp's writer ran (aiohttp sends the
+   request head together with the body's first bytes) — is sent again on another connection,
+   at most `_RESENDS` times, without a channel failure. This cannot double-send: not one byte
+   reached the upstream, and the fact is recorded by the body itself, not guessed from an
+   exception. A failure after bytes were written (EOF or reset with no answer) is never re-sent
+   here — the upstream may have read and processed the request (RFC 9112 §9.3.1 retries a POST
+   only when it was never applied) — and stays a network failure for the relay to classify.
+
+Measured with a uvicorn upstream on the same loop, the loop held 20 ms at a time and requests
+sent right at the server's 5 s idle edge: 21 of 720 failed before (14 written into a closing
+connection, 7 reset after the write); with measures 2 and 3 alone the written-into-a-dead-
+connection ones are gone (13–30 caught per run) but 17–23 resets after the write remain; with
+all three, none.
 """
 
 from __future__ import annotations
