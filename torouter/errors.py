@@ -206,3 +206,8 @@ class UpstreamError(Exception):
 
     def __post_init__(self) -> None:
         Exception.__init__(self, f"{self.status} {self.type}")
+
+    @property
+    def retry_header(self) -> tuple[bytes, bytes]:
+        """The `x-should-retry` header the relayed error carries (R8.1)."""
+        return (b"x-should-retry", b"true" if self.should_retry else b"false")

@@ -34,7 +34,7 @@ from torouter.gateway.upload import read_upload
 from torouter.ids import new_ulid
 from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
-from torouter.protocols.envelopes import pick_language, render_error, should_retry_header
+from torouter.protocols.envelopes import pick_language, render_error
 from torouter.protocols.internal import Usage
 from torouter.protocols.openai_responses import check_front
 from torouter.routing import matrix
@@ -408,7 +408,7 @@ class Gateway:
                     (b"content-type", exc.content_type.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", ctx.request_id.encode()),
-                    should_retry_header(exc.should_retry),
+                    exc.retry_header,
                 ],
             }
         )
