@@ -13,12 +13,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ERRORS", "ErrorSpec", "GatewayError", "UpstreamError", "error"]
+__all__ = [
+    "ERRORS",
+    "ErrorSpec",
+    "GatewayError",
+    "UpstreamError",
+    "error",
+    "upstream_should_retry",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorSpec:
-    """One row of SPEC R8.1 (plus the management API codes of R16.3)."""
+    """One row of SPEC R8.1 (plus the management API codes of R16.3).
+
+    `retryable` is the table's Retry column; it is sent as `x-should-retry: true|false` on every
+    error, because the official SDKs and CLIs obey that header before their own status rules
+    (Claude Code otherwise retries a 401 for minutes; E13's "after reset" is `false`).
+    """
 
     status: int
     code: str
@@ -26,7 +38,6 @@ class ErrorSpec:
     en: str
     zh: str
     retryable: bool = False
-    sticky: bool = False  # adds `x-should-retry: false`
 
 
 def _row(status: int, code: str, en: str, zh: str, **kw: object) -> ErrorSpec:
@@ -59,21 +70,18 @@ ERRORS: dict[str, ErrorSpec] = {
         "INSUFFICIENT_BALANCE",
         "Insufficient balance, please top up",
         "余额不足，请充值",
-        sticky=True,
     ),
     "E12": _row(
         429,
         "API_KEY_QUOTA_EXHAUSTED",
         "API key quota exhausted",
         "API key 额度已用尽",
-        sticky=True,
     ),
     "E13": _row(
         429,
         "USAGE_LIMIT_EXCEEDED",
         "Subscription usage limit exceeded",
         "订阅用量已达上限",
-        sticky=True,
     ),
     "E14": _row(429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded", "请求过于频繁", retryable=True),
     "E15": _row(
@@ -170,6 +178,20 @@ def error(key: str, message: str | None = None, **kw: object) -> GatewayError:
     return GatewayError(ERRORS[key], message, **kw)  # type: ignore[arg-type]
 
 
+# Statuses the official SDKs retry when the answer carries no `x-should-retry` (R8.1).
+_RETRIED_STATUSES = frozenset({408, 409, 429})
+
+
+def upstream_should_retry(status: int, header: str | None) -> bool:
+    """`x-should-retry` for a relayed upstream error: the upstream's own header when it sent
+    one, else what the SDKs decide from the status (408, 409, 429 and 5xx retry)."""
+    if header is not None:
+        value = header.strip().lower()
+        if value in ("true", "false"):
+            return value == "true"
+    return status in _RETRIED_STATUSES or status >= 500
+
+
 @dataclass(slots=True)
 class UpstreamError(Exception):
     """A terminal upstream error (R8.2): the provider's status, type and message."""
@@ -180,6 +202,12 @@ class UpstreamError(Exception):
     message: str
     body: bytes = b""  # the raw upstream body, relayed when protocols match
     content_type: str = "application/json"
+    should_retry: bool = False  # sent as `x-should-retry` (`upstream_should_retry`)
 
     def __post_init__(self) -> None:
         Exception.__init__(self, f"{self.status} {self.type}")
+
+    @property
+    def retry_header(self) -> tuple[bytes, bytes]:
+        """The `x-should-retry` header the relayed error carries (R8.1)."""
+        return (b"x-should-retry", b"true" if self.should_retry else b"false")

@@ -185,6 +185,43 @@ def test_claude_code_translated(gateway: GatewayProcess, tmp_path: Path) -> None
     claude(gateway, tmp_path, "gpt-test", "x-api-key")
 
 
+@skip_without_cli("claude")
+def test_claude_code_does_not_retry_a_refused_key(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """Issue 12 point 7 (R8.1): Claude Code retries a 401 unless told `x-should-retry: false`;
+    with a wrong key it must give up after one request (up to 3 retries allowed here: without
+    the header it makes 4; its default keeps going for minutes)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = cli_env(
+        home,
+        ANTHROPIC_BASE_URL=gateway.url,
+        ANTHROPIC_API_KEY="sk-" + "Q" * 48,
+        ANTHROPIC_MODEL="claude-only",
+        CLAUDE_CODE_MAX_RETRIES="3",
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_ERROR_REPORTING="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = [str(cli_binary("claude", "claude")), "-p", PROMPT, "--model", "claude-only"]
+    start = len(gateway.lines)
+    proc, _ = run_cli(gateway, argv, env, work)
+    assert proc.returncode != 0
+    # A later request's line comes after every line of the CLI's requests.
+    barrier = f"{PROBE}-{tmp_path.name}"
+    with httpx.Client(base_url=gateway.url, timeout=30) as c:
+        c.get("/v1/models", headers={"x-api-key": KEY, "X-Request-Id": barrier})
+    gateway.access_line(barrier)
+    refused = [
+        r
+        for r in gateway.lines[start:]
+        if r.get("msg") == "request" and r.get("code") == "INVALID_API_KEY"
+    ]
+    assert len(refused) == 1, refused
+
+
 # ── Gemini CLI ───────────────────────────────────────────────────────────────────────────────
 
 GEMINI_SETTINGS = {

@@ -226,3 +226,140 @@ def test_e20_usage_queue_full_refuses(no_queue_gateway: GatewayProcess) -> None:
     assert_error(r, 500, "INTERNAL_ERROR")
     line = no_queue_gateway.access_line(r.headers["x-request-id"])
     assert line["attempts"] == [] and line["code"] == "INTERNAL_ERROR"
+
+
+# R8.1, the sentence under the table: `x-should-retry` on every error, in every envelope; a
+# terminal upstream error keeps the upstream's header, else the SDKs' rule by status.
+ANT_AUTH = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+GEM_PATH = "/v1beta/models/gemini-test:generateContent"
+
+
+def user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "retry"),
+    [
+        pytest.param(
+            "/v1/chat/completions",
+            {"Authorization": "Bearer sk-" + "Q" * 48},
+            {"model": "gpt-test", "messages": MSG},
+            401,
+            "false",
+            id="openai-E2",
+        ),
+        pytest.param(
+            "/v1/chat/completions",
+            AUTH,
+            {"model": "gpt-nope", "messages": MSG},
+            404,
+            "false",
+            id="openai-E18",
+        ),
+        pytest.param(
+            "/v1/messages",
+            {"x-api-key": "sk-" + "Q" * 48, "anthropic-version": "2023-06-01"},
+            {"model": "claude-only", "max_tokens": 5, "messages": MSG},
+            401,
+            "false",
+            id="anthropic-E2",
+        ),
+        pytest.param(
+            "/v1/messages",
+            ANT_AUTH,
+            {"model": "claude-only", "messages": MSG},
+            400,
+            "false",
+            id="anthropic-E16",
+        ),
+        pytest.param(
+            GEM_PATH,
+            {"x-goog-api-key": "sk-" + "Q" * 48},
+            {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+            401,
+            "false",
+            id="gemini-E2",
+        ),
+        pytest.param(
+            "/v1/unknown",
+            AUTH,
+            {},
+            404,
+            "false",
+            id="openai-E19",
+        ),
+        # Terminal upstream errors (R8.2): 400 is final, 409 is worth a retry (as the SDKs do).
+        pytest.param(
+            "/v1/chat/completions",
+            AUTH,
+            {"model": "gpt-test", "messages": user("[[mock:400]]")},
+            400,
+            "false",
+            id="upstream-400-native",
+        ),
+        pytest.param(
+            "/v1/chat/completions",
+            AUTH,
+            {"model": "gpt-test", "messages": user("[[mock:409]]")},
+            409,
+            "true",
+            id="upstream-409-native",
+        ),
+        pytest.param(
+            "/v1/messages",
+            ANT_AUTH,
+            {"model": "gpt-test", "max_tokens": 5, "messages": user("[[mock:409]]")},
+            409,
+            "true",
+            id="upstream-409-translated",
+        ),
+        pytest.param(
+            "/v1/chat/completions",
+            AUTH,
+            {"model": "claude-only", "messages": user("[[mock:422]]")},
+            422,
+            "false",
+            id="upstream-422-translated",
+        ),
+    ],
+)
+def test_x_should_retry(
+    gateway: GatewayProcess, path: str, headers: dict, body: dict, status: int, retry: str
+) -> None:
+    with gateway.client() as c:
+        r = c.post(path, json=body, headers=headers)
+    assert r.status_code == status, r.text
+    assert r.headers.get_list("x-should-retry") == [retry]
+
+
+def test_x_should_retry_true_on_e20(no_queue_gateway: GatewayProcess) -> None:
+    r = post(no_queue_gateway, {"model": "gpt-test", "messages": MSG})
+    assert r.status_code == 500 and r.headers["x-should-retry"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("key", "cls", "status"),
+    [("sk-" + "Q" * 48, "AuthenticationError", 401), (POOR_KEY, "PaymentRequiredError", 402)],
+)
+def test_anthropic_sdk_does_not_retry_refusals(
+    gateway: GatewayProcess, key: str, cls: str, status: int
+) -> None:
+    """The official SDK (what Claude Code is built on), allowed 3 retries, asks once."""
+    import anthropic
+
+    rid = f"no-retry-{status}"
+    client = anthropic.Anthropic(
+        base_url=gateway.url,
+        api_key=key,
+        max_retries=3,
+        default_headers={"X-Request-Id": rid},
+    )
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        client.messages.create(model="claude-only", max_tokens=5, messages=MSG)  # type: ignore[arg-type]
+    assert type(caught.value).__name__ == cls and caught.value.status_code == status
+    # A later request's line comes after every line of the SDK's requests.
+    post(gateway, {"model": "gpt-nope", "messages": MSG}, {"X-Request-Id": rid + "-after"})
+    gateway.access_line(rid + "-after")
+    lines = [r for r in gateway.lines if r.get("msg") == "request" and r.get("request_id") == rid]
+    assert len(lines) == 1

@@ -134,3 +134,112 @@ def test_client_disconnect_aborts_and_charges_delivered(gateway: GatewayProcess)
     assert line["duration_ms"] < 5000  # not the 10 s the whole stream would take
     row = usage_row(gateway, "cancel-me-1")
     assert row["outcome"] == "client_cancelled" and row["cost_nusd"] > 0
+
+
+# ── R4.6 on every front door × platform the mock serves (issue 12 point 8) ─────────────────────
+# A malformed upstream event is never passed on, and an upstream error event is the stream's one
+# error event: nothing is added after it but the framing (OpenAI's `[DONE]`, Responses'
+# `response.failed`). Either way the row is `partial`, never `success`.
+
+FRONTS = ["openai", "anthropic", "gemini", "responses"]
+MODELS = ["gpt-test", "claude-only", "gemini-test"]
+
+
+def stream_request(front: str, model: str, text: str) -> tuple[str, dict, dict]:
+    msgs = [{"role": "user", "content": text}]
+    if front == "openai":
+        return "/v1/chat/completions", {"model": model, "stream": True, "messages": msgs}, OAI
+    if front == "anthropic":
+        return "/v1/messages", {**messages(model, text, True), "stream": True}, ANT
+    if front == "responses":
+        return "/v1/responses", {"model": model, "stream": True, "input": text}, OAI
+    body = {"contents": [{"role": "user", "parts": [{"text": text}]}]}
+    path = f"/v1beta/models/{model}:streamGenerateContent?alt=sse"
+    return path, body, {"x-goog-api-key": KEY}
+
+
+def sse_events(raw: bytes, front: str) -> list[tuple[str | None, bytes]]:
+    """(event name, data) per event; the data of every event must be whole JSON or [DONE]."""
+    sep = b"\r\n\r\n" if front == "gemini" else b"\n\n"
+    out: list[tuple[str | None, bytes]] = []
+    for ev in raw.split(sep):
+        if not ev.strip() or ev.startswith(b":"):
+            continue
+        name = None
+        data = []
+        for line in ev.splitlines():
+            if line.startswith(b"event:"):
+                name = line[6:].strip().decode()
+            elif line.startswith(b"data:"):
+                data.append(line[5:].strip())
+        payload = b"\n".join(data)
+        if payload != b"[DONE]":
+            assert isinstance(orjson.loads(payload), dict), payload  # nothing malformed relayed
+        out.append((name, payload))
+    return out
+
+
+def check_single_error(raw: bytes, front: str) -> None:
+    events = sse_events(raw, front)
+    if front == "openai":
+        errors = [i for i, (_, d) in enumerate(events) if d.startswith(b'{"error"')]
+        assert errors == [len(events) - 2], events[-3:]
+        assert [d for _, d in events].count(b"[DONE]") == 1 and events[-1][1] == b"[DONE]"
+    elif front == "anthropic":
+        errors = [i for i, (n, _) in enumerate(events) if n == "error"]
+        assert errors == [len(events) - 1], events[-3:]
+        assert orjson.loads(events[-1][1])["type"] == "error"
+    elif front == "gemini":
+        errors = [i for i, (_, d) in enumerate(events) if b'"error"' in d[:12]]
+        assert errors == [len(events) - 1], events[-3:]
+    else:
+        names = [n for n, _ in events]
+        assert names.count("error") == 1 and names.count("response.failed") == 1, names[-4:]
+        assert names[-2:] == ["error", "response.failed"], names[-4:]
+        seqs = [orjson.loads(d)["sequence_number"] for _, d in events]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+@pytest.mark.parametrize("directive", ["malformed", "error_after=3"])
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("front", FRONTS)
+def test_stream_errors_end_the_stream_once(
+    gateway: GatewayProcess, front: str, model: str, directive: str
+) -> None:
+    path, body, headers = stream_request(front, model, f"hi [[mock:{directive},chunks=4]]")
+    with gateway.client() as c:
+        r = c.post(path, json=body, headers=headers)
+    assert r.status_code == 200
+    check_single_error(r.content, front)
+    row = usage_row(gateway, r.headers["x-request-id"])
+    assert row["outcome"] == "partial", row
+    native = (front, model) in (
+        ("openai", "gpt-test"),
+        ("responses", "gpt-test"),
+        ("anthropic", "claude-only"),
+        ("gemini", "gemini-test"),
+    )
+    if directive == "malformed" and native:
+        assert row["error_code"] == "upstream_unavailable"  # the gateway's own in-stream error
+    else:
+        assert row["error_code"] == "upstream_error"
+
+
+@pytest.mark.parametrize("directive", ["malformed", "error_after=2"])
+@pytest.mark.parametrize("model", ["gemini-test"])
+def test_gemini_array_stream_stays_one_json_array(
+    gateway: GatewayProcess, model: str, directive: str
+) -> None:
+    """A Gemini stream without `alt=sse` is one JSON array, errors included (R4.5, R4.6).
+    (Translated array streams are the protocols work of issue 12 point 13.)"""
+    body = {"contents": [{"role": "user", "parts": [{"text": f"hi [[mock:{directive}]]"}]}]}
+    with gateway.client() as c:
+        r = c.post(
+            f"/v1beta/models/{model}:streamGenerateContent",
+            json=body,
+            headers={"x-goog-api-key": KEY},
+        )
+    assert r.status_code == 200
+    items = orjson.loads(r.content)
+    assert [i for i, it in enumerate(items) if "error" in it] == [len(items) - 1]
+    assert usage_row(gateway, r.headers["x-request-id"])["outcome"] == "partial"

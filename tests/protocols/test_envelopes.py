@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from torouter.errors import ERRORS, error
+from torouter.errors import ERRORS, error, upstream_should_retry
 from torouter.protocols.envelopes import pick_language, render_error
 
 
@@ -91,3 +91,49 @@ def test_language_choice(header: str | None, expected: str) -> None:
 def test_chinese_message() -> None:
     _, _, body = render_error(error("E6"), "openai", lang="zh-CN")
     assert orjson.loads(body)["error"]["message"] == "API key 已过期"
+
+
+# R8.1, the sentence under the table: the Retry column as `x-should-retry`, on every row.
+_NO_RETRY = [f"E{n}" for n in (*range(1, 14), *range(15, 20), 24, 25)]
+_RETRY = ["E14", "E20", "E21", "E22", "E23"]
+
+
+def test_every_gateway_row_is_classified() -> None:
+    gateway_rows = {k for k in ERRORS if k[0] == "E" and k[1:].isdigit()}
+    assert gateway_rows == set(_NO_RETRY) | set(_RETRY)
+    assert not set(_NO_RETRY) & set(_RETRY)
+
+
+@pytest.mark.parametrize("surface", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("key", _NO_RETRY + _RETRY)
+def test_x_should_retry_on_every_code_and_envelope(key: str, surface: str) -> None:
+    expected = b"true" if key in _RETRY else b"false"
+    retry_after = 3.0 if key in ("E13", "E14", "E21", "E22") else None
+    status, headers, body = render_error(error(key, retry_after=retry_after), surface)
+    values = [v for k, v in headers if k == b"x-should-retry"]
+    assert values == [expected], (key, surface, headers)
+    assert status == ERRORS[key].status
+    orjson.loads(body)  # still one well-formed envelope
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "expected"),
+    [
+        (400, None, False),
+        (404, None, False),
+        (413, None, False),
+        (422, None, False),
+        (408, None, True),
+        (409, None, True),
+        (429, None, True),
+        (500, None, True),
+        (529, None, True),
+        (400, "true", True),  # the upstream's own header wins
+        (409, "false", False),
+        (503, " False ", False),
+        (400, "maybe", False),  # not a boolean: the status decides
+        (409, "", True),
+    ],
+)
+def test_upstream_should_retry(status: int, header: str | None, expected: bool) -> None:
+    assert upstream_should_retry(status, header) is expected

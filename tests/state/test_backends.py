@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 
 import pytest
 
+from tests.state.conftest import redis_url
 from torouter.state.base import AdmitRequest, Hold, StateUnavailable, Window
 
 T0 = 1_800_000_000.0  # a fixed clock: windows are bucketed on it
@@ -195,3 +197,19 @@ async def test_unreachable_redis_is_unavailable_quickly() -> None:
         await backend.admit(req("1", "a", 1))
     assert time.monotonic() - started < 3
     await backend.close()
+
+
+@pytest.mark.redis
+async def test_a_burst_larger_than_the_pool_queues_instead_of_failing() -> None:
+    """Issue 12 point 17: commands beyond the pool wait for a connection; only the socket
+    timeout means Redis is gone. Two connections, six 0.6 s commands: the last two wait ~1.2 s
+    for a slot, longer than the 1 s socket timeout each command stays within."""
+    from torouter.state.redis import connect
+
+    client = connect(redis_url(), timeout_s=1.0, max_connections=2)
+    key = "pool-burst-" + secrets.token_hex(6)
+    try:
+        done = await asyncio.gather(*(client.blpop([key], timeout=0.6) for _ in range(6)))
+    finally:
+        await client.aclose()
+    assert done == [None] * 6

@@ -419,6 +419,7 @@ class Gateway:
                     (b"content-type", exc.content_type.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", ctx.request_id.encode()),
+                    exc.retry_header,
                 ],
             }
         )

@@ -1,7 +1,12 @@
-"""Same-protocol stream relays (SPEC R4.1–R4.5, R5.3): bytes out as they come, usage peeked.
+"""Same-protocol stream relays (SPEC R4.1–R4.6, R5.3): bytes out as they come, usage peeked.
 
 Each relayer takes upstream reads (`feed`), returns the bytes to send for the events those reads
-completed, and keeps only the partial event. Only events that carry usage are parsed.
+completed, and keeps only the partial event. Only events that carry usage are parsed, but every
+read is checked to hold whole JSON events (`valid_prefix`): a malformed event is never passed on;
+the stream ends before it with the in-stream error (R4.6, `upstream_unavailable`).
+
+An upstream error event is relayed as the provider sent it, and is the stream's one error event:
+the relay then only completes the framing (`finish_after_error`), never adds its own.
 """
 
 from __future__ import annotations
@@ -27,6 +32,37 @@ __all__ = [
 ]
 
 
+def valid_prefix(events: bytes, separator: bytes) -> int:
+    """How many bytes of these complete events are well-formed SSE with JSON data (all of them
+    when nothing is wrong). The common case costs two `count` passes (a few µs for a 7.5 KB
+    stream; parsing every event would cost ten times that): every `data:` line of a healthy
+    stream ends with the `}` of its object, or is `[DONE]`. Only a read where that does not add
+    up — a truncated, spliced or foreign line, or merely `data:` inside a string or whitespace
+    after the brace — is parsed event by event, the SSE way (data lines joined)."""
+    lines = events.count(b"data:")
+    # Relayers turn CRLF into LF, except Gemini's, whose events end in CRLF CRLF.
+    ends = events.count(b"}\r" if separator == b"\r\n\r\n" else b"}\n")
+    if lines > ends and b"[DONE]" in events:
+        ends += events.count(b"[DONE]")
+    if lines <= ends:
+        return len(events)
+    pos = 0
+    step = len(separator)
+    for ev in events.split(separator):
+        lines = [ln[5:] for ln in ev.splitlines() if ln.startswith(b"data:")]
+        if lines:
+            payload = b"\n".join(ln[1:] if ln.startswith(b" ") else ln for ln in lines)
+            if payload.strip() != b"[DONE]":
+                try:
+                    obj = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    return pos
+                if not isinstance(obj, dict):
+                    return pos
+        pos += len(ev) + step
+    return len(events)
+
+
 def _data(event: bytes) -> Any:
     for line in event.split(b"\n"):
         if line.startswith(b"data:"):
@@ -49,6 +85,7 @@ class StreamRelayer:
         self.upstream_error: tuple[str, str] | None = None  # (type, message) from the stream
         self.failed = False  # the stream ended as the upstream's own failure (response.failed)
         self.overflow = False
+        self.malformed = False  # an event that is not SSE with JSON data: the stream ends there
         self._buf = b""
         self._max = max_event
 
@@ -64,14 +101,23 @@ class StreamRelayer:
             return b""
         end = cut + len(self.separator)
         events, self._buf = buf[:end], buf[end:]
-        return self.events(events)
+        return self._checked(events)
 
     def close(self) -> bytes:
         """Upstream EOF: some upstreams omit the last blank line (`data: [DONE]\\n`)."""
         rest, self._buf = self._buf, b""
         if rest.strip():
-            return self.events(rest.rstrip(b"\r\n") + self.separator)
+            return self._checked(rest.rstrip(b"\r\n") + self.separator)
         return b""
+
+    def _checked(self, events: bytes) -> bytes:
+        good = valid_prefix(events, self.separator)
+        if good < len(events):
+            self.malformed = True  # what came before is relayed; the relay ends the stream
+            events = events[:good]
+            if not events:
+                return b""
+        return self.events(events)
 
     def events(self, events: bytes) -> bytes:
         raise NotImplementedError
@@ -79,6 +125,10 @@ class StreamRelayer:
     def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
         """The in-stream error that ends a stream cut after the first byte (R4.6)."""
         return envelopes.stream_error(front, message, type_, code, sse=sse)
+
+    def finish_after_error(self) -> bytes:
+        """What completes the stream after the upstream's own error event went out (R4.6)."""
+        return b""
 
 
 class OpenAIPassthrough(StreamRelayer):
@@ -102,6 +152,9 @@ class OpenAIPassthrough(StreamRelayer):
         if openai_chat.DONE in events:
             self.done = True
         return out
+
+    def finish_after_error(self) -> bytes:
+        return b"" if self.done else openai_chat.DONE
 
 
 def _copy_reasoning(events: bytes) -> bytes:
@@ -164,6 +217,7 @@ class GeminiPassthrough(StreamRelayer):
         super().__init__(max_event)
         self._array = as_array
         self._opened = False
+        self._closed = False
 
     def feed(self, chunk: bytes) -> bytes:
         if b"\r\n\r\n" not in chunk and b"\n\n" in chunk and not self._buf.endswith(b"\r"):
@@ -194,11 +248,18 @@ class GeminiPassthrough(StreamRelayer):
 
     def close(self) -> bytes:
         out = super().close()
-        if self.upstream_error is None:
+        if self.upstream_error is None and not self.malformed:
             self.done = True  # a Gemini stream simply ends
-        if self._array:
-            out += b"]" if self._opened else b"[]"
-        return out
+        return out + self._close_array()
+
+    def _close_array(self) -> bytes:
+        if not self._array or self._closed:
+            return b""
+        self._closed = True
+        return b"]" if self._opened else b"[]"
+
+    def finish_after_error(self) -> bytes:
+        return self._close_array()
 
 
 class ResponsesPassthrough(StreamRelayer):
@@ -267,6 +328,18 @@ class ResponsesPassthrough(StreamRelayer):
             message, type_, code, sequence_number=self._seq + 1, response=self._shell
         )
 
+    def finish_after_error(self) -> bytes:
+        """After the upstream's `error` event: the `response.failed` that ends a Responses
+        stream (R4.6), unless the upstream sent its final event itself."""
+        if self.done:
+            return b""
+        assert self.upstream_error is not None
+        type_, message = self.upstream_error
+        both = in_stream_error(
+            message, type_, type_, sequence_number=self._seq, response=self._shell
+        )
+        return both[both.index(b"event: response.failed") :]
+
 
 class MediaPassthrough(StreamRelayer):
     """Image, transcript and speech event streams (`data:` or named events), relayed as
@@ -296,7 +369,7 @@ class MediaPassthrough(StreamRelayer):
 
     def close(self) -> bytes:
         out = super().close()
-        self.done = self.upstream_error is None
+        self.done = self.upstream_error is None and not self.malformed
         return out
 
 

@@ -4,13 +4,13 @@ SPEC §4, R5.2, R9.3–R9.7. Per attempt `exchange.build` decides native pass-th
 translation and prepares URL, headers and body; the response is relayed as JSON or as a stream
 (`passthrough.py` for the same protocol, `translated.py` across protocols). A stream is relayed
 one send per upstream read that completes one or more events; memory is bounded by one partial
-event.
+event. A client that leaves while the upstream call runs cancels it (`disconnect.py`, R4.9);
+after the first byte a failure ends the stream with exactly one in-stream error event (R4.6).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import math
@@ -22,9 +22,10 @@ import aiohttp
 import orjson
 
 from torouter.config import Settings
-from torouter.errors import UpstreamError, error
+from torouter.errors import UpstreamError, error, upstream_should_retry
 from torouter.gateway import exchange
 from torouter.gateway.context import Attempt, RequestContext
+from torouter.gateway.disconnect import ClientWatch
 from torouter.gateway.exchange import Exchange
 from torouter.gateway.keepalive import KeepAlive, ping_for
 from torouter.protocols import envelopes
@@ -44,6 +45,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 _ERROR_BODY_LIMIT = 1024 * 1024
+_UNAVAILABLE = "upstream_unavailable"
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -61,6 +63,10 @@ class _Failover(Exception):
 
 class _EmptyStream(Exception):
     """The upstream closed a 2xx stream before sending a byte."""
+
+
+class _ClientGone(Exception):
+    """The client disconnected while the upstream call ran: the attempt was abandoned."""
 
 
 class Relay:
@@ -96,8 +102,6 @@ class Relay:
         assert adm is not None
         model = adm.model.id
         health = self.health
-        tried: set[int] = set()
-        outcomes: list[Outcome] = []
         session = None
         if ctx.payload is not None:
             signal = session_signal(
@@ -109,7 +113,31 @@ class Relay:
         def available(c: ChannelRec) -> bool:
             return health.available(c, model)
 
+        watch = ClientWatch(receive)
+        try:
+            await self._attempts(ctx, candidates, session, available, watch, send)
+        except _ClientGone:
+            await self._client_gone(ctx)
+        finally:
+            watch.close()
+
+    async def _attempts(
+        self,
+        ctx: RequestContext,
+        candidates: list[ChannelRec],
+        session: tuple[int, str, str] | None,
+        available: Callable[[ChannelRec], bool],
+        watch: ClientWatch,
+        send: Send,
+    ) -> None:
+        assert ctx.admission is not None
+        model = ctx.admission.model.id
+        health = self.health
+        tried: set[int] = set()
+        outcomes: list[Outcome] = []
         for n in range(self._max_attempts):
+            if watch.gone:  # no further attempt for a client that left during the last one
+                raise _ClientGone
             if n and time.perf_counter() - ctx.started > self._budget:
                 break
             ch = self._sticky(session, candidates, tried, available)
@@ -129,12 +157,14 @@ class Relay:
                 self.affinity.put(session, ch.id)
             health.acquire(ch.id)
             try:
-                await self._attempt(ctx, ch, exchange.build(ctx, ch), receive, send)
+                await self._attempt(ctx, ch, exchange.build(ctx, ch), watch, send)
                 return
             except _Failover as f:
                 outcomes.append(f.outcome)
             finally:
                 health.release(ch.id)
+        if watch.gone:
+            raise _ClientGone
         wait = health.earliest_end(candidates, model)
         if not outcomes:
             raise error("E22", retry_after=wait)
@@ -170,53 +200,92 @@ class Relay:
                 return c
         return None
 
+    async def _client_gone(self, ctx: RequestContext) -> None:
+        """R4.9, R10.6: the client left before the first byte of the answer. The upstream call
+        was abandoned (its connection closed); the provider bills the input it read anyway, so
+        the estimated input is charged and no output."""
+        ctx.status = 499
+        ctx.outcome = "client_cancelled"
+        ctx.usage = None
+        ctx.delivered_chars = 0
+        ctx.estimated = True
+        await self._settle(ctx)
+
+    def _abandoned(
+        self,
+        ctx: RequestContext,
+        ch: ChannelRec,
+        t0: float,
+        resp: aiohttp.ClientResponse | None,
+    ) -> _ClientGone:
+        """The attempt the client walked away from: on the chain, not a channel failure."""
+        elapsed = time.perf_counter() - t0
+        ctx.upstream_wait += elapsed
+        ctx.channel_id = ch.id
+        status = resp.status if resp is not None else 0
+        ctx.attempts.append(Attempt(ch.id, status, "client_cancelled", int(elapsed * 1000)))
+        if resp is not None:
+            resp.close()  # never reuse an abandoned upstream connection
+        log.info(
+            "client disconnected: upstream call abandoned",
+            extra={"request_id": ctx.request_id, "channel": ch.id},
+        )
+        return _ClientGone()
+
     async def _attempt(
-        self, ctx: RequestContext, ch: ChannelRec, ex: Exchange, receive: Receive, send: Send
+        self, ctx: RequestContext, ch: ChannelRec, ex: Exchange, watch: ClientWatch, send: Send
     ) -> None:
-        session = self._http.session
-        assert session is not None
         ctx.model_upstream = ex.upstream_model
         t0 = time.perf_counter()
         resp: aiohttp.ClientResponse | None = None
         first = b""
         try:
-            async with asyncio.timeout(ch.first_byte_timeout):
-                resp = await session.post(
-                    ex.url,
-                    data=ex.body,
-                    headers=ex.headers,
-                    timeout=self._http.timeout(ch.connect_timeout, ch.stream_idle_timeout),
-                    allow_redirects=False,
-                )
-                if ex.stream and 200 <= resp.status < 300:
-                    first = await resp.content.readany()
-                    if not first:
-                        raise _EmptyStream
+            with watch.waiting():
+                async with asyncio.timeout(ch.first_byte_timeout):
+                    resp = await self._http.post(
+                        ex.url,
+                        data=ex.body,
+                        headers=ex.headers,
+                        limits=self._http.timeout(ch.connect_timeout, ch.stream_idle_timeout),
+                    )
+                    if ex.stream and 200 <= resp.status < 300:
+                        first = await resp.content.readany()
+                        if not first:
+                            raise _EmptyStream
+        except asyncio.CancelledError:
+            if not watch.swallow():
+                raise
+            raise self._abandoned(ctx, ch, t0, resp) from None
         except TimeoutError as exc:
-            self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp)
+            self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp, cause=exc)
             raise _Failover(Outcome.TIMEOUT) from exc
         except (aiohttp.ClientError, OSError, _EmptyStream) as exc:
-            self._fail(ctx, ch, t0, resp.status if resp else 0, Outcome.NETWORK, resp)
+            self._fail(ctx, ch, t0, resp.status if resp else 0, Outcome.NETWORK, resp, cause=exc)
             raise _Failover(Outcome.NETWORK) from exc
         assert resp is not None
         status = resp.status
         if status >= 300:
             try:
-                err_body = await resp.content.read(_ERROR_BODY_LIMIT)
+                with watch.waiting():
+                    err_body = await resp.content.read(_ERROR_BODY_LIMIT)
+            except asyncio.CancelledError:
+                if not watch.swallow():
+                    raise
+                raise self._abandoned(ctx, ch, t0, resp) from None
             except (aiohttp.ClientError, OSError, TimeoutError):
                 err_body = b""
             outcome = classify_status(status, err_body)
             self._fail(ctx, ch, t0, status, outcome, resp, err_body)
             if outcome.fails_over:
                 raise _Failover(outcome)
-            raise _terminal(ctx, ch, ex, status, err_body, resp.headers.get("content-type"))
+            raise _terminal(ch, ex, status, err_body, resp.headers)
         ctx.upstream_request_id = resp.headers.get("x-request-id") or resp.headers.get("request-id")
         ctx.channel_id = ch.id
         try:
             if ex.stream:
-                await self._relay_stream(ctx, ch, ex, resp, first, t0, receive, send)
+                await self._relay_stream(ctx, ch, ex, resp, first, t0, watch, send)
             else:
-                await self._relay_json(ctx, ch, ex, resp, t0, send)
+                await self._relay_json(ctx, ch, ex, resp, t0, watch, send)
         finally:
             if resp.content.at_eof():
                 resp.release()
@@ -232,6 +301,7 @@ class Relay:
         outcome: Outcome,
         resp: aiohttp.ClientResponse | None,
         body: bytes = b"",
+        cause: BaseException | None = None,
     ) -> None:
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
@@ -267,6 +337,7 @@ class Relay:
                 "channel": ch.id,
                 "status": status,
                 "class": outcome.value,
+                "error": type(cause).__name__ if cause is not None else None,
             },
         )
 
@@ -277,10 +348,16 @@ class Relay:
         ex: Exchange,
         resp: aiohttp.ClientResponse,
         t0: float,
+        watch: ClientWatch,
         send: Send,
     ) -> None:
         try:
-            data = await resp.read()
+            with watch.waiting():
+                data = await resp.read()
+        except asyncio.CancelledError:
+            if not watch.swallow():
+                raise
+            raise self._abandoned(ctx, ch, t0, resp) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self._fail(ctx, ch, t0, resp.status, Outcome.NETWORK, None)
             raise _Failover(Outcome.NETWORK) from exc
@@ -305,6 +382,7 @@ class Relay:
         ctx.upstream_request_id = ctx.upstream_request_id or upstream_id
         ctx.status = resp.status
         ctx.outcome = "success"
+        watch.close()  # the answer is ours now: its end is no disconnect
         await self._settle(ctx)  # journaled before the client has the answer
         ctype = b"application/json"
         if ex.native:
@@ -334,7 +412,7 @@ class Relay:
         resp: aiohttp.ClientResponse,
         first: bytes,
         t0: float,
-        receive: Receive,
+        watch: ClientWatch,
         send: Send,
     ) -> None:
         first_ms = int((time.perf_counter() - t0) * 1000)
@@ -358,8 +436,7 @@ class Relay:
             }
         )
         relayer = ex.stream_relayer(self._max_event)
-        disconnected = asyncio.Event()
-        watcher = asyncio.create_task(_watch_disconnect(receive, disconnected, resp))
+        watch.resp = resp  # a disconnect now closes it: the read below ends at once (R4.9)
         ping = ping_for(ex.front, ex.sse) if self._keepalive_s > 0 else None
         keepalive = KeepAlive(send, ping, self._keepalive_s) if ping else None
         failure: tuple[str, str, str] | None = None
@@ -367,9 +444,14 @@ class Relay:
         try:
             while True:
                 out = relayer.feed(chunk) if chunk else relayer.close()
-                if relayer.done and not ctx.settled:
+                if (
+                    relayer.done
+                    and not ctx.settled
+                    and (relayer.failed or relayer.upstream_error is None)
+                ):
                     # An upstream that ends its own stream as failed (Responses) is charged what
-                    # it reports, but the row says it failed (R11.1).
+                    # it reports, but the row says it failed (R11.1). Any other error event in
+                    # the stream makes it partial below, even when the framing completed.
                     ctx.outcome = "partial" if relayer.failed else "success"
                     if relayer.failed:
                         ctx.code = "upstream_error"
@@ -379,10 +461,13 @@ class Relay:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
                     if keepalive is not None:
                         keepalive.sent()
-                if not chunk or relayer.done:
+                if relayer.malformed:  # what came before it went out; it does not (R4.6)
+                    failure = ("Upstream sent malformed data", "upstream_error", _UNAVAILABLE)
                     break
+                if not chunk or relayer.done or relayer.upstream_error is not None:
+                    break  # an error event relayed is the stream's last event (R4.6)
                 if relayer.overflow:
-                    failure = ("Upstream event too large", "upstream_error", "upstream_unavailable")
+                    failure = ("Upstream event too large", "upstream_error", _UNAVAILABLE)
                     break
                 try:
                     chunk = await resp.content.readany()
@@ -390,19 +475,15 @@ class Relay:
                     failure = ("Upstream stream stalled", "upstream_error", "UPSTREAM_TIMEOUT")
                     break
                 except (aiohttp.ClientError, OSError):
-                    if not disconnected.is_set():
-                        failure = (
-                            "Upstream connection lost",
-                            "upstream_error",
-                            "upstream_unavailable",
-                        )
+                    if not watch.gone:
+                        failure = ("Upstream connection lost", "upstream_error", _UNAVAILABLE)
                     break
         finally:
-            watcher.cancel()
+            watch.close()
             if keepalive is not None:
                 keepalive.stop()
             ctx.upstream_wait = time.perf_counter() - t0
-        if relayer.done:
+        if relayer.done and ctx.settled:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         # Cut before the final usage: what was delivered is charged, estimated (R10.1, R10.6).
@@ -412,46 +493,31 @@ class Relay:
             ctx.usage = dataclasses.replace(
                 relayer.usage, output=max(relayer.usage.output, math.ceil(relayer.chars / 4))
             )
-        if disconnected.is_set():
+        if watch.gone:
             ctx.status = 499
             ctx.outcome = "client_cancelled"
             await self._settle(ctx)
             return
-        if failure is None:
-            failure = (
-                (relayer.upstream_error[1], relayer.upstream_error[0], "upstream_error")
-                if relayer.upstream_error
-                else ("Upstream stream ended early", "upstream_error", "upstream_unavailable")
-            )
         ctx.outcome = "partial"
-        ctx.code = failure[2]
+        if relayer.upstream_error is not None:
+            # The upstream's own error event (relayed, or rendered by the translation) is the
+            # stream's one error event: only its framing is completed (R4.6).
+            ctx.code = "upstream_error"
+            tail = relayer.finish_after_error()
+        else:
+            failure = failure or ("Upstream stream ended early", "upstream_error", _UNAVAILABLE)
+            ctx.code = failure[2]
+            tail = relayer.error_tail(ex.front, *failure, sse=ex.sse)
         await self._settle(ctx)
-        tail = relayer.error_tail(ex.front, *failure, sse=ex.sse)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
-async def _watch_disconnect(
-    receive: Receive, event: asyncio.Event, resp: aiohttp.ClientResponse
-) -> None:
-    """Abort the upstream as soon as the client goes away (R4.9)."""
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            event.set()
-            with contextlib.suppress(Exception):
-                resp.close()
-            return
-
-
 def _terminal(
-    ctx: RequestContext,
-    ch: ChannelRec,
-    ex: Exchange,
-    status: int,
-    body: bytes,
-    ctype: str | None,
+    ch: ChannelRec, ex: Exchange, status: int, body: bytes, headers: Any
 ) -> UpstreamError:
-    """A terminal upstream error (R8.2): relayed as is natively, else re-wrapped; secrets masked."""
+    """A terminal upstream error (R8.2): relayed as is natively, else re-wrapped; secrets masked.
+    `x-should-retry` is the upstream's own, else decided from the status like the SDKs (R8.1)."""
+    ctype: str | None = headers.get("content-type")
     for secret in (ch.credential, ch.base_url):
         if secret:
             body = body.replace(secret.encode(), b"***")
@@ -467,4 +533,12 @@ def _terminal(
     if not ex.native:
         body = envelopes.render_upstream_error(ex.front, status, ch.platform, type_, message)
         ctype = "application/json"
-    return UpstreamError(status, ch.platform, type_, message, body, ctype or "application/json")
+    return UpstreamError(
+        status,
+        ch.platform,
+        type_,
+        message,
+        body,
+        ctype or "application/json",
+        should_retry=upstream_should_retry(status, headers.get("x-should-retry")),
+    )

@@ -262,6 +262,12 @@ class TranslatedStream(StreamRelayer):
         return out
 
     def _encode(self, events: list[Any]) -> bytes:
+        if self.upstream_error is not None:
+            return b""  # the encoder rendered the stream's one error event: it has ended (R4.6)
+        for i, ev in enumerate(events):
+            if isinstance(ev, ir.ErrorEvent):
+                events = events[: i + 1]
+                break
         for ev in events:
             if isinstance(ev, ir.UsageEvent):
                 self.usage = ev.usage

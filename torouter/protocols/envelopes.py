@@ -9,7 +9,7 @@ import orjson
 from torouter.errors import GatewayError
 from torouter.protocols.openai_responses_stream import in_stream_error as responses_stream_error
 
-__all__ = ["pick_language", "render_error"]
+__all__ = ["pick_language", "render_error", "should_retry_header"]
 
 _GEMINI_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -52,6 +52,15 @@ def pick_language(accept_language: str | None, default: str = "en") -> str:
     return "zh-CN" if zh > en else "en"
 
 
+_RETRY_TRUE = (b"x-should-retry", b"true")
+_RETRY_FALSE = (b"x-should-retry", b"false")
+
+
+def should_retry_header(retry: bool) -> tuple[bytes, bytes]:
+    """The `x-should-retry` header every error carries (R8.1): SDKs and CLIs obey it first."""
+    return _RETRY_TRUE if retry else _RETRY_FALSE
+
+
 def retry_after_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
@@ -63,8 +72,7 @@ def render_error(
     spec = err.spec
     message = err.text(lang)
     headers: list[tuple[bytes, bytes]] = [(k.encode(), v.encode()) for k, v in err.headers]
-    if spec.sticky:
-        headers.append((b"x-should-retry", b"false"))
+    headers.append(should_retry_header(spec.retryable))
     retry = None
     if err.retry_after is not None:
         retry = retry_after_seconds(err.retry_after)

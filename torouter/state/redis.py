@@ -27,12 +27,19 @@ __all__ = ["RedisState", "connect"]
 log = logging.getLogger("torouter.state")
 
 
+# Waiting for a free pooled connection is load, not an unreachable Redis: every command in
+# flight ends within the socket timeout, so the queue moves. A burst larger than the pool on a
+# busy machine waited more than 1 s and was refused as E20 (issue 12 point 17).
+POOL_WAIT_S = 10.0
+
+
 def connect(url: str, *, timeout_s: float = 1.0, max_connections: int = 64) -> aioredis.Redis:
-    """A client whose requests wait (up to `timeout_s`) for one of `max_connections`."""
+    """A client whose commands fail after `timeout_s` on the wire (Redis gone: E20 within about
+    a second) but wait up to `POOL_WAIT_S` for one of `max_connections` (a burst: a queue)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=timeout_s,
+        timeout=max(POOL_WAIT_S, timeout_s),
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 1),

@@ -1,0 +1,70 @@
+"""Malformed upstream events on same-protocol streams (SPEC R4.6; issue 12 point 8): the bytes
+before the first malformed event are relayed, it and what follows are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from torouter.gateway.passthrough import (
+    AnthropicPassthrough,
+    GeminiPassthrough,
+    OpenAIPassthrough,
+    valid_prefix,
+)
+
+CHUNK = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+NL = b"\n\n"
+QUOTED = CHUNK.replace(b'"hi"', b'"data: x"')
+
+
+@pytest.mark.parametrize(
+    ("events", "good"),
+    [
+        (CHUNK * 3, 3 * len(CHUNK)),
+        (CHUNK + b"data: [DONE]\n\n", len(CHUNK) + 14),
+        (b": keep-alive\n\n" + CHUNK, 14 + len(CHUNK)),
+        # Anthropic: event lines, padded data JSON.
+        (b'event: ping\ndata: {"type":"ping"     }\n\n', 40),
+        # `data:` inside a string: the slow path, still whole.
+        (QUOTED, len(QUOTED)),
+        # Whitespace after the brace, and a multi-line data field (SSE joins them).
+        (b'data: {"a":1}  \n\n', 17),
+        (b'data: {"a":\ndata: 1}\n\n', 22),
+        # Truncated, spliced, foreign, or not an object: cut before it.
+        (CHUNK + b'data: {"choices":[{"delta":{"cont\n\n' + CHUNK, len(CHUNK)),
+        (b'data: {"a":1data: {"b":2}\n\n', 0),
+        (CHUNK + b"data: <html>Bad gateway</html>\n\n", len(CHUNK)),
+        (b'data: "text"\n\n', 0),
+        (b"data: 42\n\n" + CHUNK, 0),
+    ],
+)
+def test_valid_prefix(events: bytes, good: int) -> None:
+    assert valid_prefix(events, NL) == good
+
+
+def test_gemini_separators() -> None:
+    ok = b'data: {"candidates":[]}\r\n\r\n'
+    assert valid_prefix(ok * 2, b"\r\n\r\n") == 2 * len(ok)
+    assert valid_prefix(ok + b'data: {"candi\r\n\r\n', b"\r\n\r\n") == len(ok)
+
+
+def test_openai_relays_up_to_the_malformed_event_only() -> None:
+    relay = OpenAIPassthrough(1 << 20, keep_usage=True)
+    out = relay.feed(CHUNK + b'data: {"choices":[{"del\n\n' + CHUNK + b"data: [DONE]\n\n")
+    assert out == CHUNK and relay.malformed and not relay.done
+
+
+def test_a_malformed_event_split_over_reads_is_caught_at_its_end() -> None:
+    relay = AnthropicPassthrough(1 << 20)
+    assert relay.feed(b'event: content_block_delta\ndata: {"type":"content_bl') == b""
+    assert not relay.malformed
+    assert relay.feed(b"\n\nevent: message_stop\n") == b""
+    assert relay.malformed and not relay.done
+
+
+def test_malformed_gemini_stream_is_not_complete_at_eof() -> None:
+    relay = GeminiPassthrough(1 << 20, as_array=True)
+    out = relay.feed(b'data: {"candidates":[]}\r\n\r\ndata: {"cand')
+    out += relay.close()
+    assert relay.malformed and not relay.done
+    assert out == b'[{"candidates":[]}]'  # the array is still closed
