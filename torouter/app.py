@@ -79,6 +79,8 @@ class Components:
     demo: Any = None
     bus: Any = None
     jobs: Any = None
+    retention: Any = None
+    notices: Any = None  # the usage writer's low-balance mailer (R15.4)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -256,12 +258,15 @@ class ToRouterApp:
             health.sync_status(snap.channels.values())
 
         journal = Journal(Path(s.data_dir) / "journal")
+        notices = _low_balance_mailer(s, self.base_url())
         recorder = UsageRecorder(
             db,
             journal,
             queue_size=max(s.usage.queue_size, 0),
             batch_size=s.usage.batch_size,
             flush_interval_s=s.usage.flush_interval_s,
+            zone=ZoneInfo(s.timezone),  # roll-up days and hours (R11.3)
+            on_low_balance=notices,
         )
         await recorder.replay()  # before seeding: balances must include what the journal held
         snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
@@ -299,6 +304,7 @@ class ToRouterApp:
             lock=process_lock,
             demo=demo_info,
             bus=bus,
+            notices=notices,
         )
         c.api = self._build_api(c, keyring)
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
@@ -317,6 +323,12 @@ class ToRouterApp:
                 db, ledger, snapshot, lock=lock, interval_s=s.jobs.subscriptions_interval_s
             )
             c.jobs.start()
+            from torouter.usage.retention import UsageRetention
+
+            c.retention = UsageRetention(
+                db, retention_days=s.usage.retention_days, zone=ZoneInfo(s.timezone), lock=lock
+            )
+            c.retention.start()
         self.c = c
         self.ready = True
         if demo_info is not None:
@@ -397,6 +409,7 @@ class ToRouterApp:
             keyring,
             on_users_changed=c.snapshot.invalidate,
             base_url=self.base_url(),
+            mailer=c.notices.postman.mailer,  # one mail seam for the process
         )
         return build_management_api(
             ApiDeps(
@@ -426,6 +439,8 @@ class ToRouterApp:
             t.cancel()
         if c.jobs is not None:
             await c.jobs.close()
+        if c.retention is not None:
+            await c.retention.close()
         if self._probe_task is not None:
             self._probe_task.cancel()
         if self._status_writer is not None:
@@ -433,6 +448,7 @@ class ToRouterApp:
         if c.accounts is not None:
             await c.accounts.postman.drain()  # mail already accepted is still sent
         await c.recorder.close()  # flush every queued row (R17.4)
+        await c.notices.postman.drain()  # and the notices its last batches raised
         await c.gateway.response_routes.close()
         log.info(
             "shutdown complete",
@@ -461,6 +477,14 @@ def from_environment() -> ToRouterApp:
     settings = load_settings()
     setup_logging(settings.log.level)
     return build_app(settings)
+
+
+def _low_balance_mailer(settings: Settings, base_url: str) -> Any:
+    from torouter.accounts.mailer import Postman
+    from torouter.accounts.service import default_mailer
+    from torouter.usage.notices import LowBalanceMailer
+
+    return LowBalanceMailer(Postman(default_mailer(settings)), base_url, settings.default_language)
 
 
 async def _periodic_reload(snapshot: SnapshotHolder, interval: float = 60.0) -> None:

@@ -291,7 +291,8 @@ ledger = Table(
     Column("balance_after_nusd", NUSD, nullable=False),
     _created(),
     UniqueConstraint("reason", "reference", name="uq_ledger_reason_reference"),
-    Index("ix_ledger_user_id_id", "user_id", "id"),  # the money timeline, newest first
+    # The money timeline (newest first) and the runway's 7-day burn (R15.4).
+    Index("ix_ledger_user_created_id", "user_id", "created_at", "id"),
 )
 
 usage_logs = Table(

@@ -10,6 +10,7 @@ from torouter.api.admin import (
     channels,
     groups,
     keys,
+    ledger,
     models,
     plans,
     settings,
@@ -32,6 +33,7 @@ router = APIRouter(
 for _module in (
     usage,
     users,
+    ledger,
     user_actions,
     keys,
     catalog,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from torouter.api.auth import require_session_user
 from torouter.api.me import (
     balance,
+    dashboard,
     groups,
     keys,
     ledger,
@@ -15,6 +16,7 @@ from torouter.api.me import (
     sessions,
     subscriptions,
     twofactor,
+    usage,
 )
 from torouter.api.schemas import ErrorEnvelope
 
@@ -35,5 +37,7 @@ for _module in (
     balance,
     ledger,
     subscriptions,
+    usage,
+    dashboard,
 ):
     router.include_router(_module.router)

@@ -114,7 +114,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_usage_logs_request_id", "usage_logs", ["request_id"])
 
-    op.create_index("ix_ledger_user_id_id", "ledger", ["user_id", "id"])
+    op.create_index("ix_ledger_user_created_id", "ledger", ["user_id", "created_at", "id"])
 
     op.add_column("users", sa.Column("low_balance_threshold_nusd", sa.BigInteger(), nullable=True))
     op.add_column(
@@ -126,7 +126,7 @@ def downgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.drop_column("low_balance_notified_at")
         batch.drop_column("low_balance_threshold_nusd")
-    op.drop_index("ix_ledger_user_id_id", table_name="ledger")
+    op.drop_index("ix_ledger_user_created_id", table_name="ledger")
     for name in (
         "ix_usage_logs_request_id",
         "ix_usage_logs_channel_created_id",
