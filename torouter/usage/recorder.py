@@ -13,19 +13,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, select, update
-from ulid import ULID
+from sqlalchemy import JSON, Column, select
 
 from torouter.storage import tables as t
 from torouter.storage.bulk import BulkInsert
 from torouter.storage.db import Database
 from torouter.usage import rollups
 from torouter.usage.journal import Journal
-from torouter.usage.low_balance import LowBalance, decide
+from torouter.usage.low_balance import LowBalance
+from torouter.usage.money import apply_money
 
 __all__ = ["LowBalanceHook", "UsageRecorder", "write_rows"]
 
@@ -63,7 +62,7 @@ _INSERT = BulkInsert(
 def _parse_time(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)  # keys that are not columns are ignored by the insert
     out["created_at"] = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
-    out["debit_balance"] = row.get("debit_balance", True)  # read by _apply_money, not stored
+    out["debit_balance"] = row.get("debit_balance", True)  # read by apply_money, not stored
     return out
 
 
@@ -92,7 +91,7 @@ async def write_rows(
             new = [_parse_time(r) for r in fresh.values()]
             await _INSERT.run(conn, new)
             now = dt.datetime.now(dt.UTC)
-            notices = await _apply_money(conn, new, now)
+            notices = await apply_money(conn, new, now)
             hourly_from = rollups.local_hour(now - rollups.HOURLY_KEEP, zone)
             await rollups.apply(conn, rollups.aggregate(new, zone, hourly_from=hourly_from))
             written += len(new)
@@ -102,72 +101,6 @@ async def write_rows(
             except Exception:  # the rows are committed: a mail problem must not retry them
                 log.exception("low-balance notice failed")
     return written
-
-
-async def _apply_money(conn: Any, rows: list[dict[str, Any]], now: dt.datetime) -> list[LowBalance]:
-    per_user: dict[int, int] = defaultdict(int)
-    per_key: dict[int, tuple[int, dt.datetime, str | None]] = {}
-    balance_users: set[int] = set()
-    for r in rows:
-        uid, kid, cost = r.get("user_id"), r.get("key_id"), r["cost_nusd"]
-        if uid is not None and cost and r.get("debit_balance", True):
-            per_user[uid] += cost
-            balance_users.add(uid)
-        if kid is not None:
-            spent, _, _ = per_key.get(kid, (0, r["created_at"], None))
-            per_key[kid] = (spent + cost, r["created_at"], r.get("client_ip"))
-    batch = str(ULID())
-    u = t.users.c
-    notices: list[LowBalance] = []
-    for uid in sorted(balance_users):
-        amount = per_user[uid]
-        res = await conn.execute(
-            update(t.users)
-            .where(u.id == uid)
-            .values(balance_nusd=u.balance_nusd - amount)
-            .returning(
-                u.balance_nusd,
-                u.low_balance_threshold_nusd,
-                u.low_balance_notified_at,
-                u.email,
-                u.language,
-            )
-        )
-        user = res.first()
-        if user is None:
-            continue
-        after = user.balance_nusd
-        await conn.execute(
-            t.ledger.insert().values(
-                user_id=uid,
-                amount_nusd=-amount,
-                reason="usage",
-                reference=f"usage:{batch}:{uid}",
-                actor="gateway",
-                balance_after_nusd=after,
-                created_at=now,
-            )
-        )
-        threshold = user.low_balance_threshold_nusd
-        notified = user.low_balance_notified_at is not None
-        verdict = decide(before=after + amount, after=after, threshold=threshold, notified=notified)
-        if verdict is not None:
-            await conn.execute(
-                update(t.users)
-                .where(u.id == uid)
-                .values(low_balance_notified_at=now if verdict == "notify" else None)
-            )
-        if verdict == "notify":
-            assert threshold is not None
-            notices.append(LowBalance(uid, user.email, user.language, after, threshold))
-    for kid in sorted(per_key):
-        spent, at, ip = per_key[kid]
-        await conn.execute(
-            update(t.api_keys)
-            .where(t.api_keys.c.id == kid)
-            .values(spend_nusd=t.api_keys.c.spend_nusd + spent, last_used_at=at, last_used_ip=ip)
-        )
-    return notices
 
 
 class UsageRecorder:

@@ -1,9 +1,10 @@
 """Summaries from the roll-ups (SPEC R11.3, R11.4, R15.4): never a scan of the usage log.
 
 - `summary`: the stat cards and the per-model table (with its totals row) of a day range.
-  Per-user filters (user, key, model) read `usage_daily`; the admin filters channel, status and
-  outcome read `usage_daily_channel`, unless combined with a user or key, in which case the
-  log itself is summed through its (user|key, created_at) index (one user's rows, bounded).
+  With a user or key, `usage_daily` answers; with neither (admins), the small
+  `usage_daily_channel`, which also has the admin filters channel, status and outcome. Those
+  filters combined with a user or key are summed from the log itself, through its
+  (user|key, created_at) index: one user's rows, bounded.
 - `daily`: spend and requests per day, zero-filled.
 - `model_health`: per-model success rate and p50/p95 latency and TTFT from `usage_hourly`.
 """
@@ -103,8 +104,12 @@ def _log_sums() -> list[Any]:
     return out
 
 
+def _per_user(f: UsageFilter) -> bool:
+    return f.user_id is not None or f.key_id is not None
+
+
 async def summary(conn: AsyncConnection, f: UsageFilter, days: DayRange) -> Summary:
-    if f.needs_log and (f.user_id is not None or f.key_id is not None):
+    if f.needs_log and _per_user(f):
         c = usage_logs.c
         stmt = (
             select(c.model_requested.label("model"), *_log_sums())
@@ -113,7 +118,8 @@ async def summary(conn: AsyncConnection, f: UsageFilter, days: DayRange) -> Summ
         )
         source = "log"
     else:
-        table = usage_daily_channel if f.needs_log else usage_daily
+        # Without a user or key, the small per-channel roll-up answers (a few rows a day).
+        table = usage_daily if _per_user(f) else usage_daily_channel
         stmt = (
             select(table.c.model, *_sums(table))
             .where(*_rollup_where(table, f, days))
@@ -139,11 +145,12 @@ class DayPoint:
 
 
 async def daily(conn: AsyncConnection, f: UsageFilter, days: DayRange) -> list[DayPoint]:
-    """One point per day of `days`, zero-filled, oldest first (the per-user roll-up)."""
-    c = usage_daily.c
+    """One point per day of `days`, zero-filled, oldest first."""
+    table = usage_daily if _per_user(f) else usage_daily_channel
+    c = table.c
     stmt = (
         select(c.day, func.sum(c.requests), func.sum(c.cost_nusd))
-        .where(*_rollup_where(usage_daily, f, days))
+        .where(*_rollup_where(table, f, days))
         .group_by(c.day)
     )
     got = {r[0]: (int(r[1]), int(r[2])) for r in await conn.execute(stmt)}

@@ -107,12 +107,8 @@ def upgrade() -> None:
     op.create_index("ix_usage_logs_user_created_id", "usage_logs", ["user_id", "created_at", "id"])
     op.create_index("ix_usage_logs_key_created_id", "usage_logs", ["key_id", "created_at", "id"])
     op.create_index(
-        "ix_usage_logs_model_created_id", "usage_logs", ["model_requested", "created_at", "id"]
+        "ix_usage_logs_request_id", "usage_logs", ["request_id", "user_id", "created_at", "id"]
     )
-    op.create_index(
-        "ix_usage_logs_channel_created_id", "usage_logs", ["channel_id", "created_at", "id"]
-    )
-    op.create_index("ix_usage_logs_request_id", "usage_logs", ["request_id"])
 
     op.create_index("ix_ledger_user_created_id", "ledger", ["user_id", "created_at", "id"])
 
@@ -129,8 +125,6 @@ def downgrade() -> None:
     op.drop_index("ix_ledger_user_created_id", table_name="ledger")
     for name in (
         "ix_usage_logs_request_id",
-        "ix_usage_logs_channel_created_id",
-        "ix_usage_logs_model_created_id",
         "ix_usage_logs_key_created_id",
         "ix_usage_logs_user_created_id",
         "ix_usage_logs_created_id",
