@@ -104,17 +104,7 @@ def next_cursor(rows: Sequence[RowMapping], page_size: int) -> str | None:
 
 def _billing(row: Mapping[str, Any]) -> BillingRead:
     b = detail.billing(row)
-    tokens = TokensRead(
-        input=row["input_tokens"],
-        cache_read=row["cache_read_tokens"],
-        cache_write_5m=row["cache_write_5m_tokens"],
-        cache_write_1h=row["cache_write_1h_tokens"],
-        output=row["output_tokens"],
-        reasoning=row["reasoning_tokens"],
-        images=row["images"],
-        audio_seconds=row["audio_seconds"],
-        characters=row["characters"],
-    )
+    tokens = TokensRead.model_validate(detail.usage_of(row), from_attributes=True)
     return BillingRead.model_validate(
         {
             "charged": b.charged,

@@ -357,17 +357,19 @@ usage_logs = Table(
 ROLLUP_BUCKETS = 24  # torouter/usage/histogram.py's BUCKETS (pinned by a test)
 
 
+TOKEN_COLUMNS = (  # the token kinds of a usage row (R11.1), summed by every roll-up
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
 def _rollup_measures() -> list[Column[Any]]:
     counts = ("requests", "successes", "failures", "refused")
-    tokens = (
-        "input_tokens",
-        "cache_read_tokens",
-        "cache_write_5m_tokens",
-        "cache_write_1h_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-    )
-    cols = [Column(n, BigInteger, nullable=False, default=0) for n in (*counts, *tokens)]
+    cols = [Column(n, BigInteger, nullable=False, default=0) for n in (*counts, *TOKEN_COLUMNS)]
     cols.append(Column("cost_nusd", NUSD, nullable=False, default=0))
     # Log-spaced bucket counters of successful requests' latency and time to first byte.
     for kind in ("latency", "ttft"):
@@ -410,12 +412,7 @@ usage_daily_channel = Table(  # the admin views' filters that are not user or ke
     Column("outcome", String(20), primary_key=True),
     Column("status", Integer, primary_key=True),
     Column("requests", BigInteger, nullable=False, default=0),
-    Column("input_tokens", BigInteger, nullable=False, default=0),
-    Column("cache_read_tokens", BigInteger, nullable=False, default=0),
-    Column("cache_write_5m_tokens", BigInteger, nullable=False, default=0),
-    Column("cache_write_1h_tokens", BigInteger, nullable=False, default=0),
-    Column("output_tokens", BigInteger, nullable=False, default=0),
-    Column("reasoning_tokens", BigInteger, nullable=False, default=0),
+    *[Column(n, BigInteger, nullable=False, default=0) for n in TOKEN_COLUMNS],
     Column("cost_nusd", NUSD, nullable=False, default=0),
 )
 

@@ -18,7 +18,7 @@ from typing import Any
 from torouter.billing.pricing import Prices, cost_nusd
 from torouter.protocols.internal import Usage
 
-__all__ = ["CHARGED", "Attempt", "Billing", "BillingLine", "attempts", "billing"]
+__all__ = ["CHARGED", "Attempt", "Billing", "BillingLine", "attempts", "billing", "usage_of"]
 
 CHARGED = frozenset({"success", "partial", "client_cancelled"})  # R10.6: the rest cost 0
 _MILLION = Decimal(1_000_000)
@@ -91,7 +91,8 @@ def _plain(value: Decimal) -> str:
     return text if text != "-0" else "0"
 
 
-def _usage(row: Mapping[str, Any]) -> Usage:
+def usage_of(row: Mapping[str, Any]) -> Usage:
+    """The usage a row was billed for (the internal shape the pricing function takes)."""
     return Usage(
         input=row["input_tokens"],
         cache_read=row["cache_read_tokens"],
@@ -138,7 +139,7 @@ def billing(row: Mapping[str, Any]) -> Billing:
                         _plain(prices.per_request),
                     )
                 )
-            recomputed = cost_nusd(_usage(row), prices, Decimal(str(multiplier)))
+            recomputed = cost_nusd(usage_of(row), prices, Decimal(str(multiplier)))
         else:
             recomputed = 0
         reconciles = recomputed == settled

@@ -11,7 +11,6 @@ once a day per deployment. The clock is injectable: tests move time instead of w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from torouter.jobs import periodic
 from torouter.state.lock import LockFactory, local_lock
 from torouter.storage.db import Database
 from torouter.storage.tables import job_runs, usage_hourly, usage_logs
@@ -64,21 +64,10 @@ class UsageRetention:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="usage-retention")
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("usage retention failed")
-            await asyncio.sleep(self._interval)
+        self._task = periodic.every(self._interval, self.run_once, name=JOB_NAME, log=log)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await periodic.stop(self._task)
 
     async def run_once(self) -> RetentionReport:
         report = RetentionReport()

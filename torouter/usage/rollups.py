@@ -36,14 +36,7 @@ __all__ = [
 
 HOURLY_KEEP = dt.timedelta(hours=48)
 
-TOKEN_KINDS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
+TOKEN_KINDS = t.TOKEN_COLUMNS
 FAILURES = frozenset({"upstream_error", "failed", "partial"})
 
 DAILY = BulkUpsert(t.usage_daily)
