@@ -122,3 +122,18 @@ async def test_admin_sees_one_users_timeline(api: Api) -> None:
     assert r.status_code == 200 and r.text.count("\r\n") == 5
     for path in ("/api/admin/users/999/ledger", "/api/admin/users/999/ledger/export.csv"):
         assert (await api.client.get(path, headers=api.auth)).status_code == 404
+
+
+async def test_csv_walks_thousands_of_entries_by_keyset(api: Api) -> None:
+    pin(api)
+    uid = await seed.user(api.db, email="busy@example.com")
+    async with api.db.begin() as conn:
+        for n in range(2_345):
+            await add_ledger_entry(
+                conn, user_id=uid, amount_nusd=n + 1, reason="admin_credit", reference=f"b{n}"
+            )
+    me = await api.signed_in(uid)
+    lines = list(csv.reader(io.StringIO((await me.get("/api/me/ledger/export.csv")).text)))
+    amounts = [int(line[3].replace(".", "")) for line in lines[1:]]
+    assert amounts == list(range(1, 2_346))  # three pages, oldest first, each entry once
+    assert lines[-1][4] == "0.002750685"  # the running balance: 2345·2346/2 nUSD

@@ -21,14 +21,14 @@ import csv
 import datetime as dt
 import io
 from collections.abc import AsyncIterator, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Integer, Select, literal, select, tuple_
 
 from torouter.billing.money import usd_text
 from torouter.storage.db import Database
-from torouter.storage.tables import ledger
+from torouter.storage.tables import UTCDateTime, ledger
 
 __all__ = [
     "CSV_COLUMNS",
@@ -117,11 +117,17 @@ async def csv_rows(db: Database, f: LedgerFilter, *, zone: dt.tzinfo) -> AsyncIt
     out = csv.writer(buf, lineterminator="\r\n")
     out.writerow(CSV_COLUMNS)
     yield buf.getvalue().encode()
-    after = 0
+    after: tuple[dt.datetime, int] | None = None
     c = ledger.c
     async with db.connect() as conn:
         while True:
-            stmt = select(ledger).where(*f.conditions(), c.id > after).order_by(c.id).limit(_PAGE)
+            stmt = select(ledger).order_by(c.created_at, c.id).limit(_PAGE)
+            if after is None:
+                stmt = stmt.where(*f.conditions())
+            else:  # the position is the lower bound now (see `usage.logs.page_after`)
+                mark = tuple_(literal(after[0], UTCDateTime), literal(after[1], Integer))
+                stmt = stmt.where(*replace(f, since=None).conditions())
+                stmt = stmt.where(tuple_(c.created_at, c.id) > mark)
             rows = (await conn.execute(stmt)).all()
             await conn.rollback()
             if not rows:

@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Integer, String, literal, select, tuple_, type_coerce
@@ -83,6 +84,8 @@ def file_name(days: DayRange) -> str:
 
 
 def _page(f: UsageFilter, after: tuple[str, int] | None) -> Any:
+    if after is not None:  # the position is the lower bound now (see `logs.page_after`)
+        f = replace(f, since=None)
     stmt = select(*_SELECT).where(*f.conditions())
     if after is not None:
         mark = tuple_(literal(after[0], String), literal(after[1], Integer))

@@ -36,6 +36,10 @@ class DayRange:
     def last_day(self) -> str:
         return self.last.isoformat()
 
+    @classmethod
+    def of(cls, first: dt.date, last: dt.date, zone: dt.tzinfo) -> DayRange:
+        return cls(first, last, _midnight(first, zone), _midnight(last + dt.timedelta(1), zone))
+
     def days(self) -> list[dt.date]:
         n = (self.last - self.first).days + 1
         return [self.first + dt.timedelta(days=i) for i in range(n)]
@@ -58,7 +62,7 @@ def day_range(
     today = now.astimezone(zone).date()
     last = end or (today if start is None else max(today, start))
     first = start or last - dt.timedelta(days=default_days - 1)
-    return DayRange(first, last, _midnight(first, zone), _midnight(last + dt.timedelta(1), zone))
+    return DayRange.of(first, last, zone)
 
 
 @dataclass(frozen=True, slots=True)

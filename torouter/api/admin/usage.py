@@ -103,7 +103,8 @@ async def list_usage(
         f = f.within(range_of(deps, start, end))
     after = decode_position(cursor) if cursor else None
     async with deps.db.connect() as conn:
-        rows = await logs.read_page(conn, f, after, page_size + 1)
+        found = await logs.narrowed(conn, f, deployment_zone(deps))
+        rows = [] if found is None else await logs.read_page(conn, found, after, page_size + 1)
     return CursorPage[UsageRead](
         data=[UsageRead.from_row(r) for r in rows[:page_size]],
         next_cursor=next_cursor(rows, page_size),
