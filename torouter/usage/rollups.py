@@ -73,18 +73,19 @@ class RollupBatch:
     channel: dict[tuple[str, str, int, str, int], list[int]] = field(default_factory=dict)
 
     def merge(self, other: RollupBatch) -> None:
-        for mine, theirs in (
-            (self.daily, other.daily),
-            (self.hourly, other.hourly),
-            (self.channel, other.channel),
-        ):
-            for k, v in theirs.items():
-                acc = mine.get(k)  # type: ignore[call-overload]
-                if acc is None:
-                    mine[k] = list(v)  # type: ignore[index]
-                else:
-                    for i, n in enumerate(v):
-                        acc[i] += n
+        _add(self.daily, other.daily)
+        _add(self.hourly, other.hourly)
+        _add(self.channel, other.channel)
+
+
+def _add(mine: dict[Any, list[int]], theirs: dict[Any, list[int]]) -> None:
+    for k, v in theirs.items():
+        acc = mine.get(k)
+        if acc is None:
+            mine[k] = list(v)
+        else:
+            for i, n in enumerate(v):
+                acc[i] += n
 
 
 def aggregate(

@@ -111,12 +111,14 @@ async def list_usage(
     )
 
 
-_LIST = {
-    "response_model": CursorPage[UsageRead],
-    "description": "Every user's requests, newest first (R11.1, R11.4), by cursor.",
-}
-router.get("/usage", summary="List usage rows", **_LIST)(list_usage)  # type: ignore[arg-type]
-router.get("/usage/logs", summary="List usage rows (alias)", **_LIST)(list_usage)  # type: ignore[arg-type]
+_LIST_DESCRIPTION = "Every user's requests, newest first (R11.1, R11.4), by cursor."
+for _path, _summary in (("/usage", "List usage rows"), ("/usage/logs", "List usage rows (alias)")):
+    router.get(
+        _path,
+        response_model=CursorPage[UsageRead],
+        summary=_summary,
+        description=_LIST_DESCRIPTION,
+    )(list_usage)
 
 
 @router.get(

@@ -13,11 +13,9 @@ from torouter.api.ledger_views import LedgerEntryRead, LedgerQueryParams, ledger
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.usage_views import CSV_RESPONSES
 
-__all__ = ["MyLedgerEntryRead", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["me"])
-
-MyLedgerEntryRead = LedgerEntryRead
 
 
 def _uid(principal: SessionUser) -> int:
