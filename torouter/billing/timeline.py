@@ -120,6 +120,7 @@ async def csv_rows(db: Database, f: LedgerFilter, *, zone: dt.tzinfo) -> AsyncIt
     after: tuple[dt.datetime, int] | None = None
     c = ledger.c
     async with db.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")  # nothing held between pages
         while True:
             stmt = select(ledger).order_by(c.created_at, c.id).limit(_PAGE)
             if after is None:
@@ -129,7 +130,6 @@ async def csv_rows(db: Database, f: LedgerFilter, *, zone: dt.tzinfo) -> AsyncIt
                 stmt = stmt.where(*replace(f, since=None).conditions())
                 stmt = stmt.where(tuple_(c.created_at, c.id) > mark)
             rows = (await conn.execute(stmt)).all()
-            await conn.rollback()
             if not rows:
                 return
             buf.seek(0)

@@ -29,6 +29,7 @@ __all__ = [
     "Totals",
     "daily",
     "model_health",
+    "overview",
     "summary",
 ]
 
@@ -154,7 +155,38 @@ async def daily(conn: AsyncConnection, f: UsageFilter, days: DayRange) -> list[D
         .group_by(c.day)
     )
     got = {r[0]: (int(r[1]), int(r[2])) for r in await conn.execute(stmt)}
+    return _points(days, got)
+
+
+def _points(days: DayRange, got: dict[str, tuple[int, int]]) -> list[DayPoint]:
     return [DayPoint(d, *got.get(d.isoformat(), (0, 0))) for d in days.days()]
+
+
+async def overview(
+    conn: AsyncConnection, f: UsageFilter, days: DayRange
+) -> tuple[Summary, list[DayPoint]]:
+    """`summary` and `daily` of the roll-ups at once (one query by day and model): the
+    dashboard's chart and top models."""
+    table = usage_daily if _per_user(f) else usage_daily_channel
+    c = table.c
+    stmt = (
+        select(c.day, c.model, *_sums(table))
+        .where(*_rollup_where(table, f, days))
+        .group_by(c.day, c.model)
+    )
+    per_model: dict[str, Totals] = {}
+    per_day: dict[str, tuple[int, int]] = {}
+    for r in await conn.execute(stmt):
+        t = Totals(r.model or "", *(int(r[i + 2]) for i in range(len(SUMS))))
+        acc = per_model.setdefault(t.model or "", Totals(t.model))
+        acc.add(t)
+        requests, cost = per_day.get(r.day, (0, 0))
+        per_day[r.day] = (requests + t.requests, cost + t.cost_nusd)
+    models = sorted(per_model.values(), key=lambda m: (-m.cost_nusd, -m.requests, m.model or ""))
+    total = Totals()
+    for m in models:
+        total.add(m)
+    return Summary(days, total, models), _points(days, per_day)
 
 
 @dataclass(frozen=True, slots=True)

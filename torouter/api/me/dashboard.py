@@ -10,8 +10,10 @@ backend (what the gateway admits against, in-flight reservations included).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
 from pydantic import Field
@@ -39,6 +41,7 @@ __all__ = ["DashboardRead", "router"]
 
 router = APIRouter(tags=["me"])
 
+T = TypeVar("T")
 RECENT = 10
 TOP_MODELS = 5
 
@@ -198,6 +201,11 @@ async def _subscriptions(deps: ApiDeps, user_id: int, at: float) -> list[Subscri
     return out
 
 
+async def _on(deps: ApiDeps, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async with deps.db.connect() as conn:
+        return await read(conn)
+
+
 @router.get("/dashboard", response_model=DashboardRead, summary="My dashboard, in one call")
 async def get_dashboard(deps: Deps, principal: SessionUser) -> DashboardRead:
     user_id = principal.user_id
@@ -205,23 +213,27 @@ async def get_dashboard(deps: Deps, principal: SessionUser) -> DashboardRead:
     at = now(deps)
     month = range_of(deps, None, None, default_days=30)
     mine = UsageFilter(user_id=user_id)
-    async with deps.db.connect() as conn:
-        user = (
-            await conn.execute(
-                select(users.c.balance_nusd, users.c.low_balance_threshold_nusd).where(
-                    users.c.id == user_id
-                )
-            )
-        ).first()
-        if user is None:
-            raise error("E19", "User not found")
+    since = local_hour(at - dt.timedelta(hours=24), deployment_zone(deps))
+
+    async def money(conn: AsyncConnection) -> tuple[Any, int, list[KeyUseRead]]:
+        q = select(users.c.balance_nusd, users.c.low_balance_threshold_nusd)
+        user = (await conn.execute(q.where(users.c.id == user_id))).first()
         burn = await rw.burn(conn, user_id, now=at)
-        found = await summaries.summary(conn, mine, month)
-        series = await summaries.daily(conn, mine, month)
-        recent = await logs.read_page(conn, mine, None, RECENT)
-        since = local_hour(at - dt.timedelta(hours=24), deployment_zone(deps))
-        health = await summaries.model_health(conn, since=since, user_id=user_id)
-        keys = await _keys(deps, conn, user_id, at.timestamp())
+        return user, burn, await _keys(deps, conn, user_id, at.timestamp())
+
+    async def rollups(conn: AsyncConnection) -> Any:
+        found, series = await summaries.overview(conn, mine, month)
+        return found, series, await summaries.model_health(conn, since=since, user_id=user_id)
+
+    async def recent(conn: AsyncConnection) -> Any:
+        return await logs.read_page(conn, mine, None, RECENT)
+
+    # Three independent reads on three pooled connections: their round trips overlap.
+    (user, burn, keys), (found, series, health), rows = await asyncio.gather(
+        _on(deps, money), _on(deps, rollups), _on(deps, recent)
+    )
+    if user is None:
+        raise error("E19", "User not found")
     _, in_flight = await deps.ledger.state.used(balance_counter(user_id))
     reserved = max(int(in_flight), 0)
     balance = int(user.balance_nusd)
@@ -241,7 +253,7 @@ async def get_dashboard(deps: Deps, principal: SessionUser) -> DashboardRead:
         "low_balance_threshold_nusd": user.low_balance_threshold_nusd,
         "daily": daily_read(series).data,
         "top_models": top,
-        "recent": [RecentRead.from_row(r) for r in recent],
+        "recent": [RecentRead.from_row(r) for r in rows],
         "model_health": [ModelHealthRead.model_validate(h, from_attributes=True) for h in health],
         "keys": keys,
         "subscriptions": await _subscriptions(deps, user_id, at.timestamp()),
