@@ -22,7 +22,8 @@ from sqlalchemy import Integer, String, literal, select, tuple_, type_coerce
 
 from torouter.billing.money import usd_text
 from torouter.storage.db import Database
-from torouter.storage.tables import channels, usage_logs, users
+from torouter.storage.driver_read import fetch_raw
+from torouter.storage.tables import UTCDateTime, channels, usage_logs, users
 from torouter.usage.filters import DayRange, UsageFilter
 
 __all__ = ["ADMIN_COLUMNS", "PAGE", "USER_COLUMNS", "csv_rows", "file_name"]
@@ -84,13 +85,18 @@ def file_name(days: DayRange) -> str:
 
 
 def _page(f: UsageFilter, after: tuple[str, int] | None) -> Any:
+    """One page, every bound value as stored (the times as text): it is run raw."""
+    stored = UTCDateTime().process_bind_param
+    at = type_coerce(_c.created_at, String)
+    where = replace(f, since=None, until=None).conditions()
     if after is not None:  # the position is the lower bound now (see `logs.page_after`)
-        f = replace(f, since=None)
-    stmt = select(*_SELECT).where(*f.conditions())
-    if after is not None:
         mark = tuple_(literal(after[0], String), literal(after[1], Integer))
-        stmt = stmt.where(tuple_(_c.created_at, _c.id) > mark)
-    return stmt.order_by(_c.created_at, _c.id).limit(PAGE)
+        where.append(tuple_(at, _c.id) > mark)
+    elif f.since is not None:
+        where.append(at >= literal(stored(f.since, None), String))  # type: ignore[arg-type]
+    if f.until is not None:
+        where.append(at < literal(stored(f.until, None), String))  # type: ignore[arg-type]
+    return select(*_SELECT).where(*where).order_by(_c.created_at, _c.id).limit(PAGE)
 
 
 def _local_time(zone: dt.tzinfo) -> Any:
@@ -109,9 +115,10 @@ async def csv_rows(
 ) -> AsyncIterator[bytes]:
     """The file, header first, as chunks of about one page each.
 
-    Rows are read as plain tuples by position (`_SELECT`'s order): this loop runs for every
-    row of millions, and named access on a result row costs more than everything else here.
-    `csv` writes None as an empty field.
+    Rows are read raw from the driver, by position (`_SELECT`'s order): this loop runs for
+    every row of millions, and SQLAlchemy's result rows would cost more than all the rest.
+    `csv` writes None as an empty field; SQLite gives `estimated` as 0/1, PostgreSQL a bool:
+    both index `flag`.
     """
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\r\n")
@@ -130,7 +137,7 @@ async def csv_rows(
             names.update({r[0]: r[1] for r in found})
 
         async def fetch(after: tuple[str, int] | None) -> Sequence[Any]:
-            rows = (await conn.execute(_page(f, after))).all()
+            rows = await fetch_raw(conn, _page(f, after))
             if admin:
                 missing = {r[_USER] for r in rows} - emails.keys()
                 if missing:
