@@ -31,7 +31,6 @@ def page_after(
     limit: int,
     *,
     newest_first: bool = True,
-    columns: Any = None,
 ) -> Select[Any]:
     c = usage_logs.c
     if after is not None:
@@ -39,7 +38,7 @@ def page_after(
         # bound anyway): given both, SQLite starts its index range at the bound, not at the
         # position, and every page would rescan all the pages before it.
         f = replace(f, until=None) if newest_first else replace(f, since=None)
-    stmt = select(*(columns if columns is not None else [usage_logs])).where(*f.conditions())
+    stmt = select(usage_logs).where(*f.conditions())
     if after is not None:
         mark = tuple_(literal(after[0], UTCDateTime), literal(after[1], Integer))
         here = tuple_(c.created_at, c.id)
