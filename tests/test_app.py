@@ -49,9 +49,12 @@ async def running(settings: Settings) -> AsyncIterator[tuple[ToRouterApp, httpx.
         ("GET", "/healthz", 200),
         ("GET", "/readyz", 200),
         ("GET", "/metrics", 200),
-        ("GET", "/", 404),
-        ("HEAD", "/", 404),
-        ("GET", "/models/x", 404),
+        ("GET", "/", 303),  # the console: sign in first
+        ("HEAD", "/", 303),
+        ("GET", "/models/x", 303),
+        ("GET", "/nowhere", 404),
+        ("GET", "/v1/nowhere", 404),
+        ("GET", "/static/nope.css", 404),
         ("POST", "/nowhere", 404),
     ],
 )

@@ -91,6 +91,8 @@ class Components:
     payments: Any = None  # app_payments.PaymentsWiring
     fake_stripe: ASGIApp | None = None  # mounted at /mock/stripe with the mocks (the demo)
     readiness: Readiness | None = None
+    retention: Any = None
+    notices: Any = None  # the usage writer's low-balance mailer (R15.4)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -255,12 +257,15 @@ class ToRouterApp:
             health.sync_status(snap.channels.values())
 
         journal = Journal(Path(s.data_dir) / "journal")
+        notices = _low_balance_mailer(s, self.base_url())
         recorder = UsageRecorder(
             db,
             journal,
             queue_size=max(s.usage.queue_size, 0),
             batch_size=s.usage.batch_size,
             flush_interval_s=s.usage.flush_interval_s,
+            zone=ZoneInfo(s.timezone),  # roll-up days and hours (R11.3)
+            on_low_balance=notices,
         )
         await recorder.replay()  # before seeding: balances must include what the journal held
         snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
@@ -301,6 +306,7 @@ class ToRouterApp:
             readiness=Readiness(
                 _store_checks(db, state, cast("RedisBus", bus) if s.redis.url else None)
             ),
+            notices=notices,
         )
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
         from torouter.app_payments import wire_payments
@@ -334,6 +340,12 @@ class ToRouterApp:
                 db, ledger, snapshot, lock=lock, interval_s=s.jobs.subscriptions_interval_s
             )
             c.jobs.start()
+            from torouter.usage.retention import UsageRetention
+
+            c.retention = UsageRetention(
+                db, retention_days=s.usage.retention_days, zone=ZoneInfo(s.timezone), lock=lock
+            )
+            c.retention.start()
         self.c = c
         self.ready = True
         if demo_info is not None:
@@ -414,6 +426,7 @@ class ToRouterApp:
             keyring,
             on_users_changed=c.snapshot.invalidate,
             base_url=self.base_url(),
+            mailer=c.notices.postman.mailer,  # one mail seam for the process
         )
         deps = ApiDeps(
             settings=c.settings,
@@ -449,6 +462,8 @@ class ToRouterApp:
             await c.jobs.close()
         if c.payments is not None:
             await c.payments.close()
+        if c.retention is not None:
+            await c.retention.close()
         if self._probe_task is not None:
             self._probe_task.cancel()
         if self._status_writer is not None:
@@ -456,6 +471,7 @@ class ToRouterApp:
         if c.accounts is not None:
             await c.accounts.postman.drain()  # mail already accepted is still sent
         await c.recorder.close()  # flush every queued row (R17.4)
+        await c.notices.postman.drain()  # and the notices its last batches raised
         await c.gateway.response_routes.close()
         log.info(
             "shutdown complete",
@@ -500,6 +516,14 @@ def _store_checks(
 
         checks["redis"] = redis
     return checks
+
+
+def _low_balance_mailer(settings: Settings, base_url: str) -> Any:
+    from torouter.accounts.mailer import Postman
+    from torouter.accounts.service import default_mailer
+    from torouter.usage.notices import LowBalanceMailer
+
+    return LowBalanceMailer(Postman(default_mailer(settings)), base_url, settings.default_language)
 
 
 async def _periodic_reload(snapshot: SnapshotHolder, interval: float = 60.0) -> None:

@@ -17,6 +17,7 @@ async def test_profile_read_and_partial_update(stack: Stack) -> None:
     assert set(profile) == {
         "id", "email", "username", "role", "state", "email_verified_at", "language",
         "display_currency", "totp_enabled", "created_at",
+        "low_balance_threshold_nusd", "low_balance_threshold_usd",  # R15.4
     }  # fmt: skip
     assert profile["role"] == "user" and profile["totp_enabled"] is False
 

@@ -22,12 +22,10 @@ async def test_configured_domains_win_over_the_database_and_are_read_only(stack:
     assert (await signup(stack, "ann@CORP.example")).status_code == 201
 
     r = await stack.client.get("/api/admin/settings", headers=admin.bearer)
-    assert r.json() == {
-        "signup": {
-            "enabled": True,
-            "allowed_domains": ["corp.example"],
-            "read_only": ["allowed_domains"],
-        }
+    assert r.json()["signup"] == {
+        "enabled": True,
+        "allowed_domains": ["corp.example"],
+        "read_only": ["allowed_domains"],
     }
     r = await admin.patch("/api/admin/settings", json={"signup": {"allowed_domains": ["x.org"]}})
     err = assert_error(r, 409, "CONFLICT")

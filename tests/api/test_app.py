@@ -13,6 +13,20 @@ from torouter.api.middleware import RequestId
 
 EXPECTED_PATHS = {
     "/api/admin/usage": {"get"},
+    # usage analytics (issue 14)
+    "/api/admin/usage/logs": {"get"},
+    "/api/admin/usage/logs/{request_id}": {"get"},
+    "/api/admin/usage/summary": {"get"},
+    "/api/admin/usage/daily": {"get"},
+    "/api/admin/usage/export.csv": {"get"},
+    "/api/admin/users/{user_id}/ledger/export.csv": {"get"},
+    "/api/me/usage/logs": {"get"},
+    "/api/me/usage/logs/{request_id}": {"get"},
+    "/api/me/usage/summary": {"get"},
+    "/api/me/usage/daily": {"get"},
+    "/api/me/usage/export.csv": {"get"},
+    "/api/me/ledger/export.csv": {"get"},
+    "/api/me/dashboard": {"get"},
     "/api/admin/users": {"get"},
     "/api/admin/users/{user_id}": {"get"},
     "/api/admin/users/{user_id}/ledger": {"get"},

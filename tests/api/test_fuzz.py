@@ -46,6 +46,12 @@ port = {port}
 mount = true
 [usage]
 flush_interval_s = 0.05
+# Payments on (the mounted fake Stripe) on both backends: without them the webhook and order
+# creation answer the spec's 503 PAYMENTS_NOT_CONFIGURED, which `not_a_server_error` refuses.
+[payments]
+stripe_secret_key = "sk_test_fuzz"
+stripe_webhook_secret = "whsec_fuzz"
+stripe_api_base = "http://127.0.0.1:{port}/mock/stripe"
 """
 
 # What every answer must satisfy. Left out: `positive_data_acceptance` (a valid body may still

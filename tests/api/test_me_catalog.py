@@ -107,7 +107,7 @@ async def test_balance_and_ledger(api: Api) -> None:
     assert page["total"] == 3 and [e["note"] for e in page["data"]] == ["gift 2", "gift 1"]
     entry = page["data"][0]
     assert (entry["amount_usd"], entry["balance_after_nusd"]) == ("3.000000000", 6_000_000_000)
-    assert "actor" not in entry
+    assert (entry["actor"], entry["reference_kind"]) == ("user:1", "other")  # R15.4
     other = await seed.user(api.db, email="o@example.com")
     them = await api.signed_in(other)
     assert (await them.get("/api/me/ledger")).json()["total"] == 0

@@ -26,10 +26,10 @@ async def test_upgrade_twice_is_a_no_op(db: Database) -> None:
 
 async def test_schema_diff_sees_drift(db: Database) -> None:
     async with db.begin() as conn:
-        await conn.execute(text("DROP INDEX ix_usage_logs_created"))
+        await conn.execute(text("DROP INDEX ix_usage_logs_created_id"))
     diff = await migrate.schema_diff(db)
     assert [d[0] for d in diff] == ["add_index"]
 
 
 def test_one_head() -> None:
-    assert migrate.head_revision() == "0002"
+    assert migrate.head_revision() == "0003"

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from torouter.accounts.mailer import Mail
 
-__all__ = ["link", "reset_mail", "totp_code_mail", "verify_mail"]
+__all__ = ["link", "low_balance_mail", "reset_mail", "totp_code_mail", "verify_mail"]
 
 
 def link(base_url: str, path: str, token: str) -> str:
@@ -66,3 +66,32 @@ def totp_code_mail(to: str, code: str, lang: str) -> Mail:
             "two-factor authentication.\nIf it was not you, change your password now.\n"
         )
     return Mail(to=to, subject=subject, text=text)
+
+
+def _dollars(nusd: int) -> str:
+    """`$4.20`, `-$0.50`: cents, rounded half-up (a notice, not an invoice)."""
+    cents = (abs(nusd) + 5_000_000) // 10_000_000
+    return f"{'-' if nusd < 0 else ''}${cents // 100:,}.{cents % 100:02d}"
+
+
+def low_balance_mail(to: str, balance_nusd: int, threshold_nusd: int, url: str, lang: str) -> Mail:
+    """R15.4: sent once when the balance falls below the user's threshold."""
+    balance, threshold = _dollars(balance_nusd), _dollars(threshold_nusd)
+    if _zh(lang):
+        subject = f"ToRouter 余额不足：剩余 {balance}"
+        text = (
+            f"你的 ToRouter 余额为 {balance}，已低于你设置的提醒额度 {threshold}。\n\n"
+            f"余额用完后，使用余额计费的 API 密钥将无法继续请求。充值：\n\n{url}\n\n"
+            "余额回到提醒额度以上之前，不会再次发送此提醒。可以在个人资料中修改或关闭提醒。\n"
+        )
+    else:
+        subject = f"Your ToRouter balance is low: {balance}"
+        text = (
+            f"Your ToRouter balance is {balance}, below the {threshold} you asked to be "
+            "warned at.\n\n"
+            "When it runs out, requests of keys billed to the balance are refused. Top up:\n\n"
+            f"{url}\n\n"
+            "You will not get this notice again until the balance has been back above the "
+            "threshold. Change or turn it off in your profile.\n"
+        )
+    return Mail(to=to, subject=subject, text=text, link=url)

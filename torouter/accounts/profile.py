@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
 
 from torouter.accounts import messages as m
@@ -21,8 +21,15 @@ from torouter.accounts.sessions import revoke_sessions
 from torouter.errors import error
 from torouter.storage.repos.users import get_user, set_password
 from torouter.storage.tables import users
+from torouter.usage.low_balance import initial_notified
 
-__all__ = ["EDITABLE", "change_password", "load_user", "update_profile"]
+__all__ = [
+    "EDITABLE",
+    "change_password",
+    "load_user",
+    "set_low_balance_threshold",
+    "update_profile",
+]
 
 EDITABLE = frozenset({"username", "language", "display_currency"})
 
@@ -49,6 +56,28 @@ async def update_profile(acc: Accounts, user_id: int, fields: Mapping[str, Any])
     if user is None:
         raise error("AUTH_REQUIRED")
     return user
+
+
+async def set_low_balance_threshold(
+    acc: Accounts, user_id: int, threshold_nusd: int | None
+) -> None:
+    """Set (or with None, turn off) the low-balance notice (R15.4). A threshold the balance is
+    already under starts as notified: the user sees the balance as they set it, and the mail
+    comes on the next dip after the balance has been back above."""
+    async with acc.db.begin() as conn:
+        balance = await conn.scalar(select(users.c.balance_nusd).where(users.c.id == user_id))
+        if balance is None:
+            raise error("AUTH_REQUIRED")
+        below = initial_notified(int(balance), threshold_nusd)
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(
+                low_balance_threshold_nusd=threshold_nusd,
+                low_balance_notified_at=acc.clock.now() if below else None,
+                updated_at=acc.clock.now(),
+            )
+        )
 
 
 async def change_password(

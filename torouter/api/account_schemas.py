@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints, ValidationInfo, field_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from torouter.accounts import messages as m
 from torouter.accounts.passwords import MIN_LENGTH
-from torouter.api.schemas import ApiModel, ErrorBody, InputModel, Timestamp
+from torouter.api.schemas import ApiModel, ErrorBody, InputModel, Timestamp, Usd
 
 __all__ = [
     "Email",
@@ -60,6 +60,10 @@ class ProfileRead(ApiModel):
     language: str | None
     display_currency: str | None
     totp_enabled: bool
+    low_balance_threshold_nusd: int | None = Field(
+        None, description="Mail me once when my balance falls below this (R15.4); null: off"
+    )
+    low_balance_threshold_usd: Usd | None = None
     created_at: Timestamp
 
 

@@ -44,6 +44,7 @@ from torouter.snapshot import SnapshotHolder
 from torouter.state.base import StateUnavailable
 from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
+from torouter.usage.billing_snapshot import billing_snapshot
 from torouter.usage.recorder import UsageRecorder
 
 __all__ = ["Gateway"]
@@ -371,6 +372,11 @@ class Gateway:
             "estimated": ctx.estimated,
             "client_ip": ctx.client_ip,
             "user_agent": ctx.user_agent,
+            **billing_snapshot(  # what it was billed at, for the request detail (R15.4)
+                adm.model.prices if adm else None,
+                adm.group.multiplier if adm else None,
+                ctx.estimate_nusd if ctx.reserved else None,
+            ),
             # Subscription usage spends windows and key cap, never the balance (R7.7).
             "debit_balance": bool(adm and adm.group.billing_type != "subscription"),
         }

@@ -105,6 +105,10 @@ users = Table(
     Column("totp_secret_enc", Text),
     Column("totp_enabled", Boolean, nullable=False, default=False),
     Column("totp_last_step", BigInteger),
+    # Low-balance notice (R15.4): the threshold (None: off), and when the one mail for the
+    # current dip below it went out (None: armed; cleared once the balance is back above).
+    Column("low_balance_threshold_nusd", NUSD),
+    Column("low_balance_notified_at", UTCDateTime),
     _managed(),
     _created(),
     Column("updated_at", UTCDateTime),
@@ -287,6 +291,8 @@ ledger = Table(
     Column("balance_after_nusd", NUSD, nullable=False),
     _created(),
     UniqueConstraint("reason", "reference", name="uq_ledger_reason_reference"),
+    # The money timeline (newest first) and the runway's 7-day burn (R15.4).
+    Index("ix_ledger_user_created_id", "user_id", "created_at", "id"),
 )
 
 usage_logs = Table(
@@ -298,7 +304,7 @@ usage_logs = Table(
     _created(),
     Column("request_id", String(128), nullable=False),
     Column("upstream_request_id", String(200)),
-    Column("user_id", Integer, index=True),
+    Column("user_id", Integer),
     Column("key_id", Integer),
     Column("key_name", String(100)),
     Column("group_id", Integer),
@@ -328,23 +334,94 @@ usage_logs = Table(
     Column("estimated", Boolean, nullable=False, default=False),
     Column("client_ip", String(45)),
     Column("user_agent", String(200)),
-    Index("ix_usage_logs_user_created", "user_id", "created_at"),
-    Index("ix_usage_logs_created", "created_at"),
+    # What the request was billed at (R15.4 request detail): the estimate reserved at
+    # admission, the group multiplier and the model's effective unit prices at settlement
+    # (decimal strings; USD per 1M tokens or per unit; absent kinds cost 0).
+    Column("estimate_nusd", NUSD),
+    Column("price_multiplier", DecimalText),
+    Column("unit_prices", JSON),
+    # Keyset reads walk (created_at, id) newest first or, for exports, oldest first (R11.5).
+    # Every index costs the writer (R11.2) on every row: the admin-only filters (channel,
+    # model, status, outcome) walk the time index and are answered as soon as a page fills.
+    Index("ix_usage_logs_created_id", "created_at", "id"),
+    Index("ix_usage_logs_user_created_id", "user_id", "created_at", "id"),
+    Index("ix_usage_logs_key_created_id", "key_id", "created_at", "id"),
+    # Search by request id (R15.4); with the user and the order, so that SQLite picks it over
+    # the user's index even without statistics (ANALYZE) when a user searches.
+    Index("ix_usage_logs_request_id", "request_id", "user_id", "created_at", "id"),
 )
 
-usage_daily = Table(  # roll-ups kept past retention (R11.3)
+# Roll-ups (R11.3), written by the usage writer in the transaction of the rows they count and
+# kept past retention. Days are `YYYY-MM-DD` and hours the UTC instant their local hour starts,
+# both in the deployment timezone. A missing user or key is 0, a missing model "".
+ROLLUP_BUCKETS = 24  # torouter/usage/histogram.py's BUCKETS (pinned by a test)
+
+
+TOKEN_COLUMNS = (  # the token kinds of a usage row (R11.1), summed by every roll-up
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
+def _rollup_measures() -> list[Column[Any]]:
+    counts = ("requests", "successes", "failures", "refused")
+    cols = [Column(n, BigInteger, nullable=False, default=0) for n in (*counts, *TOKEN_COLUMNS)]
+    cols.append(Column("cost_nusd", NUSD, nullable=False, default=0))
+    # Log-spaced bucket counters of successful requests' latency and time to first byte.
+    for kind in ("latency", "ttft"):
+        cols += [
+            Column(f"{kind}_b{i:02d}", Integer, nullable=False, default=0)
+            for i in range(ROLLUP_BUCKETS)
+        ]
+    return cols
+
+
+usage_daily = Table(
     "usage_daily",
     metadata,
     Column("day", String(10), primary_key=True),  # YYYY-MM-DD, deployment timezone
     Column("user_id", Integer, primary_key=True),
     Column("key_id", Integer, primary_key=True),
     Column("model", String(200), primary_key=True),
+    *_rollup_measures(),
+    Index("ix_usage_daily_user_day", "user_id", "day"),
+    Index("ix_usage_daily_key_day", "key_id", "day"),
+)
+
+usage_hourly = Table(  # the last 48 hours only: older hours are pruned by the retention job
+    "usage_hourly",
+    metadata,
+    Column("hour", UTCDateTime, primary_key=True),  # UTC start of the local hour
+    Column("user_id", Integer, primary_key=True),
+    Column("key_id", Integer, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    *_rollup_measures(),
+    Index("ix_usage_hourly_user_hour", "user_id", "hour"),
+)
+
+usage_daily_channel = Table(  # the admin views' filters that are not user or key (R11.4)
+    "usage_daily_channel",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("channel_id", Integer, primary_key=True),  # 0: none (refused before routing)
+    Column("outcome", String(20), primary_key=True),
+    Column("status", Integer, primary_key=True),
     Column("requests", BigInteger, nullable=False, default=0),
-    Column("input_tokens", BigInteger, nullable=False, default=0),
-    Column("output_tokens", BigInteger, nullable=False, default=0),
-    Column("cache_read_tokens", BigInteger, nullable=False, default=0),
-    Column("cache_write_tokens", BigInteger, nullable=False, default=0),
+    *[Column(n, BigInteger, nullable=False, default=0) for n in TOKEN_COLUMNS],
     Column("cost_nusd", NUSD, nullable=False, default=0),
+)
+
+job_runs = Table(  # when a once-a-day job last ran, so that only one node runs it each day
+    "job_runs",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("last_day", String(10), nullable=False),  # YYYY-MM-DD, deployment timezone
+    Column("last_run_at", UTCDateTime, nullable=False),
 )
 
 orders = Table(  # R14.4

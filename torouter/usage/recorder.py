@@ -3,7 +3,9 @@
 One writer task per process drains the queue every `flush_interval_s` or `batch_size` rows and
 writes, in one transaction per batch: the usage rows (skipping admission ids already stored,
 so a replay never charges twice), one `usage` ledger entry per user with the running balance,
-and the keys' spend and last use.
+the keys' spend and last use, and the roll-ups of the rows (R11.3, `rollups.py`). A debit that
+takes a balance below its owner's threshold yields a low-balance notice (R15.4), handed to
+`on_low_balance` once the transaction has committed.
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, select, update
-from ulid import ULID
+from sqlalchemy import JSON, Column, select
 
 from torouter.storage import tables as t
 from torouter.storage.bulk import BulkInsert
 from torouter.storage.db import Database
+from torouter.usage import rollups
 from torouter.usage.journal import Journal
+from torouter.usage.low_balance import LowBalance
+from torouter.usage.money import apply_money
 
-__all__ = ["UsageRecorder", "write_rows"]
+__all__ = ["LowBalanceHook", "UsageRecorder", "write_rows"]
+
+LowBalanceHook = Callable[[Sequence[LowBalance]], None]
 
 log = logging.getLogger("torouter.usage")
 
@@ -56,11 +62,17 @@ _INSERT = BulkInsert(
 def _parse_time(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)  # keys that are not columns are ignored by the insert
     out["created_at"] = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
-    out["debit_balance"] = row.get("debit_balance", True)  # read by _apply_money, not stored
+    out["debit_balance"] = row.get("debit_balance", True)  # read by apply_money, not stored
     return out
 
 
-async def write_rows(db: Database, rows: list[dict[str, Any]]) -> int:
+async def write_rows(
+    db: Database,
+    rows: list[dict[str, Any]],
+    *,
+    zone: dt.tzinfo = dt.UTC,
+    on_low_balance: LowBalanceHook | None = None,
+) -> int:
     """Write rows idempotently by admission id; return how many were new."""
     written = 0
     size = chunk_size(len(rows))
@@ -78,54 +90,17 @@ async def write_rows(db: Database, rows: list[dict[str, Any]]) -> int:
                 continue
             new = [_parse_time(r) for r in fresh.values()]
             await _INSERT.run(conn, new)
-            await _apply_money(conn, new)
+            now = dt.datetime.now(dt.UTC)
+            notices = await apply_money(conn, new, now)
+            hourly_from = rollups.local_hour(now - rollups.HOURLY_KEEP, zone)
+            await rollups.apply(conn, rollups.aggregate(new, zone, hourly_from=hourly_from))
             written += len(new)
+        if notices and on_low_balance is not None:
+            try:
+                on_low_balance(notices)
+            except Exception:  # the rows are committed: a mail problem must not retry them
+                log.exception("low-balance notice failed")
     return written
-
-
-async def _apply_money(conn: Any, rows: list[dict[str, Any]]) -> None:
-    per_user: dict[int, int] = defaultdict(int)
-    per_key: dict[int, tuple[int, dt.datetime, str | None]] = {}
-    balance_users: set[int] = set()
-    for r in rows:
-        uid, kid, cost = r.get("user_id"), r.get("key_id"), r["cost_nusd"]
-        if uid is not None and cost and r.get("debit_balance", True):
-            per_user[uid] += cost
-            balance_users.add(uid)
-        if kid is not None:
-            spent, _, _ = per_key.get(kid, (0, r["created_at"], None))
-            per_key[kid] = (spent + cost, r["created_at"], r.get("client_ip"))
-    now = dt.datetime.now(dt.UTC)
-    batch = str(ULID())
-    for uid in sorted(balance_users):
-        amount = per_user[uid]
-        res = await conn.execute(
-            update(t.users)
-            .where(t.users.c.id == uid)
-            .values(balance_nusd=t.users.c.balance_nusd - amount)
-            .returning(t.users.c.balance_nusd)
-        )
-        after = res.scalar_one_or_none()
-        if after is None:
-            continue
-        await conn.execute(
-            t.ledger.insert().values(
-                user_id=uid,
-                amount_nusd=-amount,
-                reason="usage",
-                reference=f"usage:{batch}:{uid}",
-                actor="gateway",
-                balance_after_nusd=after,
-                created_at=now,
-            )
-        )
-    for kid in sorted(per_key):
-        spent, at, ip = per_key[kid]
-        await conn.execute(
-            update(t.api_keys)
-            .where(t.api_keys.c.id == kid)
-            .values(spend_nusd=t.api_keys.c.spend_nusd + spent, last_used_at=at, last_used_ip=ip)
-        )
 
 
 class UsageRecorder:
@@ -137,9 +112,13 @@ class UsageRecorder:
         queue_size: int = 100_000,
         batch_size: int = 500,
         flush_interval_s: float = 0.2,
+        zone: dt.tzinfo = dt.UTC,
+        on_low_balance: LowBalanceHook | None = None,
     ) -> None:
         self._db = db
         self._journal = journal
+        self._zone = zone  # the deployment timezone: roll-up days and hours
+        self._on_low_balance = on_low_balance
         self._max = queue_size
         self._batch = batch_size
         self._interval = flush_interval_s
@@ -170,11 +149,16 @@ class UsageRecorder:
         """Write what a previous process left in the journal (start-up)."""
         paths = self._journal.rotate()
         rows = list(Journal.read(paths))
-        n = await write_rows(self._db, rows) if rows else 0
+        n = await self._write(rows) if rows else 0
         Journal.remove(paths)
         if rows:
             log.info("usage journal replayed", extra={"rows": len(rows), "written": n})
         return n
+
+    async def _write(self, rows: list[dict[str, Any]]) -> int:
+        return await write_rows(
+            self._db, rows, zone=self._zone, on_low_balance=self._on_low_balance
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-recorder")
@@ -197,7 +181,7 @@ class UsageRecorder:
         self._retry, self._queue = [], []
         self._writing = len(rows)
         try:
-            self.written += await write_rows(self._db, rows)
+            self.written += await self._write(rows)
         except Exception:
             log.exception("usage batch write failed; will retry")
             self._retry = rows

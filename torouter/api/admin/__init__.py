@@ -10,6 +10,7 @@ from torouter.api.admin import (
     channels,
     groups,
     keys,
+    ledger,
     models,
     orders,
     payments,
@@ -34,6 +35,7 @@ router = APIRouter(
 for _module in (
     usage,
     users,
+    ledger,
     user_actions,
     keys,
     catalog,

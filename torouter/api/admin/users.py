@@ -15,6 +15,7 @@ from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.deps import Deps
 from torouter.api.fields import Id
+from torouter.api.ledger_views import LedgerEntryRead
 from torouter.api.money import usd_to_nusd
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp, Usd, UsdAmount
@@ -43,20 +44,6 @@ class UserRead(ApiModel):
     managed: bool
     created_at: Timestamp
     updated_at: Timestamp | None
-
-
-class LedgerEntryRead(ApiModel):
-    id: int
-    user_id: int
-    amount_nusd: int
-    amount_usd: Usd
-    reason: str
-    reference: str | None
-    actor: str | None
-    note: str | None
-    balance_after_nusd: int
-    balance_after_usd: Usd
-    created_at: Timestamp
 
 
 def _nonzero_nusd(amount: Decimal) -> Decimal:
@@ -111,19 +98,6 @@ async def get_user(deps: Deps, user_id: Id) -> UserRead:
         return await _user_or_404(conn, user_id)
 
 
-@router.get(
-    "/users/{user_id}/ledger",
-    response_model=Page[LedgerEntryRead],
-    responses=_NOT_FOUND,
-    summary="List a user's ledger entries, newest first",
-)
-async def list_user_ledger(deps: Deps, user_id: Id, paging: Paging) -> Page[LedgerEntryRead]:
-    stmt = select(ledger).where(ledger.c.user_id == user_id).order_by(ledger.c.id.desc())
-    async with deps.db.connect() as conn:
-        await _user_or_404(conn, user_id)
-        return await fetch_page(conn, stmt, paging, LedgerEntryRead.from_row)
-
-
 @router.post(
     "/users/{user_id}/balance",
     status_code=201,
@@ -161,4 +135,4 @@ async def change_balance(
         row = (await conn.execute(select(ledger).where(ledger.c.id == entry.id))).mappings().one()
     # After the commit, so the gateway's counters never show money the database lacks.
     await deps.ledger.credit(user_id, amount)
-    return LedgerEntryRead.from_row(row)
+    return LedgerEntryRead.build(row)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from torouter.api.auth import require_session_user
 from torouter.api.me import (
     balance,
+    dashboard,
     groups,
     key_info,
     keys,
@@ -19,6 +20,7 @@ from torouter.api.me import (
     sessions,
     subscriptions,
     twofactor,
+    usage,
 )
 from torouter.api.schemas import ErrorEnvelope
 
@@ -40,6 +42,8 @@ for _module in (
     subscriptions,
     playground,
     orders,
+    usage,
+    dashboard,
 ):
     _signed_in.include_router(_module.router)
 

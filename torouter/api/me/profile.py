@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 from starlette.requests import Request
 
 from torouter.accounts import messages as m
@@ -14,11 +15,18 @@ from torouter.api.account_schemas import Password, ProfileRead, TwicePassword
 from torouter.api.auth import SessionUser
 from torouter.api.client import client_ip
 from torouter.api.deps import AccountsDep
-from torouter.api.schemas import ApiModel, InputModel
+from torouter.api.money import usd_to_nusd
+from torouter.api.schemas import ApiModel, InputModel, UsdAmount
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["me"])
+
+
+def _threshold(usd: Decimal) -> Decimal:
+    if usd_to_nusd(usd) < 0:  # also refuses more than 9 decimals
+        raise ValueError("must not be negative")
+    return usd
 
 
 class ProfileUpdate(InputModel):
@@ -27,6 +35,10 @@ class ProfileUpdate(InputModel):
     username: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
     language: Literal["en", "zh-CN"] | None = None
     display_currency: Literal["USD", "CNY"] | None = None
+    low_balance_threshold_usd: Annotated[
+        Annotated[UsdAmount, AfterValidator(_threshold)] | None,
+        Field(description="Mail me once when my balance falls below this (R15.4); null: off"),
+    ] = None
     email: Annotated[
         None, Field(description="Not editable: the email is fixed (admins may change it)")
     ] = None
@@ -56,6 +68,10 @@ async def patch_profile(
     accounts: AccountsDep, principal: SessionUser, body: ProfileUpdate
 ) -> ProfileRead:
     assert principal.user_id is not None
+    if "low_balance_threshold_usd" in body.model_fields_set:
+        usd = body.low_balance_threshold_usd
+        nusd = None if usd is None else usd_to_nusd(usd)
+        await flow.set_low_balance_threshold(accounts, principal.user_id, nusd)
     fields = body.model_dump(include=body.model_fields_set & flow.EDITABLE)
     if fields.get("username") == "":
         fields["username"] = None
