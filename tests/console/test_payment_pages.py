@@ -125,8 +125,8 @@ async def test_custom_amounts_follow_the_limits(pay_site: PaySite) -> None:
     ps = pay_site
     c = await ps.site.signed_in("custom@example.com")
     for amount, message in (
-        ("3", "Enter an amount from 5.00 to 500.00 USD."),
-        ("501", "Enter an amount from 5.00 to 500.00 USD."),
+        ("3", "Enter an amount from $5.00 to $500.00."),
+        ("501", "Enter an amount from $5.00 to $500.00."),
         ("12.345", "Use at most 2 decimals."),
         ("", "Enter an amount in USD."),
     ):
@@ -136,7 +136,7 @@ async def test_custom_amounts_follow_the_limits(pay_site: PaySite) -> None:
         assert f'value="{amount}"' in r.text  # what was typed stays
     zh = await ps.site.signed_in("custom-zh@example.com", language="zh-CN")
     r = await ps.site.form(zh, "/purchase", "/purchase", {"amount_usd": "1"})
-    assert field_error(r.text, "amount_usd") == "请输入 5.00 至 500.00 美元之间的金额。"
+    assert field_error(r.text, "amount_usd") == "请输入 US$5.00 至 US$500.00 之间的金额。"
     r = await ps.site.form(c, "/purchase", "/purchase", {"amount_usd": "12.34"})
     assert r.status_code == 303
     (order,) = await ps.orders_of(await ps.user_id("custom@example.com"))

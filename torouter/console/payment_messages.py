@@ -11,6 +11,8 @@ table and a function.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from decimal import Decimal
 
 from torouter.console.i18n import Translator
 from torouter.errors import GatewayError
@@ -46,8 +48,10 @@ _TABLE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-def payment_error(exc: GatewayError, t: Translator) -> str:
-    """The message for `exc` in `t`'s language."""
+def payment_error(
+    exc: GatewayError, t: Translator, money: Callable[[Decimal], str] | None = None
+) -> str:
+    """The message for `exc` in `t`'s language; `money` formats the amounts it names."""
     if exc.message is None:
         key = f"payerr.code.{exc.code}"
         return t(key) if t.has(key) else exc.text(t.lang)
@@ -56,6 +60,9 @@ def payment_error(exc: GatewayError, t: Translator) -> str:
         if match is None:
             continue
         values = {k: v for k, v in match.groupdict().items() if v is not None}
+        for bound in ("low", "high"):
+            if bound in values and money is not None:
+                values[bound] = money(Decimal(values[bound]))
         status = values.get("status")
         if status is not None:
             word = f"order.status.{status}"

@@ -114,7 +114,7 @@ async def create_topup(request: Request, v: Visitor) -> Response:
         status = 400
     except GatewayError as exc:
         custom = exc.param == "amount_usd" and "preset_usd" not in form
-        errors.add("amount_usd" if custom else None, payment_error(exc, v.t))
+        errors.add("amount_usd" if custom else None, payment_error(exc, v.t, v.fmt.price))
         status = exc.status
     else:
         return to_checkout(request, v, str(row["stripe_session_url"]), cfg)
