@@ -6,9 +6,13 @@
 Starts ToRouter's embedded default with its demo data in a temporary folder, adds `--rows`
 usage rows for the demo user's key (spread over the last 30 days, as the gateway writes them),
 restarts it, signs in as the demo user and requests each page `--runs` times on one
-keep-alive connection, after one warm-up. Prints p50, p95 and max per page in milliseconds.
+keep-alive connection, after one warm-up. For the payment pages the demo user first tops up
+through the built-in fake Stripe (its hosted page's Pay) and buys a plan from the balance, so
+the pages show a paid order, a subscription and its window use. Prints p50, p95 and max per
+page in milliseconds.
 The time includes the loopback round trip (a fraction of a millisecond), so it is an upper
-bound of the server's own time.
+bound of the server's own time. On a busy machine wall times grow with the queue for a core;
+the `cpu ms` column (the server process's CPU time per request, from /proc) does not.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import re
 import socket
@@ -120,22 +125,36 @@ async def add_usage(db_path: Path, rows: int) -> None:
     await db.dispose()
 
 
-def timed(c: httpx.Client, path: str, runs: int) -> tuple[str, float, float, float]:
+Timing = tuple[str, float, float, float, float]
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process (Linux), in seconds; 0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(c: httpx.Client, path: str, runs: int, pid: int) -> Timing:
     assert c.get(path).status_code == 200, path  # warm-up
     times = []
+    cpu0 = cpu_seconds(pid)
     for _ in range(runs):
         t0 = time.perf_counter()
         r = c.get(path)
         times.append((time.perf_counter() - t0) * 1000)
         assert r.status_code == 200, path
+    cpu = (cpu_seconds(pid) - cpu0) * 1000 / runs
     times.sort()
     p95 = times[max(0, int(len(times) * 0.95) - 1)]
-    return path, statistics.median(times), p95, times[-1]
+    return path, statistics.median(times), p95, times[-1], cpu
 
 
-def measure(url: str, password: str, runs: int) -> list[tuple[str, float, float, float]]:
+def measure(url: str, password: str, admin_password: str, runs: int, pid: int) -> list[Timing]:
     with httpx.Client(base_url=url, timeout=30) as anon:
-        out = [timed(anon, path, runs) for path in PUBLIC]
+        out = [timed(anon, path, runs, pid) for path in PUBLIC]
     with httpx.Client(base_url=url, timeout=30) as c:
         page = c.get("/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -149,8 +168,55 @@ def measure(url: str, password: str, runs: int) -> list[tuple[str, float, float,
             },
         )
         assert r.status_code == 303, r.text
-        out += [timed(c, path, runs) for path in PAGES]
+        out += [timed(c, path, runs, pid) for path in PAGES]
+        order = top_up(c)
+        buy_plan(url, admin_password, c)
+        paths = (
+            "/purchase",
+            "/orders",
+            f"/orders/{order}",
+            f"/payment/result?order={order}",
+            "/subscriptions",
+        )
+        out += [timed(c, path, runs, pid) for path in paths]
     return out
+
+
+def csrf_of(c: httpx.Client, path: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', c.get(path).text)
+    assert found
+    return found.group(1)
+
+
+def top_up(c: httpx.Client) -> str:
+    """$20 through the fake Stripe's hosted page; the paid order's id."""
+    r = c.post("/purchase", data={"csrf_token": csrf_of(c, "/purchase"), "preset_usd": "20.00"})
+    assert r.status_code == 303 and "/mock/stripe/c/pay/" in r.headers["location"], r.text
+    r = c.post(r.headers["location"] + "/pay")
+    assert r.status_code == 303, r.text
+    order = r.headers["location"].split("order=")[1]
+    deadline = time.monotonic() + 30
+    while "Payment received" not in c.get(f"/payment/result?order={order}").text:
+        assert time.monotonic() < deadline, "the payment was not credited"
+        time.sleep(0.1)
+    return order
+
+
+def buy_plan(url: str, admin_password: str, c: httpx.Client) -> None:
+    """A subscription group with a plan, made as an admin; bought from the balance."""
+    with httpx.Client(base_url=url, timeout=30) as admin:
+        r = admin.post(
+            "/api/auth/login", json={"email": "admin@torouter.local", "password": admin_password}
+        )
+        admin.headers["x-csrf-token"] = r.json()["csrf_token"]
+        r = admin.post("/api/admin/groups", json={"name": "pro", "billing_type": "subscription"})
+        body = {"name": "pro-monthly", "group_id": r.json()["id"], "price_usd": "8"}
+        plan = admin.post("/api/admin/plans", json={**body, "daily_cap_usd": "5"}).json()["id"]
+    r = c.post(
+        "/subscriptions/buy",
+        data={"csrf_token": csrf_of(c, "/subscriptions"), "plan_id": plan, "method": "balance"},
+    )
+    assert r.status_code == 303, r.text
 
 
 def main() -> None:
@@ -168,19 +234,22 @@ def main() -> None:
             t0 = time.perf_counter()
             asyncio.run(add_usage(work / "data" / "torouter.db", args.rows))
             print(f"added {args.rows:,} usage rows in {time.perf_counter() - t0:.1f} s")
-        password = re.search(
-            r"demo@torouter\.local\s+password: (\S+)", (work / "data" / "demo.txt").read_text()
-        )
-        assert password
+        demo = (work / "data" / "demo.txt").read_text()
+        password = re.search(r"demo@torouter\.local\s+password: (\S+)", demo)
+        admin = re.search(r"admin@torouter\.local\s+password: (\S+)", demo)
+        assert password and admin
         proc = serve(work, port)
         try:
-            results = measure(f"http://127.0.0.1:{port}", password.group(1), args.runs)
+            results = measure(
+                f"http://127.0.0.1:{port}", password.group(1), admin.group(1), args.runs, proc.pid
+            )
         finally:
             proc.terminate()
             proc.wait(30)
-    print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
-    for path, p50, p95, worst in results:
-        print(f"{path:<24}{p50:>9.1f}{p95:>9.1f}{worst:>9.1f}")
+    print(f"{'page':<32}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'cpu ms':>9}")
+    for path, p50, p95, worst, cpu in results:
+        shown = re.sub(r"ord_\w+", "ord_…", path)
+        print(f"{shown:<32}{p50:>9.1f}{p95:>9.1f}{worst:>9.1f}{cpu:>9.1f}")
 
 
 if __name__ == "__main__":

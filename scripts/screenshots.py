@@ -7,19 +7,30 @@ Starts a ToRouter server on a free port with fresh demo data in a temporary fold
 as the demo user in Debian's chromium (driven by Playwright; no browser is downloaded) and
 writes `<out>/<lang>-<width>-<page>.png`, full page (`--dark`: also `…-dark-…` in the dark
 colour scheme). The folder is git-ignored.
+
+The payment pages are shot in their states: top-up presets, an unfinished checkout, the
+result page pending, paid and failed (through the built-in fake Stripe's Pay and Fail
+buttons), orders with and without any, a refund request, plans and subscriptions (bought from
+the balance, and refused for want of it), and at the end, with the Stripe settings cleared,
+"payments are not configured".
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import email
+import email.policy
 import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +86,10 @@ def run(out: Path, schemes: tuple[str, ...] = ("light",)) -> None:
         try:
             demo = (Path(tmp) / "data" / "demo.txt").read_text()
             password = re.search(r"demo@torouter\.local\s+password: (\S+)", demo)
-            assert password is not None
+            admin = re.search(r"admin@torouter\.local\s+password: (\S+)", demo)
+            assert password is not None and admin is not None
+            shop = Shop(url, admin.group(1), Path(tmp) / "data" / "outbox")
+            shop.setup()
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for scheme in schemes:
@@ -89,7 +103,19 @@ def run(out: Path, schemes: tuple[str, ...] = ("light",)) -> None:
                             page = context.new_page()
                             prefix = f"{lang}-{width}" + ("-dark" if scheme == "dark" else "")
                             pages(page, url, password.group(1), out, prefix)
+                            payment_pages(page, url, shop, out, prefix)
                             context.close()
+                shop.payments_off()
+                for lang in LANGS:
+                    for width in WIDTHS:
+                        context = browser.new_context(
+                            viewport={"width": width, "height": 800}, locale=lang
+                        )
+                        page = context.new_page()
+                        sign_in(page, url, "demo@torouter.local", password.group(1))
+                        page.goto(url + "/purchase")
+                        shoot(page, out, f"{lang}-{width}-purchase-off")
+                        context.close()
                 browser.close()
         finally:
             proc.terminate()
@@ -117,11 +143,7 @@ def pages(page: Page, url: str, password: str, out: Path, prefix: str) -> None:
     visit("/reset?token=example", "reset")
     visit("/pricing", "pricing")
     # Signed in as the demo user.
-    page.goto(url + "/login")
-    page.fill("#email", "demo@torouter.local")
-    page.fill("#password", password)
-    page.locator("form[action='/login'] button").click()
-    page.wait_for_url("**/dashboard")
+    sign_in(page, url, "demo@torouter.local", password)
     shoot(page, out, f"{prefix}-dashboard")
     visit("/keys", "keys")
     visit("/keys/new", "keys-new")
@@ -143,6 +165,147 @@ def pages(page: Page, url: str, password: str, out: Path, prefix: str) -> None:
     visit("/profile", "profile")
     visit("/playground", "playground")
     visit("/keys/999", "not-found")
+
+
+def sign_in(page: Page, url: str, address: str, password: str) -> None:
+    page.goto(url + "/login")
+    page.fill("#email", address)
+    page.fill("#password", password)
+    page.locator("form[action='/login'] button").click()
+    page.wait_for_url("**/dashboard")
+
+
+class Shop:
+    """What the payment shots need from the server, through its JSON API as an admin and a
+    person would do it: plans to buy, a user with no orders, the Stripe settings cleared."""
+
+    def __init__(self, url: str, admin_password: str, outbox: Path) -> None:
+        self.url = url
+        self.admin_password = admin_password
+        self.outbox = outbox
+        self.empty_user = ("empty@example.com", "empty password")
+
+    @contextlib.contextmanager
+    def _admin(self) -> Iterator[httpx.Client]:
+        with httpx.Client(base_url=self.url, timeout=30) as c:
+            r = c.post(
+                "/api/auth/login",
+                json={"email": "admin@torouter.local", "password": self.admin_password},
+            )
+            r.raise_for_status()
+            c.headers["x-csrf-token"] = r.json()["csrf_token"]
+            yield c
+
+    def setup(self) -> None:
+        with self._admin() as c:
+            offers = {
+                "pro": [("pro-monthly", "8", 30, "5", "100"), ("pro-yearly", "80", 365, "5", "0")],
+                "team": [("team-monthly", "500", 30, "50", "1000")],
+            }
+            for group, plans in offers.items():
+                body = {"name": group, "billing_type": "subscription"}
+                r = c.post("/api/admin/groups", json=body)
+                r.raise_for_status()
+                for name, price, days, daily, monthly in plans:
+                    body = {
+                        "name": name,
+                        "group_id": r.json()["id"],
+                        "price_usd": price,
+                        "duration_days": days,
+                        "daily_cap_usd": daily,
+                        "monthly_cap_usd": monthly,
+                    }
+                    c.post("/api/admin/plans", json=body).raise_for_status()
+        address, password = self.empty_user
+        with httpx.Client(base_url=self.url, timeout=30) as c:
+            body = {"email": address, "password": password, "password_confirm": password}
+            c.post("/api/auth/signup", json=body).raise_for_status()
+            token = re.search(r"token=(\S+)", self._mail_to(address))
+            assert token is not None
+            c.post("/api/auth/verify", json={"token": token.group(1)}).raise_for_status()
+
+    def _mail_to(self, address: str) -> str:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for path in sorted(self.outbox.glob("*.eml")) if self.outbox.exists() else []:
+                msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                if address in str(msg["To"]):
+                    body = msg.get_body(("plain",))
+                    assert body is not None
+                    return str(body.get_content())
+            time.sleep(0.2)
+        raise SystemExit(f"no mail to {address}")
+
+    def payments_off(self) -> None:
+        with self._admin() as c:
+            body = {"stripe_secret_key": None, "stripe_webhook_secret": None}
+            c.patch("/api/admin/settings/payments", json=body).raise_for_status()
+
+
+def payment_pages(page: Page, url: str, shop: Shop, out: Path, prefix: str) -> None:
+    """The payment pages in their states, driven through the fake Stripe's hosted page."""
+
+    def visit(path: str, name: str) -> None:
+        page.goto(url + path)
+        shoot(page, out, f"{prefix}-{name}")
+
+    def checkout(amount: str) -> None:
+        page.goto(url + "/purchase")
+        page.locator(f"button[name='preset_usd'][value='{amount}']").click()
+        page.wait_for_url("**/mock/stripe/c/pay/**")
+
+    visit("/purchase", "purchase")
+    page.fill("#amount_usd", "0.5")
+    page.locator("form:has(#amount_usd) button").click()
+    shoot(page, out, f"{prefix}-purchase-error")
+    # Paid: the fake's Pay button, back on the result page once the webhook landed.
+    checkout("20.00")
+    shoot(page, out, f"{prefix}-stripe-checkout")
+    page.locator("button.pay").click()
+    page.wait_for_url("**/payment/result?order=*")
+    page.locator(".result.paid").wait_for()
+    shoot(page, out, f"{prefix}-payment-paid")
+    paid = page.url.split("order=")[1]
+    # Failed: the fake's Fail button.
+    checkout("10.00")
+    page.locator("button.fail").click()
+    page.wait_for_url("**/payment/result?order=*")
+    page.locator(".result.failed").wait_for()
+    shoot(page, out, f"{prefix}-payment-failed")
+    # Cancelled on Stripe's page: back on /purchase with the checkout still open.
+    checkout("50.00")
+    page.locator("button.cancel").click()
+    page.wait_for_url("**/purchase")
+    shoot(page, out, f"{prefix}-purchase-open")
+    pending = page.locator("form[action$='/resume']").first.get_attribute("action")
+    assert pending is not None
+    visit(f"/payment/result?order={pending.split('/')[2]}", "payment-pending")
+    visit("/orders", "orders")
+    visit("/orders?status=refund_rejected", "orders-filtered-empty")
+    visit(f"/orders/{paid}", "order-detail")
+    page.fill("#reason", "")
+    page.locator("form[action$='/refund'] button").click()
+    shoot(page, out, f"{prefix}-order-refund-error")
+    page.fill("#reason", f"Screenshot {prefix}")
+    page.locator("form[action$='/refund'] button").click()
+    shoot(page, out, f"{prefix}-order-refund-requested")
+    # Subscriptions: plans, bought from the balance, refused for want of it (402).
+    visit("/subscriptions", "subscriptions")
+    page.locator("form:has(input[value='balance']) button[aria-label$=': pro-monthly']").click()
+    shoot(page, out, f"{prefix}-subscriptions-bought")
+    page.locator("form:has(input[value='balance']) button[aria-label$=': team-monthly']").click()
+    shoot(page, out, f"{prefix}-subscriptions-402")
+    # Leave no checkout open for the next round (at most 3 per user).
+    page.goto(url + "/purchase")
+    while page.locator("form[action$='/cancel'] button").count():
+        page.locator("form[action$='/cancel'] button").first.click()
+        page.wait_for_url("**/purchase?notice=order_cancelled")
+    # A user with no orders and no subscriptions.
+    page.context.clear_cookies()
+    sign_in(page, url, *shop.empty_user)
+    visit("/orders", "orders-empty")
+    visit("/subscriptions", "subscriptions-none")
+    page.context.clear_cookies()
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ SMTP server whose mails the tests read (the account tests' `smtp_server`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,27 +14,33 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.accounts.conftest import FakeClock, Received, SmtpSink, smtp_server  # noqa: F401
+from tests.billing.payments.shop import SECRET_KEY, WEBHOOK_SECRET, check_invariant, serve
 from tests.console.browser import browser, demo  # noqa: F401  (session-scoped)
+from tests.waiting import eventually
 from torouter.accounts.limits import MemoryLimiter
 from torouter.accounts.mailer import Postman, SmtpMailer
 from torouter.accounts.passwords import hash_password
 from torouter.accounts.service import Accounts
 from torouter.api import ApiDeps, build_management_api
+from torouter.app_payments import subscribe_paid_plan
 from torouter.billing.ledger import Ledger
-from torouter.config import Settings
+from torouter.billing.payments.service import Payments
+from torouter.config import PaymentsSettings, Settings
 from torouter.console.app import build_console
 from torouter.console.paths import is_console_path
 from torouter.crypto import generate_key, keyring_for
+from torouter.mock.stripe import FakeStripe
 from torouter.snapshot import SnapshotHolder
 from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
 from torouter.storage.repos.groups import create_group, set_group_models
+from torouter.storage.repos.ledger import add_ledger_entry
 from torouter.storage.repos.models import create_model
 from torouter.storage.repos.users import create_user
-from torouter.storage.tables import users
+from torouter.storage.tables import orders, users
 
 PASSWORD = "hunter22"
 BASE = "http://console.test"
@@ -173,3 +180,92 @@ async def site(db: Database, request: pytest.FixtureRequest, tmp_path: Path) -> 
         await accounts.postman.drain()
         for c in s.clients:
             await c.aclose()
+
+
+@dataclass
+class PaySite:
+    """`Site` with payments: the fake Stripe served on its own port (the official SDK talks
+    HTTP to it), the site served too so that the fake's webhooks reach it, one clock."""
+
+    site: Site
+    payments: Payments
+    fake: FakeStripe
+    url: str
+
+    async def order(self, order_id: str) -> dict[str, Any]:
+        async with self.site.db.connect() as conn:
+            row = (await conn.execute(select(orders).where(orders.c.id == order_id))).mappings()
+            return dict(row.one())
+
+    async def orders_of(self, user_id: int) -> list[dict[str, Any]]:
+        async with self.site.db.connect() as conn:
+            rows = await conn.execute(
+                select(orders).where(orders.c.user_id == user_id).order_by(orders.c.created_at)
+            )
+            return [dict(r) for r in rows.mappings()]
+
+    async def user_id(self, email: str) -> int:
+        async with self.site.db.connect() as conn:
+            return int(await conn.scalar(select(users.c.id).where(users.c.email == email)))
+
+    async def credit(self, user_id: int, usd: int) -> None:
+        """An admin credit (or, negative, a debit), as the gateway's counters see it too."""
+        async with self.site.db.begin() as conn:
+            await add_ledger_entry(
+                conn,
+                user_id=user_id,
+                amount_nusd=usd * 10**9,
+                reason="admin_credit" if usd > 0 else "admin_debit",
+                reference=f"test:{user_id}:{usd}:{self.site.clock.now().timestamp()}",
+            )
+        await self.site.deps.ledger.credit(user_id, usd * 10**9)
+
+    async def balance(self, user_id: int) -> int:
+        async with self.site.db.connect() as conn:
+            return int(await conn.scalar(select(users.c.balance_nusd).where(users.c.id == user_id)))
+
+    async def wait_status(self, order_id: str, status: str) -> None:
+        async def reached() -> bool:
+            return (await self.order(order_id))["status"] == status
+
+        await eventually(reached, within=30, what=f"order {order_id} {status}")
+        await self.fake.webhooks.idle()
+
+
+@pytest.fixture
+async def pay_site(site: Site) -> AsyncIterator[PaySite]:
+    site.clock.t = dt.datetime.now(dt.UTC)  # Stripe's clock is the real one
+    fake = FakeStripe("http://placeholder", api_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET)
+    fake_server = await serve(fake)
+    fake.account.public_url = fake_server.url
+    fake.start()
+    settings = site.deps.settings
+    payments = Payments(
+        db=site.db,
+        ledger=site.deps.ledger,
+        snapshot=site.deps.snapshot,
+        file_settings=PaymentsSettings(
+            stripe_secret_key=SECRET_KEY,
+            stripe_webhook_secret=WEBHOOK_SECRET,
+            stripe_api_base=fake_server.url,
+            topup_presets_usd=[Decimal(10), Decimal(20), Decimal(50)],
+            topup_min_usd=Decimal(5),
+            topup_max_usd=Decimal(500),
+        ),
+        keyring=keyring_for(settings),
+        base_url=BASE,
+        subscribe=subscribe_paid_plan,
+        clock=site.clock.now,
+    )
+    site.deps.payments = payments
+    served = await serve(site.app)
+    fake.webhooks.url = f"{served.url}/api/payments/stripe/webhook"
+    try:
+        yield PaySite(site, payments, fake, fake_server.url)
+        await fake.webhooks.idle()
+        await check_invariant(site.db, None)
+    finally:
+        await fake.close()
+        await served.stop()
+        await fake_server.stop()
+        await payments.aclose()

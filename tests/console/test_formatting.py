@@ -49,3 +49,11 @@ def test_numbers_dates_and_relative_times() -> None:
     assert zh.ago(T - dt.timedelta(minutes=3), T) == "3分钟前"
     assert en.iso(T) == "2025-06-01T20:05:00Z"
     assert en.price("0.15") == "$0.15" and en.price(None) == "—"
+
+
+def test_round_amounts_on_buttons() -> None:
+    """Top-up presets: `$20`, `$1,000`; an amount with cents keeps them."""
+    en, zh = Formatter("en", UTC), Formatter("zh-CN", UTC)
+    assert en.whole_usd(Decimal("20.00")) == "$20" and en.whole_usd(Decimal(1000)) == "$1,000"
+    assert en.whole_usd(Decimal("12.5")) == "$12.50"
+    assert zh.whole_usd(Decimal(5000)) == "US$5,000"

@@ -21,7 +21,19 @@ from torouter.api.middleware import RequestId
 from torouter.console.assets import Assets
 from torouter.console.deps import ConsoleDeps
 from torouter.console.forms import CsrfFailed, FormErrors, FormTooLarge
-from torouter.console.pages import auth, dashboard, keys, models, playground, profile, site
+from torouter.console.pages import (
+    auth,
+    dashboard,
+    keys,
+    models,
+    orders,
+    payment_result,
+    playground,
+    profile,
+    purchase,
+    site,
+    subscriptions,
+)
 from torouter.console.render import environment, page
 from torouter.console.security import ASGIApp, SecurityHeaders
 from torouter.console.visitor import visitor
@@ -64,6 +76,10 @@ def build_console(api: ApiDeps, *, base_url: str) -> ASGIApp:
             *models.routes,
             *profile.routes,
             *playground.routes,
+            *purchase.routes,
+            *orders.routes,
+            *payment_result.routes,
+            *subscriptions.routes,
         ],
         exception_handlers={
             CsrfFailed: _csrf_failed,

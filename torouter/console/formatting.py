@@ -62,6 +62,14 @@ class Formatter:
         cny = self._currency(Decimal(nusd) / NANO * self.cny_rate, "CNY", digits=2)
         return f"{text} ≈ {cny}"
 
+    def whole_usd(self, usd: Decimal) -> str:
+        """A round amount as people write it on a button: `$20`, `$1,000` (`$12.50` if not)."""
+        if usd != usd.to_integral_value():
+            return self.price(usd)
+        return format_currency(
+            usd, "USD", format="¤#,##0", locale=self.locale, currency_digits=False
+        )
+
     def price(self, usd: str | Decimal | None) -> str:
         """An exact decimal USD price (per 1M tokens or per unit)."""
         if usd is None:

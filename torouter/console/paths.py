@@ -8,7 +8,8 @@ from __future__ import annotations
 
 __all__ = ["is_console_path"]
 
-_EXACT = frozenset({"/", "/favicon.ico"})
+# `/billing/topup` is the top-up page's alias (R14.2); the rest of `/billing` is not ours.
+_EXACT = frozenset({"/", "/favicon.ico", "/billing/topup"})
 # Each entry is served as `/name` and `/name/…`.
 _SECTIONS = (
     "login",
@@ -25,6 +26,10 @@ _SECTIONS = (
     "pricing",
     "language",
     "onboarding",
+    "purchase",
+    "payment",
+    "orders",
+    "subscriptions",
     "static",
 )
 _PREFIXES = tuple(f"/{name}/" for name in _SECTIONS)

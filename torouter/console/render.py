@@ -3,6 +3,7 @@ and the responses (HTML, redirects after a post, error pages)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -13,6 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from torouter.accounts.sessions import CSRF_COOKIE
 from torouter.console.deps import ConsoleDeps
+from torouter.console.security import FORM_ACTION_HEADER
 from torouter.console.visitor import Visitor
 
 __all__ = ["TEMPLATE_DIR", "environment", "page", "redirect", "safe_next"]
@@ -50,9 +52,16 @@ def _csrf_cookie(request: Request, response: Response, v: Visitor) -> None:
 
 
 def page(
-    request: Request, v: Visitor, template: str, *, status: int = 200, **context: Any
+    request: Request,
+    v: Visitor,
+    template: str,
+    *,
+    status: int = 200,
+    form_targets: Sequence[str] = (),
+    **context: Any,
 ) -> HTMLResponse:
-    """Render `template` with the page context; personal pages are never cached."""
+    """Render `template` with the page context; personal pages are never cached.
+    `form_targets`: other origins this page's forms may redirect to (`checkout.py`)."""
     deps: ConsoleDeps = request.app.state.deps
     html = deps.templates.get_template(template).render(
         v=v,
@@ -67,6 +76,8 @@ def page(
     )
     response = HTMLResponse(html, status_code=status)
     response.headers["cache-control"] = "no-store"
+    if form_targets:
+        response.headers[FORM_ACTION_HEADER.decode()] = " ".join(form_targets)
     _csrf_cookie(request, response, v)
     return response
 

@@ -19,7 +19,7 @@ from ulid import ULID
 from torouter.api import subscription_service as subs
 from torouter.api.auth import SessionUser, VerifiedUser
 from torouter.api.changes import now, publish
-from torouter.api.deps import Deps
+from torouter.api.deps import ApiDeps, Deps
 from torouter.api.fields import Id
 from torouter.api.me.catalog import visible_groups
 from torouter.api.pagination import Page, Paging, fetch_page
@@ -33,7 +33,7 @@ from torouter.storage.repos.ledger import debit_if_covered
 from torouter.storage.repos.users import lock_user
 from torouter.storage.tables import groups, plans, subscriptions
 
-__all__ = ["Purchase", "SubscriptionUpdate", "router"]
+__all__ = ["Purchase", "SubscriptionUpdate", "my_plans", "router", "set_auto_renew"]
 
 router = APIRouter(tags=["me"])
 _ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
@@ -47,7 +47,8 @@ class SubscriptionUpdate(InputModel):
     auto_renew: bool
 
 
-def _my_plans(user_id: int) -> Select[Any]:
+def my_plans(user_id: int) -> Select[Any]:
+    """The plans on offer to the user: enabled, of enabled groups open to them."""
     return subs.plan_select().where(plans.c.enabled, visible_groups(user_id))
 
 
@@ -59,7 +60,7 @@ def _my_plans(user_id: int) -> Select[Any]:
 )
 async def list_plans(deps: Deps, principal: SessionUser, paging: Paging) -> Page[PlanRead]:
     assert principal.user_id is not None
-    stmt = _my_plans(principal.user_id).order_by(groups.c.id, plans.c.price_nusd, plans.c.id)
+    stmt = my_plans(principal.user_id).order_by(groups.c.id, plans.c.price_nusd, plans.c.id)
     async with deps.db.connect() as conn:
         return await fetch_page(conn, stmt, paging, PlanRead.from_row)
 
@@ -110,7 +111,7 @@ async def buy(
     async with deps.db.begin() as conn:
         await lock_user(conn, user_id=user_id)  # one purchase at a time per user
         plan = (
-            (await conn.execute(_my_plans(user_id).where(plans.c.id == body.plan_id)))
+            (await conn.execute(my_plans(user_id).where(plans.c.id == body.plan_id)))
             .mappings()
             .first()
         )
@@ -160,9 +161,17 @@ async def _owned(conn: AsyncConnection, sub_id: int, principal: Principal) -> No
 async def patch_subscription(
     deps: Deps, principal: SessionUser, sub_id: Id, body: SubscriptionUpdate
 ) -> SubscriptionRead:
+    return await set_auto_renew(deps, principal, sub_id, body.auto_renew)
+
+
+async def set_auto_renew(
+    deps: ApiDeps, principal: Principal, sub_id: int, auto_renew: bool
+) -> SubscriptionRead:
+    """The user's own, unmanaged subscription: 404 for none, 403 for another's, 409 for a
+    managed one (also the console's toggle)."""
     async with deps.db.begin() as conn:
         await _owned(conn, sub_id, principal)
-        await repo.update_subscription(conn, sub_id=sub_id, values={"auto_renew": body.auto_renew})
+        await repo.update_subscription(conn, sub_id=sub_id, values={"auto_renew": auto_renew})
         out = await _read(deps, conn, sub_id)
     await publish(deps)
     return out

@@ -53,6 +53,7 @@ __all__ = [
     "complete_refund",
     "fail_refund",
     "refund_failed_later",
+    "refund_refusal",
     "refundable_now",
     "reject_refund",
     "request_refund",
@@ -113,6 +114,20 @@ async def refundable_now(conn: AsyncConnection, order: Mapping[str, Any]) -> int
     return refundable(int(balance or 0), int(order["amount_nusd"]), later)
 
 
+def refund_refusal(order: Mapping[str, Any], *, now: dt.datetime, window_days: int) -> str | None:
+    """Why the user cannot ask for a refund of this order, before looking at what is left of
+    it; None when they can (a paid Stripe top-up within the window). Pages use it to offer
+    the button only where the request can succeed."""
+    if order["kind"] != "topup" or order["method"] != "stripe":
+        return "Only top-ups paid through Stripe can be refunded"
+    if order["status"] != "paid":
+        return f"This order is {order['status']}; a refund needs a paid order"
+    paid_at = order["paid_at"]
+    if paid_at is None or paid_at < now - dt.timedelta(days=window_days):
+        return f"Refunds are possible within {window_days} days of payment"
+    return None
+
+
 async def request_refund(
     conn: AsyncConnection,
     order: Mapping[str, Any],
@@ -123,13 +138,9 @@ async def request_refund(
 ) -> int:
     """paid → refund_requested; returns the refundable amount. 409 CONFLICT when the order
     cannot be refunded (not a paid top-up, asked before, too old, nothing left)."""
-    if order["kind"] != "topup" or order["method"] != "stripe":
-        raise error("CONFLICT", "Only top-ups paid through Stripe can be refunded")
-    if order["status"] != "paid":
-        raise error("CONFLICT", f"This order is {order['status']}; a refund needs a paid order")
-    paid_at = order["paid_at"]
-    if paid_at is None or paid_at < now - dt.timedelta(days=window_days):
-        raise error("CONFLICT", f"Refunds are possible within {window_days} days of payment")
+    refusal = refund_refusal(order, now=now, window_days=window_days)
+    if refusal is not None:
+        raise error("CONFLICT", refusal)
     amount = await refundable_now(conn, order)
     if amount <= 0:
         raise error("CONFLICT", "Nothing of this top-up is left to refund: it has been spent")

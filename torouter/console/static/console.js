@@ -24,6 +24,13 @@ async function copyText(text) {
   area.remove();
 }
 
+// The step to a payment page the console could not redirect to (a checkout on a domain it
+// did not know beforehand): follow the link at once; without JavaScript the person clicks it.
+document.addEventListener("DOMContentLoaded", () => {
+  const link = document.querySelector("a[data-follow]");
+  if (link) window.location.assign(link.href);
+});
+
 document.addEventListener("alpine:init", () => {
   const Alpine = window.Alpine;
 
