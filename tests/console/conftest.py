@@ -27,6 +27,7 @@ from torouter.config import Settings
 from torouter.console.app import build_console
 from torouter.console.paths import is_console_path
 from torouter.crypto import generate_key, keyring_for
+from torouter.routing.health import HealthBook
 from torouter.snapshot import SnapshotHolder
 from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
@@ -34,6 +35,7 @@ from torouter.storage.repos.groups import create_group, set_group_models
 from torouter.storage.repos.models import create_model
 from torouter.storage.repos.users import create_user
 from torouter.storage.tables import users
+from torouter.upstreams.http import UpstreamHttp
 
 PASSWORD = "hunter22"
 BASE = "http://console.test"
@@ -124,6 +126,16 @@ class Site:
         assert r.status_code == 303, r.text
         return c
 
+    async def admin(self, email: str = "root@example.com") -> httpx.AsyncClient:
+        """A signed-in administrator's browser."""
+        user_id = await self.user(email)
+        async with self.db.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(role="admin"))
+        c = self.browser()
+        r = await self.form(c, "/login", "/login", {"email": email, "password": PASSWORD})
+        assert r.status_code == 303, r.text
+        return c
+
     async def mails(self, to: str) -> list[Received]:
         await self.accounts.postman.drain()
         return [m for m in self.sink.received if to in m.rcpt]
@@ -161,8 +173,16 @@ async def site(db: Database, request: pytest.FixtureRequest, tmp_path: Path) -> 
         clock=clock,
     )
     accounts.postman = Postman(SmtpMailer(settings.smtp, timeout=10), concurrency=1)
+    http = UpstreamHttp()
+    await http.start()
     deps = ApiDeps(
-        settings=settings, db=db, snapshot=snapshot, ledger=Ledger(MemoryState()), accounts=accounts
+        settings=settings,
+        db=db,
+        snapshot=snapshot,
+        ledger=Ledger(MemoryState()),
+        accounts=accounts,
+        health=HealthBook(),
+        http=http,
     )
     console = build_console(deps, base_url=BASE)
     api = build_management_api(deps)
@@ -173,3 +193,4 @@ async def site(db: Database, request: pytest.FixtureRequest, tmp_path: Path) -> 
         await accounts.postman.drain()
         for c in s.clients:
             await c.aclose()
+        await http.close()

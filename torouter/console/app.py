@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from torouter.api.deps import ApiDeps
 from torouter.api.middleware import RequestId
+from torouter.console import admin
 from torouter.console.assets import Assets
 from torouter.console.deps import ConsoleDeps
 from torouter.console.forms import CsrfFailed, FormErrors, FormTooLarge
@@ -54,7 +55,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def build_console(api: ApiDeps, *, base_url: str) -> ASGIApp:
-    deps = ConsoleDeps.build(api, assets=Assets(), templates=environment(), base_url=base_url)
+    templates = environment()
+    templates.globals["admin_sections"] = admin.SECTIONS
+    deps = ConsoleDeps.build(api, assets=Assets(), templates=templates, base_url=base_url)
     app = Starlette(
         routes=[
             *site.routes,
@@ -64,6 +67,7 @@ def build_console(api: ApiDeps, *, base_url: str) -> ASGIApp:
             *models.routes,
             *profile.routes,
             *playground.routes,
+            *admin.routes,
         ],
         exception_handlers={
             CsrfFailed: _csrf_failed,

@@ -25,6 +25,7 @@ _SECTIONS = (
     "pricing",
     "language",
     "onboarding",
+    "admin",
     "static",
 )
 _PREFIXES = tuple(f"/{name}/" for name in _SECTIONS)

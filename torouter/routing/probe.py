@@ -131,7 +131,8 @@ async def run_probes(
             if not held:
                 continue
             for ch in disabled:
-                ok, status, _ = await probe_channel(http, ch)
+                ok, status, text = await probe_channel(http, ch)
+                health.probed(ch.id, ok, status, text)
                 log.info("channel probe", extra={"channel": ch.id, "ok": ok, "status": status})
                 if ok:
                     health.enable(ch.id)

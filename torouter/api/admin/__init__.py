@@ -16,6 +16,7 @@ from torouter.api.admin import (
     subscriptions,
     tokens,
     usage,
+    user_account,
     user_actions,
     users,
 )
@@ -33,6 +34,7 @@ for _module in (
     usage,
     users,
     user_actions,
+    user_account,
     keys,
     catalog,
     channels,
