@@ -146,4 +146,7 @@ class StateBackend(Protocol):
     async def is_seeded(self, marker: str) -> bool:
         """Whether the marker counter exists (Redis came back empty: False)."""
 
+    async def ping(self) -> bool:
+        """Whether the backend answers now (readiness, R17.3); never raises."""
+
     async def close(self) -> None: ...

@@ -272,5 +272,8 @@ class MemoryState:
     async def is_seeded(self, marker: str) -> bool:
         return marker in self._used
 
+    async def ping(self) -> bool:
+        return True
+
     async def close(self) -> None:
         return None

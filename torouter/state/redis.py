@@ -233,6 +233,12 @@ class RedisState:
     async def is_seeded(self, marker: str) -> bool:
         return bool(await self.client.exists(marker))
 
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
     async def close(self) -> None:
         await self.client.aclose()
 

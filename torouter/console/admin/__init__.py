@@ -12,12 +12,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from torouter.console.admin import (
+    audit,
     channel_form,
     channel_tools,
     channels,
     groups,
     models,
+    operations,
     plans,
+    settings,
+    tokens,
     user_actions,
     users,
 )
@@ -35,6 +39,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("/admin/plans", "plans"),
     ("/admin/models", "models"),
     ("/admin/channels", "channels"),
+    ("/admin/operations", "operations"),
+    ("/admin/settings", "settings"),
+    ("/admin/tokens", "tokens"),
+    ("/admin/audit", "audit"),
 )
 
 
@@ -53,4 +61,8 @@ routes: list[Route] = [
     *channel_form.routes,  # `/admin/channels/new` before `/admin/channels/{channel_id}`
     *channel_tools.routes,
     *channels.routes,
+    *operations.routes,
+    *settings.routes,
+    *tokens.routes,
+    *audit.routes,
 ]
