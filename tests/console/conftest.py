@@ -26,7 +26,7 @@ from torouter.billing.ledger import Ledger
 from torouter.config import Settings
 from torouter.console.app import build_console
 from torouter.console.paths import is_console_path
-from torouter.crypto import generate_key, keyring_for
+from torouter.crypto import decrypt, generate_key, keyring_for
 from torouter.routing.health import HealthBook
 from torouter.snapshot import SnapshotHolder
 from torouter.state.memory import MemoryState
@@ -162,12 +162,13 @@ async def site(db: Database, request: pytest.FixtureRequest, tmp_path: Path) -> 
         smtp={"host": "127.0.0.1", "port": port, "sender": "ToRouter <no-reply@console.test>"},
     )
     clock = FakeClock()
-    snapshot = SnapshotHolder(db, decrypt=lambda s: s)
+    keyring = keyring_for(settings)
+    snapshot = SnapshotHolder(db, decrypt=lambda token: decrypt(token, keyring))
     await snapshot.reload()
     accounts = Accounts.build(
         settings,
         db,
-        keyring_for(settings),
+        keyring,
         on_users_changed=snapshot.reload,
         limiter=MemoryLimiter(clock),
         clock=clock,

@@ -243,18 +243,18 @@ async def remove(channel_id: ChannelId, deps: Deps, principal: Admin) -> Respons
 
 async def _set_status(deps: Any, channel_id: int, status: str, actor: str) -> ChannelRead:
     async with deps.db.begin() as conn:
-        exists = (
-            await conn.execute(select(channels.c.id).where(channels.c.id == channel_id))
-        ).first()
-        if exists is None:
-            raise error("E19", "Channel not found")
+        before = (await _managed_guard(conn, channel_id))["status"]  # managed: read-only
         await conn.execute(
             update(channels)
             .where(channels.c.id == channel_id)
             .values(status=status, status_reason=None, status_since=dt.datetime.now(dt.UTC))
         )
         await record_audit(
-            conn, actor=actor, action=f"channel.{status}", target=f"channel:{channel_id}"
+            conn,
+            actor=actor,
+            action=f"channel.{status}",
+            target=f"channel:{channel_id}",
+            detail={"status": {"from": before, "to": status}},
         )
         out = await _read(conn, channel_id)
     if deps.health is not None and status == "enabled":

@@ -28,9 +28,19 @@ MONEY = ("price_usd", "daily_cap_usd", "weekly_cap_usd", "monthly_cap_usd")
 FIELDS = ("name", "group_id", *MONEY, "duration_days", "max_per_user", "enabled")
 
 
+CAPS = ("daily_cap_usd", "weekly_cap_usd", "monthly_cap_usd")
+
+
 def _body(form: dict[str, str]) -> dict[str, Any]:
+    """Form text → the JSON API's body: a blank cap is no cap (0); a blank duration or
+    purchase limit is left out (the default when creating, unchanged when editing)."""
     out: dict[str, Any] = {name: form.get(name, "").strip() for name in FIELDS}
     out["enabled"] = form.get("enabled") == "on"
+    for name in CAPS:
+        out[name] = out[name] or "0"
+    for name in ("duration_days", "max_per_user"):
+        if not out[name]:
+            del out[name]
     return out
 
 
