@@ -65,7 +65,7 @@ def _endpoint(action: Action, section: str, notice: str, known: tuple[str, ...])
                 errors={section: errors},
                 forms={section: form},
             )
-        return redirect(f"/admin/users/{user.id}#{section}", notice=done or notice)
+        return redirect(f"/admin/users/{user.id}#section-{section}", notice=done or notice)
 
     endpoint.__name__ = action.__name__
     return endpoint
