@@ -4,9 +4,10 @@
     .venv/bin/python scripts/screenshots.py [--out screenshots]
 
 Starts a ToRouter server on a free port with fresh demo data in a temporary folder, signs in
-as the demo user in Debian's chromium (driven by Playwright; no browser is downloaded) and
-writes `<out>/<lang>-<width>-<page>.png`, full page (`--dark`: also `…-dark-…` in the dark
-colour scheme). The folder is git-ignored.
+as the demo user, then as the demo admin, in Debian's chromium (driven by Playwright; no
+browser is downloaded) and writes `<out>/<lang>-<width>-<page>.png`, full page (`--dark`:
+also `…-dark-…` in the dark colour scheme; `--only admin|user` takes one side). The admin
+pages are named `admin-…`. The folder is git-ignored.
 
 The payment pages are shot in their states: top-up presets, an unfinished checkout, the
 result page pending, paid and failed (through the built-in fake Stripe's Pay and Fail
@@ -79,7 +80,9 @@ def shoot(page: Page, out: Path, name: str) -> None:
     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
 
 
-def run(out: Path, schemes: tuple[str, ...] = ("light",)) -> None:
+def run(
+    out: Path, schemes: tuple[str, ...] = ("light",), sides: tuple[str, ...] = ("user", "admin")
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp))
@@ -102,8 +105,12 @@ def run(out: Path, schemes: tuple[str, ...] = ("light",)) -> None:
                             )
                             page = context.new_page()
                             prefix = f"{lang}-{width}" + ("-dark" if scheme == "dark" else "")
-                            pages(page, url, password.group(1), out, prefix)
-                            payment_pages(page, url, shop, out, prefix)
+                            if "user" in sides:
+                                pages(page, url, password.group(1), out, prefix)
+                                payment_pages(page, url, shop, out, prefix)
+                            if "admin" in sides:
+                                context.clear_cookies()
+                                admin_pages(page, url, admin.group(1), out, prefix)
                             context.close()
                 shop.payments_off()
                 for lang in LANGS:
@@ -308,12 +315,61 @@ def payment_pages(page: Page, url: str, shop: Shop, out: Path, prefix: str) -> N
     page.context.clear_cookies()
 
 
+def admin_pages(page: Page, url: str, password: str, out: Path, prefix: str) -> None:
+    """The operator's pages, with their error and empty states."""
+
+    def visit(path: str, name: str) -> None:
+        page.goto(url + path)
+        shoot(page, out, f"{prefix}-admin-{name}")
+
+    page.goto(url + "/login")
+    page.fill("#email", "admin@torouter.local")
+    page.fill("#password", password)
+    page.locator("form[action='/login'] button").click()
+    page.wait_for_url("**/dashboard")
+    visit("/admin/users", "users")
+    visit("/admin/users?q=nobody", "users-none")
+    visit("/admin/users/2", "user")
+    page.fill("#amount_usd", "-1")
+    page.locator("form[action='/admin/users/2/balance'] button").click()
+    shoot(page, out, f"{prefix}-admin-user-balance-error")
+    visit("/admin/groups", "groups")
+    visit("/admin/groups/1", "group")
+    visit("/admin/groups/new", "group-new")
+    visit("/admin/plans", "plans-empty")
+    visit("/admin/plans/new", "plan-new")
+    visit("/admin/models", "models")
+    visit("/admin/models/demo-claude", "model")
+    page.fill("[id='prices.input']", "abc")
+    page.locator("form.form button.primary").click()
+    shoot(page, out, f"{prefix}-admin-model-error")
+    visit("/admin/channels", "channels")
+    page.locator("form[action='/admin/channels/1/test'] button").first.click()
+    page.wait_for_load_state()
+    shoot(page, out, f"{prefix}-admin-channel-test")
+    visit("/admin/channels/1/edit", "channel-edit")
+    visit("/admin/channels/new", "channel-new")
+    visit("/admin/channels/1/check", "channel-check")
+    page.locator("form[action='/admin/channels/1/check'] button.primary").click()
+    page.locator(".check-item").last.wait_for()
+    page.wait_for_timeout(300)
+    shoot(page, out, f"{prefix}-admin-channel-check-done")
+    visit("/admin/channels/1/models", "channel-models")
+    visit("/admin/operations", "operations")
+    visit("/admin/settings", "settings")
+    visit("/admin/tokens", "tokens")
+    visit("/admin/audit", "audit")
+    visit("/admin/users/999", "not-found")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "screenshots")
     parser.add_argument("--dark", action="store_true", help="also in the dark colour scheme")
+    parser.add_argument("--only", choices=("user", "admin"), help="one side of the console")
     args = parser.parse_args()
-    run(args.out, ("light", "dark") if args.dark else ("light",))
+    sides = (args.only,) if args.only else ("user", "admin")
+    run(args.out, ("light", "dark") if args.dark else ("light",), sides)
 
 
 if __name__ == "__main__":

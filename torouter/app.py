@@ -93,6 +93,9 @@ class Components:
     readiness: Readiness | None = None
     retention: Any = None
     notices: Any = None  # the usage writer's low-balance mailer (R15.4)
+    heartbeat: Any = None
+    job_log: Any = None
+    site_config: Any = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -232,6 +235,11 @@ class ToRouterApp:
                 await migrate.upgrade(db)
         elif not await migrate.is_current(db):
             raise StartupError("the database schema is outdated: run `torouter migrate up`")
+        from torouter.site_config import SiteConfig
+
+        site_config = SiteConfig(s, keyring)  # which settings the file fixed, before any overlay
+        async with db.connect() as conn:
+            await site_config.apply_stored(conn, start=True)  # admin-saved settings (R17.5)
         if s.has_provisioning:
             await provisioning.apply(db, s, keyring)
         demo_info = None
@@ -268,6 +276,7 @@ class ToRouterApp:
             on_low_balance=notices,
         )
         await recorder.replay()  # before seeding: balances must include what the journal held
+        heartbeat, job_log = self._operations(db, recorder)
         snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
         try:
             await snapshot.reload()
@@ -287,7 +296,7 @@ class ToRouterApp:
             sink=sink,
             db=db,
         )
-        self._wire_health(gateway, health, db, snapshot, http, bus, metrics, lock)
+        self._wire_health(gateway, health, db, snapshot, http, bus, metrics, lock, job_log)
         await bus.start()  # after every subscription: the Redis bus subscribes at start
         c = Components(
             settings=s,
@@ -307,6 +316,9 @@ class ToRouterApp:
                 _store_checks(db, state, cast("RedisBus", bus) if s.redis.url else None)
             ),
             notices=notices,
+            heartbeat=heartbeat,
+            job_log=job_log,
+            site_config=site_config,
         )
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
         from torouter.app_payments import wire_payments
@@ -332,12 +344,22 @@ class ToRouterApp:
         recorder.start()
         sink.start()
         ledger.start()
-        c.tasks.append(asyncio.create_task(_periodic_reload(snapshot), name="snapshot-reload"))
+        c.tasks.append(
+            asyncio.create_task(
+                _periodic_reload(snapshot, c.job_log, db, site_config), name="snapshot-reload"
+            )
+        )
+        c.heartbeat.start()
         if s.jobs.enabled:
             from torouter.jobs.subscriptions import SubscriptionJobs
 
             c.jobs = SubscriptionJobs(
-                db, ledger, snapshot, lock=lock, interval_s=s.jobs.subscriptions_interval_s
+                db,
+                ledger,
+                snapshot,
+                lock=lock,
+                interval_s=s.jobs.subscriptions_interval_s,
+                job_log=c.job_log,
             )
             c.jobs.start()
             from torouter.usage.retention import UsageRetention
@@ -367,6 +389,7 @@ class ToRouterApp:
         bus: Bus,
         metrics: Metrics,
         lock: LockFactory,
+        job_log: Any = None,
     ) -> None:
         """Channel health (R9.6): cooldowns and affinity mirrored to other nodes, disables
         persisted off the hot path, probes re-enable."""
@@ -396,9 +419,26 @@ class ToRouterApp:
                 writer,
                 float(self.settings.routing.probe_interval_s),
                 lock=lock,
+                job_log=job_log,
             ),
             name="channel-probes",
         )
+
+    def _operations(self, db: Database, recorder: UsageRecorder) -> tuple[Any, Any]:
+        """This node's heartbeat row and the background jobs' run log (operations page)."""
+        from torouter import __version__
+        from torouter.operations.jobs import JobLog
+        from torouter.operations.nodes import Heartbeat, NodeIdentity
+
+        s = self.settings
+        identity = NodeIdentity.here(__version__)
+        info = {
+            "database": "sqlite" if s.is_sqlite else "postgresql",
+            "redis": bool(s.redis.url),
+            "workers": s.server.workers,
+        }
+        heartbeat = Heartbeat(db, identity, depth=lambda: recorder.depth, info=info)
+        return heartbeat, JobLog(db, identity.id)
 
     def _shared_state(self) -> tuple[StateBackend, Bus, LockFactory]:
         """In-process counters and bus, or Redis ones when `redis.url` is set (R1.4)."""
@@ -418,15 +458,16 @@ class ToRouterApp:
         from torouter.accounts.service import Accounts
         from torouter.api import ApiDeps, build_management_api
 
-        # Sessions, sign-up, TOTP: mail goes to SMTP when `smtp.host` is set, else to the
-        # outbox folder; a verification or suspension reloads the gateway's snapshot.
+        # Sessions, sign-up, TOTP: mail goes to SMTP when `smtp.host` is set (now: the file,
+        # else the settings page), else to the outbox folder; a verification or suspension
+        # reloads the gateway's snapshot.
         c.accounts = Accounts.build(
             c.settings,
             c.db,
             keyring,
             on_users_changed=c.snapshot.invalidate,
             base_url=self.base_url(),
-            mailer=c.notices.postman.mailer,  # one mail seam for the process
+            mailer=c.notices.postman.mailer,  # one mail seam for the process (live SMTP settings)
         )
         deps = ApiDeps(
             settings=c.settings,
@@ -440,8 +481,20 @@ class ToRouterApp:
             payments=c.payments.payments if c.payments else None,
         )
         from torouter.console.app import build_console  # Jinja2, Babel: loaded with the API
+        from torouter.operations.context import OpsContext
 
-        c.console = build_console(deps, base_url=self.base_url())
+        s = c.settings
+        checks = _store_checks(c.db, c.state, cast("RedisBus", c.bus) if s.redis.url else None)
+        ops = OpsContext(
+            node=c.heartbeat.identity if c.heartbeat is not None else None,
+            queue_depth=lambda: c.recorder.depth,
+            queue_size=s.usage.queue_size,
+            checks=checks,
+            redis=bool(s.redis.url),
+        )
+        c.console = build_console(
+            deps, base_url=self.base_url(), ops=ops, site_config=c.site_config
+        )
         return build_management_api(deps)
 
     def base_url(self) -> str:
@@ -472,6 +525,8 @@ class ToRouterApp:
             await c.accounts.postman.drain()  # mail already accepted is still sent
         await c.recorder.close()  # flush every queued row (R17.4)
         await c.notices.postman.drain()  # and the notices its last batches raised
+        if c.heartbeat is not None:
+            await c.heartbeat.stop()  # the node's row says it stopped cleanly
         await c.gateway.response_routes.close()
         log.info(
             "shutdown complete",
@@ -519,19 +574,36 @@ def _store_checks(
 
 
 def _low_balance_mailer(settings: Settings, base_url: str) -> Any:
+    from torouter.accounts.live_mailer import LiveMailer
     from torouter.accounts.mailer import Postman
-    from torouter.accounts.service import default_mailer
     from torouter.usage.notices import LowBalanceMailer
 
-    return LowBalanceMailer(Postman(default_mailer(settings)), base_url, settings.default_language)
+    # Live: SMTP as the file, else the admin settings page, leaves it at each send.
+    return LowBalanceMailer(Postman(LiveMailer(settings)), base_url, settings.default_language)
 
 
-async def _periodic_reload(snapshot: SnapshotHolder, interval: float = 60.0) -> None:
-    """A full reload covers any missed invalidation (R7.12)."""
+async def _periodic_reload(
+    snapshot: SnapshotHolder,
+    job_log: Any = None,
+    db: Database | None = None,
+    site_config: Any = None,
+    interval: float = 60.0,
+) -> None:
+    """A full reload covers any missed invalidation (R7.12); settings saved on another node
+    are picked up here too."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await snapshot.reload()
+            if job_log is None:
+                await snapshot.reload()
+                continue
+            async with job_log.run("snapshot-reload") as run:
+                await snapshot.reload()
+                if db is not None and site_config is not None:
+                    async with db.connect() as conn:
+                        await site_config.apply_stored(conn, start=False)
+                current = snapshot.current
+                run.detail = f"{len(current.keys)} keys, {len(current.channels)} channels"
         except Exception:
             log.exception("periodic snapshot reload failed")
 

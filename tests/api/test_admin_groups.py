@@ -65,7 +65,8 @@ async def test_create_read_edit_delete(api: Api) -> None:
     assert g["id"] not in api.snapshot.current.groups
     assert_error(await api.client.get(path, headers=api.auth), 404, "NOT_FOUND")
     async with api.db.connect() as conn:
-        actions = list((await conn.execute(select(audit_log.c.action))).scalars())
+        stmt = select(audit_log.c.action).order_by(audit_log.c.id)
+        actions = list((await conn.execute(stmt)).scalars())
     assert actions == ["group.create", "group.update", "group.update", "group.delete"]
 
 

@@ -13,7 +13,9 @@ from torouter.storage.tables import audit_log
 
 async def _audit(api: Api) -> list[tuple[str, str | None]]:
     async with api.db.connect() as conn:
-        rows = await conn.execute(select(audit_log.c.action, audit_log.c.target))
+        rows = await conn.execute(
+            select(audit_log.c.action, audit_log.c.target).order_by(audit_log.c.id)
+        )
         return [(a, t) for a, t in rows]
 
 

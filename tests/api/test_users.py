@@ -100,7 +100,8 @@ async def test_credit_and_debit_write_the_ledger_and_move_the_counters(api: Api)
         assert balance == await ledger_sum(conn, user_id=uid) == -9_750_000_001
         rows = (await conn.execute(select(ledger.c.reason).where(ledger.c.user_id == uid))).all()
         assert [x.reason for x in rows] == ["admin_credit", "admin_debit", "admin_debit"]
-        actions = (await conn.execute(select(audit_log.c.action))).scalars().all()
+        stmt = select(audit_log.c.action).order_by(audit_log.c.id)
+        actions = (await conn.execute(stmt)).scalars().all()
         assert actions.count("user.admin_credit") == 1
 
     r = await api.client.get(f"/api/admin/users/{uid}", headers=api.auth)

@@ -198,6 +198,21 @@ async def sign_in(page: Page, demo: Demo, email_address: str, password: str) -> 
     await page.get_by_role("button", name=re.compile("^(Sign in|登录)$")).click()
 
 
+async def login_admin(page: Page, demo: Demo) -> None:
+    await page.goto(demo.url + "/login")
+    await sign_in(page, demo, "admin@torouter.local", demo.admin_password)
+    await page.wait_for_url("**/dashboard")
+
+
+def api_session(demo: Demo, address: str, password: str) -> httpx.Client:
+    """The JSON API as a signed-in browser would call it (session cookie, CSRF header)."""
+    c = httpx.Client(base_url=demo.url, timeout=30)
+    r = c.post("/api/auth/login", json={"email": address, "password": password})
+    assert r.status_code == 200, r.text
+    c.headers["x-csrf-token"] = r.json()["csrf_token"]
+    return c
+
+
 async def login_demo(page: Page, demo: Demo) -> None:
     await page.goto(demo.url + "/login")
     await sign_in(page, demo, "demo@torouter.local", demo.user_password)

@@ -31,8 +31,9 @@ from torouter.billing.payments.service import Payments
 from torouter.config import PaymentsSettings, Settings
 from torouter.console.app import build_console
 from torouter.console.paths import is_console_path
-from torouter.crypto import generate_key, keyring_for
+from torouter.crypto import decrypt, generate_key, keyring_for
 from torouter.mock.stripe import FakeStripe
+from torouter.routing.health import HealthBook
 from torouter.snapshot import SnapshotHolder
 from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
@@ -41,6 +42,7 @@ from torouter.storage.repos.ledger import add_ledger_entry
 from torouter.storage.repos.models import create_model
 from torouter.storage.repos.users import create_user
 from torouter.storage.tables import orders, users
+from torouter.upstreams.http import UpstreamHttp
 
 PASSWORD = "hunter22"
 BASE = "http://console.test"
@@ -131,6 +133,16 @@ class Site:
         assert r.status_code == 303, r.text
         return c
 
+    async def admin(self, email: str = "root@example.com") -> httpx.AsyncClient:
+        """A signed-in administrator's browser."""
+        user_id = await self.user(email)
+        async with self.db.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(role="admin"))
+        c = self.browser()
+        r = await self.form(c, "/login", "/login", {"email": email, "password": PASSWORD})
+        assert r.status_code == 303, r.text
+        return c
+
     async def mails(self, to: str) -> list[Received]:
         await self.accounts.postman.drain()
         return [m for m in self.sink.received if to in m.rcpt]
@@ -157,19 +169,28 @@ async def site(db: Database, request: pytest.FixtureRequest, tmp_path: Path) -> 
         smtp={"host": "127.0.0.1", "port": port, "sender": "ToRouter <no-reply@console.test>"},
     )
     clock = FakeClock()
-    snapshot = SnapshotHolder(db, decrypt=lambda s: s)
+    keyring = keyring_for(settings)
+    snapshot = SnapshotHolder(db, decrypt=lambda token: decrypt(token, keyring))
     await snapshot.reload()
     accounts = Accounts.build(
         settings,
         db,
-        keyring_for(settings),
+        keyring,
         on_users_changed=snapshot.reload,
         limiter=MemoryLimiter(clock),
         clock=clock,
     )
     accounts.postman = Postman(SmtpMailer(settings.smtp, timeout=10), concurrency=1)
+    http = UpstreamHttp()
+    await http.start()
     deps = ApiDeps(
-        settings=settings, db=db, snapshot=snapshot, ledger=Ledger(MemoryState()), accounts=accounts
+        settings=settings,
+        db=db,
+        snapshot=snapshot,
+        ledger=Ledger(MemoryState()),
+        accounts=accounts,
+        health=HealthBook(),
+        http=http,
     )
     console = build_console(deps, base_url=BASE)
     api = build_management_api(deps)
@@ -180,6 +201,7 @@ async def site(db: Database, request: pytest.FixtureRequest, tmp_path: Path) -> 
         await accounts.postman.drain()
         for c in s.clients:
             await c.aclose()
+        await http.close()
 
 
 @dataclass

@@ -114,3 +114,24 @@ def test_classification_precedence() -> None:
     assert classify_status(408) is Outcome.TIMEOUT
     assert classify_status(503) is Outcome.SERVER
     assert classify_status(402) is Outcome.AUTH
+
+
+def test_the_health_view_shows_the_last_probe_or_test() -> None:
+    """R9.9: last error and probe; a probe or an admin Test moves no counter."""
+    h, clock = book()
+    c = ch(1)
+    assert h.view(c)["last_probe"] is None
+    h.failure(c, "m", Outcome.SERVER, status=500)
+    h.probed(1, False, 503, "upstream says no " * 30)
+    view = h.view(c)
+    assert view["last_probe"] == {
+        "at": clock.now,
+        "ok": False,
+        "status": 503,
+        "detail": ("upstream says no " * 30)[:200],
+    }
+    assert view["consecutive_failures"] == 1 and view["last_error"] == "server 500"
+    clock.now += 5
+    h.probed(1, True, 200, "pong")
+    assert h.view(c)["last_probe"]["ok"] is True  # type: ignore[index]
+    assert h.view(c)["consecutive_failures"] == 1

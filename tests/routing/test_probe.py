@@ -58,21 +58,33 @@ async def test_a_round_runs_only_under_the_lock(
 
     monkeypatch.setattr(probe, "probe_channel", fake_probe)
     names: list[str] = []
+    seen: list[tuple[Any, ...]] = []
+    runs: list[tuple[str, bool, str]] = []
+
+    async def record(name: str, _started: Any, *, ok: bool, detail: str) -> None:
+        runs.append((name, ok, detail))
+
     with pytest.raises(_Stop):
         await probe.run_probes(
             None,  # type: ignore[arg-type]
             snapshot,  # type: ignore[arg-type]
-            SimpleNamespace(enable=enabled.append),  # type: ignore[arg-type]
+            SimpleNamespace(  # type: ignore[arg-type]
+                enable=enabled.append, probed=lambda *a: seen.append(a)
+            ),
             SimpleNamespace(write=write),  # type: ignore[arg-type]
             10.0,
             sleep=sleeper(2),
             lock=lock_answering(held, names),
+            job_log=SimpleNamespace(record=record),  # type: ignore[arg-type]
         )
     assert names == ["channel-probes", "channel-probes"]
     if held:
         assert probed == [1, 1] and enabled == [1, 1] and written == [(1, "enabled")] * 2
+        # R9.9: the health view shows the last probe; the operations page the job's runs.
+        assert seen == [(1, True, 200, "pong")] * 2
+        assert runs == [("channel-probes", True, "1 probed, 1 re-enabled")] * 2
     else:
-        assert probed == [] and enabled == [] and written == []
+        assert probed == [] and enabled == [] and written == [] and runs == []
 
 
 async def test_no_disabled_channel_takes_no_lock() -> None:

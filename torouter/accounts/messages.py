@@ -35,6 +35,9 @@ NOT_SUSPENDED = "The user is not suspended"
 USER_DELETED = "The user is deleted"
 USER_NOT_FOUND = "User not found"
 SESSION_NOT_FOUND = "Session not found"
+MANAGED_USER = "This account is declared in the config file: its role and state are set there"
+SELF_ROLE = "You cannot change your own role"
+NOT_UNVERIFIED = "The user's email is not waiting for verification"
 _ALLOWED_PREFIX = "Allowed email domains: "
 
 ZH = {
@@ -65,6 +68,9 @@ ZH = {
     USER_DELETED: "该用户已删除",
     USER_NOT_FOUND: "用户不存在",
     SESSION_NOT_FOUND: "会话不存在",
+    MANAGED_USER: "该账户在配置文件中声明：其角色和状态只能在配置文件中修改",
+    SELF_ROLE: "不能修改自己的角色",
+    NOT_UNVERIFIED: "该用户的邮箱不在待验证状态",
 }
 
 

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from torouter.api.deps import ApiDeps
 from torouter.api.middleware import RequestId
+from torouter.console import admin
 from torouter.console.assets import Assets
 from torouter.console.deps import ConsoleDeps
 from torouter.console.forms import CsrfFailed, FormErrors, FormTooLarge
@@ -37,6 +38,8 @@ from torouter.console.pages import (
 from torouter.console.render import environment, page
 from torouter.console.security import ASGIApp, SecurityHeaders
 from torouter.console.visitor import visitor
+from torouter.operations.context import OpsContext
+from torouter.site_config import SiteConfig
 
 __all__ = ["build_console"]
 
@@ -65,8 +68,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return page(request, v, "errors/not_found.html", status=404)
 
 
-def build_console(api: ApiDeps, *, base_url: str) -> ASGIApp:
-    deps = ConsoleDeps.build(api, assets=Assets(), templates=environment(), base_url=base_url)
+def build_console(
+    api: ApiDeps,
+    *,
+    base_url: str,
+    ops: OpsContext | None = None,
+    site_config: SiteConfig | None = None,
+) -> ASGIApp:
+    """`ops`: what this process knows about itself for the operations page (its node, its
+    usage queue, its stores); without it the page shows the database check only.
+    `site_config`: the admin-editable settings, made at start before stored values were
+    applied (so it knows which ones the file set); by default made from `api.settings`."""
+    templates = environment()
+    templates.globals["admin_sections"] = admin.SECTIONS
+    deps = ConsoleDeps.build(
+        api,
+        assets=Assets(),
+        templates=templates,
+        base_url=base_url,
+        ops=ops or OpsContext(checks={"database": api.db.ping}),
+        site_config=site_config or SiteConfig(api.settings, api.accounts.keyring),
+    )
     app = Starlette(
         routes=[
             *site.routes,
@@ -80,6 +102,7 @@ def build_console(api: ApiDeps, *, base_url: str) -> ASGIApp:
             *orders.routes,
             *payment_result.routes,
             *subscriptions.routes,
+            *admin.routes,
         ],
         exception_handlers={
             CsrfFailed: _csrf_failed,

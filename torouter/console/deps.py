@@ -13,6 +13,8 @@ from torouter.api.changes import deployment_zone
 from torouter.api.deps import ApiDeps
 from torouter.config import Settings
 from torouter.console.assets import Assets
+from torouter.operations.context import OpsContext
+from torouter.site_config import SiteConfig
 
 __all__ = ["ConsoleDeps"]
 
@@ -24,6 +26,8 @@ class ConsoleDeps:
     assets: Assets
     templates: Environment
     base_url: str
+    ops: OpsContext
+    site_config: SiteConfig
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
 
     @property
@@ -32,7 +36,14 @@ class ConsoleDeps:
 
     @classmethod
     def build(
-        cls, api: ApiDeps, *, assets: Assets, templates: Environment, base_url: str
+        cls,
+        api: ApiDeps,
+        *,
+        assets: Assets,
+        templates: Environment,
+        base_url: str,
+        ops: OpsContext,
+        site_config: SiteConfig,
     ) -> ConsoleDeps:
         assert api.accounts is not None, "the console needs the account services"
         return cls(
@@ -41,5 +52,7 @@ class ConsoleDeps:
             assets=assets,
             templates=templates,
             base_url=base_url.rstrip("/"),
+            ops=ops,
+            site_config=site_config,
             tz=deployment_zone(api),
         )

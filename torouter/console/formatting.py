@@ -26,6 +26,7 @@ _MONEY = (
     (Decimal(0), "¤#,##0.00######"),
 )
 _LOCALES = {"en": "en_US", "zh-CN": "zh_Hans_CN"}
+_JUST_NOW = dt.timedelta(seconds=30)
 
 
 class Formatter:
@@ -109,7 +110,12 @@ class Formatter:
             return "—"
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
-        return format_timedelta(when - now, add_direction=True, threshold=1.0, locale=self.locale)
+        delta = when - now
+        if dt.timedelta(0) <= delta < _JUST_NOW:
+            # Something that happened while the page was being made (a Test just run): the
+            # page's own clock is a moment behind, so say "1 second ago", not "in 0 seconds".
+            delta = -dt.timedelta(seconds=1)
+        return format_timedelta(delta, add_direction=True, threshold=1.0, locale=self.locale)
 
     def iso(self, when: dt.datetime | None) -> str:
         """For `<time datetime>`: machine-readable UTC."""

@@ -144,9 +144,9 @@ def _field_of(param: str | None, known: Iterable[str]) -> str | None:
     if not param:
         return None
     names = set(known)
-    base = param.split("[", 1)[0].split(".", 1)[0]
-    if param in names:
-        return param
-    if base in names:
-        return base
+    stem = param.split("[", 1)[0]
+    base = stem.split(".", 1)[0]
+    for name in (param, stem, base):  # `a.b[2]` → `a.b`, then `a`
+        if name in names:
+            return name
     return None

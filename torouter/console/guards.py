@@ -3,6 +3,8 @@
     @public     the visitor is resolved (language, CSRF) but may be anonymous
     @signed_in  anonymous visitors are sent to /login?next=<this page>
     @verified   signed in and verified; an unverified user gets the verification page
+    @admin      signed in, verified and an administrator; anyone else signed in gets a 403
+                page before anything is read or changed (R15.2: authorised server-side)
 
 Each wrapped handler takes `(request, visitor)`. An exception a handler does not expect
 becomes the 500 page with the request id, logged with its traceback (never shown).
@@ -23,7 +25,7 @@ from torouter.console.forms import CsrfFailed, FormTooLarge
 from torouter.console.render import page, redirect
 from torouter.console.visitor import Visitor, visitor
 
-__all__ = ["Handler", "public", "signed_in", "verified"]
+__all__ = ["Handler", "admin", "public", "signed_in", "verified"]
 
 log = logging.getLogger("torouter.console")
 
@@ -79,6 +81,19 @@ def verified(handler: Handler) -> Endpoint:
             return redirect(_login_url(request))
         if not v.verified:
             return page(request, v, "auth/unverified.html", status=403)
+        return await _run(handler, request, v)
+
+    return endpoint
+
+
+def admin(handler: Handler) -> Endpoint:
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        v = await visitor(request)
+        if not v.signed_in:
+            return redirect(_login_url(request))
+        if not v.verified or v.user is None or v.user["role"] != "admin":
+            return page(request, v, "errors/forbidden.html", status=403)
         return await _run(handler, request, v)
 
     return endpoint

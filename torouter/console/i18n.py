@@ -1,7 +1,9 @@
 """The console's two languages (R15.1): message catalogs and the choice of language.
 
-Catalogs are TOML files in `i18n/` (`en.toml`, `zh-CN.toml`), nested tables read as dotted
-keys (`keys.create.title`). Messages may hold `{name}` placeholders, filled by `t(key, name=…)`.
+Catalogs are TOML files in `i18n/` (`en.toml`, `zh-CN.toml`, plus one pair per area such as
+`admin.en.toml` / `admin.zh-CN.toml`), nested tables read as dotted keys
+(`keys.create.title`); a key defined by two files of one language is an error. Messages may
+hold `{name}` placeholders, filled by `t(key, name=…)`.
 A missing key raises: a test renders every page in both languages, and another one fails when a
 key or a placeholder exists in one catalog and not the other.
 
@@ -49,8 +51,15 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 @cache
 def catalog(lang: str) -> dict[str, str]:
     """Every message of one language, by dotted key (read once per process)."""
-    with (CATALOG_DIR / f"{lang}.toml").open("rb") as fh:
-        return _flatten(tomllib.load(fh))
+    out: dict[str, str] = {}
+    for path in (CATALOG_DIR / f"{lang}.toml", *sorted(CATALOG_DIR.glob(f"*.{lang}.toml"))):
+        with path.open("rb") as fh:
+            messages = _flatten(tomllib.load(fh))
+        twice = sorted(set(messages) & set(out))
+        if twice:
+            raise ValueError(f"{path.name}: keys defined twice: {', '.join(twice[:5])}")
+        out.update(messages)
+    return out
 
 
 def placeholders(message: str) -> frozenset[str]:

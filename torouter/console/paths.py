@@ -30,6 +30,7 @@ _SECTIONS = (
     "payment",
     "orders",
     "subscriptions",
+    "admin",
     "static",
 )
 _PREFIXES = tuple(f"/{name}/" for name in _SECTIONS)

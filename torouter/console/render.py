@@ -3,7 +3,7 @@ and the responses (HTML, redirects after a post, error pages)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +17,7 @@ from torouter.console.deps import ConsoleDeps
 from torouter.console.security import FORM_ACTION_HEADER
 from torouter.console.visitor import Visitor
 
-__all__ = ["TEMPLATE_DIR", "environment", "page", "redirect", "safe_next"]
+__all__ = ["TEMPLATE_DIR", "environment", "page", "query_with", "redirect", "safe_next"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -32,7 +32,16 @@ def environment() -> Environment:
         auto_reload=False,
     )
     env.globals["urlencode"] = urlencode
+    env.globals["query_with"] = query_with
     return env
+
+
+def query_with(query: Mapping[str, str], **changes: object) -> str:
+    """The page's query string with some parameters replaced (None or "" drops one): pager
+    and filter links keep the rest of the filters (they live in the URL)."""
+    values = {k: v for k, v in query.items() if k not in changes and k != "notice"}
+    values.update({k: str(v) for k, v in changes.items() if v not in (None, "")})
+    return urlencode(values)
 
 
 def safe_next(value: str | None, default: str = "/dashboard") -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from torouter.billing.ledger import Ledger, balance_counter
+from torouter.operations.jobs import JobLog
 from torouter.snapshot import SnapshotHolder
 from torouter.state.lock import LockFactory, local_lock
 from torouter.storage import tables as t
@@ -51,8 +52,10 @@ class SubscriptionJobs:
         lock: LockFactory = local_lock,
         clock: Callable[[], float] = time.time,
         interval_s: float = 60.0,
+        job_log: JobLog | None = None,
     ) -> None:
         self._db = db
+        self._job_log = job_log
         self._ledger = ledger
         self._snapshot = snapshot
         self._lock = lock
@@ -66,10 +69,21 @@ class SubscriptionJobs:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.run_once()
+                await self._recorded()
             except Exception:
                 log.exception("subscription job failed")
             await asyncio.sleep(self._interval)
+
+    async def _recorded(self) -> None:
+        """One run, kept in the job log (operations page) unless another node held the lock."""
+        if self._job_log is None:
+            await self.run_once()
+            return
+        async with self._job_log.run("subscriptions") as run:
+            report = await self.run_once()
+            if not report.ran:
+                run.skip()
+            run.detail = f"{len(report.expired)} expired, {len(report.renewed)} renewed"
 
     async def close(self) -> None:
         if self._task is not None:

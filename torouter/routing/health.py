@@ -55,6 +55,8 @@ class ChannelHealth:
         default_factory=lambda: deque(maxlen=2000)
     )  # (time, ok, latency ms, ttft ms)
     disabled_reason: str | None = None
+    # The last probe or admin Test: (time, ok, HTTP status or 0, short detail).
+    last_probe: tuple[float, bool, int, str] | None = None
 
 
 class HealthBook:
@@ -190,6 +192,10 @@ class HealthBook:
         for key in [k for k in self.cooldowns if k[0] == channel_id]:
             del self.cooldowns[key]
 
+    def probed(self, channel_id: int, ok: bool, status: int, detail: str = "") -> None:
+        """A probe or an admin Test ran (R9.9 shows the last one); counters are untouched."""
+        self._ch(channel_id).last_probe = (self.clock(), ok, status, detail[:200])
+
     def sync_status(self, channels: Iterable[ChannelRec]) -> None:
         """After a snapshot load: persisted `auto_disabled` channels stay out."""
         for ch in channels:
@@ -216,6 +222,9 @@ class HealthBook:
             "last_error": h.last_error,
             "last_error_at": h.last_error_at,
             "in_flight": self.in_flight.get(ch.id, 0),
+            "last_probe": None
+            if h.last_probe is None
+            else dict(zip(("at", "ok", "status", "detail"), h.last_probe, strict=True)),
         }
         for label, span in (("5m", 300.0), ("1h", 3600.0)):
             recent = [r for r in h.results if now - r[0] <= span]

@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 from sqlalchemy import update
 
+from torouter.operations.jobs import JobLog
 from torouter.routing.health import HealthBook
 from torouter.snapshot import ChannelRec, SnapshotHolder
 from torouter.state.lock import LockFactory, local_lock
@@ -119,9 +120,11 @@ async def run_probes(
     interval: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     lock: LockFactory = local_lock,
+    job_log: JobLog | None = None,
 ) -> None:
     """Probe every auto-disabled channel once per `interval`; with several nodes, one node per
-    round (the others find the lock held and skip it)."""
+    round (the others find the lock held and skip it). A round that probed is recorded in
+    `job_log` (the operations page)."""
     while True:
         await sleep(interval)
         disabled = [c for c in snapshot.current.channels.values() if c.status == "auto_disabled"]
@@ -130,9 +133,16 @@ async def run_probes(
         async with lock("channel-probes", max(interval, 30.0)) as held:
             if not held:
                 continue
+            started = dt.datetime.now(dt.UTC)
+            revived = 0
             for ch in disabled:
-                ok, status, _ = await probe_channel(http, ch)
+                ok, status, text = await probe_channel(http, ch)
+                health.probed(ch.id, ok, status, text)
                 log.info("channel probe", extra={"channel": ch.id, "ok": ok, "status": status})
                 if ok:
+                    revived += 1
                     health.enable(ch.id)
                     await writer.write(ch.id, "enabled", None)
+            if job_log is not None:
+                detail = f"{len(disabled)} probed, {revived} re-enabled"
+                await job_log.record("channel-probes", started, ok=True, detail=detail)

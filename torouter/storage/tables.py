@@ -416,8 +416,8 @@ usage_daily_channel = Table(  # the admin views' filters that are not user or ke
     Column("cost_nusd", NUSD, nullable=False, default=0),
 )
 
-job_runs = Table(  # when a once-a-day job last ran, so that only one node runs it each day
-    "job_runs",
+daily_jobs = Table(  # when a once-a-day job last ran, so that only one node runs it each day
+    "daily_jobs",
     metadata,
     Column("name", String(100), primary_key=True),
     Column("last_day", String(10), nullable=False),  # YYYY-MM-DD, deployment timezone
@@ -533,9 +533,9 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("actor", String(320)),
-    Column("action", String(100), nullable=False),
-    Column("target", String(200)),
+    Column("actor", String(320), index=True),  # the audit page filters by actor and target
+    Column("action", String(100), nullable=False, index=True),
+    Column("target", String(200), index=True),
     Column("detail", JSON),
     _created(),
 )
@@ -546,4 +546,32 @@ response_routes = Table(  # Responses id → channel, for previous_response_id (
     Column("response_id", String(200), primary_key=True),
     Column("channel_id", Integer, nullable=False),
     _created(),
+)
+
+nodes = Table(  # one row per serving process, refreshed by its heartbeat (operations page)
+    "nodes",
+    metadata,
+    Column("id", String(100), primary_key=True),  # hostname-pid-ULID, new at every start
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(40), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),  # a clean shutdown; a crash leaves it null
+    Column("usage_queue_depth", Integer, nullable=False, default=0),
+    Column("info", JSON, nullable=False, default=dict),  # database kind, Redis or not…
+)
+
+job_runs = Table(  # the last run of each background job (operations page)
+    "job_runs",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("node", String(100), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", Text),
+    Column("runs", BigInteger, nullable=False, default=0),
+    Column("failures", BigInteger, nullable=False, default=0),
+    Column("last_failure_at", UTCDateTime),
 )

@@ -4,7 +4,7 @@ Rows older than `usage.retention_days` (0 = forever) are deleted in bounded batc
 own short transaction, so the writer and the views never wait long behind it; the daily
 roll-ups are kept (charts and summaries outlive the rows) and hourly roll-ups older than 48
 hours are pruned. Every node wakes up hourly, but only one at a time holds the lock (a Redis
-lock when scaled out) and the day it last ran is recorded in `job_runs`, so the work happens
+lock when scaled out) and the day it last ran is recorded in `daily_jobs`, so the work happens
 once a day per deployment. The clock is injectable: tests move time instead of waiting.
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torouter.jobs import periodic
 from torouter.state.lock import LockFactory, local_lock
 from torouter.storage.db import Database
-from torouter.storage.tables import job_runs, usage_hourly, usage_logs
+from torouter.storage.tables import daily_jobs, usage_hourly, usage_logs
 from torouter.usage.rollups import HOURLY_KEEP
 
 __all__ = ["JOB_NAME", "RetentionReport", "UsageRetention"]
@@ -79,7 +79,7 @@ class UsageRetention:
             today = now.astimezone(self._zone).date().isoformat()
             async with self._db.connect() as conn:
                 last = await conn.scalar(
-                    select(job_runs.c.last_day).where(job_runs.c.name == JOB_NAME)
+                    select(daily_jobs.c.last_day).where(daily_jobs.c.name == JOB_NAME)
                 )
             if last == today:
                 return report
@@ -116,6 +116,6 @@ class UsageRetention:
 async def _mark(conn: AsyncConnection, day: str, now: dt.datetime, *, exists: bool) -> None:
     values = {"last_day": day, "last_run_at": now}
     if exists:
-        await conn.execute(update(job_runs).where(job_runs.c.name == JOB_NAME).values(**values))
+        await conn.execute(update(daily_jobs).where(daily_jobs.c.name == JOB_NAME).values(**values))
     else:
-        await conn.execute(insert(job_runs).values(name=JOB_NAME, **values))
+        await conn.execute(insert(daily_jobs).values(name=JOB_NAME, **values))

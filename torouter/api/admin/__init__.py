@@ -19,6 +19,7 @@ from torouter.api.admin import (
     subscriptions,
     tokens,
     usage,
+    user_account,
     user_actions,
     users,
 )
@@ -37,6 +38,7 @@ for _module in (
     users,
     ledger,
     user_actions,
+    user_account,
     keys,
     catalog,
     channels,

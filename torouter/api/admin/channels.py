@@ -21,11 +21,18 @@ from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.deps import Deps
 from torouter.api.fields import Count, Id, NotNull
-from torouter.api.schemas import ErrorEnvelope, InputModel
+from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel
 from torouter.crypto import encrypt
 from torouter.errors import error
+from torouter.routing.upstream_models import (
+    UpstreamListError,
+    compare,
+    fetch_upstream_models,
+    upstream_ids,
+)
 from torouter.storage.repos.channels import create_channel, set_channel_groups
 from torouter.storage.tables import channel_groups, channels, groups
+from torouter.usage.test_rows import record_test
 
 __all__ = ["router"]
 
@@ -257,18 +264,18 @@ async def remove(channel_id: Id, deps: Deps, principal: Admin) -> Response:
 
 async def _set_status(deps: Any, channel_id: int, status: str, actor: str) -> ChannelRead:
     async with deps.db.begin() as conn:
-        exists = (
-            await conn.execute(select(channels.c.id).where(channels.c.id == channel_id))
-        ).first()
-        if exists is None:
-            raise error("E19", "Channel not found")
+        before = (await _managed_guard(conn, channel_id))["status"]  # managed: read-only
         await conn.execute(
             update(channels)
             .where(channels.c.id == channel_id)
             .values(status=status, status_reason=None, status_since=dt.datetime.now(dt.UTC))
         )
         await record_audit(
-            conn, actor=actor, action=f"channel.{status}", target=f"channel:{channel_id}"
+            conn,
+            actor=actor,
+            action=f"channel.{status}",
+            target=f"channel:{channel_id}",
+            detail={"status": {"from": before, "to": status}},
         )
         out = await _read(conn, channel_id)
     if deps.health is not None and status == "enabled":
@@ -290,7 +297,8 @@ async def disable(channel_id: Id, deps: Deps, principal: Admin) -> ChannelRead:
 
 @router.post("/{channel_id}/test", summary="Send one unbilled request through the channel")
 async def test(channel_id: Id, deps: Deps, principal: Admin) -> dict[str, Any]:
-    """R9.9: status, latency and the first 200 characters of the answer (outcome `test`)."""
+    """R9.9: status, latency and the first 200 characters of the answer. The Test is kept as
+    the channel's last probe, as a usage row with outcome `test` and in the audit log."""
     from torouter.routing.probe import probe_channel
 
     ch = deps.snapshot.current.channels.get(channel_id)
@@ -300,12 +308,33 @@ async def test(channel_id: Id, deps: Deps, principal: Admin) -> dict[str, Any]:
         raise error("E20", "The upstream client is not running")
     t0 = time.perf_counter()
     ok, status, text = await probe_channel(deps.http, ch)
+    latency_ms = int((time.perf_counter() - t0) * 1000)
+    if deps.health is not None:
+        deps.health.probed(channel_id, ok, status, text)
+    request_id = await record_test(
+        deps.db,
+        channel_id=channel_id,
+        model=ch.test_model or next(iter(sorted(ch.models)), None),
+        status=status,
+        ok=ok,
+        latency_ms=latency_ms,
+        actor=principal.actor,
+    )
+    async with deps.db.begin() as conn:
+        await record_audit(
+            conn,
+            actor=principal.actor,
+            action="channel.test",
+            target=f"channel:{channel_id}",
+            detail={"ok": ok, "status": status, "latency_ms": latency_ms},
+        )
     return {
         "channel_id": channel_id,
         "ok": ok,
         "status": status,
-        "latency_ms": int((time.perf_counter() - t0) * 1000),
+        "latency_ms": latency_ms,
         "response": text,
+        "request_id": request_id,
     }
 
 
@@ -325,3 +354,43 @@ async def health_one(channel_id: Id, deps: Deps, principal: Admin) -> dict[str, 
     if deps.health is None:
         raise error("E20", "Channel health is not available")
     return deps.health.view(ch)
+
+
+@router.get("/{channel_id}", response_model=ChannelRead, summary="Get a channel")
+async def get_channel(channel_id: Id, deps: Deps) -> ChannelRead:
+    async with deps.db.connect() as conn:
+        return await _read(conn, channel_id)
+
+
+class ModelDiffRead(ApiModel):
+    upstream: list[str] = Field(description="Every model id the upstream's `/models` lists")
+    additions: list[str] = Field(description="Listed upstream, not served by the channel")
+    removals: list[str] = Field(description="Served by the channel, no longer listed upstream")
+    kept: list[str] = Field(description="Served and listed")
+
+
+@router.get(
+    "/{channel_id}/models/diff",
+    response_model=ModelDiffRead,
+    summary="Compare a channel's models with its upstream's model list",
+    description="Asks the upstream's `GET …/models` with the channel's credential. A served "
+    "model matches by its upstream id (mapping, R6.2). Apply a change with `PATCH` `models`. "
+    "An upstream that gives no list is 502 `upstream_unavailable` with its reason.",
+)
+async def models_diff(channel_id: Id, deps: Deps) -> ModelDiffRead:
+    ch = deps.snapshot.current.channels.get(channel_id)
+    if ch is None:
+        raise error("E19", "Channel not found")
+    if deps.http is None:
+        raise error("E20", "The upstream client is not running")
+    try:
+        listed = await fetch_upstream_models(deps.http, ch)
+    except UpstreamListError as exc:
+        raise error("E21", f"The upstream gave no model list: {exc}") from None
+    found = compare(ch.models, upstream_ids(deps.snapshot.current, ch), listed)
+    return ModelDiffRead(
+        upstream=list(found.upstream),
+        additions=list(found.additions),
+        removals=list(found.removals),
+        kept=list(found.kept),
+    )

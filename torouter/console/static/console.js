@@ -8,6 +8,11 @@ function csrfToken() {
   return field ? field.value : "";
 }
 
+// "{done} of {total}" with the values filled in (messages come from the page's data-*).
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+
 async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
     await navigator.clipboard.writeText(text);
@@ -87,6 +92,80 @@ document.addEventListener("alpine:init", () => {
       event.preventDefault();
       this.selected = tabs[i].dataset.tab;
       tabs[i].focus();
+    },
+  }));
+
+  // Testing every model of a channel (admin): the same POST as without JavaScript, read as
+  // server-sent events; each `result` is a rendered list item, `done` the counts. Stop
+  // aborts the request, and the server cancels the checks still running.
+  Alpine.data("batchCheck", () => ({
+    hiddenWithoutJs: false,
+    running: false,
+    controller: null,
+    notRunning() { return !this.running; },
+    stop() {
+      if (this.controller) this.controller.abort();
+    },
+    async start(event) {
+      event.preventDefault();
+      if (this.running) return;
+      const form = this.$refs.form;
+      const list = this.$refs.list;
+      const status = this.$refs.status;
+      const text = this.$root.dataset;
+      const total = Number(text.total);
+      let done = 0;
+      list.replaceChildren();
+      status.textContent = fill(text.progress, { done, total });
+      this.running = true;
+      this.controller = new AbortController();
+      try {
+        const res = await fetch(form.action, {
+          method: "POST",
+          headers: {
+            "Accept": "text/event-stream",
+            "Content-Type": "application/x-www-form-urlencoded",
+          },
+          body: new URLSearchParams(new FormData(form)),
+          credentials: "same-origin",
+          signal: this.controller.signal,
+        });
+        if (!res.ok || !res.body) {
+          status.textContent = text.error;
+          return;
+        }
+        const reader = res.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const { value, done: finished } = await reader.read();
+          if (finished) break;
+          buffer += decoder.decode(value, { stream: true });
+          let cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            let name = "message";
+            const data = [];
+            for (const line of block.split("\n")) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+            }
+            if (name === "result") {
+              list.insertAdjacentHTML("beforeend", data.join("\n"));
+              done += 1;
+              status.textContent = fill(text.progress, { done, total });
+            } else if (name === "done") {
+              status.textContent = fill(text.summary, JSON.parse(data.join("\n")));
+            }
+          }
+        }
+      } catch (err) {
+        status.textContent = err.name === "AbortError" ? fill(text.stopped, { done, total }) : text.error;
+      } finally {
+        this.running = false;
+        this.controller = null;
+      }
     },
   }));
 

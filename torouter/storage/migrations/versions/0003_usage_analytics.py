@@ -9,7 +9,8 @@ Revises: 0002
 - `usage_logs` keeps what a request was billed at (estimate, multiplier, unit prices) and gets
   the keyset indexes of the usage views; the plain `user_id` and `created_at` indexes are
   replaced by (…, created_at, id) ones.
-- `users` gets the low-balance threshold and its notice state; `job_runs` records daily jobs.
+- `users` gets the low-balance threshold and its notice state; `daily_jobs` records the day
+  each once-a-day job last ran.
 """
 
 from __future__ import annotations
@@ -90,11 +91,11 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
-        "job_runs",
+        "daily_jobs",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("last_day", sa.String(length=10), nullable=False),
         sa.Column("last_run_at", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("name", name=op.f("pk_job_runs")),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_daily_jobs")),
     )
 
     op.add_column("usage_logs", sa.Column("estimate_nusd", sa.BigInteger(), nullable=True))
@@ -137,7 +138,7 @@ def downgrade() -> None:
         batch.drop_column("unit_prices")
         batch.drop_column("price_multiplier")
         batch.drop_column("estimate_nusd")
-    op.drop_table("job_runs")
+    op.drop_table("daily_jobs")
     op.drop_table("usage_daily_channel")
     op.drop_table("usage_hourly")
     op.drop_table("usage_daily")

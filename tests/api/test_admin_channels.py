@@ -1,0 +1,94 @@
+"""`/api/admin/channels`: get one, compare its models with the upstream's list, Test kept as
+a `test` usage row, the last probe and an audit row (R9.9); managed channels read-only."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from tests.api import seed
+from tests.api.conftest import Api
+from torouter.api import build_management_api
+from torouter.mock.testing import MockServer
+from torouter.routing.health import HealthBook
+from torouter.storage.tables import audit_log, channels, usage_logs
+from torouter.upstreams.http import UpstreamHttp
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockServer]:
+    with MockServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def served(api: Api, mock: MockServer) -> AsyncIterator[tuple[httpx.AsyncClient, int]]:
+    """The API with the gateway's upstream client and health book, and one mock channel."""
+    http = UpstreamHttp()
+    await http.start()
+    deps = dataclasses.replace(api.deps, http=http, health=HealthBook())
+    app = build_management_api(deps)
+    gid = await seed.group(api.db)
+    cid = await seed.channel(
+        api.db, name="mock", group_id=gid, base_url=f"{mock.url}/v1", models=["gpt-4o", "gone"]
+    )
+    await api.snapshot.reload()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://testserver", headers=api.auth
+    ) as client:
+        yield client, cid
+    await http.close()
+
+
+async def test_get_one_channel(api: Api, served: tuple[httpx.AsyncClient, int]) -> None:
+    client, cid = served
+    r = await client.get(f"/api/admin/channels/{cid}")
+    assert r.status_code == 200 and r.json()["name"] == "mock" and r.json()["has_credential"]
+    assert (await client.get("/api/admin/channels/999")).status_code == 404
+
+
+async def test_models_diff(api: Api, served: tuple[httpx.AsyncClient, int]) -> None:
+    client, cid = served
+    r = await client.get(f"/api/admin/channels/{cid}/models/diff")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["kept"] == ["gpt-4o"] and body["removals"] == ["gone"]
+    assert "o3" in body["additions"] and "gpt-4o" not in body["additions"]
+    async with api.db.begin() as conn:
+        await conn.execute(
+            update(channels).values(options={"extra_headers": {"x-mock": "status=500"}})
+        )
+    await api.snapshot.reload()
+    r = await client.get(f"/api/admin/channels/{cid}/models/diff")
+    assert r.status_code == 502 and "HTTP 500" in r.json()["error"]["message"]
+
+
+async def test_a_test_is_kept(api: Api, served: tuple[httpx.AsyncClient, int]) -> None:
+    client, cid = served
+    r = await client.post(f"/api/admin/channels/{cid}/test")
+    body = r.json()
+    assert r.status_code == 200 and body["ok"] and body["status"] == 200
+    assert body["request_id"].startswith("test_")
+    async with api.db.connect() as conn:
+        row = (await conn.execute(select(usage_logs))).mappings().one()
+        audit = (await conn.execute(select(audit_log.c.action, audit_log.c.target))).all()
+    assert row["request_id"] == body["request_id"] and row["outcome"] == "test"
+    assert row["cost_nusd"] == 0 and row["user_id"] is None and row["channel_id"] == cid
+    assert ("channel.test", f"channel:{cid}") in audit
+
+
+async def test_a_managed_channel_cannot_be_enabled_or_disabled(
+    api: Api, served: tuple[httpx.AsyncClient, int]
+) -> None:
+    client, cid = served
+    async with api.db.begin() as conn:
+        await conn.execute(update(channels).values(managed=True))
+    for action in ("disable", "enable"):
+        r = await client.post(f"/api/admin/channels/{cid}/{action}")
+        assert r.status_code == 409, action
+    r = await client.post(f"/api/admin/channels/{cid}/test")
+    assert r.status_code == 200  # Test still works: it changes nothing

@@ -1,0 +1,150 @@
+"""A channel's models against what its upstream lists (`GET …/models`), ToRouter extension.
+
+    fetch_upstream_models(http, ch) → the upstream's model ids (or raises UpstreamListError)
+    compare(ch_models, mapping, upstream) → ModelDiff: what the upstream offers that the channel
+        does not serve (candidate additions) and what the channel serves that the upstream no
+        longer lists (candidate removals)
+
+A channel model is matched by its upstream id (its mapping, else the id itself, R6.2), so a
+mapped model is not reported missing. The list formats: OpenAI `{"data": [{"id"}]}`,
+Anthropic the same with `has_more`/`last_id` pages, Gemini `{"models": [{"name":
+"models/x"}]}` with `nextPageToken`. At most `MAX_PAGES` pages are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+
+from torouter.snapshot import ChannelRec, Snapshot
+from torouter.upstreams import anthropic as anthropic_up
+from torouter.upstreams import gemini as gemini_up
+from torouter.upstreams import openai as openai_up
+from torouter.upstreams.http import UpstreamHttp
+
+__all__ = [
+    "ModelDiff",
+    "UpstreamListError",
+    "compare",
+    "fetch_upstream_models",
+    "list_url",
+    "parse_page",
+    "upstream_ids",
+]
+
+MAX_PAGES = 20
+MAX_BODY = 8 * 1024 * 1024
+
+
+class UpstreamListError(Exception):
+    """The upstream did not give a model list: the message says why (status or error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDiff:
+    upstream: tuple[str, ...]  # every id the upstream lists, sorted
+    additions: tuple[str, ...]  # listed upstream, not served by the channel
+    removals: tuple[str, ...]  # served by the channel (public ids), not listed upstream
+    kept: tuple[str, ...]  # served and listed (public ids)
+
+
+def list_url(ch: ChannelRec, cursor: str | None = None) -> str:
+    """The URL of one page of the upstream's model list. Pure."""
+    if ch.platform == "anthropic":
+        base = (ch.base_url or anthropic_up.DEFAULT_BASE).removesuffix("/v1") + "/v1/models"
+        query = {"limit": "1000", **({"after_id": cursor} if cursor else {})}
+        return f"{base}?{urlencode(query)}"
+    if ch.platform == "gemini":
+        base = ch.base_url or gemini_up.DEFAULT_BASE
+        if not base.rstrip("/").endswith(("/v1beta", "/v1")):
+            base = base.rstrip("/") + "/v1beta"
+        query = {"pageSize": "1000", **({"pageToken": cursor} if cursor else {})}
+        return f"{base.rstrip('/')}/models?{urlencode(query)}"
+    if ch.platform == "azure-openai":
+        version = ch.options.get("api_version") or openai_up.AZURE_API_VERSION
+        base = ch.base_url.removesuffix("/openai")
+        return f"{base}/openai/models?api-version={version}"
+    return openai_up.base_url(ch) + "/models"
+
+
+def _headers(ch: ChannelRec) -> dict[str, str]:
+    if ch.platform == "anthropic":
+        return anthropic_up.request_headers(ch, "models")
+    if ch.platform == "gemini":
+        return gemini_up.request_headers(ch, "models")
+    return openai_up.request_headers(ch, "models")
+
+
+def parse_page(platform: str, body: Any) -> tuple[list[str], str | None]:
+    """(model ids, cursor of the next page or None) of one page. Pure."""
+    if not isinstance(body, dict):
+        raise UpstreamListError("the answer is not a JSON object")
+    if platform == "gemini":
+        items = body.get("models") or []
+        ids = [str(m["name"]).removeprefix("models/") for m in items if isinstance(m, dict)]
+        token = body.get("nextPageToken")
+        return ids, str(token) if token else None
+    items = body.get("data")
+    if not isinstance(items, list):
+        raise UpstreamListError("the answer has no model list")
+    ids = [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]
+    if platform == "anthropic" and body.get("has_more") and body.get("last_id"):
+        return ids, str(body["last_id"])
+    return ids, None
+
+
+async def fetch_upstream_models(http: UpstreamHttp, ch: ChannelRec) -> list[str]:
+    assert http.session is not None
+    found: list[str] = []
+    cursor: str | None = None
+    timeout = aiohttp.ClientTimeout(total=30, sock_connect=ch.connect_timeout)
+    for _ in range(MAX_PAGES):
+        try:
+            async with http.session.get(
+                list_url(ch, cursor), headers=_headers(ch), timeout=timeout, allow_redirects=False
+            ) as resp:
+                raw = await resp.content.read(MAX_BODY)
+                if resp.status != 200:
+                    detail = raw.decode("utf-8", "replace").strip()[:200]
+                    if ch.credential:  # some providers echo the key they refuse
+                        detail = detail.replace(ch.credential, "***")
+                    raise UpstreamListError(f"HTTP {resp.status}: {detail}")
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise UpstreamListError(type(exc).__name__) from exc
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamListError("the answer is not JSON") from None
+        ids, cursor = parse_page(ch.platform, body)
+        found.extend(ids)
+        if cursor is None:
+            break
+    return found
+
+
+def compare(
+    channel_models: Iterable[str], mapping: Mapping[str, str], upstream: Iterable[str]
+) -> ModelDiff:
+    """Pure: which listed ids the channel lacks, which served ids are no longer listed."""
+    listed = sorted(set(upstream))
+    listed_set = set(listed)
+    served = sorted(set(channel_models))
+    served_upstream = {mapping.get(m) or m for m in served}
+    additions = tuple(u for u in listed if u not in served_upstream and u not in served)
+    removals = tuple(m for m in served if (mapping.get(m) or m) not in listed_set)
+    kept = tuple(m for m in served if (mapping.get(m) or m) in listed_set)
+    return ModelDiff(tuple(listed), additions, removals, kept)
+
+
+def upstream_ids(snapshot: Snapshot, ch: ChannelRec) -> dict[str, str]:
+    """Each public model of the channel → the id its upstream knows it by (R6.2)."""
+    out = {}
+    for model in ch.models:
+        rec = snapshot.models.get(model)
+        out[model] = ch.upstream_model(model, rec.vendor if rec is not None else "")
+    return out
