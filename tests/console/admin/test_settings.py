@@ -29,7 +29,7 @@ async def test_signup_and_display_through_the_api_rules(world: World) -> None:
     r = await world.post("/admin/settings", "/admin/settings/signup", form)
     assert r.status_code == 303
     async with world.site.db.connect() as conn:
-        rules = await load_signup(conn)
+        rules = await load_signup(conn, world.site.deps.settings.signup)
     assert not rules.enabled and rules.allowed_domains == ("example.com", "corp.example")
     r = await world.post(
         "/admin/settings", "/admin/settings/signup", {"signup.allowed_domains": "not a domain"}

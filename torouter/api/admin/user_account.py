@@ -21,6 +21,7 @@ from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.changes import now, publish
 from torouter.api.deps import Deps
+from torouter.api.fields import Id
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp
 from torouter.errors import error
@@ -58,7 +59,7 @@ async def _read(conn: AsyncConnection, user_id: int) -> UserRead:
     summary="Verify a user's email",
     description="The account becomes `active` at once; its verification links stop working.",
 )
-async def verify(deps: Deps, principal: Admin, user_id: int) -> UserRead:
+async def verify(deps: Deps, principal: Admin, user_id: Id) -> UserRead:
     async with deps.db.begin() as conn:
         await actions.verify(conn, user_id, now(deps))
         await record_audit(
@@ -80,7 +81,7 @@ async def verify(deps: Deps, principal: Admin, user_id: int) -> UserRead:
     summary="Change a user's role",
     description="`user` or `admin`. An admin cannot change their own role (409).",
 )
-async def change_role(deps: Deps, principal: Admin, user_id: int, body: RoleChange) -> UserRead:
+async def change_role(deps: Deps, principal: Admin, user_id: Id, body: RoleChange) -> UserRead:
     async with deps.db.begin() as conn:
         before = await actions.set_role(
             conn, user_id, body.role, now(deps), by_user=principal.user_id
@@ -104,7 +105,7 @@ async def change_role(deps: Deps, principal: Admin, user_id: int, body: RoleChan
     responses={404: {"model": ErrorEnvelope}},
     summary="A user's signed-in sessions, newest first",
 )
-async def list_sessions(deps: Deps, user_id: int, paging: Paging) -> Page[UserSessionRead]:
+async def list_sessions(deps: Deps, user_id: Id, paging: Paging) -> Page[UserSessionRead]:
     async with deps.db.connect() as conn:
         await _read(conn, user_id)
         return await fetch_page(
@@ -119,7 +120,7 @@ async def list_sessions(deps: Deps, user_id: int, paging: Paging) -> Page[UserSe
     responses={404: {"model": ErrorEnvelope}},
     summary="End one of a user's sessions",
 )
-async def end_session(deps: Deps, principal: Admin, user_id: int, session_id: int) -> Response:
+async def end_session(deps: Deps, principal: Admin, user_id: Id, session_id: Id) -> Response:
     async with deps.db.begin() as conn:
         await _read(conn, user_id)
         if not await revoke_session(conn, session_id=session_id, user_id=user_id, now=now(deps)):
@@ -141,7 +142,7 @@ async def end_session(deps: Deps, principal: Admin, user_id: int, session_id: in
     summary="End every session of a user",
     description='Returns `{"ended": n}`. Their API keys keep working.',
 )
-async def end_all_sessions(deps: Deps, principal: Admin, user_id: int) -> dict[str, int]:
+async def end_all_sessions(deps: Deps, principal: Admin, user_id: Id) -> dict[str, int]:
     async with deps.db.begin() as conn:
         await _read(conn, user_id)
         ended = await revoke_sessions(conn, user_id=user_id, now=now(deps))

@@ -53,7 +53,7 @@ def _seven_or_thirty(days: int) -> int:
     return days
 
 
-Days = Annotated[int, AfterValidator(_seven_or_thirty), Query(description="7 or 30")]
+Days = Annotated[int, Query(ge=7, le=30, description="7 or 30"), AfterValidator(_seven_or_thirty)]
 
 
 def _uid(principal: SessionUser) -> int:

@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from torouter.api.admin import ledger as ledger_api
 from torouter.api.admin import subscriptions as subs_api
 from torouter.api.admin import user_account as account_api
 from torouter.api.admin import users as users_api
 from torouter.api.admin.users import UserRead
+from torouter.api.ledger_views import LedgerQuery
 from torouter.api.pagination import PageParams
 from torouter.api.subscription_service import PlanRead, plan_select
 from torouter.console.admin.common import deps, page_params, path_id, query_choice, query_text
@@ -100,7 +102,12 @@ async def render_user(
     forms: dict[str, dict[str, str]] | None = None,
 ) -> Response:
     api = deps(request).api
-    ledger = await users_api.list_user_ledger(api, user.id, page_params(request, LEDGER_PAGE))
+    ledger = await ledger_api.list_user_ledger(
+        api,
+        user.id,
+        page_params(request, LEDGER_PAGE),
+        LedgerQuery(reasons=(), start=None, end=None),
+    )
     subscriptions = await subs_api.list_subscriptions(
         api, PageParams(1, 100), user_id=user.id, group_id=None, plan_id=None, state=None
     )
