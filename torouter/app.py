@@ -455,12 +455,14 @@ class ToRouterApp:
         return self._state or RedisState(client), bus, redis_lock_factory(client)
 
     def _build_api(self, c: Components, keyring: Any) -> ASGIApp:
+        from torouter.accounts.clock import SystemClock
         from torouter.accounts.service import Accounts
         from torouter.api import ApiDeps, build_management_api
 
         # Sessions, sign-up, TOTP: mail goes to SMTP when `smtp.host` is set (now: the file,
         # else the settings page), else to the outbox folder; a verification or suspension
         # reloads the gateway's snapshot.
+        clock = SystemClock()
         c.accounts = Accounts.build(
             c.settings,
             c.db,
@@ -468,6 +470,8 @@ class ToRouterApp:
             on_users_changed=c.snapshot.invalidate,
             base_url=self.base_url(),
             mailer=c.notices.postman.mailer,  # one mail seam for the process (live SMTP settings)
+            clock=clock,
+            limiter=_account_limiter(c.state, clock) if c.settings.redis.url else None,
         )
         deps = ApiDeps(
             settings=c.settings,
@@ -571,6 +575,17 @@ def _store_checks(
 
         checks["redis"] = redis
     return checks
+
+
+def _account_limiter(state: StateBackend, clock: Any) -> Any:
+    """Login, sign-up and reset limits shared by every worker and node through the Redis the
+    counters use: per-process windows would allow five guesses per worker (R12.1)."""
+    from torouter.accounts.redis_limits import RedisLimiter
+
+    client = getattr(state, "client", None)
+    if client is None:  # a state backend given by a test: keep the process's own windows
+        return None
+    return RedisLimiter(client, clock)
 
 
 def _low_balance_mailer(settings: Settings, base_url: str) -> Any:

@@ -1,8 +1,9 @@
 """Concurrency proof of the reservation ledger (SPEC R7.11, R7.12): 200 concurrent requests
 against a key cap, a subscription day cap and a balance never charge past the limit, first in
 one gateway process (in-process counters), then across two processes sharing Redis and
-PostgreSQL; and a key disabled through one node is refused by the other once the invalidation
-arrives over Redis pub/sub.
+PostgreSQL; and a key disabled, a channel disabled or a user suspended through one node is
+refused by the other once the invalidation arrives over Redis pub/sub (within a second), and
+login failures count across nodes.
 
 Estimates cover the actual cost here (`max_tokens` 50, the mock answers 5 tokens), so the
 R7.11 overspend bound Σ max(0, actual − estimate) is 0: totals must stay within the caps.
@@ -53,7 +54,7 @@ EXTRA
 
 [[groups]]
 name = "default"
-models = ["gpt-test"]
+models = ["gpt-test", "gpt-chan"]
 
 [[groups]]
 name = "subs"
@@ -62,6 +63,12 @@ models = ["gpt-test"]
 
 [[models]]
 id = "gpt-test"
+vendor = "openai"
+endpoints = ["chat"]
+prices = {{ input = 2, output = 10 }}
+
+[[models]]
+id = "gpt-chan"  # served only by a channel an operator adds through the API
 vendor = "openai"
 endpoints = ["chat"]
 prices = {{ input = 2, output = 10 }}
@@ -289,3 +296,96 @@ def test_a_key_disabled_on_one_node_is_refused_by_the_other(
     with b.client() as c:
         r = c.post("/v1/chat/completions", json=body, headers=auth)
     assert r.status_code == 401 and r.json()["error"]["code"] == "API_KEY_DISABLED"
+
+
+def _chat(gw: GatewayProcess, model: str, key: str) -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    with gw.client() as c:
+        return c.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_a_channel_disable_and_a_suspension_reach_the_other_node_within_a_second(
+    two_nodes: tuple[GatewayProcess, GatewayProcess, str],
+) -> None:
+    """Issue 13 point 5 (R7.12): channel edits and user suspensions publish the invalidation
+    like key edits do (they only reloaded their own node: the other waited for the 60 s
+    periodic reload)."""
+    a, b, _ = two_nodes
+    token = a.cli(
+        "create-admin-token", "--config", str(a.config_path), "--email", "admin@example.com"
+    ).stdout.strip()
+    admin = {"Authorization": f"Bearer {token}"}
+    password = "a long enough password"
+    with a.client() as c:
+        channel = {
+            "name": "operator-added",
+            "platform": "openai",
+            "base_url": f"{a.url}/mock/openai/v1",
+            "credential": "mock-key-2",
+            "models": ["gpt-chan"],
+            "groups": ["default"],
+        }
+        r = c.post("/api/admin/channels", json=channel, headers=admin)
+        assert r.status_code == 201, r.text
+        channel_id = r.json()["id"]
+        # A person who signed up (not declared in the file, so an admin may suspend them).
+        body = {"email": "eve@example.com", "password": password, "password_confirm": password}
+        assert c.post("/api/auth/signup", json=body).status_code == 201
+        users = c.get("/api/admin/users", params={"q": "eve@"}, headers=admin).json()["data"]
+        uid = next(u["id"] for u in users if u["email"] == "eve@example.com")
+        assert c.post(f"/api/admin/users/{uid}/verify", headers=admin).status_code == 200
+        credit = {"amount_usd": "5", "reason": "test"}
+        r = c.post(f"/api/admin/users/{uid}/balance", json=credit, headers=admin)
+        assert r.status_code == 201, r.text
+        r = c.post(
+            "/api/admin/keys",
+            json={"name": "eve", "group": "default", "user_id": uid},
+            headers=admin,
+        )
+        assert r.status_code in (200, 201), r.text
+        key = r.json()["key"]
+    wait_until(lambda: _chat(b, "gpt-chan", key).status_code == 200, what="node B serving eve")
+
+    with a.client() as c:
+        r = c.post(f"/api/admin/channels/{channel_id}/disable", headers=admin)
+        assert r.status_code == 200, r.text
+    assert _chat(a, "gpt-chan", key).status_code != 200  # the editing node: at once
+    refused = wait_until(
+        lambda: (r := _chat(b, "gpt-chan", key)).status_code != 200 and r,
+        timeout=1.0,
+        what="node B refusing the disabled channel's only model within 1 s",
+    )
+    assert refused.status_code == 503, refused.text
+    assert _chat(b, "gpt-test", key).status_code == 200  # the file's channel still serves
+
+    with a.client() as c:
+        r = c.post(f"/api/admin/users/{uid}/suspend", headers=admin)
+        assert r.status_code == 200, r.text
+    assert _chat(a, "gpt-test", key).status_code == 401
+    refused = wait_until(
+        lambda: (r := _chat(b, "gpt-test", key)).status_code != 200 and r,
+        timeout=1.0,
+        what="node B refusing the suspended user's key within 1 s",
+    )
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["code"] == "USER_INACTIVE"  # E5
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_login_failures_count_across_nodes(
+    two_nodes: tuple[GatewayProcess, GatewayProcess, str],
+) -> None:
+    """Issue 13 point 5 (R12.1): five failures lock an account for the deployment, not per
+    node — they are counted in Redis."""
+    a, b, _ = two_nodes
+    body = {"email": "ghost@example.com", "password": "not the password"}
+    codes = []
+    for i in range(6):
+        with (a if i % 2 else b).client() as c:
+            r = c.post("/api/auth/login", json=body)
+            codes.append((r.status_code, r.json()["error"]["code"]))
+    assert [s for s, _ in codes[:5]] == [401] * 5, codes
+    assert codes[5] == (429, "ACCOUNT_LOCKED"), codes

@@ -99,7 +99,7 @@ class ChannelStatusWriter:
                         status=status, status_reason=reason, status_since=dt.datetime.now(dt.UTC)
                     )
                 )
-            await self._snapshot.reload()
+            await self._snapshot.invalidate()  # every node stops or resumes using it (R7.12)
             log.warning(
                 "channel status changed",
                 extra={"channel": channel_id, "status": status, "reason": reason},

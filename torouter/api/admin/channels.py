@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from torouter.api.admin.catalog import ChannelRead, redact_url
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
+from torouter.api.changes import publish
 from torouter.api.deps import Deps
 from torouter.api.fields import Count, Id, NotNull
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel
@@ -184,7 +185,7 @@ async def create(body: ChannelCreate, deps: Deps, principal: Admin) -> ChannelRe
             conn, actor=principal.actor, action="channel.create", target=f"channel:{cid}"
         )
         out = await _read(conn, cid)
-    await deps.snapshot.reload()
+    await publish(deps)
     return out
 
 
@@ -239,7 +240,7 @@ async def edit(channel_id: Id, body: ChannelUpdate, deps: Deps, principal: Admin
             detail={"fields": changed},
         )
         out = await _read(conn, channel_id)
-    await deps.snapshot.reload()
+    await publish(deps)
     return out
 
 
@@ -258,7 +259,7 @@ async def remove(channel_id: Id, deps: Deps, principal: Admin) -> Response:
         await record_audit(
             conn, actor=principal.actor, action="channel.delete", target=f"channel:{channel_id}"
         )
-    await deps.snapshot.reload()
+    await publish(deps)
     return Response(status_code=204)
 
 
@@ -280,7 +281,7 @@ async def _set_status(deps: Any, channel_id: int, status: str, actor: str) -> Ch
         out = await _read(conn, channel_id)
     if deps.health is not None and status == "enabled":
         deps.health.enable(channel_id)
-    await deps.snapshot.reload()
+    await publish(deps)
     return out
 
 

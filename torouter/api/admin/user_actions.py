@@ -18,6 +18,7 @@ from torouter.accounts import twofactor
 from torouter.api.admin.users import UserRead
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
+from torouter.api.changes import publish
 from torouter.api.deps import ApiDeps, Deps
 from torouter.api.fields import Id
 from torouter.api.schemas import ErrorEnvelope
@@ -59,7 +60,7 @@ async def suspend(deps: Deps, principal: Admin, user_id: Id) -> UserRead:
             detail={"sessions_ended": ended},
         )
         out = await _read(conn, user_id)
-    await deps.snapshot.reload()  # before answering: the next gateway request sees it
+    await publish(deps)  # before answering: every node's next request sees it (R7.12)
     return out
 
 
@@ -81,7 +82,7 @@ async def reactivate(deps: Deps, principal: Admin, user_id: Id) -> UserRead:
             detail={"state": state},
         )
         out = await _read(conn, user_id)
-    await deps.snapshot.reload()
+    await publish(deps)
     return out
 
 
