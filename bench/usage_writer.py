@@ -110,7 +110,9 @@ async def run(a: argparse.Namespace) -> float:
         print(
             f"{db.dialect}: {a.rows:,} rows of {a.keys:,} keys and {a.users:,} users in batches "
             f"of {a.batch}: {a.rows / took:,.0f} rows/s "
-            f"wall, {a.rows / cpu:,.0f} rows per CPU-second of this process ({where})"
+            f"wall, {a.rows / cpu:,.0f} rows per CPU-second of this process ({where}); "
+            f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",
+            flush=True,
         )
         return a.rows / took
     finally:

@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.api import seed
-from torouter.api.windows import KeyStats, calendar_windows, key_stats, key_window_requests
+from torouter.api.windows import (
+    KeyStats,
+    calendar_windows,
+    key_stats,
+    key_window_requests,
+    subscription_use,
+)
 from torouter.storage.db import Database
 
 pytestmark = pytest.mark.asyncio
@@ -102,3 +108,35 @@ async def test_rows_without_rollups_are_not_counted_twice(db: Database) -> None:
         stats = await key_stats(conn, [1], day_start=day, now=now, zone=ZONE)
         assert await key_stats(conn, [], day_start=day, now=now, zone=ZONE) == {}
     assert stats == {1: KeyStats(spend_today_nusd=0, spend_30d_nusd=7, requests_today=0)}
+
+
+async def test_subscription_use_sums_each_pair_over_its_calendar_windows(db: Database) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    w = calendar_windows(now, ZONE)
+    rng = random.Random(9)
+    rows = [
+        seed.usage_row(
+            n,
+            created_at=now - dt.timedelta(seconds=rng.randint(0, 40 * 86_400)),
+            user_id=rng.choice([1, 2]),
+            group_id=rng.choice([1, 2, 3]),
+            cost_nusd=rng.randint(1, 1000),
+        )
+        for n in range(300)
+    ]
+    await seed.usage(db, rows, zone=ZONE)
+    pairs = [(1, 1), (1, 2), (2, 3), (3, 1)]
+    async with db.connect() as conn:
+        use = await subscription_use(conn, pairs, w)
+        assert await subscription_use(conn, [(1, 2)], w) == {(1, 2): use[(1, 2)]}
+        assert await subscription_use(conn, [], w) == {}
+
+    def spend(u: int, g: int, since: dt.datetime) -> int:
+        mine = (r for r in rows if (r["user_id"], r["group_id"]) == (u, g))
+        return sum(r["cost_nusd"] for r in mine if r["created_at"] >= since)
+
+    assert use == {
+        (u, g): (spend(u, g, w.day), spend(u, g, w.week), spend(u, g, w.month))
+        for u, g in pairs[:3]  # user 3 made no request: no entry
+        if spend(u, g, min(w.week, w.month))
+    }

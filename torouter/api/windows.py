@@ -22,7 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.storage.tables import usage_daily, usage_hourly, usage_logs
@@ -167,12 +167,16 @@ async def key_window_requests(
 async def subscription_use(
     conn: AsyncConnection, pairs: Collection[tuple[int, int]], windows: CalendarWindows
 ) -> dict[tuple[int, int], tuple[int, int, int]]:
-    """(user id, group id) → spend in the current day, week and month, in one query."""
+    """(user id, group id) → spend in the current day, week and month, in one query.
+
+    One branch per pair (`UNION ALL`), each an exact range of the covering index
+    `ix_usage_logs_user_group_created`: an `OR` of the pairs would let SQLite match on the
+    user alone and read every group's rows of the month."""
     if not pairs:
         return {}
     c = usage_logs.c
-    match = [and_(c.user_id == u, c.group_id == g) for u, g in set(pairs)]
-    stmt = (
+    since = min(windows.week, windows.month)
+    branches = [
         select(
             c.user_id,
             c.group_id,
@@ -180,10 +184,11 @@ async def subscription_use(
             _sum_since(windows.week),
             _sum_since(windows.month),
         )
-        .where(c.created_at >= min(windows.week, windows.month))
-        .where(or_(*match))
+        .where(c.user_id == u, c.group_id == g, c.created_at >= since)
         .group_by(c.user_id, c.group_id)
-    )
+        for u, g in sorted(set(pairs))
+    ]
+    stmt = branches[0] if len(branches) == 1 else union_all(*branches)
     return {
         (int(u), int(g)): (int(day), int(week), int(month))
         for u, g, day, week, month in await conn.execute(stmt)

@@ -116,6 +116,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_usage_logs_request_id", "usage_logs", ["request_id", "user_id", "created_at", "id"]
     )
+    # Covering a subscription's window sums (api/windows.py `subscription_use`).
+    op.create_index(
+        "ix_usage_logs_user_group_created",
+        "usage_logs",
+        ["user_id", "group_id", "created_at", "cost_nusd"],
+    )
 
     op.create_index("ix_ledger_user_created_id", "ledger", ["user_id", "created_at", "id"])
 
@@ -131,6 +137,7 @@ def downgrade() -> None:
         batch.drop_column("low_balance_threshold_nusd")
     op.drop_index("ix_ledger_user_created_id", table_name="ledger")
     for name in (
+        "ix_usage_logs_user_group_created",
         "ix_usage_logs_request_id",
         "ix_usage_logs_key_created_id",
         "ix_usage_logs_user_created_id",
