@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import random
 import statistics
 import sys
@@ -45,6 +46,25 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def backend_cpu(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving `database` (a server on this
+    machine: its processes are titled `postgres: USER DATABASE ADDRESS STATE`); 0 when none
+    is visible. Per request, this is the database's share of the server's work."""
+    total = 0  # nanoseconds on a CPU (schedstat: exact, where /proc/PID/stat counts ticks)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].split()
+            if len(title) < 3 or title[0] != b"postgres:" or title[2] != database.encode():
+                continue
+            ran = Path(f"/proc/{pid}/schedstat").read_text().split()[0]
+        except OSError:
+            continue
+        total += int(ran)
+    return total / 1e9
+
+
 def rss_bytes() -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -59,6 +79,8 @@ class Bench:
         self.rng = random.Random(seed)
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.cpu = 0.0  # this process's CPU time of the last timed request (SQLite: all of it)
+        self.db_cpu = 0.0  # the PostgreSQL backends' CPU time of the last timed request
+        self.pg_database = url.rsplit("/", 1)[1].split("?")[0] if "postgresql" in url else ""
         self.export_cpu = 0.0
 
     async def setup(self) -> None:
@@ -230,27 +252,34 @@ class Bench:
                 if not cursor:
                     break
                 page = url + ("&" if "?" in url else "?") + f"cursor={cursor}"
+                b0 = backend_cpu(self.pg_database) if self.pg_database else 0.0
                 t0, c0 = time.perf_counter(), time.process_time()
                 r = await client.get(page)
                 took, self.cpu = time.perf_counter() - t0, time.process_time() - c0
+                if self.pg_database:
+                    self.db_cpu = backend_cpu(self.pg_database) - b0
                 assert r.status_code == 200, (page, r.text[:300])
         if took is None:
+            b0 = backend_cpu(self.pg_database) if self.pg_database else 0.0
             t0, c0 = time.perf_counter(), time.process_time()
             r = await client.get(url)
             took, self.cpu = time.perf_counter() - t0, time.process_time() - c0
+            if self.pg_database:
+                self.db_cpu = backend_cpu(self.pg_database) - b0
             assert r.status_code == 200, (url, r.status_code, r.text[:300])
         return took
 
     async def run_views(self, n: int) -> list[tuple[str, list[float]]]:
         out = []
         for name, make in self.views().items():
-            results, cpu = [], []
+            results, cpu, db_cpu = [], [], []
             for i in range(n + 1):
                 who, url, walk = make()
                 took = await self.timed(who, url, walk)
                 if i:  # the first call warms up
                     results.append(took)
                     cpu.append(self.cpu)
+                    db_cpu.append(self.db_cpu)
             out.append((name, results))
             p50 = statistics.median(results) * 1000
             p95 = nearest_rank(results, 0.95) * 1000
@@ -258,7 +287,14 @@ class Bench:
             print(
                 f"{name:32} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   max {top:7.1f} ms"
                 f"   cpu p50 {statistics.median(cpu) * 1000:6.1f} p95 "
-                f"{nearest_rank(cpu, 0.95) * 1000:6.1f} ms   load {load()}",
+                f"{nearest_rank(cpu, 0.95) * 1000:6.1f} ms"
+                + (
+                    f"   db cpu p50 {statistics.median(db_cpu) * 1000:5.1f} p95 "
+                    f"{nearest_rank(db_cpu, 0.95) * 1000:5.1f} ms"
+                    if self.pg_database
+                    else ""
+                )
+                + f"   load {load()}",
                 flush=True,
             )
         return out
