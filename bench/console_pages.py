@@ -4,12 +4,13 @@
     .venv/bin/python bench/console_pages.py [--rows 1000000] [--runs 30] [--data DIR]
 
 Starts ToRouter's embedded default with its demo data in a temporary folder, adds `--rows`
-usage rows for the demo user's key (spread over the last 30 days, as the gateway writes them),
-restarts it, signs in as the demo user and requests each page `--runs` times on one
-keep-alive connection, after one warm-up. For the payment pages the demo user first tops up
-through the built-in fake Stripe (its hosted page's Pay) and buys a plan from the balance, so
-the pages show a paid order, a subscription and its window use. Prints p50, p95 and max per
-page in milliseconds.
+usage rows for the demo user's key (spread over the last 30 days, as the gateway writes them,
+with their roll-ups), restarts it, signs in as the demo user and requests each page `--runs`
+times on one keep-alive connection, after one warm-up; then the admin console's pages as the
+demo admin. For the payment pages the demo user first tops up through the built-in fake
+Stripe (its hosted page's Pay) and buys a plan from the balance, so the pages show a paid
+order, a subscription and its window use. Prints p50, p95 (nearest rank) and max per page in
+milliseconds.
 The time includes the loopback round trip (a fraction of a millisecond), so it is an upper
 bound of the server's own time. On a busy machine wall times grow with the queue for a core;
 the `cpu ms` column (the server process's CPU time per request, from /proc) does not.
@@ -56,6 +57,25 @@ PAGES = (
     "/models/demo-claude",
     "/profile",
     "/playground",
+)
+
+
+ADMIN_PAGES = (  # as the demo admin; the user's page (with its ledger) is added by id
+    "/admin",
+    "/admin/users",
+    "/admin/channels",
+    "/admin/channels/1",
+    "/admin/channels/1/edit",
+    "/admin/channels/1/models",
+    "/admin/groups",
+    "/admin/groups/1",
+    "/admin/models",
+    "/admin/models/demo-claude",
+    "/admin/plans",
+    "/admin/operations",
+    "/admin/settings",
+    "/admin/tokens",
+    "/admin/audit",
 )
 
 
@@ -189,6 +209,21 @@ def measure(url: str, password: str, admin_password: str, runs: int, pid: int) -
             "/subscriptions",
         )
         out += [timed(c, path, runs, pid) for path in paths]
+    with httpx.Client(base_url=url, timeout=30) as admin:
+        r = admin.post(
+            "/login",
+            data={
+                "csrf_token": csrf_of(admin, "/login"),
+                "email": "admin@torouter.local",
+                "password": admin_password,
+            },
+        )
+        assert r.status_code == 303, r.text
+        demo_user = re.search(
+            r'href="/admin/users/(\d+)"[^>]*>[^<]*demo@', admin.get("/admin/users").text
+        )
+        pages = [*ADMIN_PAGES, f"/admin/users/{demo_user.group(1) if demo_user else 2}"]
+        out += [timed(admin, path, runs, pid) for path in pages]
     return out
 
 
