@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import os
 import random
 import statistics
 import sys
@@ -33,6 +35,36 @@ import httpx
 Query = tuple[str, str, bool]  # (who: "user:<id>" | "admin", url, walk the cursor)
 
 
+def nearest_rank(values: list[float], q: float) -> float:
+    """The nearest-rank percentile: the smallest value with at least q of all at or below."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (a shared machine's numbers need them beside)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def backend_cpu(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving `database` (a server on this
+    machine: its processes are titled `postgres: USER DATABASE ADDRESS STATE`); 0 when none
+    is visible. Per request, this is the database's share of the server's work."""
+    total = 0  # nanoseconds on a CPU (schedstat: exact, where /proc/PID/stat counts ticks)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].split()
+            if len(title) < 3 or title[0] != b"postgres:" or title[2] != database.encode():
+                continue
+            ran = Path(f"/proc/{pid}/schedstat").read_text().split()[0]
+        except OSError:
+            continue
+        total += int(ran)
+    return total / 1e9
+
+
 def rss_bytes() -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -46,6 +78,10 @@ class Bench:
         self.url = url
         self.rng = random.Random(seed)
         self.clients: dict[str, httpx.AsyncClient] = {}
+        self.cpu = 0.0  # this process's CPU time of the last timed request (SQLite: all of it)
+        self.db_cpu = 0.0  # the PostgreSQL backends' CPU time of the last timed request
+        self.pg_database = url.rsplit("/", 1)[1].split("?")[0] if "postgresql" in url else ""
+        self.export_cpu = 0.0
 
     async def setup(self) -> None:
         from sqlalchemy import func, select
@@ -216,31 +252,51 @@ class Bench:
                 if not cursor:
                     break
                 page = url + ("&" if "?" in url else "?") + f"cursor={cursor}"
-                t0 = time.perf_counter()
+                b0 = backend_cpu(self.pg_database) if self.pg_database else 0.0
+                t0, c0 = time.perf_counter(), time.process_time()
                 r = await client.get(page)
-                took = time.perf_counter() - t0
+                took, self.cpu = time.perf_counter() - t0, time.process_time() - c0
+                if self.pg_database:
+                    self.db_cpu = backend_cpu(self.pg_database) - b0
                 assert r.status_code == 200, (page, r.text[:300])
         if took is None:
-            t0 = time.perf_counter()
+            b0 = backend_cpu(self.pg_database) if self.pg_database else 0.0
+            t0, c0 = time.perf_counter(), time.process_time()
             r = await client.get(url)
-            took = time.perf_counter() - t0
+            took, self.cpu = time.perf_counter() - t0, time.process_time() - c0
+            if self.pg_database:
+                self.db_cpu = backend_cpu(self.pg_database) - b0
             assert r.status_code == 200, (url, r.status_code, r.text[:300])
         return took
 
     async def run_views(self, n: int) -> list[tuple[str, list[float]]]:
         out = []
         for name, make in self.views().items():
-            results = []
+            results, cpu, db_cpu = [], [], []
             for i in range(n + 1):
                 who, url, walk = make()
                 took = await self.timed(who, url, walk)
                 if i:  # the first call warms up
                     results.append(took)
+                    cpu.append(self.cpu)
+                    db_cpu.append(self.db_cpu)
             out.append((name, results))
             p50 = statistics.median(results) * 1000
-            p95 = sorted(results)[int(0.95 * len(results)) - 1] * 1000
+            p95 = nearest_rank(results, 0.95) * 1000
             top = max(results) * 1000
-            print(f"{name:32} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   max {top:7.1f} ms")
+            print(
+                f"{name:32} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   max {top:7.1f} ms"
+                f"   cpu p50 {statistics.median(cpu) * 1000:6.1f} p95 "
+                f"{nearest_rank(cpu, 0.95) * 1000:6.1f} ms"
+                + (
+                    f"   db cpu p50 {statistics.median(db_cpu) * 1000:5.1f} p95 "
+                    f"{nearest_rank(db_cpu, 0.95) * 1000:5.1f} ms"
+                    if self.pg_database
+                    else ""
+                )
+                + f"   load {load()}",
+                flush=True,
+            )
         return out
 
     async def export(self, path: str, who: str) -> tuple[int, float, int]:
@@ -288,9 +344,9 @@ class Bench:
                 lines += msg.get("body", b"").count(b"\r\n")
                 peak = max(peak, rss_bytes())
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await self.app(scope, receive, send)
-        took = time.perf_counter() - t0
+        took, self.export_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         done.set()
         assert status == 200, status
         return lines - 1, took, peak - base
@@ -300,8 +356,9 @@ async def main_async(a: argparse.Namespace) -> None:
     b = Bench(a.db, a.seed)
     await b.setup()
     print(f"usage views on {a.db.split('://')[0]}: {a.queries} queries each (p95 of {a.queries})")
-    await b.run_views(a.queries)
-    if a.export:
+    if a.views:
+        await b.run_views(a.queries)
+    for _ in range(a.export_runs if a.export else 0):
         import datetime as dt
 
         start = dt.date.today() - dt.timedelta(days=40)
@@ -312,7 +369,9 @@ async def main_async(a: argparse.Namespace) -> None:
             rows, took, growth = await b.export(path, who)
             print(
                 f"{label:32} {rows:,} rows in {took:.1f} s = {rows / took:,.0f} rows/s, "
-                f"RSS +{growth / 2**20:.1f} MiB"
+                f"RSS +{growth / 2**20:.1f} MiB   ({rows / b.export_cpu:,.0f} rows per CPU-s of "
+                f"this process)   load {load()}",
+                flush=True,
             )
     for c in b.clients.values():
         await c.aclose()
@@ -325,6 +384,8 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=50)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--no-export", dest="export", action="store_false")
+    p.add_argument("--no-views", dest="views", action="store_false", help="only the exports")
+    p.add_argument("--export-runs", type=int, default=1, help="exports one after another")
     asyncio.run(main_async(p.parse_args()))
 
 

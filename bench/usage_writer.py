@@ -35,6 +35,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--users", type=int, default=100)
     p.add_argument("--code", help="import torouter from this folder")
     p.add_argument(
+        "--no-rollups",
+        action="store_true",
+        help="skip the roll-up upserts (rows are still aggregated): what the roll-ups cost",
+    )
+    p.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -50,6 +55,7 @@ async def run(a: argparse.Namespace) -> float:
     from sqlalchemy.engine import make_url
     from sqlalchemy.ext.asyncio import create_async_engine
     from usage_data import RowMaker
+    from usage_views import backend_cpu
 
     import torouter
     from torouter.storage import tables as t
@@ -97,7 +103,16 @@ async def run(a: argparse.Namespace) -> float:
         start = now.timestamp() - 2 * 86_400
         step = 2 * 86_400 / a.rows
         rows = [maker.row(n, start + n * step) for n in range(a.rows)]
+        if a.no_rollups:
+            from torouter.usage import rollups
+
+            async def skip(conn: object, batch: object) -> None:
+                return None
+
+            rollups.apply = skip  # type: ignore[assignment]
         kw = {"zone": dt.UTC} if "zone" in inspect.signature(write_rows).parameters else {}
+        database = url.rsplit("/", 1)[1] if db.dialect == "postgresql" else ""
+        b0 = backend_cpu(database) if database else 0.0
         t0 = time.perf_counter()
         cpu0 = time.process_time()
         written = 0
@@ -105,12 +120,21 @@ async def run(a: argparse.Namespace) -> float:
             written += await write_rows(db, rows[i : i + a.batch], **kw)
         took = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
+        server = (
+            f", {a.rows / (backend_cpu(database) - b0):,.0f} per CPU-second of its PostgreSQL "
+            "backends"
+            if database
+            else ""
+        )
         assert written == a.rows, written
         where = Path(torouter.__file__).resolve().parents[1]
         print(
             f"{db.dialect}: {a.rows:,} rows of {a.keys:,} keys and {a.users:,} users in batches "
-            f"of {a.batch}: {a.rows / took:,.0f} rows/s "
-            f"wall, {a.rows / cpu:,.0f} rows per CPU-second of this process ({where})"
+            f"of {a.batch}{' (roll-ups not written)' if a.no_rollups else ''}: "
+            f"{a.rows / took:,.0f} rows/s "
+            f"wall, {a.rows / cpu:,.0f} rows per CPU-second of this process{server} ({where}); "
+            f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",
+            flush=True,
         )
         return a.rows / took
     finally:

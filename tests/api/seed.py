@@ -20,6 +20,7 @@ from torouter.storage.tables import (
     usage_logs,
     users,
 )
+from torouter.usage import rollups
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -156,6 +157,9 @@ def usage_row(n: int, **fields: Any) -> dict[str, Any]:
     }
 
 
-async def usage(db: Database, rows: list[dict[str, Any]]) -> None:
+async def usage(db: Database, rows: list[dict[str, Any]], *, zone: dt.tzinfo = dt.UTC) -> None:
+    """Rows and their roll-ups in one transaction, as the usage writer keeps them (R11.3)."""
+    hourly_from = rollups.local_hour(dt.datetime.now(dt.UTC) - rollups.HOURLY_KEEP, zone)
     async with db.begin() as conn:
         await conn.execute(insert(usage_logs), rows)
+        await rollups.apply(conn, rollups.aggregate(rows, zone, hourly_from=hourly_from))

@@ -6,6 +6,10 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
+from torouter.storage import tables as t
+from torouter.storage.db import Database
 from torouter.usage import rollups
 from torouter.usage.histogram import bucket_of
 from torouter.usage.rollups import DAILY, aggregate, local_day, local_hour
@@ -132,3 +136,27 @@ def test_merge_adds_batches() -> None:
     b = aggregate([row(), row(key_id=9)], UTC, hourly_from=LONG_AGO)
     a.merge(b)
     assert a.daily == aggregate([row(), row(), row(key_id=9)], UTC, hourly_from=LONG_AGO).daily
+
+
+async def test_apply_adds_to_the_stored_rollups_on_both_databases(db: Database) -> None:
+    """`apply` creates the rows it lacks and adds to those it has, every measure and key type
+    (day text, hour instant, ids, model) intact: on PostgreSQL through one statement over
+    column arrays, on SQLite through `executemany`."""
+    rows = [
+        row(),
+        row(T + dt.timedelta(hours=1), key_id=3, outcome="refused"),
+        row(T + dt.timedelta(hours=2), model_requested="other", channel_id=None),
+    ]
+    batch = aggregate(rows, ZoneInfo("Asia/Kolkata"), hourly_from=LONG_AGO)
+    assert len(batch.daily) > 1 and len(batch.hourly) == 3 and len(batch.channel) == 3
+    for _ in range(2):
+        async with db.begin() as conn:
+            await rollups.apply(conn, batch)
+    async with db.connect() as conn:
+        for table, part in (
+            (t.usage_daily, batch.daily),
+            (t.usage_hourly, batch.hourly),
+            (t.usage_daily_channel, batch.channel),
+        ):
+            stored = {tuple(r) for r in await conn.execute(select(table))}
+            assert stored == {(*k, *(2 * n for n in v)) for k, v in part.items()}, table.name

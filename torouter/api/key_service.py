@@ -163,15 +163,16 @@ async def key_reads(
 ) -> list[KeyRead]:
     """Rows of `key_select()` as `KeyRead`s, with today's and 30 days' spend (one query)."""
     at = now(deps)
-    day = calendar_windows(at, deployment_zone(deps)).day
-    stats = await key_stats(conn, [r["id"] for r in rows], day_start=day, now=at)
+    zone = deployment_zone(deps)
+    day = calendar_windows(at, zone).day
+    stats = await key_stats(conn, [r["id"] for r in rows], day_start=day, now=at, zone=zone)
     return [KeyRead.build(r, stats.get(r["id"])) for r in rows]
 
 
 async def key_detail(deps: ApiDeps, conn: AsyncConnection, row: RowMapping) -> KeyDetail:
     (read,) = await key_reads(deps, conn, [row])
     at = now(deps)
-    use = await key_window_requests(conn, row["id"], now=at)
+    use = await key_window_requests(conn, row["id"], now=at, zone=deployment_zone(deps))
     live = None
     rec = deps.snapshot.current.keys.get(row["key_hash"])
     if rec is not None and row["deleted_at"] is None:

@@ -345,10 +345,14 @@ usage_logs = Table(
     # model, status, outcome) walk the time index and are answered as soon as a page fills.
     Index("ix_usage_logs_created_id", "created_at", "id"),
     Index("ix_usage_logs_user_created_id", "user_id", "created_at", "id"),
-    Index("ix_usage_logs_key_created_id", "key_id", "created_at", "id"),
+    # A key's index also covers its window sums (api/windows.py: outcome and cost of the
+    # part of a window before its first whole roll-up day or hour).
+    Index("ix_usage_logs_key_created_id", "key_id", "created_at", "id", "outcome", "cost_nusd"),
     # Search by request id (R15.4); with the user and the order, so that SQLite picks it over
     # the user's index even without statistics (ANALYZE) when a user searches.
     Index("ix_usage_logs_request_id", "request_id", "user_id", "created_at", "id"),
+    # A subscription's spend in its day, week and month (api/windows.py), from the index alone.
+    Index("ix_usage_logs_user_group_created", "user_id", "group_id", "created_at", "cost_nusd"),
 )
 
 # Roll-ups (R11.3), written by the usage writer in the transaction of the rows they count and
@@ -401,6 +405,7 @@ usage_hourly = Table(  # the last 48 hours only: older hours are pruned by the r
     Column("model", String(200), primary_key=True),
     *_rollup_measures(),
     Index("ix_usage_hourly_user_hour", "user_id", "hour"),
+    Index("ix_usage_hourly_key_hour", "key_id", "hour"),
 )
 
 usage_daily_channel = Table(  # the admin views' filters that are not user or key (R11.4)

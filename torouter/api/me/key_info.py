@@ -221,6 +221,6 @@ async def get_key_info(deps: Deps, caller: ApiKeyCaller, response: Response) -> 
     )
     day = calendar_windows(at, zone).day
     async with deps.db.connect() as conn:
-        stats = await key_stats(conn, [caller.key.id], day_start=day, now=at)
+        stats = await key_stats(conn, [caller.key.id], day_start=day, now=at, zone=zone)
     response.headers["cache-control"] = "no-store"
     return key_info(status, stats.get(caller.key.id, KeyStats()))

@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hour", "user_id", "key_id", "model", name=op.f("pk_usage_hourly")),
     )
     op.create_index("ix_usage_hourly_user_hour", "usage_hourly", ["user_id", "hour"])
+    op.create_index("ix_usage_hourly_key_hour", "usage_hourly", ["key_id", "hour"])
     op.create_table(
         "usage_daily_channel",
         sa.Column("day", sa.String(length=10), nullable=False),
@@ -106,9 +107,20 @@ def upgrade() -> None:
     op.drop_index("ix_usage_logs_user_id", table_name="usage_logs")
     op.create_index("ix_usage_logs_created_id", "usage_logs", ["created_at", "id"])
     op.create_index("ix_usage_logs_user_created_id", "usage_logs", ["user_id", "created_at", "id"])
-    op.create_index("ix_usage_logs_key_created_id", "usage_logs", ["key_id", "created_at", "id"])
+    # Covering a key's window sums (api/windows.py): key, time, id, then outcome and cost.
+    op.create_index(
+        "ix_usage_logs_key_created_id",
+        "usage_logs",
+        ["key_id", "created_at", "id", "outcome", "cost_nusd"],
+    )
     op.create_index(
         "ix_usage_logs_request_id", "usage_logs", ["request_id", "user_id", "created_at", "id"]
+    )
+    # Covering a subscription's window sums (api/windows.py `subscription_use`).
+    op.create_index(
+        "ix_usage_logs_user_group_created",
+        "usage_logs",
+        ["user_id", "group_id", "created_at", "cost_nusd"],
     )
 
     op.create_index("ix_ledger_user_created_id", "ledger", ["user_id", "created_at", "id"])
@@ -125,6 +137,7 @@ def downgrade() -> None:
         batch.drop_column("low_balance_threshold_nusd")
     op.drop_index("ix_ledger_user_created_id", table_name="ledger")
     for name in (
+        "ix_usage_logs_user_group_created",
         "ix_usage_logs_request_id",
         "ix_usage_logs_key_created_id",
         "ix_usage_logs_user_created_id",
