@@ -40,9 +40,9 @@ async def _seed(site: Site, user_id: int, n: int = 3, **fields: Any) -> None:
             key_name="main",
             request_id=f"req-{user_id}-{i}",
             model_requested="m-chat" if i % 2 == 0 else "m-other",
-            cost_nusd=PRICED_COST,
+            cost_nusd=fields.get("cost_nusd", PRICED_COST),
             **PRICED,
-            **fields,
+            **{k: v for k, v in fields.items() if k != "cost_nusd"},
         )
         for i in range(n)
     ]
@@ -151,6 +151,8 @@ async def test_billing_timeline_filters_and_csv_link(site: Site) -> None:
     assert "Credit by an administrator" in text and "Usage" in text
     assert "Requests settled together" in text
     assert "$20.00" in text  # the running balance after the credit
+    # Every nUSD of the running balance: 20 − 2 × 0.01888875 after the two requests.
+    assert "$19.9622225" in text and "-$0.0377775" in text
     assert 'href="/api/me/ledger/export.csv"' in r.text
     r = await c.get("/billing?reason=usage&days=7")
     assert r.status_code == 200
@@ -166,7 +168,7 @@ async def test_billing_timeline_filters_and_csv_link(site: Site) -> None:
 
 async def test_dashboard_shows_runway_chart_table_top_models_and_health(site: Site) -> None:
     site.clock.t = NOW
-    for lang, runway in (("en", "About"), ("zh-CN", "约")):
+    for lang, runway in (("en", "Over a year"), ("zh-CN", "超过一年")):
         c = await site.signed_in(f"dash-{lang.lower()}@example.com", language=lang)
         uid = await _uid(site, f"dash-{lang.lower()}@example.com")
         await _seed(site, uid, n=3)
@@ -181,6 +183,12 @@ async def test_dashboard_shows_runway_chart_table_top_models_and_health(site: Si
         assert "onboarding" in r.text or "checklist" in r.text  # the checklist stays
         r = await c.get("/dashboard?days=7")
         assert r.status_code == 200 and r.text.count('data-x="') == 7
+    # $15 spent in the last 7 days, $5 left: about 2.3 days.
+    c = await site.signed_in("dash-burn@example.com")
+    uid = await _uid(site, "dash-burn@example.com")
+    await _seed(site, uid, n=3, cost_nusd=5 * 10**9)
+    text = _text((await c.get("/dashboard")).text)
+    assert "About 2.3 days" in text and "$2.14 a day" in text
     fresh = await site.signed_in("dash-new@example.com")
     r = await fresh.get("/dashboard")
     assert r.status_code == 200 and "Nothing was spent from your balance" in r.text

@@ -83,6 +83,19 @@ class Formatter:
         """A USD amount as a form field holds it: `12.5`, `0.000001` (no symbol, no grouping)."""
         return format((Decimal(nusd) / NANO).normalize(), "f")
 
+    def exact_money(self, nusd: int | None) -> str:
+        """Every nUSD shown (up to 9 decimals, at least 2): a running balance that a usage
+        batch of $0.000136 changed must not read the same before and after."""
+        if nusd is None:
+            return "—"
+        amount = Decimal(nusd) / NANO
+        text = format_currency(
+            amount, "USD", format="¤#,##0.00#######", locale=self.locale, currency_digits=False
+        )
+        if self.currency != "CNY" or not self.cny_rate:
+            return text
+        return f"{text} ≈ {self._currency(amount * self.cny_rate, 'CNY', digits=2)}"
+
     def whole_usd(self, usd: Decimal) -> str:
         """A round amount as people write it on a button: `$20`, `$1,000` (`$12.50` if not)."""
         if usd != usd.to_integral_value():

@@ -29,7 +29,11 @@
     if (xs.length === 0) return;
     const uPlot = window.uPlot;
     const lang = document.documentElement.lang || "en";
-    const usd = new Intl.NumberFormat(lang, { style: "currency", currency: "USD", maximumFractionDigits: 2 });
+    // "$" in every language (zh would write "US$", too wide for an axis); small amounts keep
+    // three significant digits, so a chart of fractions of a cent is not all "$0.00".
+    const dollars = new Intl.NumberFormat(lang, { style: "currency", currency: "USD", currencyDisplay: "narrowSymbol", maximumFractionDigits: 2 });
+    const cents = new Intl.NumberFormat(lang, { style: "currency", currency: "USD", currencyDisplay: "narrowSymbol", maximumSignificantDigits: 3 });
+    const usd = { format: (v) => (Math.abs(v) >= 1 || v === 0 ? dollars : cents).format(v) };
     const count = new Intl.NumberFormat(lang, { maximumFractionDigits: 0 });
     const day = new Intl.DateTimeFormat(lang, { month: "short", day: "numeric", timeZone: "UTC" });
     const ink = cssVar("--muted", "#4b5563");
@@ -39,6 +43,7 @@
     const scales = { x: { time: true } };
     const axes = [{
       stroke: ink,
+      space: 72,
       grid: { stroke: grid, width: 1 },
       ticks: { stroke: grid, width: 1 },
       values: (u, values) => values.map((v) => day.format(new Date(v * 1000))),
