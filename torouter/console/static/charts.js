@@ -67,7 +67,7 @@
         scale,
         side: right ? 1 : 3,
         stroke: ink,
-        size: 60,
+        size: money ? 76 : 48,
         grid: { show: !right, stroke: grid, width: 1 },
         ticks: { stroke: grid, width: 1 },
         // Counts are whole: a tick at 0.5 requests is left unlabelled.
