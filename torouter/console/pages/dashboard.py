@@ -7,6 +7,8 @@ in-process with the visitor as the principal: roll-ups and indexed reads only.""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +18,7 @@ from torouter.api.me.dashboard import WindowRead, get_dashboard
 from torouter.console.deps import ConsoleDeps
 from torouter.console.forms import read_form
 from torouter.console.guards import signed_in
-from torouter.console.onboarding import load_checklist, mark_snippet_copied
+from torouter.console.onboarding import Checklist, load_checklist, mark_snippet_copied
 from torouter.console.render import page, redirect, safe_next
 from torouter.console.visitor import Visitor
 from torouter.storage.tables import api_keys
@@ -39,9 +41,12 @@ async def _key_counts(deps: ConsoleDeps, user_id: int) -> dict[str, int]:
 @signed_in
 async def dashboard(request: Request, v: Visitor) -> Response:
     deps: ConsoleDeps = request.app.state.deps
-    board = await get_dashboard(deps.api, v.principal)
-    async with deps.api.db.connect() as conn:
-        checklist = await load_checklist(conn, v.user_id)
+    # Three independent reads on pooled connections: their round trips overlap.
+    board, checklist, keys = await asyncio.gather(
+        get_dashboard(deps.api, v.principal),
+        _checklist(deps, v.user_id),
+        _key_counts(deps, v.user_id),
+    )
     days = 7 if request.query_params.get("days") == "7" else 30
     return page(
         request,
@@ -53,9 +58,14 @@ async def dashboard(request: Request, v: Visitor) -> Response:
         daily=board.daily[-days:],
         capped_keys=[k for k in board.keys if _capped(k.budgets) or _capped(k.windows)],
         capped=_capped,
-        keys=await _key_counts(deps, v.user_id),
+        keys=keys,
         checklist=checklist,
     )
+
+
+async def _checklist(deps: ConsoleDeps, user_id: int) -> Checklist:
+    async with deps.api.db.connect() as conn:
+        return await load_checklist(conn, user_id)
 
 
 def _capped(windows: list[WindowRead]) -> list[WindowRead]:
