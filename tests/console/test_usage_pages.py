@@ -137,6 +137,7 @@ async def test_request_detail_and_another_users_request_is_404(site: Site) -> No
     await _seed(site, zuid, n=1)
     r = await zh.get(f"/usage/req-{zuid}-0")
     assert r.status_code == 200 and "上游尝试" in r.text and "分组倍率" in r.text
+    assert "百万 token" in r.text  # the unit of a price, in Chinese too
 
 
 async def test_billing_timeline_filters_and_csv_link(site: Site) -> None:
