@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tests.api import seed
 from tests.api.usage_seed import PRICED, PRICED_COST, record, row
 from tests.console.conftest import Site, csrf_of
 from torouter.console.security import CSP
@@ -240,3 +241,23 @@ async def test_new_pages_need_a_verified_session(site: Site) -> None:
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
     c = await site.signed_in("unverified@example.com", state="unverified")
     assert (await c.get("/usage")).status_code == 403
+
+
+async def test_dashboard_meters_every_capped_window(site: Site) -> None:
+    """R15.4: each budget and rate limit of a key against its cap, as a meter; uncapped
+    windows are left out."""
+    site.clock.t = NOW
+    gid = await site.catalog()
+    c = await site.signed_in("meters@example.com")
+    uid = await _uid(site, "meters@example.com")
+    await seed.key(
+        site.db, user_id=uid, group_id=gid, name="capped", budget_daily_nusd=5 * 10**9, rpm=60
+    )
+    await seed.key(site.db, user_id=uid, group_id=gid, name="free")
+    await site.deps.snapshot.reload()
+    r = await c.get("/dashboard")
+    assert r.status_code == 200
+    text = _text(r.text)
+    assert "Key capped" in text and "Key free" not in text
+    meters = re.findall(r'<meter [^>]*aria-label="([^"]+)"', r.text)
+    assert meters == ["Today: $0.00 of $5.00", "Requests per minute: 0 of 60"], meters
