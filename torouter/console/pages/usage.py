@@ -45,14 +45,17 @@ def _deps(request: Request) -> ConsoleDeps:
     return deps
 
 
-async def _my_keys(deps: ConsoleDeps, user_id: int) -> list[tuple[int, str]]:
+async def _my_keys(deps: ConsoleDeps, v: Visitor) -> list[tuple[int, str]]:
     """The user's keys for the key filter (deleted ones too: their rows are still listed)."""
     c = api_keys.c
     async with deps.api.db.connect() as conn:
         rows = await conn.execute(
-            select(c.id, c.name, c.deleted_at).where(c.user_id == user_id).order_by(c.id)
+            select(c.id, c.name, c.deleted_at).where(c.user_id == v.user_id).order_by(c.id)
         )
-        return [(int(r.id), str(r.name)) for r in rows]
+        return [
+            (int(r.id), v.t("usage.deleted_key", name=r.name) if r.deleted_at else str(r.name))
+            for r in rows
+        ]
 
 
 async def _daily(deps: ConsoleDeps, user_id: int, f: UsageFilters) -> list[DailyPointRead] | None:
@@ -127,7 +130,7 @@ async def usage_page(request: Request, v: Visitor) -> Response:
         daily=daily,
         chart_max_days=CHART_MAX_DAYS,
         model_choices=[("", v.t("usage.all_models")), *((m, m) for m in models)],
-        key_choices=[("", v.t("usage.all_keys")), *await _my_keys(deps, v.user_id)],
+        key_choices=[("", v.t("usage.all_keys")), *await _my_keys(deps, v)],
         outcome_choices=[
             ("", v.t("usage.all_outcomes")),
             *((o, v.t(f"usage.outcome.{o}")) for o in OUTCOMES),
