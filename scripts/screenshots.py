@@ -222,6 +222,10 @@ def usage_pages(
     visit("/billing", "billing")
     visit("/billing?reason=usage&days=7", "billing-filtered")
     visit("/billing?reason=refund", "billing-empty")
+    visit("/profile", "profile-notices")
+    page.fill("#low_balance_threshold_usd", "-1")
+    page.locator("form[action='/profile/notices'] button").click()
+    shoot(page, out, f"{prefix}-profile-notices-error")
 
 
 def sign_in(page: Page, url: str, address: str, password: str) -> None:

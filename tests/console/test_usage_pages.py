@@ -206,11 +206,19 @@ async def test_profile_low_balance_threshold_with_errors_on_the_form(site: Site)
         "/profile/notices", data={"csrf_token": token, "low_balance_threshold_usd": "-3"}
     )
     assert r.status_code == 400 and 'id="low_balance_threshold_usd-error"' in r.text
-    assert 'value="-3"' in r.text
+    assert 'value="-3"' in r.text and "Must not be negative." in r.text
     r = await c.post(
         "/profile/notices", data={"csrf_token": token, "low_balance_threshold_usd": "abc"}
     )
     assert r.status_code == 400 and 'id="low_balance_threshold_usd-error"' in r.text
+    assert "Enter an amount in US dollars" in r.text
+    zh = await site.signed_in("notice-zh@example.com", language="zh-CN")
+    r = await zh.get("/profile")
+    r = await zh.post(
+        "/profile/notices",
+        data={"csrf_token": csrf_of(r.text), "low_balance_threshold_usd": "1.0000000001"},
+    )
+    assert r.status_code == 400 and "最多 9 位小数。" in r.text
     r = await c.post(
         "/profile/notices", data={"csrf_token": token, "low_balance_threshold_usd": "2.5"}
     )
