@@ -20,6 +20,8 @@ from torouter.console.usage_filters import ledger_filters, usage_filters
             {},
         ),
         ({"start": "yesterday"}, {"start": None}, {"start": "usage.errors.date"}),
+        ({"end": "9999-12-31"}, {"end": None}, {"end": "usage.errors.date"}),
+        ({"start": "0001-01-01"}, {"start": None}, {"start": "usage.errors.date"}),
         (
             {"start": "2026-03-10", "end": "2026-03-01"},
             {"start": dt.date(2026, 3, 10), "end": None},

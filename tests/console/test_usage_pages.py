@@ -105,6 +105,8 @@ async def test_usage_filters_keyset_pages_and_request_search(site: Site) -> None
     assert 'id="start-error"' in r.text and 'id="outcome-error"' in r.text
     r = await c.get("/usage?start=2026-03-10&end=2026-03-01")
     assert r.status_code == 400 and 'id="end-error"' in r.text
+    r = await c.get("/usage?end=9999-12-31")  # the calendar's end: an error, not a 500
+    assert r.status_code == 400 and 'id="end-error"' in r.text
     r = await c.get("/usage?cursor=garbage")
     assert r.status_code == 200 and 'role="alert"' in r.text
     # The request-id search leads to the detail page.

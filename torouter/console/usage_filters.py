@@ -61,8 +61,18 @@ class UsageFilters:
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
 
+# Days a range may name: the far ends of the calendar would overflow the day arithmetic.
+_FIRST_DAY = dt.date(1970, 1, 1)
+_LAST_DAY = dt.date(2999, 12, 31)
+
+
 def _date(raw: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(raw) if raw else None
+    if not raw:
+        return None
+    day = dt.date.fromisoformat(raw)
+    if not _FIRST_DAY <= day <= _LAST_DAY:
+        raise ValueError(raw)
+    return day
 
 
 def usage_filters(q: Mapping[str, str]) -> UsageFilters:
