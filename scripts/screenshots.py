@@ -6,7 +6,8 @@
 Starts a ToRouter server on a free port with fresh demo data in a temporary folder, signs in
 as the demo user, then as the demo admin, in Debian's chromium (driven by Playwright; no
 browser is downloaded) and writes `<out>/<lang>-<width>-<page>.png`, full page (`--dark`:
-also `…-dark-…` in the dark colour scheme; `--only admin|user` takes one side). The admin
+also `…-dark-…` in the dark colour scheme; `--only admin|user|usage` takes one side, or the usage,
+billing and dashboard pages alone). The admin
 pages are named `admin-…`. The folder is git-ignored.
 
 The payment pages are shot in their states: top-up presets, an unfinished checkout, the
@@ -93,6 +94,9 @@ def run(
             assert password is not None and admin is not None
             shop = Shop(url, admin.group(1), Path(tmp) / "data" / "outbox")
             shop.setup()
+            key = re.search(r"API key:\s+(sk-\S+)", demo)
+            assert key is not None
+            request_ids = traffic(url, key.group(1), password.group(1))
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for scheme in schemes:
@@ -108,6 +112,8 @@ def run(
                             if "user" in sides:
                                 pages(page, url, password.group(1), out, prefix)
                                 payment_pages(page, url, shop, out, prefix)
+                            if "user" in sides or "usage" in sides:
+                                usage_pages(page, url, password.group(1), out, prefix, request_ids)
                             if "admin" in sides:
                                 context.clear_cookies()
                                 admin_pages(page, url, admin.group(1), out, prefix)
@@ -172,6 +178,54 @@ def pages(page: Page, url: str, password: str, out: Path, prefix: str) -> None:
     visit("/profile", "profile")
     visit("/playground", "playground")
     visit("/keys/999", "not-found")
+
+
+def traffic(url: str, key: str, password: str) -> list[str]:
+    """A few requests with the demo key (two models, one streamed, one the gateway refuses),
+    then waits until the usage writer has them: the usage pages need rows to show."""
+    ids = []
+    with httpx.Client(base_url=url, timeout=60) as c:
+        auth = {"authorization": f"Bearer {key}"}
+        for n, model in enumerate(("demo-gpt", "demo-claude", "demo-gpt", "demo-gpt")):
+            body = {"model": model, "messages": [{"role": "user", "content": f"hello {n}"}]}
+            r = c.post("/v1/chat/completions", headers=auth, json=body)
+            ids.append(r.headers.get("x-request-id", ""))
+        r = c.post("/v1/chat/completions", headers=auth, json={"model": "no-such", "messages": []})
+        r = c.post("/api/auth/login", json={"email": "demo@torouter.local", "password": password})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len(c.get("/api/me/usage/logs").json()["data"]) >= len(ids):
+                break
+            time.sleep(0.3)
+    return [i for i in ids if i]
+
+
+def usage_pages(
+    page: Page, url: str, password: str, out: Path, prefix: str, request_ids: list[str]
+) -> None:
+    """Usage (filtered, an error, the detail), billing (filtered) and the dashboard with data."""
+
+    def visit(path: str, name: str) -> None:
+        page.goto(url + path)
+        page.wait_for_load_state("load")
+        shoot(page, out, f"{prefix}-{name}")
+
+    sign_in(page, url, "demo@torouter.local", password)
+    visit("/dashboard", "dashboard-usage")
+    visit("/dashboard?days=7", "dashboard-7d")
+    visit("/usage", "usage")
+    visit("/usage?model=demo-gpt&outcome=success", "usage-filtered")
+    visit("/usage?start=not-a-date&model=nothing", "usage-error")
+    if request_ids:
+        visit(f"/usage/{request_ids[0]}", "usage-detail")
+    visit("/usage/not-a-request", "usage-not-found")
+    visit("/billing", "billing")
+    visit("/billing?reason=usage&days=7", "billing-filtered")
+    visit("/billing?reason=refund", "billing-empty")
+    visit("/profile", "profile-notices")
+    page.fill("#low_balance_threshold_usd", "-1")
+    page.locator("form[action='/profile/notices'] button").click()
+    shoot(page, out, f"{prefix}-profile-notices-error")
 
 
 def sign_in(page: Page, url: str, address: str, password: str) -> None:
@@ -366,7 +420,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "screenshots")
     parser.add_argument("--dark", action="store_true", help="also in the dark colour scheme")
-    parser.add_argument("--only", choices=("user", "admin"), help="one side of the console")
+    parser.add_argument(
+        "--only", choices=("user", "admin", "usage"), help="one side of the console (or usage)"
+    )
     args = parser.parse_args()
     sides = (args.only,) if args.only else ("user", "admin")
     run(args.out, ("light", "dark") if args.dark else ("light",), sides)

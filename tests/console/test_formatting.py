@@ -57,3 +57,23 @@ def test_round_amounts_on_buttons() -> None:
     assert en.whole_usd(Decimal("20.00")) == "$20" and en.whole_usd(Decimal(1000)) == "$1,000"
     assert en.whole_usd(Decimal("12.5")) == "$12.50"
     assert zh.whole_usd(Decimal(5000)) == "US$5,000"
+
+
+def test_exact_amounts_percentages_days_and_form_values() -> None:
+    """R15.1: the usage pages' numbers per language; a running balance shows every nUSD."""
+    en = Formatter("en", ZoneInfo("Asia/Shanghai"))
+    zh = Formatter("zh-CN", ZoneInfo("Asia/Shanghai"))
+    assert en.exact_money(19_962_222_500) == "$19.9622225"
+    assert en.exact_money(-37_777_500) == "-$0.0377775"
+    assert en.exact_money(20 * 10**9) == "$20.00"
+    assert zh.exact_money(20 * 10**9) == "US$20.00"
+    assert en.decimal("1.5") == "1.5" and en.decimal("1000000") == "1,000,000"
+    assert en.decimal("0.000123") == "0.000123"
+    assert en.percent(0.9712) == "97.1%" and en.percent(None) == "—"
+    assert en.day(dt.date(2026, 3, 10)) == "Mar 10, 2026"
+    assert zh.day(dt.date(2026, 3, 10)) == "2026年3月10日"
+    assert Formatter.plain_usd(2_500_000_000) == "2.5"
+    assert Formatter.plain_usd(10 * 10**9) == "10"
+    assert Formatter.plain_usd(1_000) == "0.000001"
+    when = dt.datetime(2026, 3, 10, 2, 3, 4, tzinfo=dt.UTC)
+    assert en.datetime_seconds(when) == "Mar 10, 2026 10:03:04\u202fAM"

@@ -35,6 +35,8 @@ from torouter.console.pages import (
     site,
     subscriptions,
 )
+from torouter.console.pages import billing as billing_page
+from torouter.console.pages import usage as usage_page
 from torouter.console.render import environment, page
 from torouter.console.security import ASGIApp, SecurityHeaders
 from torouter.console.visitor import visitor
@@ -102,6 +104,8 @@ def build_console(
             *orders.routes,
             *payment_result.routes,
             *subscriptions.routes,
+            *usage_page.routes,
+            *billing_page.routes,
             *admin.routes,
         ],
         exception_handlers={

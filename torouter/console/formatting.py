@@ -13,7 +13,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, format_timedelta
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 
 __all__ = ["NANO", "Formatter"]
 
@@ -50,6 +50,21 @@ class Formatter:
     def number(self, value: int | float | Decimal | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.locale)
 
+    def decimal(self, value: str | Decimal | None) -> str:
+        """An exact decimal (a quantity, a multiplier) with every digit it has."""
+        if value is None:
+            return "—"
+        exact = Decimal(value)
+        digits = max(0, -int(exact.normalize().as_tuple().exponent))
+        pattern = "#,##0" + ("." + "#" * digits if digits else "")
+        return format_decimal(exact, format=pattern, locale=self.locale)
+
+    def percent(self, ratio: float | None) -> str:
+        """0.9712 → `97.1%` (one decimal: success rates near 100 % differ in it)."""
+        if ratio is None:
+            return "—"
+        return format_percent(ratio, format="#,##0.#%", locale=self.locale)
+
     def usd(self, nusd: int | None) -> str:
         if nusd is None:
             return "—"
@@ -62,6 +77,24 @@ class Formatter:
             return text
         cny = self._currency(Decimal(nusd) / NANO * self.cny_rate, "CNY", digits=2)
         return f"{text} ≈ {cny}"
+
+    @staticmethod
+    def plain_usd(nusd: int) -> str:
+        """A USD amount as a form field holds it: `12.5`, `0.000001` (no symbol, no grouping)."""
+        return format((Decimal(nusd) / NANO).normalize(), "f")
+
+    def exact_money(self, nusd: int | None) -> str:
+        """Every nUSD shown (up to 9 decimals, at least 2): a running balance that a usage
+        batch of $0.000136 changed must not read the same before and after."""
+        if nusd is None:
+            return "—"
+        amount = Decimal(nusd) / NANO
+        text = format_currency(
+            amount, "USD", format="¤#,##0.00#######", locale=self.locale, currency_digits=False
+        )
+        if self.currency != "CNY" or not self.cny_rate:
+            return text
+        return f"{text} ≈ {self._currency(amount * self.cny_rate, 'CNY', digits=2)}"
 
     def whole_usd(self, usd: Decimal) -> str:
         """A round amount as people write it on a button: `$20`, `$1,000` (`$12.50` if not)."""
@@ -102,6 +135,19 @@ class Formatter:
         return (
             f"{format_date(local, 'medium', locale=self.locale)} "
             f"{format_time(local, 'short', locale=self.locale)}"
+        )
+
+    def day(self, day: dt.date | None) -> str:
+        """A calendar day (already in the deployment timezone)."""
+        return "—" if day is None else format_date(day, "medium", locale=self.locale)
+
+    def datetime_seconds(self, when: dt.datetime | None) -> str:
+        if when is None:
+            return "—"
+        local = self.local(when)
+        return (
+            f"{format_date(local, 'medium', locale=self.locale)} "
+            f"{format_time(local, 'medium', locale=self.locale)}"
         )
 
     def ago(self, when: dt.datetime | None, now: dt.datetime) -> str:

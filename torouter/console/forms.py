@@ -70,7 +70,14 @@ async def read_form(request: Request, v: Visitor) -> dict[str, str]:
 
 
 # Messages of the shared field validators (`api/fields.py`) that carry a value.
-_KNOWN = ((re.compile(r'^"(?P<value>.*)" is not an IP address or CIDR$'), "errors.field.not_ip"),)
+_KNOWN = (
+    (re.compile(r'^"(?P<value>.*)" is not an IP address or CIDR$'), "errors.field.not_ip"),
+    # USD amounts (`api/schemas.py` UsdAmount and the validators built on it).
+    (re.compile(r"^must not be negative$"), "errors.money.negative"),
+    (re.compile(r"^must be a decimal number of USD$"), "errors.money.not_number"),
+    (re.compile(r"^must have at most (?P<n>\d+) decimals$"), "errors.money.decimals"),
+    (re.compile(r"^must be at most (?P<max>\d+) USD in absolute value$"), "errors.money.too_large"),
+)
 
 
 def _pydantic_message(t: Translator, err: Mapping[str, Any]) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 __all__ = ["is_console_path"]
 
-# `/billing/topup` is the top-up page's alias (R14.2); the rest of `/billing` is not ours.
-_EXACT = frozenset({"/", "/favicon.ico", "/billing/topup"})
+# `/billing` is the money timeline, `/billing/topup` the top-up page's alias (R14.2); the
+# rest of `/billing` is not ours.
+_EXACT = frozenset({"/", "/favicon.ico", "/billing", "/billing/topup"})
 # Each entry is served as `/name` and `/name/…`.
 _SECTIONS = (
     "login",
@@ -30,6 +31,7 @@ _SECTIONS = (
     "payment",
     "orders",
     "subscriptions",
+    "usage",
     "admin",
     "static",
 )

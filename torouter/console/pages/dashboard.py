@@ -1,19 +1,24 @@
-"""`/dashboard`: balance, keys at a glance, the onboarding checklist and quick actions
-(R15.1, R15.4). The usage chart, top models, recent activity and runway join it when the
-usage analytics API lands; the grid already has their places."""
+"""`/dashboard`: balance and runway, keys at a glance, the onboarding checklist and quick
+actions, window use against caps, the spend and requests chart of the last 7 or 30 days,
+top models, recent activity and per-model health (R15.1, R15.4).
+
+Everything but the checklist and the key counts is `/api/me/dashboard`'s own answer, called
+in-process with the visitor as the principal: roll-ups and indexed reads only."""
 
 from __future__ import annotations
+
+import asyncio
 
 from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from torouter.api.me.balance import read_balance
+from torouter.api.me.dashboard import WindowRead, get_dashboard
 from torouter.console.deps import ConsoleDeps
 from torouter.console.forms import read_form
 from torouter.console.guards import signed_in
-from torouter.console.onboarding import load_checklist, mark_snippet_copied
+from torouter.console.onboarding import Checklist, load_checklist, mark_snippet_copied
 from torouter.console.render import page, redirect, safe_next
 from torouter.console.visitor import Visitor
 from torouter.storage.tables import api_keys
@@ -36,17 +41,36 @@ async def _key_counts(deps: ConsoleDeps, user_id: int) -> dict[str, int]:
 @signed_in
 async def dashboard(request: Request, v: Visitor) -> Response:
     deps: ConsoleDeps = request.app.state.deps
-    balance = await read_balance(deps.api, v.user_id)
-    async with deps.api.db.connect() as conn:
-        checklist = await load_checklist(conn, v.user_id)
+    # Three independent reads on pooled connections: their round trips overlap.
+    board, checklist, keys = await asyncio.gather(
+        get_dashboard(deps.api, v.principal),
+        _checklist(deps, v.user_id),
+        _key_counts(deps, v.user_id),
+    )
+    days = 7 if request.query_params.get("days") == "7" else 30
     return page(
         request,
         v,
         "dashboard.html",
-        balance=balance,
-        keys=await _key_counts(deps, v.user_id),
+        board=board,
+        balance=board.balance,
+        days=days,
+        daily=board.daily[-days:],
+        capped_keys=[k for k in board.keys if _capped(k.budgets) or _capped(k.windows)],
+        capped=_capped,
+        keys=keys,
         checklist=checklist,
     )
+
+
+async def _checklist(deps: ConsoleDeps, user_id: int) -> Checklist:
+    async with deps.api.db.connect() as conn:
+        return await load_checklist(conn, user_id)
+
+
+def _capped(windows: list[WindowRead]) -> list[WindowRead]:
+    """The windows that have a cap: only they have something to measure against."""
+    return [w for w in windows if w.limit]
 
 
 @signed_in

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from torouter.accounts import profile as profile_flow
 from torouter.accounts import twofactor
 from torouter.accounts.sessions import active_sessions, revoke_session
-from torouter.api.me.profile import PasswordChange, ProfileUpdate
+from torouter.api.me.profile import PasswordChange, ProfileUpdate, patch_profile
 from torouter.api.me.twofactor import Disable, EnableConfirm, EnableStart
 from torouter.api.session_auth import clear_session_cookies
 from torouter.console.deps import ConsoleDeps
@@ -27,7 +27,7 @@ from torouter.errors import GatewayError
 
 __all__ = ["routes"]
 
-_SECTIONS = ("account", "preferences", "password", "totp", "sessions")
+_SECTIONS = ("account", "preferences", "notices", "password", "totp", "sessions")
 
 
 def _deps(request: Request) -> ConsoleDeps:
@@ -126,6 +126,21 @@ async def save_preferences(request: Request, v: Visitor) -> Response:
         {"language": body.language, "display_currency": body.display_currency},
     )
     return redirect("/profile", notice="profile_saved")
+
+
+@signed_in
+async def save_notices(request: Request, v: Visitor) -> Response:
+    """The low-balance threshold (R15.4), through `PATCH /api/me/profile`'s own function:
+    empty turns the notice off."""
+    form = await read_form(request, v)
+    raw = form.get("low_balance_threshold_usd", "").strip()
+    known = ("low_balance_threshold_usd",)
+    try:
+        body = ProfileUpdate.model_validate({"low_balance_threshold_usd": raw or None})
+        await patch_profile(_deps(request).accounts, v.principal, body)
+    except (ValidationError, GatewayError) as exc:
+        return await _fail(request, v, "notices", exc, known, {known[0]: raw})
+    return redirect("/profile#notices", notice="threshold_saved" if raw else "threshold_off")
 
 
 @signed_in
@@ -240,6 +255,7 @@ routes = [
     Route("/profile", profile_page, methods=["GET"]),
     Route("/profile", save_account, methods=["POST"]),
     Route("/profile/preferences", save_preferences, methods=["POST"]),
+    Route("/profile/notices", save_notices, methods=["POST"]),
     Route("/profile/password", change_password, methods=["POST"]),
     Route("/profile/2fa/code", totp_code, methods=["POST"]),
     Route("/profile/2fa/start", totp_start, methods=["POST"]),
