@@ -11,6 +11,7 @@ of range is 404 like any id that names nothing (`errors.py`); elsewhere it is E1
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
@@ -34,6 +35,7 @@ from torouter.errors import error
 __all__ = [
     "INT32_MAX",
     "Count",
+    "Day",
     "DecimalIn",
     "Id",
     "IpList",
@@ -43,6 +45,7 @@ __all__ = [
     "NotNull",
     "OptCount",
     "OptMoney",
+    "Time",
     "blank_to_none",
     "ip_lines",
     "nusd",
@@ -143,6 +146,25 @@ OptMoney = Annotated[Money | None, BeforeValidator(blank_to_none)]
 Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+# Days a view may name: far enough either way for any real range, near enough that the day
+# arithmetic of a view (a day after the last, a timezone's offset) stays inside `datetime`.
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
+
+
+def _day_in_range(day: dt.date) -> dt.date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
+
+
+def _time_in_range(at: dt.datetime) -> dt.datetime:
+    _day_in_range(at.date())
+    return at
+
+
+Day = Annotated[dt.date, AfterValidator(_day_in_range)]
+Time = Annotated[dt.datetime, AfterValidator(_time_in_range)]
 OptCount = Annotated[Count | None, BeforeValidator(blank_to_none)]
 
 # A price (USD per 1M tokens or per unit) or a multiplier: an exact decimal ≥ 0.

@@ -17,6 +17,7 @@ from starlette.responses import StreamingResponse
 
 from torouter.api.changes import deployment_zone
 from torouter.api.deps import ApiDeps
+from torouter.api.fields import Day
 from torouter.api.schemas import ApiModel, Timestamp, Usd
 from torouter.api.usage_views import csv_response, range_of
 from torouter.billing import timeline
@@ -97,9 +98,9 @@ def _query(
         list[Reason] | None, Query(description="Only these reasons (repeat the parameter)")
     ] = None,
     start: Annotated[
-        dt.date | None, Query(description="First day (YYYY-MM-DD, deployment timezone)")
+        Day | None, Query(description="First day (YYYY-MM-DD, deployment timezone)")
     ] = None,
-    end: Annotated[dt.date | None, Query(description="Last day, inclusive")] = None,
+    end: Annotated[Day | None, Query(description="Last day, inclusive")] = None,
 ) -> LedgerQuery:
     return LedgerQuery(tuple(reason or ()), start, end)
 

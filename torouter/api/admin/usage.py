@@ -15,7 +15,7 @@ from starlette.responses import StreamingResponse
 
 from torouter.api.changes import deployment_zone
 from torouter.api.deps import Deps
-from torouter.api.fields import Id
+from torouter.api.fields import Id, Time
 from torouter.api.me.usage import Days, End, Model, Outcome, Start
 from torouter.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorPage
 from torouter.api.schemas import ErrorEnvelope
@@ -98,8 +98,8 @@ async def list_usage(
     request_id: Annotated[str | None, Query(max_length=128)] = None,
     start: Start = None,
     end: End = None,
-    since: Annotated[dt.datetime | None, Query(description="From this time (inclusive)")] = None,
-    until: Annotated[dt.datetime | None, Query(description="Before this time (exclusive)")] = None,
+    since: Annotated[Time | None, Query(description="From this time (inclusive)")] = None,
+    until: Annotated[Time | None, Query(description="Before this time (exclusive)")] = None,
 ) -> CursorPage[UsageRead]:
     f = filters.usage_filter(request_id=request_id, since=_aware(since), until=_aware(until))
     if start is not None or end is not None:

@@ -17,7 +17,7 @@ from starlette.responses import StreamingResponse
 from torouter.api.auth import SessionUser
 from torouter.api.changes import deployment_zone
 from torouter.api.deps import Deps
-from torouter.api.fields import Id
+from torouter.api.fields import Day, Id, Time
 from torouter.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorPage
 from torouter.api.schemas import ErrorEnvelope
 from torouter.api.usage_schemas import DailyRead, MyUsageDetail, MyUsageRead, SummaryRead
@@ -42,8 +42,8 @@ router = APIRouter(prefix="/usage", tags=["usage"])
 Outcome = Literal[
     "success", "partial", "client_cancelled", "upstream_error", "failed", "refused", "test"
 ]
-Start = Annotated[dt.date | None, Query(description="First day (YYYY-MM-DD, deployment timezone)")]
-End = Annotated[dt.date | None, Query(description="Last day, inclusive")]
+Start = Annotated[Day | None, Query(description="First day (YYYY-MM-DD, deployment timezone)")]
+End = Annotated[Day | None, Query(description="Last day, inclusive")]
 Model = Annotated[str | None, Query(description="The requested (public) model id")]
 
 
@@ -76,8 +76,8 @@ async def list_logs(
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     start: Start = None,
     end: End = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: Time | None = None,
+    until: Time | None = None,
     model: Model = None,
     key_id: Id | None = None,
     outcome: Outcome | None = None,
