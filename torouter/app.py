@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from ulid import ULID
 
 from torouter.billing.ledger import Ledger
@@ -107,6 +108,9 @@ class ToRouterApp:
         self.ready = False
         self.draining = False
         self.startup_error: str | None = None
+        # A worker under the multi-process supervisor says why it failed on stderr itself:
+        # its parent only sees the exit code.
+        self.report_startup_error = False
         self._probe_task: asyncio.Task[None] | None = None
         self._status_writer: Any = None
 
@@ -200,6 +204,10 @@ class ToRouterApp:
                     self.startup_error = str(exc)
                     log.error("startup failed: %s", exc, exc_info=not isinstance(exc, StartupError))
                     sink.flush()
+                    if self.report_startup_error:
+                        for line in str(exc).splitlines():
+                            sys.stderr.write(f"ToRouter: worker {os.getpid()}: {line}\n")
+                        sys.stderr.flush()
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 _settle_heap()
@@ -212,7 +220,6 @@ class ToRouterApp:
 
     async def startup(self) -> None:
         from torouter import crypto, provisioning
-        from torouter.storage import migrate
         from torouter.storage.lock import LockHeld, ProcessLock
 
         s = self.settings
@@ -227,21 +234,29 @@ class ToRouterApp:
             except LockHeld as exc:
                 await db.dispose()
                 raise StartupError(
-                    "several workers need Redis (set redis.url); in-process counters cannot "
-                    "be shared."
+                    f"{exc}; one process serves a database without Redis: stop the "
+                    "other one, or set redis.url to run several"
                 ) from exc
-        if db.is_sqlite:
-            if not await migrate.is_current(db):  # alembic is loaded only to migrate
-                await migrate.upgrade(db)
-        elif not await migrate.is_current(db):
-            raise StartupError("the database schema is outdated: run `torouter migrate up`")
+            except (OSError, SQLAlchemyError) as exc:
+                await db.dispose()
+                raise StartupError(f"cannot reach the database: {_reason(exc)}") from exc
+        try:
+            await prepare_schema(db)
+        except BaseException:
+            if process_lock is not None:
+                await process_lock.release()
+            await db.dispose()
+            raise
         from torouter.site_config import SiteConfig
 
         site_config = SiteConfig(s, keyring)  # which settings the file fixed, before any overlay
         async with db.connect() as conn:
             await site_config.apply_stored(conn, start=True)  # admin-saved settings (R17.5)
         if s.has_provisioning:
-            await provisioning.apply(db, s, keyring)
+            try:
+                await provisioning.apply(db, s, keyring)
+            except provisioning.ProvisioningError as exc:
+                raise StartupError(str(exc)) from exc
         demo_info = None
         if s.embedded and s.demo.enabled:
             from torouter import demo
@@ -543,6 +558,38 @@ class ToRouterApp:
         await c.db.dispose()
 
 
+async def prepare_schema(db: Database) -> None:
+    """SQLite migrates itself; PostgreSQL must have been migrated by `torouter migrate up`.
+
+    Raises `StartupError` with the step to take: an empty database and an outdated one are
+    told apart, and an unreachable one is named as such, never a traceback.
+    """
+    from torouter.storage import migrate
+
+    try:
+        if db.is_sqlite:
+            if not await migrate.is_current(db):  # alembic is loaded only to migrate
+                await migrate.upgrade(db)
+            return
+        if await migrate.is_current(db):
+            return
+        current = await migrate.current_revision(db)
+    except (OSError, SQLAlchemyError) as exc:
+        raise StartupError(f"cannot reach the database: {_reason(exc)}") from exc
+    if current is None:
+        raise StartupError("the database is not initialised: run `torouter migrate up`")
+    raise StartupError(
+        f"the database schema is outdated (at {current}, this version needs "
+        f"{migrate.head_revision()}): run `torouter migrate up`"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own sentence, without SQLAlchemy's boilerplate and statement dump."""
+    inner = getattr(exc, "orig", None) or exc
+    return str(inner).split("\n")[0] or type(inner).__name__
+
+
 def build_app(settings: Settings, *, state: StateBackend | None = None) -> ToRouterApp:
     return ToRouterApp(settings, state=state)
 
@@ -554,7 +601,9 @@ def from_environment() -> ToRouterApp:
 
     settings = load_settings()
     setup_logging(settings.log.level)
-    return build_app(settings)
+    app = build_app(settings)
+    app.report_startup_error = True
+    return app
 
 
 def _store_checks(

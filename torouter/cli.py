@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from torouter.config import Settings, env_warnings, load_settings
+from torouter.config import ConfigError, Settings, env_warnings, load_settings
 
 __all__ = ["main"]
 
@@ -27,13 +27,16 @@ def _settings(config: str | None, **overrides: object) -> Settings:
         return load_settings(config, **overrides)
     except FileNotFoundError as exc:
         _die(f"config file not found: {exc.filename}", 2)
-    except Exception as exc:  # a TOML syntax error or a bad value
-        _die(f"invalid configuration: {exc}", 2)
+    except ConfigError as exc:  # `file: section.key: message`, one line each
+        _die(str(exc), 2)
+    except Exception as exc:  # a TOML syntax error
+        _die(f"{config or os.environ.get('TOROUTER_CONFIG')}: {exc}", 2)
     raise AssertionError
 
 
 def _die(message: str, code: int = 1) -> None:
-    sys.stderr.write(f"ToRouter: {message}\n")
+    for line in message.splitlines() or [""]:
+        sys.stderr.write(f"ToRouter: {line}\n")
     raise typer.Exit(code)
 
 
@@ -44,13 +47,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="listen port")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
-    """Run the gateway, console and management API on one listener."""
-    import uvicorn
+    """Run the gateway, console and management API on one listener.
 
-    from torouter.app import build_app
+    Exits 0 after a clean stop; 1 when it cannot listen or a worker cannot start; 2 when the
+    configuration, the database's schema or the single-process lock stops it.
+    """
     from torouter.observability.logging import setup_logging
-    from torouter.provisioning import ProvisioningError, validate
+    from torouter.preflight import problems
     from torouter.server.protocol import HttpLimits, protocol_factory
+    from torouter.serving import ServeFailed, report, run_single, run_workers
 
     s = _settings(config)
     if host:
@@ -59,22 +64,13 @@ def serve(
         s.server.port = port
     if workers is not None:
         s.server.workers = workers
-    if s.server.workers > 1 and not s.redis.url:
-        _die(
-            "several workers need Redis (set redis.url); in-process counters cannot be shared.",
-            2,
-        )
-    if s.has_provisioning:
-        try:
-            validate(s)
-        except ProvisioningError as exc:
-            _die(str(exc), 2)
+    found = problems(s)
+    if found:
+        _die("\n".join(found), 2)
     setup_logging(s.log.level)
     for warning in env_warnings():
         logging.getLogger("torouter.config").warning(warning)
-    common = dict(
-        host=s.server.host,
-        port=s.server.port,
+    options: dict[str, object] = dict(
         loop="uvloop",
         # httptools, with the header limit and read timeouts uvicorn lacks for it (R18.5).
         http=protocol_factory(HttpLimits.of(s.server)),
@@ -87,20 +83,13 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=int(s.shutdown.drain_s),
     )
-    if s.server.workers > 1:
-        if s.config_file:
-            os.environ["TOROUTER_CONFIG"] = str(s.config_file)
-        uvicorn.run(
-            "torouter.app:from_environment", factory=True, workers=s.server.workers, **common
-        )  # type: ignore[arg-type]
-        return
-    app = build_app(s)
     try:
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
-    except SystemExit:
-        pass
-    if app.startup_error:
-        _die(app.startup_error, 2)
+        if s.server.workers > 1:
+            run_workers(s, options)
+        else:
+            run_single(s, options)
+    except ServeFailed as exc:
+        raise typer.Exit(report(exc)) from None
 
 
 @cli.command()
@@ -361,15 +350,17 @@ def rotate_encryption_key(config: ConfigOpt = None) -> None:
 
 @cli.command("check-config")
 def check_config(config: ConfigOpt = None) -> None:
-    """Validate the configuration and its declarations without touching the database."""
+    """Run every check `serve` makes before listening, without touching the database.
+
+    Prints each problem as `file: section.key: message` and exits 2, or says it is valid.
+    """
     from torouter.accounts.service import mail_warning
-    from torouter.provisioning import ProvisioningError, validate
+    from torouter.preflight import problems
 
     s = _settings(config)
-    try:
-        validate(s)
-    except ProvisioningError as exc:
-        _die(str(exc), 2)
+    found = problems(s)
+    if found:
+        _die("\n".join(found), 2)
     for warning in [*env_warnings(), mail_warning(s)]:
         if warning:
             sys.stderr.write(f"ToRouter: warning: {warning}\n")

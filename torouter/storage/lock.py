@@ -73,7 +73,9 @@ class ProcessLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise LockHeld(f"{path} is locked by another process") from None
+            holder = _pid_in(path)
+            by = f"process {holder}" if holder else "another process"
+            raise LockHeld(f"{path} is locked by {by}") from None
         except BaseException:
             os.close(fd)
             raise
@@ -88,7 +90,10 @@ class ProcessLock:
             conn = await engine.connect()
             try:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
+                # Names this process in pg_stat_activity, so a refused one can say who holds it.
+                await conn.execute(text(f"SET application_name = '{_APP_NAME}{os.getpid()}'"))
                 got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
+                holder = None if got else await conn.scalar(_HOLDER, {"k": PG_LOCK_KEY})
             except BaseException:
                 await conn.close()
                 raise
@@ -98,8 +103,27 @@ class ProcessLock:
         if not got:
             await conn.close()
             await engine.dispose()
-            raise LockHeld("another process holds the database's advisory lock")
+            by = f"process {holder.removeprefix(_APP_NAME)}" if holder else "another process"
+            raise LockHeld(f"the database's advisory lock {PG_LOCK_KEY} is held by {by}")
         self._engine, self._conn = engine, conn
+
+
+_APP_NAME = "torouter pid "
+# The session holding our advisory lock (a bigint key: classid is its high half, objid its low).
+_HOLDER = text(
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k LIMIT 1"
+)
+
+
+def _pid_in(path: Path) -> int | None:
+    """The pid the holder wrote into the lock file, when it reads as one."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def lock_path(db: Database, data_dir: Path) -> Path:
