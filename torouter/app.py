@@ -111,6 +111,8 @@ class ToRouterApp:
         # A worker under the multi-process supervisor says why it failed on stderr itself:
         # its parent only sees the exit code.
         self.report_startup_error = False
+        self._signal: int | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
         self._probe_task: asyncio.Task[None] | None = None
         self._status_writer: Any = None
 
@@ -298,6 +300,8 @@ class ToRouterApp:
         except StateUnavailable as exc:
             raise StartupError(f"Redis is not reachable at redis.url: {exc}") from exc
         snapshot.attach(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
+        if process_lock is not None:
+            self._reload_on_signal(snapshot)
         http = UpstreamHttp()
         await http.start()
         metrics = Metrics()
@@ -393,6 +397,31 @@ class ToRouterApp:
             sys.stderr.flush()
         log.info("ready", extra={"url": self.base_url(), "pid": os.getpid()})
         sink.flush()
+
+    def _reload_on_signal(self, snapshot: SnapshotHolder) -> None:
+        """A CLI write (`apply`…) reaches this Redis-less process by a signal: reload now, as
+        after an API edit (R7.12). The lock makes this the only process on the database."""
+        from torouter.invalidation import RELOAD_SIGNAL
+
+        loop = asyncio.get_running_loop()
+
+        async def reload() -> None:
+            try:
+                await snapshot.invalidate()
+                log.info("snapshot reloaded on request")
+            except Exception:
+                log.exception("snapshot reload on request failed")
+
+        try:
+            loop.add_signal_handler(RELOAD_SIGNAL, self._keep, reload)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            return
+        self._signal = RELOAD_SIGNAL
+
+    def _keep(self, job: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.ensure_future(job())
+        self._tasks.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._tasks.discard)
 
     def _wire_health(
         self,
@@ -524,6 +553,8 @@ class ToRouterApp:
         if c is None:
             return
         self.ready = False
+        if self._signal is not None:
+            asyncio.get_running_loop().remove_signal_handler(self._signal)
         for t in c.tasks:
             t.cancel()
         if c.jobs is not None:

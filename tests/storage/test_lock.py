@@ -78,7 +78,7 @@ async def test_lock_dies_with_its_process(db_url: str, data_dir: Path) -> None:
         assert line.strip() == b"locked"
         # The refusal names the holder: the lock file and its pid, or the advisory lock's.
         with pytest.raises(
-            LockHeld, match=f"locked by process {proc.pid}$|held by process {proc.pid}$"
+            LockHeld, match=f"locked by process {proc.pid}$|held by process {proc.pid} on "
         ):
             await ProcessLock().acquire(db, data_dir)
         proc.send_signal(signal.SIGKILL)
