@@ -355,7 +355,12 @@ class ToRouterApp:
         )
         if c.payments.fake_stripe is not None:
             c.fake_stripe = _strip_prefix("/mock/stripe", c.payments.fake_stripe)
-        c.api = self._build_api(c, keyring)
+        from torouter.api.app import DOCS_URL
+        from torouter.observability.api_access import RouteTemplates, with_access_log
+
+        api = self._build_api(c, keyring)
+        templates = RouteTemplates(api.openapi, extra=[DOCS_URL])
+        c.api = with_access_log(api, templates, sink)  # management requests logged (R17.1)
         if mount:
             from torouter.mock import MockApp
 
@@ -498,7 +503,7 @@ class ToRouterApp:
         bus = RedisBus(connect(s.redis.url, timeout_s=max(s.redis.socket_timeout_s, 5.0)))
         return self._state or RedisState(client), bus, redis_lock_factory(client)
 
-    def _build_api(self, c: Components, keyring: Any) -> ASGIApp:
+    def _build_api(self, c: Components, keyring: Any) -> Any:
         from torouter.accounts.service import Accounts
         from torouter.api import ApiDeps, build_management_api
 
