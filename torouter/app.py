@@ -264,6 +264,8 @@ class ToRouterApp:
             from torouter import demo
 
             demo_info = await demo.ensure_demo(db, s, keyring, self.base_url())
+            if demo_info is None:
+                await demo.follow_base_url(db, s, self.base_url())  # a new port: links follow
         state, bus, lock = self._shared_state()
         ledger = Ledger(
             state,

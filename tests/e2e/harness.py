@@ -82,7 +82,7 @@ class GatewayProcess:
             timeout=60,
         )
 
-    def start(self, timeout: float = 30.0) -> GatewayProcess:
+    def start(self, timeout: float = 90.0) -> GatewayProcess:
         self.lines = []
         self.stderr = b""
         self.proc = subprocess.Popen(
