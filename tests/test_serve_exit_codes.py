@@ -207,3 +207,20 @@ def test_a_wrong_value_names_the_variable_that_set_it(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert out.stderr.startswith("ToRouter: TOROUTER_SERVER__PORT: server.port: Input should be")
+
+
+@pytest.mark.redis
+def test_several_workers_share_the_socket_bound_by_the_parent(tmp_path: Path) -> None:
+    redis_url = os.environ.get("TOROUTER_TEST_REDIS_URL") or pytest.skip("no test Redis")
+    config = EMBEDDED + f'workers = 2\n[redis]\nurl = "{redis_url}"\n[demo]\nenabled = false\n'
+    gw = GatewayProcess(tmp_path, config).start()
+    try:
+        pids = set()
+        for _ in range(2):
+            line = gw.wait_log(lambda r: r.get("msg") == "ready" and r.get("pid") not in pids)
+            pids.add(line["pid"])
+            assert line["url"] == gw.url  # the port of the command line reached every worker
+        with gw.client() as c:
+            assert c.get("/healthz").status_code == 200
+    finally:
+        gw.stop()
