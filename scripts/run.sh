@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+echo "ToRouter: starting the gateway (.venv/bin/torouter serve $*)" >&2
 exec .venv/bin/torouter serve "$@"

@@ -11,11 +11,15 @@ want_test=0
 
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
+say() { echo "ToRouter setup: $*" >&2; }
+
 if [ ! -x .venv/bin/python ]; then
+  say "creating the virtual environment in .venv"
   if ! "$PY" -m venv .venv >/dev/null 2>&1; then
     # Debian ships venv/ensurepip separately (python3-venv).
     rm -rf .venv
     if [ "$(id -u)" = 0 ]; then
+      say "installing Debian's python3-venv (apt-get)"
       DEBIAN_FRONTEND=noninteractive apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
     else
@@ -28,6 +32,7 @@ fi
 hash=$(cat pyproject.toml | sha256sum | cut -c1-16)
 extras=""; [ $want_test = 1 ] && extras="[test]"
 if ! stamp_ok .venv/.torouter-installed "$hash$extras"; then
+  say "installing ToRouter and its pinned dependencies into .venv (pip; a few minutes the first time)"
   .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   .venv/bin/pip install -q --disable-pip-version-check -e ".$extras"
   echo "$hash$extras" > .venv/.torouter-installed
@@ -51,6 +56,7 @@ if [ $want_test = 1 ]; then
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then echo "need root to install: ${need[*]}" >&2; exit 1; fi
     export DEBIAN_FRONTEND=noninteractive
+    say "installing Debian packages for the tests: ${need[*]}"
     apt-get update -qq
     # Nothing installed here may start as a service (prometheus, haproxy and the Debian
     # PostgreSQL cluster would listen on every interface): the tests start their own.
@@ -69,6 +75,7 @@ if [ $want_test = 1 ]; then
   while read -r name spec; do
     [ -n "$name" ] || continue
     if ! stamp_ok ".venvs/$name/.installed" "$spec"; then
+      say "installing $spec into .venvs/$name (older SDK major for the tests)"
       rm -rf ".venvs/$name"
       "$PY" -m venv ".venvs/$name"
       ".venvs/$name/bin/pip" install -q --disable-pip-version-check $spec

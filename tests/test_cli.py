@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.e2e.harness import TOROUTER, GatewayProcess, free_port
+from tests.e2e.harness import TOROUTER, GatewayProcess
 
 EMBEDDED = """
 data_dir = "{dir}/data"
@@ -15,7 +15,8 @@ port = {port}
 """
 
 WORKERS_MSG = (
-    "ToRouter: several workers need Redis (set redis.url); in-process counters cannot be shared."
+    "server.workers: several workers need Redis (set redis.url); in-process counters cannot be "
+    "shared"
 )
 
 
@@ -31,18 +32,6 @@ def test_workers_without_redis_exit_2(tmp_path: Path) -> None:
     out = run_cli(tmp_path, "serve", "--config", str(cfg))
     assert out.returncode == 2
     assert WORKERS_MSG in out.stderr
-
-
-def test_second_process_on_the_same_database_exits_2(tmp_path: Path) -> None:
-    first = GatewayProcess(tmp_path, EMBEDDED).start()
-    try:
-        out = run_cli(
-            tmp_path, "serve", "--config", str(first.config_path), "--port", str(free_port())
-        )
-        assert out.returncode == 2, out.stderr
-        assert WORKERS_MSG in out.stderr
-    finally:
-        first.stop()
 
 
 def test_wrong_entry_stops_serve_naming_file_entry_and_field(tmp_path: Path) -> None:

@@ -33,8 +33,7 @@ def test_a_misspelt_key_names_the_file_section_and_key_with_a_close_match(tmp_pa
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert str(caught.value) == (
-        f"{path}: unknown key `alowed_domains` in section [signup] "
-        "(did you mean `allowed_domains`?)"
+        f"{path}: signup.alowed_domains: unknown key (did you mean `allowed_domains`?)"
     )
 
 
@@ -46,15 +45,15 @@ def test_every_unknown_name_is_listed_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert str(caught.value).splitlines() == [
-        f"{path}: unknown key `timezon` (did you mean `timezone`?)",
-        f"{path}: unknown section [servr] (did you mean [server]?)",
-        f"{path}: unknown key `prot` in section [server] (did you mean `port`?)",
-        f"{path}: unknown section [nothing_like_it]",
+        f"{path}: timezon: unknown key (did you mean `timezone`?)",
+        f"{path}: servr: unknown section (did you mean [server]?)",
+        f"{path}: server.prot: unknown key (did you mean `port`?)",
+        f"{path}: nothing_like_it: unknown section",
     ]
 
 
 def test_a_name_the_program_sets_itself_is_not_a_setting(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown key `config_file`"):
+    with pytest.raises(ConfigError, match="config_file: unknown key"):
         load_settings(write(tmp_path, 'config_file = "x.toml"\n'))
 
 
@@ -77,8 +76,8 @@ def test_an_unknown_setting_variable_is_an_error_naming_it(
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, ""))
     assert str(caught.value).splitlines() == [
-        "TOROUTER_SERVER__PROT: unknown key `prot` in section [server] (did you mean `port`?)",
-        "TOROUTER_SINGUP__ENABLED: unknown section [singup] (did you mean [signup]?)",
+        "TOROUTER_SERVER__PROT: server.prot: unknown key (did you mean `port`?)",
+        "TOROUTER_SINGUP__ENABLED: singup: unknown section (did you mean [signup]?)",
     ]
 
 
@@ -97,7 +96,7 @@ def test_single_level_variables_warn_only_when_they_look_like_a_setting(
         "TOROUTER_TIMEZONE": "UTC",
     }
     assert env_warnings(environ) == [
-        "TOROUTER_DATADIR: unknown key `datadir` (did you mean `TOROUTER_DATA_DIR`?); it is ignored"
+        "TOROUTER_DATADIR: datadir: unknown key (did you mean `TOROUTER_DATA_DIR`?); it is ignored"
     ]
     for name, value in environ.items():
         if name not in ("TOROUTER_DATADIR", "TOROUTER_CONFIG"):
@@ -114,9 +113,8 @@ def test_the_checks_come_from_the_models_so_a_new_section_needs_only_its_model()
 
     data = {"payments": {"stripe_api_bse": "x"}, "paymnets": {}}
     assert [str(p) for p in file_problems(data, Extended, "f.toml")] == [
-        "f.toml: unknown key `stripe_api_bse` in section [payments] "
-        "(did you mean `stripe_api_base`?)",
-        "f.toml: unknown section [paymnets] (did you mean [payments]?)",
+        "f.toml: payments.stripe_api_bse: unknown key (did you mean `stripe_api_base`?)",
+        "f.toml: paymnets: unknown section (did you mean [payments]?)",
     ]
     errors, _ = env_problems({"TOROUTER_PAYMENTS__STRIPE_API_BASE": "x"}, Extended)
     assert errors == []
@@ -132,7 +130,7 @@ def test_signup_domains_are_checked_and_normalised(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, '[signup]\nallowed_domains = ["corp,example"]\n'))
     assert str(caught.value) == (
-        f"{tmp_path / 'torouter.toml'} (or its TOROUTER_ variable): signup.allowed_domains: "
+        f"{tmp_path / 'torouter.toml'}: signup.allowed_domains: "
         "Value error, not an email domain: 'corp,example'"
     )
 
@@ -142,10 +140,7 @@ def test_serve_and_check_config_stop_on_an_unknown_key(tmp_path: Path, command: 
     path = write(tmp_path, "[server]\nprot = 9000\n")
     out = run_cli(tmp_path, command, "--config", str(path))
     assert out.returncode == 2
-    assert (
-        f"ToRouter: invalid configuration: {path}: unknown key `prot` in section [server] "
-        "(did you mean `port`?)"
-    ) in out.stderr
+    assert (f"ToRouter: {path}: server.prot: unknown key (did you mean `port`?)") in out.stderr
 
 
 def test_check_config_warns_that_scale_out_without_smtp_sends_no_mail(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from ulid import ULID
 
 from torouter.billing.ledger import Ledger
@@ -107,6 +108,11 @@ class ToRouterApp:
         self.ready = False
         self.draining = False
         self.startup_error: str | None = None
+        # A worker under the multi-process supervisor says why it failed on stderr itself:
+        # its parent only sees the exit code.
+        self.report_startup_error = False
+        self._signal: int | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
         self._probe_task: asyncio.Task[None] | None = None
         self._status_writer: Any = None
 
@@ -200,6 +206,10 @@ class ToRouterApp:
                     self.startup_error = str(exc)
                     log.error("startup failed: %s", exc, exc_info=not isinstance(exc, StartupError))
                     sink.flush()
+                    if self.report_startup_error:
+                        for line in str(exc).splitlines():
+                            sys.stderr.write(f"ToRouter: worker {os.getpid()}: {line}\n")
+                        sys.stderr.flush()
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 _settle_heap()
@@ -212,7 +222,6 @@ class ToRouterApp:
 
     async def startup(self) -> None:
         from torouter import crypto, provisioning
-        from torouter.storage import migrate
         from torouter.storage.lock import LockHeld, ProcessLock
 
         s = self.settings
@@ -227,26 +236,36 @@ class ToRouterApp:
             except LockHeld as exc:
                 await db.dispose()
                 raise StartupError(
-                    "several workers need Redis (set redis.url); in-process counters cannot "
-                    "be shared."
+                    f"{exc}; one process serves a database without Redis: stop the "
+                    "other one, or set redis.url to run several"
                 ) from exc
-        if db.is_sqlite:
-            if not await migrate.is_current(db):  # alembic is loaded only to migrate
-                await migrate.upgrade(db)
-        elif not await migrate.is_current(db):
-            raise StartupError("the database schema is outdated: run `torouter migrate up`")
+            except (OSError, SQLAlchemyError) as exc:
+                await db.dispose()
+                raise StartupError(f"cannot reach the database: {_reason(exc)}") from exc
+        try:
+            await prepare_schema(db)
+        except BaseException:
+            if process_lock is not None:
+                await process_lock.release()
+            await db.dispose()
+            raise
         from torouter.site_config import SiteConfig
 
         site_config = SiteConfig(s, keyring)  # which settings the file fixed, before any overlay
         async with db.connect() as conn:
             await site_config.apply_stored(conn, start=True)  # admin-saved settings (R17.5)
         if s.has_provisioning:
-            await provisioning.apply(db, s, keyring)
+            try:
+                await provisioning.apply(db, s, keyring)
+            except provisioning.ProvisioningError as exc:
+                raise StartupError(str(exc)) from exc
         demo_info = None
         if s.embedded and s.demo.enabled:
             from torouter import demo
 
             demo_info = await demo.ensure_demo(db, s, keyring, self.base_url())
+            if demo_info is None:
+                await demo.follow_base_url(db, s, self.base_url())  # a new port: links follow
         state, bus, lock = self._shared_state()
         ledger = Ledger(
             state,
@@ -283,6 +302,8 @@ class ToRouterApp:
         except StateUnavailable as exc:
             raise StartupError(f"Redis is not reachable at redis.url: {exc}") from exc
         snapshot.attach(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
+        if process_lock is not None:
+            self._reload_on_signal(snapshot)
         http = UpstreamHttp()
         await http.start()
         metrics = Metrics()
@@ -336,7 +357,12 @@ class ToRouterApp:
         )
         if c.payments.fake_stripe is not None:
             c.fake_stripe = _strip_prefix("/mock/stripe", c.payments.fake_stripe)
-        c.api = self._build_api(c, keyring)
+        from torouter.api.app import DOCS_URL
+        from torouter.observability.api_access import RouteTemplates, with_access_log
+
+        api = self._build_api(c, keyring)
+        templates = RouteTemplates(api.openapi, extra=[DOCS_URL])
+        c.api = with_access_log(api, templates, sink)  # management requests logged (R17.1)
         if mount:
             from torouter.mock import MockApp
 
@@ -378,6 +404,31 @@ class ToRouterApp:
             sys.stderr.flush()
         log.info("ready", extra={"url": self.base_url(), "pid": os.getpid()})
         sink.flush()
+
+    def _reload_on_signal(self, snapshot: SnapshotHolder) -> None:
+        """A CLI write (`apply`…) reaches this Redis-less process by a signal: reload now, as
+        after an API edit (R7.12). The lock makes this the only process on the database."""
+        from torouter.invalidation import RELOAD_SIGNAL
+
+        loop = asyncio.get_running_loop()
+
+        async def reload() -> None:
+            try:
+                await snapshot.invalidate()
+                log.info("snapshot reloaded on request")
+            except Exception:
+                log.exception("snapshot reload on request failed")
+
+        try:
+            loop.add_signal_handler(RELOAD_SIGNAL, self._keep, reload)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            return
+        self._signal = RELOAD_SIGNAL
+
+    def _keep(self, job: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.ensure_future(job())
+        self._tasks.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._tasks.discard)
 
     def _wire_health(
         self,
@@ -454,7 +505,7 @@ class ToRouterApp:
         bus = RedisBus(connect(s.redis.url, timeout_s=max(s.redis.socket_timeout_s, 5.0)))
         return self._state or RedisState(client), bus, redis_lock_factory(client)
 
-    def _build_api(self, c: Components, keyring: Any) -> ASGIApp:
+    def _build_api(self, c: Components, keyring: Any) -> Any:
         from torouter.accounts.clock import SystemClock
         from torouter.accounts.service import Accounts
         from torouter.api import ApiDeps, build_management_api
@@ -513,6 +564,8 @@ class ToRouterApp:
         if c is None:
             return
         self.ready = False
+        if self._signal is not None:
+            asyncio.get_running_loop().remove_signal_handler(self._signal)
         for t in c.tasks:
             t.cancel()
         if c.jobs is not None:
@@ -547,6 +600,38 @@ class ToRouterApp:
         await c.db.dispose()
 
 
+async def prepare_schema(db: Database) -> None:
+    """SQLite migrates itself; PostgreSQL must have been migrated by `torouter migrate up`.
+
+    Raises `StartupError` with the step to take: an empty database and an outdated one are
+    told apart, and an unreachable one is named as such, never a traceback.
+    """
+    from torouter.storage import migrate
+
+    try:
+        if db.is_sqlite:
+            if not await migrate.is_current(db):  # alembic is loaded only to migrate
+                await migrate.upgrade(db)
+            return
+        if await migrate.is_current(db):
+            return
+        current = await migrate.current_revision(db)
+    except (OSError, SQLAlchemyError) as exc:
+        raise StartupError(f"cannot reach the database: {_reason(exc)}") from exc
+    if current is None:
+        raise StartupError("the database is not initialised: run `torouter migrate up`")
+    raise StartupError(
+        f"the database schema is outdated (at {current}, this version needs "
+        f"{migrate.head_revision()}): run `torouter migrate up`"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own sentence, without SQLAlchemy's boilerplate and statement dump."""
+    inner = getattr(exc, "orig", None) or exc
+    return str(inner).split("\n")[0] or type(inner).__name__
+
+
 def build_app(settings: Settings, *, state: StateBackend | None = None) -> ToRouterApp:
     return ToRouterApp(settings, state=state)
 
@@ -558,7 +643,9 @@ def from_environment() -> ToRouterApp:
 
     settings = load_settings()
     setup_logging(settings.log.level)
-    return build_app(settings)
+    app = build_app(settings)
+    app.report_startup_error = True
+    return app
 
 
 def _store_checks(

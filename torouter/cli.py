@@ -11,14 +11,53 @@ from typing import Annotated
 
 import typer
 
-from torouter.config import Settings, env_warnings, load_settings
+from torouter.config import ConfigError, Settings, env_warnings, load_settings
 
 __all__ = ["main"]
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True, help="ToRouter LLM API gateway")
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="ToRouter: an LLM API gateway with billing and a console.",
+    # Plain help: `[[groups]]` shown as written (rich markup ate it), no types beside flags.
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from torouter import __version__
+
+        print(f"torouter {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """ToRouter: an LLM API gateway with billing and a console.
+
+    Commands that act on a deployment read its configuration from --config/-c FILE, else
+    from $TOROUTER_CONFIG, else from TOROUTER_* variables and the defaults.
+    """
+
 
 ConfigOpt = Annotated[
-    str | None, typer.Option("--config", "-c", help="TOML config file (else TOROUTER_CONFIG)")
+    str | None,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="the deployment's TOML config file (default: $TOROUTER_CONFIG)",
+    ),
 ]
 
 
@@ -27,30 +66,65 @@ def _settings(config: str | None, **overrides: object) -> Settings:
         return load_settings(config, **overrides)
     except FileNotFoundError as exc:
         _die(f"config file not found: {exc.filename}", 2)
-    except Exception as exc:  # a TOML syntax error or a bad value
-        _die(f"invalid configuration: {exc}", 2)
+    except ConfigError as exc:  # `file: section.key: message`, one line each
+        _die(str(exc), 2)
+    except Exception as exc:  # a TOML syntax error
+        _die(f"{config or os.environ.get('TOROUTER_CONFIG')}: {exc}", 2)
     raise AssertionError
 
 
+def _deployment(config: str | None) -> Settings:
+    """The configured deployment's settings, for a command that opens its database.
+
+    Without a config file (neither --config nor TOROUTER_CONFIG), the embedded default's data
+    directory is `./data`: a command run from the wrong directory would silently create a new,
+    empty database there. It is refused instead, naming where it looked.
+    """
+    s = _settings(config)
+    given = config or os.environ.get("TOROUTER_CONFIG")
+    if not given and s.is_sqlite and not (Path(s.data_dir) / "torouter.db").exists():
+        where = (Path(s.data_dir) / "torouter.db").resolve()
+        _die(
+            f"no database at {where}: pass your deployment's config with --config/-c FILE "
+            "or TOROUTER_CONFIG (or run this from the directory `torouter serve` runs in)",
+            2,
+        )
+    return s
+
+
+async def _notify(s: Settings, db: object) -> None:
+    """Running nodes see the write at once, as after the same edit through the API."""
+    from torouter.invalidation import publish_invalidation
+    from torouter.storage.db import Database
+
+    assert isinstance(db, Database)
+    print(await publish_invalidation(s, db))
+
+
 def _die(message: str, code: int = 1) -> None:
-    sys.stderr.write(f"ToRouter: {message}\n")
+    for line in message.splitlines() or [""]:
+        sys.stderr.write(f"ToRouter: {line}\n")
     raise typer.Exit(code)
 
 
 @cli.command()
 def serve(
     config: ConfigOpt = None,
-    host: Annotated[str | None, typer.Option(help="listen address")] = None,
-    port: Annotated[int | None, typer.Option(help="listen port")] = None,
-    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    host: Annotated[str | None, typer.Option(metavar="HOST", help="listen address")] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="listen port (0: a free one)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="worker processes")] = None,
 ) -> None:
-    """Run the gateway, console and management API on one listener."""
-    import uvicorn
+    """Run the gateway, console and management API on one listener.
 
-    from torouter.app import build_app
+    Exits 0 after a clean stop; 1 when it cannot listen or a worker cannot start; 2 when the
+    configuration, the database's schema or the single-process lock stops it.
+    """
     from torouter.observability.logging import setup_logging
-    from torouter.provisioning import ProvisioningError, validate
+    from torouter.preflight import problems
     from torouter.server.protocol import HttpLimits, protocol_factory
+    from torouter.serving import ServeFailed, report, run_single, run_workers
 
     s = _settings(config)
     if host:
@@ -59,22 +133,13 @@ def serve(
         s.server.port = port
     if workers is not None:
         s.server.workers = workers
-    if s.server.workers > 1 and not s.redis.url:
-        _die(
-            "several workers need Redis (set redis.url); in-process counters cannot be shared.",
-            2,
-        )
-    if s.has_provisioning:
-        try:
-            validate(s)
-        except ProvisioningError as exc:
-            _die(str(exc), 2)
+    found = problems(s)
+    if found:
+        _die("\n".join(found), 2)
     setup_logging(s.log.level)
     for warning in env_warnings():
         logging.getLogger("torouter.config").warning(warning)
-    common = dict(
-        host=s.server.host,
-        port=s.server.port,
+    options: dict[str, object] = dict(
         loop="uvloop",
         # httptools, with the header limit and read timeouts uvicorn lacks for it (R18.5).
         http=protocol_factory(HttpLimits.of(s.server)),
@@ -87,32 +152,27 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=int(s.shutdown.drain_s),
     )
-    if s.server.workers > 1:
-        if s.config_file:
-            os.environ["TOROUTER_CONFIG"] = str(s.config_file)
-        uvicorn.run(
-            "torouter.app:from_environment", factory=True, workers=s.server.workers, **common
-        )  # type: ignore[arg-type]
-        return
-    app = build_app(s)
     try:
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
-    except SystemExit:
-        pass
-    if app.startup_error:
-        _die(app.startup_error, 2)
+        if s.server.workers > 1:
+            run_workers(s, options)
+        else:
+            run_single(s, options)
+    except ServeFailed as exc:
+        raise typer.Exit(report(exc)) from None
 
 
 @cli.command()
 def migrate(
-    action: Annotated[str, typer.Argument(help="up | check")] = "up",
+    action: Annotated[
+        str, typer.Argument(metavar="[up|check]", help="up: migrate; check: exit 1 if outdated")
+    ] = "up",
     config: ConfigOpt = None,
 ) -> None:
     """Apply (`up`) or verify (`check`) the database schema."""
     from torouter.storage import migrate as m
     from torouter.storage.db import Database
 
-    s = _settings(config)
+    s = _deployment(config) if action != "up" else _settings(config)
 
     async def run() -> int:
         db = Database(s.database_url)
@@ -140,14 +200,31 @@ def migrate(
 
 @cli.command()
 def apply(
-    file: Annotated[Path, typer.Argument(help="TOML file with [[groups]], [[channels]]…")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="TOML file with [[groups]], [[channels]]…")
+    ],
+    config: ConfigOpt = None,
 ) -> None:
-    """Make the database match the file's declarations, idempotently (R17.10)."""
+    """Make the deployment's database match FILE's declarations, idempotently.
+
+    The database is the one of --config/-c (else TOROUTER_CONFIG); without either, FILE is
+    read as the whole configuration. Running servers see the changes at once.
+    """
     from torouter import crypto, provisioning
+    from torouter.provisioning.declarations import read_declarations
     from torouter.storage import migrate as m
     from torouter.storage.db import Database
 
-    s = _settings(str(file))
+    if config or os.environ.get("TOROUTER_CONFIG"):
+        s = _deployment(config)
+        try:
+            s = read_declarations(s, file)
+        except FileNotFoundError:
+            _die(f"declarations file not found: {file}", 2)
+        except ValueError as exc:
+            _die(str(exc), 2)
+    else:
+        s = _settings(str(file))
 
     async def run() -> None:
         db = Database(s.database_url)
@@ -156,6 +233,7 @@ def apply(
                 await m.upgrade(db)
             report = await provisioning.apply(db, s, crypto.keyring_for(s))
             print(report.summary())
+            await _notify(s, db)
         finally:
             await db.dispose()
 
@@ -163,11 +241,13 @@ def apply(
         asyncio.run(run())
     except provisioning.ProvisioningError as exc:
         _die(str(exc), 2)
+    except crypto.CryptoError as exc:
+        _die(str(exc), 2)
 
 
 @cli.command("create-admin")
 def create_admin(
-    email: Annotated[str, typer.Option(help="the admin's email")],
+    email: Annotated[str, typer.Option(metavar="EMAIL", help="the admin's email")],
     config: ConfigOpt = None,
 ) -> None:
     """Create (or promote) an admin; the password comes from TOROUTER_ADMIN_PASSWORD or a prompt."""
@@ -175,7 +255,7 @@ def create_admin(
     from torouter.storage import repos
     from torouter.storage.db import Database
 
-    s = _settings(config)
+    s = _deployment(config)
     password = os.environ.get("TOROUTER_ADMIN_PASSWORD") or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -186,6 +266,7 @@ def create_admin(
             if db.is_sqlite:
                 await m.upgrade(db)
             await repos.create_admin(db, email=email, password=password)
+            await _notify(s, db)
         finally:
             await db.dispose()
 
@@ -195,14 +276,14 @@ def create_admin(
 
 @cli.command("set-password")
 def set_password(
-    email: Annotated[str, typer.Option(help="the account's email")],
+    email: Annotated[str, typer.Option(metavar="EMAIL", help="the account's email")],
     config: ConfigOpt = None,
 ) -> None:
     """Set an account's password (TOROUTER_NEW_PASSWORD or a prompt)."""
     from torouter.storage import repos
     from torouter.storage.db import Database
 
-    s = _settings(config)
+    s = _deployment(config)
     password = os.environ.get("TOROUTER_NEW_PASSWORD") or typer.prompt(
         "New password", hide_input=True, confirmation_prompt=True
     )
@@ -221,8 +302,8 @@ def set_password(
 
 @cli.command("create-admin-token")
 def create_admin_token(
-    name: Annotated[str, typer.Option(help="a label for the token")] = "cli",
-    email: Annotated[str | None, typer.Option(help="the admin it acts as")] = None,
+    name: Annotated[str, typer.Option(metavar="NAME", help="a label for the token")] = "cli",
+    email: Annotated[str | None, typer.Option(metavar="EMAIL", help="the admin it acts as")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a management API token (`tra_…`), shown once."""
@@ -233,7 +314,7 @@ def create_admin_token(
     from torouter.storage import tables as t
     from torouter.storage.db import Database
 
-    s = _settings(config)
+    s = _deployment(config)
 
     async def run() -> str:
         db = Database(s.database_url)
@@ -257,11 +338,14 @@ def create_admin_token(
 
 @cli.command("mock-provider")
 def mock_provider(
-    port: Annotated[int, typer.Option(help="listen port")] = 9000,
-    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
-    config: Annotated[str | None, typer.Option("--config", help="mock TOML config")] = None,
+    port: Annotated[int, typer.Option(metavar="PORT", help="listen port (0: a free one)")] = 9000,
+    host: Annotated[str, typer.Option(metavar="HOST", help="listen address")] = "127.0.0.1",
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", metavar="FILE", help="the mock providers' TOML config"),
+    ] = None,
 ) -> None:
-    """Run the mock OpenAI, Anthropic and Gemini providers (SPEC §19)."""
+    """Run the mock OpenAI, Anthropic and Gemini providers."""
     from torouter.mock.server import run
 
     run(host, port, config)
@@ -269,16 +353,21 @@ def mock_provider(
 
 @cli.command("fake-stripe")
 def fake_stripe(
-    port: Annotated[int, typer.Option(help="listen port (0: a free one, printed)")] = 12111,
-    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="listen port (0: a free one)")] = 12111,
+    host: Annotated[str, typer.Option(metavar="HOST", help="listen address")] = "127.0.0.1",
     webhook_url: Annotated[
-        str | None, typer.Option(help="where to send webhooks, e.g. …/api/payments/stripe/webhook")
+        str | None,
+        typer.Option(
+            metavar="URL", help="where to send webhooks, e.g. …/api/payments/stripe/webhook"
+        ),
     ] = None,
     webhook_secret: Annotated[
-        str | None, typer.Option(help="signing secret (whsec_…); random when not given")
+        str | None,
+        typer.Option(metavar="SECRET", help="signing secret (whsec_…); random when not given"),
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(help="the secret key callers must send (any sk_… if not set)")
+        str | None,
+        typer.Option(metavar="KEY", help="the secret key callers must send (any sk_… if not set)"),
     ] = None,
 ) -> None:
     """Run a fake Stripe (Checkout, refunds, signed webhooks) for tests and offline demos."""
@@ -290,7 +379,7 @@ def fake_stripe(
 @cli.command()
 def demo(config: ConfigOpt = None) -> None:
     """Show the demo credentials of the embedded default (from the data directory)."""
-    s = _settings(config)
+    s = _deployment(config)
     path = Path(s.data_dir) / "demo.txt"
     if not path.exists():
         _die("no demo data yet: run `torouter serve` once on an empty embedded database")
@@ -307,7 +396,7 @@ def gen_secret() -> None:
 
 @cli.command("rotate-encryption-key")
 def rotate_encryption_key(config: ConfigOpt = None) -> None:
-    """Re-encrypt every stored secret under the first key of `encryption_key` (R18.2).
+    """Re-encrypt every stored secret under the first key of `encryption_key` .
 
     Put the new key first and keep the old ones after it (comma-separated) until this ran.
     """
@@ -317,7 +406,7 @@ def rotate_encryption_key(config: ConfigOpt = None) -> None:
     from torouter.storage import tables as t
     from torouter.storage.db import Database
 
-    s = _settings(config)
+    s = _deployment(config)
     keyring = crypto.keyring_for(s)
 
     async def run() -> int:
@@ -361,15 +450,17 @@ def rotate_encryption_key(config: ConfigOpt = None) -> None:
 
 @cli.command("check-config")
 def check_config(config: ConfigOpt = None) -> None:
-    """Validate the configuration and its declarations without touching the database."""
+    """Run every check `serve` makes before listening, without touching the database.
+
+    Prints each problem as `file: section.key: message` and exits 2, or says it is valid.
+    """
     from torouter.accounts.service import mail_warning
-    from torouter.provisioning import ProvisioningError, validate
+    from torouter.preflight import problems
 
     s = _settings(config)
-    try:
-        validate(s)
-    except ProvisioningError as exc:
-        _die(str(exc), 2)
+    found = problems(s)
+    if found:
+        _die("\n".join(found), 2)
     for warning in [*env_warnings(), mail_warning(s)]:
         if warning:
             sys.stderr.write(f"ToRouter: warning: {warning}\n")

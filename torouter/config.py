@@ -27,7 +27,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from torouter.config_keys import env_problems, file_problems
+from torouter.config_keys import ENV_PREFIX, env_problems, file_problems
 
 __all__ = ["ConfigError", "Section", "Settings", "env_warnings", "load_settings"]
 
@@ -330,14 +330,25 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
     try:
         return Settings(**data)
     except ValidationError as exc:  # a wrong value: name where it came from and the key
-        where = f"{path} (or its TOROUTER_ variable)" if path else "TOROUTER_ variables"
         raise ConfigError(
-            "\n".join(f"{where}: {_dotted(e['loc'])}: {e['msg']}" for e in exc.errors())
+            "\n".join(
+                f"{_source(e['loc'], path)}: {_dotted(e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
         ) from None
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
+
+
+def _source(loc: tuple[int | str, ...], path: str | os.PathLike[str] | None) -> str:
+    """The variable that set the bad value when one did (it wins over the file), else the file."""
+    names = [str(p) for p in loc if isinstance(p, str)]
+    for n in range(len(names), 0, -1):
+        variable = ENV_PREFIX + "__".join(names[:n]).upper()
+        if variable in os.environ:
+            return variable
+    return str(path) if path else "TOROUTER_ variables"
 
 
 def env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:

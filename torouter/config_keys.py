@@ -38,14 +38,13 @@ class UnknownName:
     is_section: bool = False
 
     def __str__(self) -> str:
+        # `where: section.key: message`, the one shape of every configuration error.
+        dotted = f"{self.section}.{self.key}" if self.section else self.key
         if self.is_section:
-            text = f"{self.where}: unknown section [{self.key}]"
             hint = f" (did you mean [{self.suggestion}]?)" if self.suggestion else ""
-        else:
-            place = f" in section [{self.section}]" if self.section else ""
-            text = f"{self.where}: unknown key `{self.key}`{place}"
-            hint = f" (did you mean `{self.suggestion}`?)" if self.suggestion else ""
-        return text + hint
+            return f"{self.where}: {dotted}: unknown section{hint}"
+        hint = f" (did you mean `{self.suggestion}`?)" if self.suggestion else ""
+        return f"{self.where}: {dotted}: unknown key{hint}"
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:

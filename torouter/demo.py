@@ -9,12 +9,14 @@ stderr banner; they never reach the JSON log (R18.3).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.accounts.passwords import hash_password
@@ -29,6 +31,7 @@ from torouter.storage.repos.groups import create_group, set_group_models
 from torouter.storage.repos.ledger import add_ledger_entry
 from torouter.storage.repos.models import create_model
 from torouter.storage.repos.users import count_users, create_user
+from torouter.storage.tables import channels
 
 __all__ = ["ADMIN_EMAIL", "DEMO_FILE", "USER_EMAIL", "DemoInfo", "banner", "ensure_demo"]
 
@@ -166,6 +169,40 @@ async def _create(
         )
     _, key = await create_key(conn, user_id=user_id, group_id=group_id, name="demo")
     return key
+
+
+_CONSOLE_LINE = re.compile(r"^  console:  (\S+)/login", re.M)
+
+
+async def follow_base_url(db: Database, settings: Settings, base_url: str) -> bool:
+    """After a restart on another address, point demo.txt and the demo channels at it.
+
+    The demo channels call this process's own mock providers through its URL, so a new port
+    would otherwise break every demo model, and demo.txt would show a dead address. Only the
+    rows the demo created (its channel names, on the old address) are changed. Returns whether
+    anything moved.
+    """
+    path = Path(settings.data_dir) / DEMO_FILE
+    try:
+        text = path.read_text()
+    except OSError:
+        return False
+    found = _CONSOLE_LINE.search(text)
+    new = base_url.rstrip("/")
+    if found is None or found.group(1) == new:
+        return False
+    old = found.group(1)
+    async with db.begin() as conn:
+        for name, _platform, suffix, _served in _CHANNELS:
+            await conn.execute(
+                update(channels)
+                .where(channels.c.name == name, channels.c.base_url == old + suffix)
+                .values(base_url=new + suffix)
+            )
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text.replace(old + "/", new + "/"))
+    return True
 
 
 def banner(info: DemoInfo, base_url: str) -> str:

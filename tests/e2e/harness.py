@@ -82,7 +82,7 @@ class GatewayProcess:
             timeout=60,
         )
 
-    def start(self, timeout: float = 60.0) -> GatewayProcess:
+    def start(self, timeout: float = 90.0) -> GatewayProcess:
         self.lines = []
         self.stderr = b""
         self.proc = subprocess.Popen(
@@ -102,9 +102,9 @@ class GatewayProcess:
         )
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
-        # uvicorn binds its socket after the lifespan start-up: wait for its line, not ours.
+        # `serve` binds its socket first; "ready" comes after the start-up, socket listening.
         self.wait_log(
-            lambda r: str(r.get("msg", "")).startswith("Uvicorn running"),
+            lambda r: r.get("msg") == "ready",
             timeout=timeout,
             what="listening",
         )

@@ -76,7 +76,10 @@ async def test_lock_dies_with_its_process(db_url: str, data_dir: Path) -> None:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
         assert line.strip() == b"locked"
-        with pytest.raises(LockHeld):
+        # The refusal names the holder: the lock file and its pid, or the advisory lock's.
+        with pytest.raises(
+            LockHeld, match=f"locked by process {proc.pid}$|held by process {proc.pid} on "
+        ):
             await ProcessLock().acquire(db, data_dir)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()

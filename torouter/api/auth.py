@@ -27,6 +27,7 @@ from torouter.api.admin_tokens import find_token, touch_token
 from torouter.api.deps import ApiDeps, Deps
 from torouter.api.principal import Principal
 from torouter.errors import error
+from torouter.observability.api_access import NOTE_KEY
 from torouter.storage.tables import users
 
 __all__ = [
@@ -109,8 +110,16 @@ async def current_principal(
         principal = None
     if principal is None:
         raise error("AUTH_REQUIRED")
-    request.state.principal = principal
+    _remember(request, principal)
     return principal
+
+
+def _remember(request: Request, principal: Principal) -> None:
+    """On the request's state, and for its access line (who acted; never a secret)."""
+    request.state.principal = principal
+    note = getattr(request.state, NOTE_KEY, None)
+    if note is not None:
+        note.actor = principal.actor
 
 
 async def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -152,5 +161,5 @@ async def optional_session(request: Request, deps: Deps) -> Principal | None:
         return None
     principal = await deps.session_resolver(request)
     if principal is not None:
-        request.state.principal = principal
+        _remember(request, principal)
     return principal

@@ -291,6 +291,8 @@ class Gateway:
             raise error("E16", "you must provide a model parameter", param="model")
         ctx.model_id = model
         ctx.stream = payload.get("stream") is True
+        if route.operation in ("chat", "messages"):
+            _require_messages(payload.get("messages"), route.surface)
         if route.surface == "openai":
             opts = payload.get("stream_options")
             ctx.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
@@ -563,3 +565,23 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     if nesting.body_too_deep(body, obj):  # what every path can re-encode (R3.1)
         raise error("E16", _TOO_DEEP)
     return obj
+
+
+def _require_messages(messages: object, surface: str) -> None:
+    """`messages` is required by both protocols: refused here, like a missing `model`, rather
+    than sent upstream to fail there (and count as an attempt, or fail over)."""
+    if isinstance(messages, list) and messages:
+        return
+    if surface == "openai":
+        text = (
+            "Missing required parameter: 'messages'."
+            if messages is None
+            else "Invalid 'messages': expected a non-empty array."
+        )
+    else:
+        text = (
+            "messages: Field required"
+            if messages is None
+            else "messages: at least one message is required"
+        )
+    raise error("E16", text, param="messages")

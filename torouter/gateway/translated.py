@@ -6,6 +6,7 @@ wires them to one request and keeps the stream's usage and end state for settlem
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,6 +178,8 @@ class Translation:
         if self.embedding is not None:
             return self._embed_response(orjson.loads(data))
         resp = UPSTREAM[self.platform].parse_response(orjson.loads(data))
+        if not resp.created:
+            resp.created = int(time.time())  # a real time, as OpenAI's own (not 0)
         if self.front == "responses":
             out = openai_responses.render_response(resp, model=self.client_model, echo=self.echo)
         else:
@@ -240,6 +243,8 @@ class TranslatedStream(StreamRelayer):
             extra["echo"] = tr.echo
         elif tr.front == "gemini":
             extra["sse"] = sse  # without alt=sse: one streamed JSON array (R3.5)
+        elif tr.front == "openai":
+            extra["created"] = int(time.time())  # Anthropic and Gemini streams carry no time
         self._encoder = FRONT[tr.front].StreamEncoder(
             tr.client_model,
             include_usage=tr.include_usage,

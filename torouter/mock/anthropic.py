@@ -21,6 +21,7 @@ from torouter.mock.faults import NONE, Directives
 from torouter.mock.openai import MEDIA_CHARS
 from torouter.mock.plan import Ask, Plan, make_plan
 from torouter.mock.provider import Provider, group, loads_object
+from torouter.mock.structured import anthropic_want
 from torouter.mock.text import new_id, signature, split_even, tokens
 
 __all__ = ["Anthropic", "pad", "rfc3339"]
@@ -288,6 +289,7 @@ class Anthropic(Provider):
         )
         stops = [s for s in body.get("stop_sequences") or () if isinstance(s, str)]
         ask = Ask(prompt, tools, forced, after_tool, max_tokens, stops, thinking_tokens)
+        ask.json = anthropic_want(body)
         plan = make_plan(ask, d, call.config)
         usage = call.cache.measure(
             call.credential, segments, breakpoint=breakpoint, write_1h=one_hour, forced=d.cache

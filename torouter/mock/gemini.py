@@ -18,6 +18,7 @@ from torouter.mock.faults import NONE, Directives
 from torouter.mock.openai import MEDIA_CHARS
 from torouter.mock.plan import Ask, Plan, make_plan
 from torouter.mock.provider import Provider, group, loads_object
+from torouter.mock.structured import gemini_want
 from torouter.mock.text import embedding, new_id, signature, tokens
 
 __all__ = ["STATUS", "Gemini"]
@@ -268,6 +269,7 @@ class Gemini(Provider):
         ]
         max_tokens = _get(config, "maxOutputTokens", "max_output_tokens")
         ask = Ask(prompt, tools, forced, after_tool, max_tokens, stops, thinking_tokens)
+        ask.json = gemini_want(body)
         plan = make_plan(ask, d, call.config)
         usage = call.cache.measure(call.credential, segments, forced=d.cache)
         model = call.param.removeprefix("models/")

@@ -30,6 +30,7 @@ from torouter.mock.openai import (
 )
 from torouter.mock.plan import Ask, Plan, make_plan
 from torouter.mock.provider import group
+from torouter.mock.structured import chat_want
 from torouter.mock.text import new_id, split_even
 
 __all__ = ["chat", "chat_frames", "chat_prompt", "chat_tools", "chat_usage"]
@@ -139,6 +140,7 @@ async def chat(call: Call) -> None:
         body.get("max_completion_tokens") or body.get("max_tokens"),
         stops_of(body.get("stop")),
         effort_tokens(effort, call.config.thinking_tokens),
+        json=chat_want(body),
     )
     plan = make_plan(ask, d, call.config)
     usage = call.cache.measure(call.credential, segments, forced=d.cache)

@@ -27,6 +27,7 @@ from torouter.mock.openai import (
 )
 from torouter.mock.plan import Ask, Plan, make_plan
 from torouter.mock.provider import group
+from torouter.mock.structured import responses_want
 from torouter.mock.text import new_id, split_even
 
 __all__ = ["input_tokens", "respond"]
@@ -197,6 +198,7 @@ async def respond(call: Call) -> None:
         body.get("max_output_tokens"),
         (),
         effort_tokens(reasoning.get("effort"), call.config.thinking_tokens) if reasoning else 0,
+        json=responses_want(body),
     )
     plan = make_plan(ask, d, call.config)
     usage = call.cache.measure(call.credential, segments, forced=d.cache)

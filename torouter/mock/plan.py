@@ -16,11 +16,13 @@ import orjson
 
 from torouter.mock.config import MockConfig
 from torouter.mock.faults import Directives
+from torouter.mock.structured import JsonWant, sample
 from torouter.mock.text import (
     answer_for,
     head,
     new_id,
     sample_arguments,
+    split_even,
     split_words,
     thinking_for,
     tokens,
@@ -48,6 +50,7 @@ class Ask:
     max_tokens: int | None = None
     stops: Sequence[str] = ()
     thinking_tokens: int = 0  # 0: no reasoning
+    json: JsonWant | None = None  # the client asked for JSON (structured output)
 
 
 @dataclass(slots=True, eq=False)
@@ -93,6 +96,8 @@ def make_plan(ask: Ask, d: Directives, config: MockConfig) -> Plan:
     chunks = d.chunks or config.chunks
     n_tokens = d.tokens or config.output_tokens
     max_tokens = ask.max_tokens if isinstance(ask.max_tokens, int) else None
+    if ask.json is not None and not _tool_calls(ask, d):
+        return _json_plan(ask, chunks)
     if not ask.tools and not ask.stops:
         return _text_plan(
             ask.prompt, n_tokens, chunks, max_tokens, ask.thinking_tokens, bool(d.content_filter)
@@ -117,6 +122,19 @@ def make_plan(ask: Ask, d: Directives, config: MockConfig) -> Plan:
         thinking_tokens,
         tool_tokens,
     )
+
+
+def _json_plan(ask: Ask, chunks: int) -> Plan:
+    """A JSON answer that fits the requested schema (never cut by max_tokens: a client that
+    asked for JSON must be able to parse it)."""
+    assert ask.json is not None
+    text = orjson.dumps(sample(ask.json.schema, filler=head(ask.prompt) or "mock")).decode()
+    thinking, thinking_pieces, thinking_tokens = _thinking(head(ask.prompt), ask.thinking_tokens)
+    pieces = tuple(split_even(text, max(1, chunks)))
+    return Plan(
+        text, pieces, "stop", thinking, thinking_pieces, (), None, tokens(len(text)),
+        thinking_tokens,
+    )  # fmt: skip
 
 
 def _thinking(first_words: str, n_tokens: int) -> tuple[str, tuple[str, ...], int]:

@@ -28,12 +28,31 @@ def quiet_dropped_responses() -> None:
 
 
 def run(host: str, port: int, config_path: str | None) -> None:
-    """Serve the mock providers until interrupted (instant mode unless configured otherwise)."""
+    """Serve the mock providers until interrupted (instant mode unless configured otherwise).
+
+    Binds first and says where it listens (port 0 picks a free one); a port in use is an
+    error on stderr and exit code 1, never a silent exit.
+    """
+    import sys
+
+    from torouter.serving import ServeFailed, bind, report
+
     app = MockApp(load_mock_config(config_path))
+    try:
+        sock = bind(host, port)
+    except ServeFailed as exc:
+        raise SystemExit(report(exc)) from None
+    port = sock.getsockname()[1]
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    sys.stdout.write(
+        f"mock providers listening on {url}\n"
+        f"  OpenAI base URL:    {url}/v1\n"
+        f"  Anthropic base URL: {url}\n"
+        f"  Gemini base URL:    {url}\n"
+    )
+    sys.stdout.flush()
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         loop="uvloop",
         http="httptools",
         access_log=False,
@@ -43,4 +62,7 @@ def run(host: str, port: int, config_path: str | None) -> None:
     )
     server = uvicorn.Server(config)
     quiet_dropped_responses()
-    server.run()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
