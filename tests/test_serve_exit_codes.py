@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import drop_pg_database, make_pg_database
-from tests.e2e.harness import TOROUTER, GatewayProcess, free_port
+from tests.e2e.harness import TOROUTER, GatewayProcess, free_port, wait_until
 from torouter.crypto import generate_key
 
 EMBEDDED = """
@@ -152,7 +152,8 @@ def test_serve_with_port_0_reports_the_port_it_listens_on(tmp_path: Path) -> Non
         assert port != 0
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
-        assert f"http://127.0.0.1:{port}" in gw.stderr.decode()  # the demo banner's links
+        # The demo banner's links (stderr: read by its own thread, so awaited, not assumed).
+        wait_until(lambda: f"http://127.0.0.1:{port}" in gw.stderr.decode(), what="the banner")
         demo = (tmp_path / "data" / "demo.txt").read_text()
         assert f"http://127.0.0.1:{port}" in demo
     finally:
