@@ -12,10 +12,14 @@ import httpx
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from tests.api.seed import usage_row
 from tests.console.conftest import Site, csrf_of
 from torouter.access.admission import check_key
 from torouter.access.keys import generate_key, hash_key
 from torouter.api.admin_tokens import insert_admin_token
+from torouter.app_payments import subscribe_paid_plan
+from torouter.billing.payments.service import Payments
+from torouter.config import PaymentsSettings
 from torouter.crypto import keyring_for
 from torouter.errors import GatewayError
 from torouter.mock.testing import MockServer
@@ -23,7 +27,7 @@ from torouter.storage.repos.channels import create_channel
 from torouter.storage.repos.groups import create_group, set_group_models
 from torouter.storage.repos.models import create_model
 from torouter.storage.repos.plans import create_plan
-from torouter.storage.tables import api_keys, audit_log, channels, users
+from torouter.storage.tables import api_keys, audit_log, channels, orders, usage_logs, users
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +49,8 @@ class World:
     channel_id: int
     token_id: int
     model_id: str = "m-chat"
+    order_id: str = "ord_01WORLDTOPUP0000000000000"
+    request_id: str = "req_world_1"
 
     async def post(self, page: str, action: str, data: dict[str, str]) -> httpx.Response:
         """As the admin: open `page`, post `data` to `action` with its CSRF field."""
@@ -125,6 +131,52 @@ async def make_world(site: Site, mock: MockServer) -> World:
         token_id, _ = await insert_admin_token(conn, name="ci", user_id=admin_id)
         await create_model(
             conn, model_id="vendor/with-slash", vendor="openai", prices={"input": Decimal("0.5")}
+        )
+        # A paid top-up of alice's and one request of hers through the channel, so that the
+        # order and usage pages have something to show (payments present, Stripe not set).
+        now = site.clock.now()
+        await conn.execute(
+            insert(orders).values(
+                id=World.order_id,
+                user_id=user_id,
+                kind="topup",
+                amount_nusd=10 * 10**9,
+                method="stripe",
+                status="paid",
+                stripe_session_id="cs_test_world",
+                stripe_payment_intent="pi_test_world",
+                created_at=now,
+                paid_at=now,
+            )
+        )
+        await conn.execute(
+            insert(usage_logs).values(
+                usage_row(
+                    1,
+                    request_id=World.request_id,
+                    created_at=now,
+                    user_id=user_id,
+                    key_id=None,
+                    group_id=group_id,
+                    channel_id=channel_id,
+                    model_requested="m-chat",
+                    attempt_chain=[
+                        {"channel_id": channel_id, "class": "timeout", "status": 0},
+                        {"channel_id": channel_id, "status": 200, "latency_ms": 900},
+                    ],
+                )
+            )
+        )
+    if site.deps.payments is None:
+        site.deps.payments = Payments(
+            db=site.db,
+            ledger=site.deps.ledger,
+            snapshot=site.deps.snapshot,
+            file_settings=PaymentsSettings(),
+            keyring=keyring,
+            base_url="http://console.test",
+            subscribe=subscribe_paid_plan,
+            clock=site.clock.now,
         )
     await site.deps.snapshot.reload()
     return World(
