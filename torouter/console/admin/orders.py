@@ -157,7 +157,7 @@ async def _load(request: Request) -> AdminOrderRead | None:
     try:
         return await api.get_order(p, order_id)
     except GatewayError as exc:  # the API's 404
-        if exc.code == "E19":
+        if exc.status == 404:
             return None
         raise
 
@@ -226,7 +226,8 @@ async def _approve(
 async def _reject(
     p: Payments, order: AdminOrderRead, form: dict[str, str], v: Visitor, request: Request
 ) -> AdminOrderRead:
-    body = RefundRejection.model_validate({"note": form.get("note", "")})
+    note = form.get("note", "").strip()
+    body = RefundRejection.model_validate({"note": note} if note else {})  # blank: required
     return await api.reject(deps(request).api, p, v.principal, order.id, body)
 
 

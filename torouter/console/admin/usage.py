@@ -139,7 +139,7 @@ async def usage_detail(request: Request, v: Visitor) -> Response:
     try:
         found = await api.get_usage(deps(request).api, request_id)
     except GatewayError as exc:
-        if exc.code != "E19":
+        if exc.status != 404:
             raise
         return page(request, v, "errors/not_found.html", status=404)
     return page(request, v, "admin/usage/detail.html", d=found)
