@@ -3,6 +3,7 @@ to act on (a user, groups, a plan, a model, a channel on the mock providers, a t
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +29,7 @@ from torouter.storage.repos.groups import create_group, set_group_models
 from torouter.storage.repos.models import create_model
 from torouter.storage.repos.plans import create_plan
 from torouter.storage.tables import api_keys, audit_log, channels, orders, usage_logs, users
+from torouter.usage import rollups
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +104,14 @@ class World:
             return int(await conn.scalar(select(func.count()).select_from(audit_log)) or 0)
 
 
+async def add_usage(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Usage rows and their roll-ups, as the writer leaves them (the admin filters narrow
+    the log by the per-channel roll-up)."""
+    await conn.execute(insert(usage_logs), rows)
+    hour = min(r["created_at"] for r in rows) - dt.timedelta(hours=1)
+    await rollups.apply(conn, rollups.aggregate(rows, dt.UTC, hourly_from=hour))
+
+
 async def make_world(site: Site, mock: MockServer) -> World:
     admin = await site.admin("root@example.com")
     async with site.db.connect() as conn:
@@ -149,24 +159,21 @@ async def make_world(site: Site, mock: MockServer) -> World:
                 paid_at=now,
             )
         )
-        await conn.execute(
-            insert(usage_logs).values(
-                usage_row(
-                    1,
-                    request_id=World.request_id,
-                    created_at=now,
-                    user_id=user_id,
-                    key_id=None,
-                    group_id=group_id,
-                    channel_id=channel_id,
-                    model_requested="m-chat",
-                    attempt_chain=[
-                        {"channel_id": channel_id, "class": "timeout", "status": 0},
-                        {"channel_id": channel_id, "status": 200, "latency_ms": 900},
-                    ],
-                )
-            )
+        row = usage_row(
+            1,
+            request_id=World.request_id,
+            created_at=now,
+            user_id=user_id,
+            key_id=None,
+            group_id=group_id,
+            channel_id=channel_id,
+            model_requested="m-chat",
+            attempt_chain=[
+                {"channel_id": channel_id, "class": "timeout", "status": 0},
+                {"channel_id": channel_id, "status": 200, "latency_ms": 900},
+            ],
         )
+        await add_usage(conn, [row])
     if site.deps.payments is None:
         site.deps.payments = Payments(
             db=site.db,
@@ -198,4 +205,4 @@ async def world(site: Site, mock: MockServer) -> World:
     return await make_world(site, mock)
 
 
-__all__ = ["World", "csrf_of", "make_world"]
+__all__ = ["World", "add_usage", "csrf_of", "make_world"]
