@@ -65,6 +65,13 @@ async def test_orders_list_filters_by_status_kind_user_and_day(pay_site: PaySite
     assert paid in r.text and pending in r.text
     r = await admin.get("/admin/orders?start=2001-01-01&end=2001-01-02")
     assert "No order matches." in r.text
+    # The API takes the same days (deployment timezone, `end` inclusive).
+    r = await admin.get(f"/api/admin/orders?start={today}&end={today}")
+    assert r.status_code == 200 and {o["id"] for o in r.json()["data"]} == {paid, pending}
+    r = await admin.get("/api/admin/orders?end=2001-01-01")
+    assert r.status_code == 200 and r.json()["data"] == []
+    r = await admin.get(f"/api/admin/orders?start={today}&end=2001-01-01")
+    assert r.status_code == 400 and r.json()["error"]["param"] == "end"
     r = await admin.get("/admin/orders?user=nobody@example.com")
     assert r.status_code == 400
     assert field_error(r.text, "user") == "No account has this email address."
