@@ -168,6 +168,8 @@ async def make_world(site: Site, mock: MockServer) -> World:
             group_id=group_id,
             channel_id=channel_id,
             model_requested="m-chat",
+            unit_prices={"input": "3", "output": "15"},
+            price_multiplier="1",
             attempt_chain=[
                 {"channel_id": channel_id, "class": "timeout", "status": 0},
                 {"channel_id": channel_id, "status": 200, "latency_ms": 900},

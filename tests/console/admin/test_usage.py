@@ -103,6 +103,9 @@ async def test_the_detail_has_every_attempt_with_its_channel(world: World) -> No
     assert "<code>timeout</code>" in r.text and "no answer" in r.text
     assert "alice@example.com" in r.text and "203.0.113.7" in r.text
     assert "Billing" in r.text and "$0.0158" in r.text
+    # The billing lines: 1,000 input tokens at $3 and 500 output at $15 per 1M.
+    assert "$3 / 1M tokens" in r.text and "$0.003</td>" in r.text
+    assert "$15 / 1M tokens" in r.text and "$0.0075</td>" in r.text
     assert (await world.admin.get("/admin/usage/req_nope")).status_code == 404
 
 
