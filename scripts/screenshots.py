@@ -423,6 +423,7 @@ def admin_pages(
         visit("/admin/usage", "usage")
         visit("/admin/usage?status=abc", "usage-error")
         visit(f"/admin/usage/{money['request']}", "usage-detail")
+    visit("/admin/settings", "settings")
     visit("/admin/tokens", "tokens")
     visit("/admin/audit", "audit")
     visit("/admin/users/999", "not-found")
