@@ -97,6 +97,7 @@ def run(
             key = re.search(r"API key:\s+(sk-\S+)", demo)
             assert key is not None
             request_ids = traffic(url, key.group(1), password.group(1))
+            money = shop.admin_setup(key.group(1)) if "admin" in sides else {}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for scheme in schemes:
@@ -116,7 +117,7 @@ def run(
                                 usage_pages(page, url, password.group(1), out, prefix, request_ids)
                             if "admin" in sides:
                                 context.clear_cookies()
-                                admin_pages(page, url, admin.group(1), out, prefix)
+                                admin_pages(page, url, admin.group(1), out, prefix, money)
                             context.close()
                 shop.payments_off()
                 for lang in LANGS:
@@ -297,6 +298,55 @@ class Shop:
             time.sleep(0.2)
         raise SystemExit(f"no mail to {address}")
 
+    def admin_setup(self, key: str) -> dict[str, str]:
+        """What the admin's money pages show: a top-up awaiting a refund decision, one paid
+        at Stripe whose webhook never came (a reconciliation finding), a request in the usage
+        log. Returns their ids."""
+        address, password = "buyer@example.com", "buyer password"
+        fake = f"{self.url}/mock/stripe/_fake"
+        with httpx.Client(base_url=self.url, timeout=30) as c:
+            body = {"email": address, "password": password, "password_confirm": password}
+            c.post("/api/auth/signup", json=body).raise_for_status()
+            token = re.search(r"token=(\S+)", self._mail_to(address))
+            assert token is not None
+            c.post("/api/auth/verify", json={"token": token.group(1)}).raise_for_status()
+            r = c.post("/api/auth/login", json={"email": address, "password": password})
+            r.raise_for_status()
+            c.headers["x-csrf-token"] = r.json()["csrf_token"]
+            ids = {}
+            for name, deliver in (("refund", True), ("lost", False)):
+                r = c.post("/api/me/orders", json={"kind": "topup", "amount_usd": "20.00"})
+                r.raise_for_status()
+                order_id, session = r.json()["id"], r.json()["checkout_url"].rsplit("/", 1)[-1]
+                httpx.post(f"{fake}/webhooks", json={"mode": "deliver" if deliver else "drop"})
+                httpx.post(f"{fake}/sessions/{session}/pay", json={}).raise_for_status()
+                httpx.post(f"{fake}/webhooks", json={"mode": "deliver"})
+                ids[name] = order_id
+            deadline = time.monotonic() + 20
+            while c.get(f"/api/me/orders/{ids['refund']}").json()["status"] != "paid":
+                if time.monotonic() > deadline:
+                    raise SystemExit("the paid order was not credited")
+                time.sleep(0.2)
+            r = c.post(f"/api/me/orders/{ids['refund']}/refund", json={"reason": "Bought twice"})
+            r.raise_for_status()
+        r = httpx.post(
+            f"{self.url}/v1/chat/completions",
+            headers={"authorization": f"Bearer {key}"},
+            json={"model": "demo-gpt", "messages": [{"role": "user", "content": "hello"}]},
+            timeout=30,
+        )
+        r.raise_for_status()
+        ids["request"] = r.headers["x-request-id"]
+        with self._admin() as c:
+            deadline = time.monotonic() + 20
+            while not c.get("/api/admin/usage", params={"request_id": ids["request"]}).json()[
+                "data"
+            ]:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the request was not logged")
+                time.sleep(0.2)
+        return ids
+
     def payments_off(self) -> None:
         with self._admin() as c:
             body = {"stripe_secret_key": None, "stripe_webhook_secret": None}
@@ -369,7 +419,9 @@ def payment_pages(page: Page, url: str, shop: Shop, out: Path, prefix: str) -> N
     page.context.clear_cookies()
 
 
-def admin_pages(page: Page, url: str, password: str, out: Path, prefix: str) -> None:
+def admin_pages(
+    page: Page, url: str, password: str, out: Path, prefix: str, money: dict[str, str]
+) -> None:
     """The operator's pages, with their error and empty states."""
 
     def visit(path: str, name: str) -> None:
@@ -410,6 +462,19 @@ def admin_pages(page: Page, url: str, password: str, out: Path, prefix: str) -> 
     shoot(page, out, f"{prefix}-admin-channel-check-done")
     visit("/admin/channels/1/models", "channel-models")
     visit("/admin/operations", "operations")
+    if money:
+        visit("/admin/orders", "orders")
+        visit("/admin/orders?status=refunded", "orders-none")
+        visit(f"/admin/orders/{money['refund']}", "order-refund")
+        page.locator("form[action$='/refund/reject'] button").click()
+        shoot(page, out, f"{prefix}-admin-order-reject-error")
+        visit("/admin/payments/reconcile", "reconcile")
+        page.locator("form[action='/admin/payments/reconcile'] button").click()
+        page.wait_for_load_state()
+        shoot(page, out, f"{prefix}-admin-reconcile-found")
+        visit("/admin/usage", "usage")
+        visit("/admin/usage?status=abc", "usage-error")
+        visit(f"/admin/usage/{money['request']}", "usage-detail")
     visit("/admin/settings", "settings")
     visit("/admin/tokens", "tokens")
     visit("/admin/audit", "audit")

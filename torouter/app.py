@@ -354,6 +354,7 @@ class ToRouterApp:
             lock=lock,
             mount_fake=mount,
             demo_created=demo_info is not None,
+            job_log=job_log,
         )
         if c.payments.fake_stripe is not None:
             c.fake_stripe = _strip_prefix("/mock/stripe", c.payments.fake_stripe)
@@ -391,7 +392,11 @@ class ToRouterApp:
             from torouter.usage.retention import UsageRetention
 
             c.retention = UsageRetention(
-                db, retention_days=s.usage.retention_days, zone=ZoneInfo(s.timezone), lock=lock
+                db,
+                retention_days=s.usage.retention_days,
+                zone=ZoneInfo(s.timezone),
+                lock=lock,
+                job_log=c.job_log,
             )
             c.retention.start()
         self.c = c

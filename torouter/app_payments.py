@@ -76,6 +76,7 @@ async def wire_payments(
     lock: LockFactory,
     mount_fake: bool,
     demo_created: bool,
+    job_log: Any = None,
 ) -> PaymentsWiring:
     payments = Payments(
         db=db,
@@ -113,6 +114,7 @@ async def wire_payments(
             interval_s=settings.jobs.payments_interval_s,
             reconcile_interval_s=settings.jobs.reconcile_interval_s,
             node=f"{socket.gethostname()}-{os.getpid()}-{ULID()}",
+            job_log=job_log,
         )
         wiring.jobs.start()
     return wiring

@@ -437,6 +437,10 @@ ADMIN_PAGES = (
     "/admin/channels/1/models",
     "/admin/channels/1/delete",
     "/admin/operations",
+    "/admin/orders",
+    "/admin/orders?status=refund_requested",
+    "/admin/payments/reconcile",
+    "/admin/usage",
     "/admin/settings",
     "/admin/tokens",
     "/admin/audit",
@@ -480,5 +484,162 @@ async def test_a_user_gets_403_in_the_browser(browser: Browser, demo: Demo) -> N
         response = await page.goto(demo.url + path)
         assert response is not None and response.status == 403
         await expect(page.get_by_role("heading", name="仅限管理员")).to_be_visible()
+    await check_page(page, guard)
+    await context.close()
+
+
+# -- orders, refunds, reconciliation, the usage log ----------------------------------------------
+
+
+def _paid_order(demo: Demo, address: str, *, refund: str | None, deliver: bool = True) -> str:
+    """A user's $10 top-up paid at the demo's fake Stripe (its webhooks delivered or
+    dropped), optionally with a refund request; the order id."""
+    password = "orders password"
+    funded_user(demo, address, password)
+    fake = f"{demo.url}/mock/stripe/_fake"
+    with closing(api_session(demo, address, password)) as me:
+        r = me.post("/api/me/orders", json={"kind": "topup", "amount_usd": "10.00"})
+        assert r.status_code == 201, r.text
+        order_id = r.json()["id"]
+        session = r.json()["checkout_url"].rstrip("/").rsplit("/", 1)[-1]
+        if not deliver:
+            assert httpx.post(f"{fake}/webhooks", json={"mode": "drop"}).status_code == 200
+        try:
+            assert httpx.post(f"{fake}/sessions/{session}/pay", json={}).status_code == 200
+        finally:
+            httpx.post(f"{fake}/webhooks", json={"mode": "deliver"})
+        if deliver:
+
+            def paid() -> bool:
+                return bool(me.get(f"/api/me/orders/{order_id}").json()["status"] == "paid")
+
+            wait_until(paid, timeout=20, what=f"order {order_id} paid")
+        if refund is not None:
+            r = me.post(f"/api/me/orders/{order_id}/refund", json={"reason": refund})
+            assert r.status_code == 200, r.text
+    return str(order_id)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_a_refund_approved_in_part(browser: Browser, demo: Demo, width: int) -> None:
+    """R14.5 end to end against the demo's fake Stripe: the request in the orders list
+    (filtered by status), the order's Stripe facts, more than the refundable refused next
+    to the field, part of it approved, the ledger entry and the audit row."""
+    address = f"refund-ok-{width}@example.com"
+    order_id = await asyncio.to_thread(_paid_order, demo, address, refund="wrong amount")
+    context, page, guard = await open_context(browser, width, "en")
+    await login_admin(page, demo)
+    await page.goto(demo.url + "/admin/users")
+    await admin_nav(page).get_by_role("link", name="Orders").click()
+    await expect(page.get_by_role("heading", name="Orders", level=1)).to_be_visible()
+    await page.get_by_role("combobox", name="Status").select_option("refund_requested")
+    await page.get_by_role("textbox", name="User").fill(address)
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.get_by_text("1 orders.")).to_be_visible()
+    await check_page(page, guard)
+    await page.get_by_role("link", name=order_id).click()
+    await expect(page.get_by_role("heading", name=f"Order {order_id}")).to_be_visible()
+    await expect(page.get_by_text("wrong amount")).to_be_visible()
+    await expect(page.get_by_text(re.compile(r"^cs_"))).to_be_visible()  # Checkout Session
+    await check_page(page, guard)
+    amount = page.get_by_role("textbox", name="Amount to refund (USD)")
+    await expect(amount).to_have_value("10.00")
+    await amount.fill("10.01")
+    await page.get_by_role("button", name="Approve the refund").click()
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await expect(page.get_by_text(re.compile("at most 10.00 USD"))).to_be_visible()
+    await check_page(page, guard)
+    await page.get_by_role("textbox", name="Amount to refund (USD)").fill("4")
+    await page.get_by_role("textbox", name="Note to the user (optional)").fill("part of it")
+    await page.get_by_role("button", name="Approve the refund").click()
+    await notice(page, "The refund was approved and sent to Stripe.")
+    await expect(page.get_by_text("Refunded", exact=True).first).to_be_visible()
+    ledger = page.get_by_role("table", name="Ledger entries")
+    await expect(ledger.get_by_role("cell", name=re.compile("Refund$"))).to_be_visible()
+    await expect(ledger.get_by_role("cell", name="-$4.00")).to_be_visible()
+    await check_page(page, guard)
+    await page.get_by_role("link", name="This order in the audit log").click()
+    await expect(page.get_by_role("cell", name="order.refund_approve")).to_be_visible()
+    await context.close()
+
+
+@pytest.mark.parametrize(("width", "lang"), [(1280, "zh-CN"), (360, "en")])
+async def test_a_refund_rejected_with_a_note(
+    browser: Browser, demo: Demo, width: int, lang: str
+) -> None:
+    address = f"refund-no-{width}@example.com"
+    order_id = await asyncio.to_thread(_paid_order, demo, address, refund="changed my mind")
+    context, page, guard = await open_context(browser, width, lang)
+    await login_admin(page, demo)
+    await page.goto(f"{demo.url}/admin/orders/{order_id}")
+    reject = page.get_by_role("button", name=name("Reject the refund", "拒绝退款"))
+    await reject.click()
+    await expect(page.get_by_text(name("This field is required.", "此项必填。"))).to_be_visible()
+    await check_page(page, guard)
+    await page.get_by_role("textbox", name=name("Reason for rejecting", "拒绝理由")).fill(
+        "Credits were used"
+    )
+    await page.get_by_role("button", name=name("Reject the refund", "拒绝退款")).click()
+    await notice(page, "The refund request was rejected." if lang == "en" else "退款申请已拒绝。")
+    await expect(page.get_by_text("Credits were used")).to_be_visible()
+    await check_page(page, guard)
+    await context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_a_reconciliation_finding_repaired(browser: Browser, demo: Demo, width: int) -> None:
+    """R14.10: a payment whose webhook never came is listed as paid-not-credited; one click
+    credits it, once; the page says so and the mismatch is gone."""
+    address = f"lost-{width}@example.com"
+    order_id = await asyncio.to_thread(_paid_order, demo, address, refund=None, deliver=False)
+    context, page, guard = await open_context(browser, width, "en")
+    await login_admin(page, demo)
+    await page.goto(demo.url + "/admin/orders")
+    await admin_nav(page).get_by_role("link", name="Reconciliation").click()
+    await expect(page.get_by_role("heading", name="Payment reconciliation")).to_be_visible()
+    await check_page(page, guard)
+    await page.get_by_role("button", name="Reconcile").click()
+    mismatch = f"paid_not_credited:{order_id}"
+    repair = page.get_by_role("button", name=f"Repair {mismatch}")
+    await expect(repair).to_be_visible()
+    await check_page(page, guard)
+    await repair.click()
+    await expect(page.get_by_role("status").filter(has_text=mismatch)).to_contain_text("Repaired")
+    await expect(page.get_by_role("button", name=f"Repair {mismatch}")).to_have_count(0)
+    await check_page(page, guard)
+    with closing(admin_client(demo)) as api:
+        users = api.get("/api/admin/users", params={"q": address}).json()["data"]
+        assert users[0]["balance_usd"].startswith("15.")  # $5 to start, $10 credited once
+    await context.close()
+
+
+@pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (360, "zh-CN")])
+async def test_the_usage_log_filtered_and_a_request_opened(
+    browser: Browser, demo: Demo, width: int, lang: str
+) -> None:
+    """R11.4, R15.2: the demo user's request found by user and model, its row with channel
+    and attempts, its detail with every attempt and its channel, the CSV link."""
+    row = await asyncio.to_thread(billed, demo, demo.key, "demo-gpt")
+    context, page, guard = await open_context(browser, width, lang)
+    await login_admin(page, demo)
+    await page.goto(demo.url + "/admin/usage")
+    heading = page.get_by_role("heading", name=name("Usage log", "使用日志"), level=1)
+    await expect(heading).to_be_visible()
+    await check_page(page, guard)
+    await page.get_by_role("textbox", name=name("User", "用户")).fill("demo@torouter.local")
+    await page.get_by_role("textbox", name=name("Model", "模型")).fill("demo-gpt")
+    await page.get_by_role("combobox", name=name("Outcome", "结果")).select_option("success")
+    await page.get_by_role("button", name=name("Filter", "筛选")).click()
+    rid = row["request_id"]
+    link = page.get_by_role("link", name=re.compile(f"· (Request|请求) {rid}$"))
+    await expect(link).to_be_visible()
+    csv = page.get_by_role("link", name=name("Download CSV", "下载 CSV"))
+    await expect(csv).to_have_attribute("href", re.compile("user=demo%40torouter.local"))
+    await check_page(page, guard)
+    await link.click()
+    await expect(page.get_by_role("heading", name=name("Request", "请求"), level=1)).to_be_visible()
+    attempts = page.get_by_role("table", name=re.compile(r"^(Upstream attempts|上游尝试)"))
+    await expect(attempts.get_by_role("row")).to_have_count(1 + row["attempts"])
+    await expect(attempts.get_by_role("link").first).to_be_visible()  # the channel
     await check_page(page, guard)
     await context.close()

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from torouter.billing.payments import refund_flow, upkeep
 from torouter.billing.payments.service import Payments
+from torouter.operations.jobs import JobLog
 from torouter.state.lock import LockFactory, local_lock
 from torouter.storage.repos._common import sync_row
 from torouter.storage.tables import settings_kv
@@ -56,8 +57,10 @@ class PaymentJobs:
         reconcile_interval_s: float = 86400.0,
         node: str = "",
         clock: Callable[[], float] = time.time,
+        job_log: JobLog | None = None,
     ) -> None:
         self.payments = payments
+        self._job_log = job_log  # the operations page's list of jobs
         self._lock = lock
         self._interval = interval_s
         self._reconcile_interval = reconcile_interval_s
@@ -105,7 +108,14 @@ class PaymentJobs:
                 log.info("job skipped", extra={"job": job, "node": self._node, "reason": "held"})
                 return JobRun(job, False)
             started = self._clock()
-            result = await body()
+            if self._job_log is None:
+                result = await body()
+            else:
+                async with self._job_log.run(job) as run:
+                    result = await body()
+                    run.detail = _summary(result)
+                    if result is None:
+                        run.skip()  # another node ran it this period: keep the real run
             log.info(
                 "job finished",
                 extra={
@@ -176,3 +186,19 @@ class PaymentJobs:
                 stamp="updated_at",
             )
         return report, repaired
+
+
+def _summary(result: Any) -> str:
+    """One line for the operations page: what a run did."""
+    if isinstance(result, tuple):  # reconcile: (report, repairs)
+        report, repaired = result
+        return (
+            f"{len(report.mismatches)} mismatches in {report.orders_checked} orders, "
+            f"{sum(r.repaired for r in repaired)} repaired"
+        )
+    if isinstance(result, upkeep.SyncReport):
+        return (
+            f"{result.checked} checked, {len(result.credited)} credited, "
+            f"{len(result.expired)} expired, {result.errors} errors"
+        )
+    return ""

@@ -21,6 +21,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.jobs import periodic
+from torouter.operations.jobs import JobLog
 from torouter.state.lock import LockFactory, local_lock
 from torouter.storage.db import Database
 from torouter.storage.tables import daily_jobs, usage_hourly, usage_logs
@@ -53,7 +54,9 @@ class UsageRetention:
         clock: Callable[[], float] = time.time,
         interval_s: float = 3600.0,
         batch_size: int = 5_000,
+        job_log: JobLog | None = None,
     ) -> None:
+        self._job_log = job_log  # the operations page's list of jobs
         self._db = db
         self._days = retention_days
         self._zone = zone
@@ -70,6 +73,20 @@ class UsageRetention:
         await periodic.stop(self._task)
 
     async def run_once(self) -> RetentionReport:
+        """One wake-up; recorded on the operations page when it did the day's work (or
+        failed), not when another node or an earlier run today had done it."""
+        if self._job_log is None:
+            return await self._run_once()
+        async with self._job_log.run(JOB_NAME) as run:
+            report = await self._run_once()
+            if not report.ran:
+                run.skip()
+            run.detail = (
+                f"{report.deleted_rows} rows and {report.deleted_hours} hourly totals deleted"
+            )
+        return report
+
+    async def _run_once(self) -> RetentionReport:
         report = RetentionReport()
         # The lock outlives a long first run (millions of rows) on a slow disk.
         async with self._lock(f"jobs:{JOB_NAME}", 900.0) as held:

@@ -3,6 +3,7 @@ to act on (a user, groups, a plan, a model, a channel on the mock providers, a t
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,10 +13,14 @@ import httpx
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from tests.api.seed import usage_row
 from tests.console.conftest import Site, csrf_of
 from torouter.access.admission import check_key
 from torouter.access.keys import generate_key, hash_key
 from torouter.api.admin_tokens import insert_admin_token
+from torouter.app_payments import subscribe_paid_plan
+from torouter.billing.payments.service import Payments
+from torouter.config import PaymentsSettings
 from torouter.crypto import keyring_for
 from torouter.errors import GatewayError
 from torouter.mock.testing import MockServer
@@ -23,7 +28,8 @@ from torouter.storage.repos.channels import create_channel
 from torouter.storage.repos.groups import create_group, set_group_models
 from torouter.storage.repos.models import create_model
 from torouter.storage.repos.plans import create_plan
-from torouter.storage.tables import api_keys, audit_log, channels, users
+from torouter.storage.tables import api_keys, audit_log, channels, orders, usage_logs, users
+from torouter.usage import rollups
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +51,8 @@ class World:
     channel_id: int
     token_id: int
     model_id: str = "m-chat"
+    order_id: str = "ord_01WORLDTOPUP0000000000000"
+    request_id: str = "req_world_1"
 
     async def post(self, page: str, action: str, data: dict[str, str]) -> httpx.Response:
         """As the admin: open `page`, post `data` to `action` with its CSRF field."""
@@ -96,6 +104,14 @@ class World:
             return int(await conn.scalar(select(func.count()).select_from(audit_log)) or 0)
 
 
+async def add_usage(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Usage rows and their roll-ups, as the writer leaves them (the admin filters narrow
+    the log by the per-channel roll-up)."""
+    await conn.execute(insert(usage_logs), rows)
+    hour = min(r["created_at"] for r in rows) - dt.timedelta(hours=1)
+    await rollups.apply(conn, rollups.aggregate(rows, dt.UTC, hourly_from=hour))
+
+
 async def make_world(site: Site, mock: MockServer) -> World:
     admin = await site.admin("root@example.com")
     async with site.db.connect() as conn:
@@ -126,6 +142,51 @@ async def make_world(site: Site, mock: MockServer) -> World:
         await create_model(
             conn, model_id="vendor/with-slash", vendor="openai", prices={"input": Decimal("0.5")}
         )
+        # A paid top-up of alice's and one request of hers through the channel, so that the
+        # order and usage pages have something to show (payments present, Stripe not set).
+        now = site.clock.now()
+        await conn.execute(
+            insert(orders).values(
+                id=World.order_id,
+                user_id=user_id,
+                kind="topup",
+                amount_nusd=10 * 10**9,
+                method="stripe",
+                status="paid",
+                stripe_session_id="cs_test_world",
+                stripe_payment_intent="pi_test_world",
+                created_at=now,
+                paid_at=now,
+            )
+        )
+        row = usage_row(
+            1,
+            request_id=World.request_id,
+            created_at=now,
+            user_id=user_id,
+            key_id=None,
+            group_id=group_id,
+            channel_id=channel_id,
+            model_requested="m-chat",
+            unit_prices={"input": "3", "output": "15"},
+            price_multiplier="1",
+            attempt_chain=[
+                {"channel_id": channel_id, "class": "timeout", "status": 0},
+                {"channel_id": channel_id, "status": 200, "latency_ms": 900},
+            ],
+        )
+        await add_usage(conn, [row])
+    if site.deps.payments is None:
+        site.deps.payments = Payments(
+            db=site.db,
+            ledger=site.deps.ledger,
+            snapshot=site.deps.snapshot,
+            file_settings=PaymentsSettings(),
+            keyring=keyring,
+            base_url="http://console.test",
+            subscribe=subscribe_paid_plan,
+            clock=site.clock.now,
+        )
     await site.deps.snapshot.reload()
     return World(
         site,
@@ -146,4 +207,4 @@ async def world(site: Site, mock: MockServer) -> World:
     return await make_world(site, mock)
 
 
-__all__ = ["World", "csrf_of", "make_world"]
+__all__ = ["World", "add_usage", "csrf_of", "make_world"]

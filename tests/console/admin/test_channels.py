@@ -51,7 +51,11 @@ async def test_test_shows_the_answer_and_is_kept(world: World) -> None:
     assert r.status_code == 200 and "Test passed" in r.text and "HTTP 200" in r.text
     assert "mock" in r.text.lower()
     async with world.site.db.connect() as conn:
-        row = (await conn.execute(select(usage_logs))).mappings().one()
+        row = (
+            (await conn.execute(select(usage_logs).where(usage_logs.c.outcome == "test")))
+            .mappings()
+            .one()
+        )
     assert (row["outcome"], row["channel_id"], row["status"], row["cost_nusd"]) == (
         "test",
         world.channel_id,

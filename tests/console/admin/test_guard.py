@@ -15,7 +15,7 @@ from starlette.routing import Route
 from tests.console.admin.conftest import World
 from tests.console.conftest import csrf_of
 from torouter.console.admin import routes as admin_routes
-from torouter.storage.tables import users
+from torouter.storage.tables import orders, settings_kv, users
 
 # What a malicious form would carry: every field any admin action reads, with damage done if
 # it were obeyed.
@@ -45,6 +45,14 @@ DAMAGE = {
     "stream": "on",
     "add:evil": "on",
     "grant_email": "alice@example.com",
+    "note": "refund it all",
+    "id": "paid_not_credited:ord_x",
+    "from": "2020-01-01",
+    "to": "2030-01-01",
+    "stripe_secret_key": "sk_test_attacker",
+    "stripe_webhook_secret": "whsec_attacker",
+    "stripe_api_base": "https://attacker.example",
+    "refund_window_days": "3650",
 }
 
 
@@ -56,6 +64,8 @@ def _requests(world: World) -> list[tuple[str, str]]:
         "channel_id": world.channel_id,
         "token_id": world.token_id,
         "model_id": world.model_id,
+        "order_id": world.order_id,
+        "request_id": world.request_id,
     }
     out = []
     for route in admin_routes:
@@ -76,7 +86,16 @@ async def _state(world: World) -> Any:
                 )
             )
         ).one()
-    return tuple(user), await world.audit_count(), world.site.deps.settings.usage.retention_days
+    async with world.site.db.connect() as conn:
+        order = (await conn.execute(select(orders).where(orders.c.id == world.order_id))).one()
+        stored = (await conn.execute(select(settings_kv))).all()
+    return (
+        tuple(user),
+        tuple(order),
+        sorted(map(tuple, stored)),
+        await world.audit_count(),
+        world.site.deps.settings.usage.retention_days,
+    )
 
 
 async def test_a_user_session_gets_403_on_every_admin_page_and_action(world: World) -> None:

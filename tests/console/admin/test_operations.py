@@ -57,3 +57,34 @@ async def test_stores_that_do_not_answer_are_shown_not_raised(world: World) -> N
     ) as c:
         page = (await c.get("/admin/operations")).text
     assert page.count("Not answering") == 2 and "ConnectionRefusedError" in page
+
+
+async def test_payment_and_retention_jobs_are_listed(world: World) -> None:
+    """The usage retention and the payment jobs record their runs through the job log: the
+    page lists them by name with what they did; a round that found nothing to do for this
+    node (reconciled already this period) keeps the last real run."""
+    from torouter.jobs.payments import PaymentJobs
+    from torouter.usage.retention import UsageRetention
+
+    site = world.site
+    jobs = JobLog(site.db, "node-b")
+    now = site.clock.now().timestamp()
+    retention = UsageRetention(site.db, retention_days=30, job_log=jobs, clock=lambda: now)
+    assert (await retention.run_once()).ran
+    assert not (await retention.run_once()).ran  # once a day: the row keeps the real run
+    payments = site.deps.payments
+    assert payments is not None
+    await payments.save_config({"stripe_secret_key": "sk_test_x", "stripe_webhook_secret": "w"})
+    pj = PaymentJobs(payments, job_log=jobs)
+    runs = await pj.run_frequent()  # nothing pending: no call to Stripe
+    assert [r.job for r in runs if r.ran] == ["payments:expiry", "payments:sync"]
+    page = (await world.admin.get("/admin/operations")).text
+    assert "Usage log retention" in page and "0 rows and 0 hourly totals deleted" in page
+    assert "Expiry of unpaid orders" in page
+    assert "Sync of pending orders and refunds with Stripe" in page
+    assert "0 checked, 0 credited, 0 expired, 0 errors" in page
+    async with site.db.connect() as conn:
+        from torouter.operations.jobs import list_jobs
+
+        rows = {j.name: j for j in await list_jobs(conn)}
+    assert rows["usage-retention"].runs == 1 and rows["payments:sync"].ok

@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
+from torouter.api.changes import deployment_zone
 from torouter.api.deps import Deps
 from torouter.api.fields import Id
+from torouter.api.me.usage import End, Start
 from torouter.api.money import usd_to_nusd
 from torouter.api.order_schemas import (
     ORDER_ERRORS,
@@ -25,7 +27,9 @@ from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.billing.payments import refund_flow
 from torouter.billing.payments.refunds import refundable_now
 from torouter.billing.payments.service import Payments
+from torouter.errors import error
 from torouter.storage.tables import orders, users
+from torouter.usage.filters import DayRange
 
 __all__ = ["router"]
 
@@ -64,8 +68,18 @@ async def list_orders(
     status: Annotated[OrderStatus | None, Query()] = None,
     user_id: Annotated[Id | None, Query()] = None,
     kind: Annotated[str | None, Query(pattern="^(topup|subscription)$")] = None,
+    start: Start = None,
+    end: End = None,
 ) -> Page[AdminOrderRead]:
     stmt = _select().order_by(orders.c.created_at.desc(), orders.c.id.desc())
+    if start is not None or end is not None:  # days of the deployment's timezone
+        if start is not None and end is not None and end < start:
+            raise error("E16", "end: must not be before start", param="end")
+        days = DayRange.of(start or end, end or start, deployment_zone(deps))  # type: ignore[arg-type]
+        if start is not None:
+            stmt = stmt.where(orders.c.created_at >= days.since)
+        if end is not None:
+            stmt = stmt.where(orders.c.created_at < days.until)
     if status is not None:
         stmt = stmt.where(orders.c.status == status)
     if user_id is not None:

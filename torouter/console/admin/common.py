@@ -9,18 +9,30 @@ a page and a script doing the same thing leave the same trace.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy import func, select
 from starlette.requests import Request
 
 from torouter.api.pagination import MAX_PAGE_SIZE, PageParams
 from torouter.console.deps import ConsoleDeps
 from torouter.console.forms import FormErrors
 from torouter.errors import GatewayError
+from torouter.storage.tables import users
 
-__all__ = ["attempt", "deps", "page_params", "path_id", "query_choice", "query_text"]
+__all__ = [
+    "attempt",
+    "deps",
+    "page_params",
+    "path_id",
+    "query_choice",
+    "query_date",
+    "query_text",
+    "user_of",
+]
 
 T = TypeVar("T")
 
@@ -53,6 +65,34 @@ def query_choice(request: Request, name: str, choices: Iterable[str]) -> str | N
     """A filter value from a fixed list, else None (no filter)."""
     value = request.query_params.get(name, "")
     return value if value in set(choices) else None
+
+
+def query_date(request: Request, name: str, errors: FormErrors) -> dt.date | None:
+    """A `YYYY-MM-DD` filter (a date input); anything else is an error next to the field."""
+    raw = query_text(request, name, 20)
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        errors.add(name, errors.t("admin.invalid_date"))
+        return None
+
+
+async def user_of(request: Request, text: str, errors: FormErrors, name: str) -> int | None:
+    """A user filter typed as an id or an email address (exact, any case): the user's id.
+    One that matches nobody is an error next to the field (no silent "no results")."""
+    if not text:
+        return None
+    if text.isascii() and text.isdigit() and len(text) < 13:
+        return int(text)
+    async with deps(request).api.db.connect() as conn:
+        q = select(users.c.id).where(func.lower(users.c.email) == text.lower())
+        found = await conn.scalar(q)
+    if found is None:
+        errors.add(name, errors.t("admin.no_such_user"))
+        return None
+    return int(found)
 
 
 async def attempt(

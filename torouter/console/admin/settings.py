@@ -21,6 +21,7 @@ from torouter.accounts.mailer import Mail
 from torouter.api.admin import settings as api
 from torouter.api.admin.settings import SettingsUpdate
 from torouter.api.audit import record_audit
+from torouter.console.admin import settings_payments
 from torouter.console.admin.common import attempt, deps
 from torouter.console.forms import FormErrors, read_form
 from torouter.console.guards import admin
@@ -29,13 +30,13 @@ from torouter.console.visitor import Visitor
 from torouter.errors import error
 from torouter.site_config import LANGUAGES, SETTINGS
 
-__all__ = ["routes"]
+__all__ = ["render_settings", "routes"]
 
-SECTIONS = ("signup", "smtp", "regional", "retention", "display")
+SECTIONS = ("signup", "smtp", "regional", "retention", "display", "payments")
 _KEYS = {sec: [s.key for s in SETTINGS if s.section == sec] for sec in SECTIONS}
 
 
-async def _render(
+async def render_settings(
     request: Request,
     v: Visitor,
     *,
@@ -69,12 +70,13 @@ async def _render(
         errors=all_errors,
         forms=forms or {},
         mail_result=mail_result,
+        payments=await settings_payments.current(request),
     )
 
 
 @admin
 async def settings_page(request: Request, v: Visitor) -> Response:
-    return await _render(request, v)
+    return await render_settings(request, v)
 
 
 def _section(request: Request) -> str:
@@ -118,7 +120,7 @@ async def save_signup_or_display(request: Request, v: Visitor) -> Response:
         return await api.patch_settings(d.api, v.principal, SettingsUpdate.model_validate(body))
 
     if await attempt(errors, known, save) is None:
-        return await _render(
+        return await render_settings(
             request, v, status=_status(errors), errors={section: errors}, forms={section: form}
         )
     return redirect(f"/admin/settings#{section}", notice="settings_saved")
@@ -160,7 +162,7 @@ async def save_stored(request: Request, v: Visitor) -> Response:
 
     if await attempt(errors, _KEYS[section], save) is None:
         form.pop("smtp.password", None)  # never sent back to the page
-        return await _render(
+        return await render_settings(
             request, v, status=_status(errors), errors={section: errors}, forms={section: form}
         )
     return redirect(f"/admin/settings#{section}", notice="settings_saved")
@@ -197,7 +199,7 @@ async def test_mail(request: Request, v: Visitor) -> Response:
             detail={"to": mail.to, "sent": bool(sent)},
         )
     result = {"ok": bool(sent), "to": mail.to, "smtp": bool(d.settings.smtp.host)}
-    return await _render(
+    return await render_settings(
         request, v, status=200 if sent else 502, errors={"smtp": errors}, mail_result=result
     )
 
