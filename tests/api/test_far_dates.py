@@ -25,6 +25,7 @@ ADMIN_DAYS = [
     "/api/admin/usage/summary",
     "/api/admin/usage/export.csv",
     "/api/admin/users/1/ledger",
+    "/api/admin/orders",
 ]
 
 
