@@ -25,7 +25,6 @@ ADMIN_DAYS = [
     "/api/admin/usage/summary",
     "/api/admin/usage/export.csv",
     "/api/admin/users/1/ledger",
-    "/api/admin/orders",
 ]
 
 
