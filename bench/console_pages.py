@@ -57,6 +57,10 @@ PAGES = (
     "/models/demo-claude",
     "/profile",
     "/playground",
+    "/usage",
+    "/usage?outcome=upstream_error",
+    "/usage?key_id=1&outcome=upstream_error",
+    "/billing",
 )
 
 
@@ -75,6 +79,10 @@ ADMIN_PAGES = (  # as the demo admin; the user's page (with its ledger) is added
     "/admin/settings",
     "/admin/tokens",
     "/admin/audit",
+    "/admin/orders",
+    "/admin/usage",
+    "/admin/usage?outcome=upstream_error",
+    "/admin/payments/reconcile",
 )
 
 
@@ -198,6 +206,9 @@ def measure(url: str, password: str, admin_password: str, runs: int, pid: int) -
         assert r.status_code == 303, r.text
         print(f"load average before the pages: {Path('/proc/loadavg').read_text().split()[:3]}")
         out += [timed(c, path, runs, pid) for path in PAGES]
+        detail = re.search(r'href="(/usage/[^"?#]+)"', c.get("/usage").text)
+        if detail:  # one request's detail page, attempts and billing
+            out.append(timed(c, detail.group(1), runs, pid))
         order = top_up(c)
         buy_plan(url, admin_password, c)
         paths = (

@@ -53,7 +53,7 @@ async def test_signup_verify_suspend_through_the_composed_app(
             r = await user.post("/api/auth/signup", json=body)
             assert r.status_code == 201, r.text
             user_id = r.json()["id"]
-            await app.c.api.state.deps.accounts.postman.drain()  # type: ignore[attr-defined]
+            await app.c.accounts.postman.drain()
 
         # The outbox holds the mail; the log holds its link (embedded default only, R17.7).
         (eml,) = (Path(app.settings.data_dir) / "outbox").glob("*.eml")

@@ -208,7 +208,7 @@ async def test_dashboard_runway_and_charts(
 @pytest.mark.parametrize("width", WIDTHS)
 async def test_tables_without_javascript(browser: Browser, demo: Demo, width: int) -> None:
     """R15.3, R15.5: without JavaScript no chart is drawn and its table is open on the page."""
-    traffic = await asyncio.to_thread(make_traffic, demo, f"nojs-{width}@example.com")
+    traffic = await asyncio.to_thread(make_traffic, demo, f"usage-nojs-{width}@example.com")
     context, page, guard = await signed_in(
         browser, demo, traffic.address, width, "en", javascript=False
     )
@@ -235,7 +235,7 @@ async def test_new_pages_pass_the_checks(
     """axe, no sideways scroll at 360, no CSP violation, nothing off the host: each new page
     and its error and empty states."""
     traffic = await asyncio.to_thread(
-        make_traffic, demo, f"checks-{width}-{lang.lower()}@example.com"
+        make_traffic, demo, f"usage-checks-{width}-{lang.lower()}@example.com"
     )
     context, page, guard = await signed_in(browser, demo, traffic.address, width, lang)
     for path in (

@@ -40,10 +40,14 @@ async def add_user(db: Database, balance: int = 10**12) -> int:
 def make_rows(n: int, users: list[int], *, seed: int = 1, start: int = 0) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     rows = []
+    now = dt.datetime.now(dt.UTC)  # the writer keeps hours from its own now, not import time
     for i in range(start, start + n):
         outcome = rng.choice(OUTCOMES)
         ok = outcome not in ("refused", "upstream_error")
-        at = NOW - dt.timedelta(hours=rng.uniform(0, 96))
+        ago = rng.uniform(0, 96)
+        if 46 <= ago <= 50:  # none near the 48-hour edge, which moves with the clock
+            ago += 5
+        at = now - dt.timedelta(hours=ago)
         rows.append(
             {
                 "admission_id": f"w-{i}",
@@ -72,7 +76,7 @@ async def expected(db: Database) -> tuple[dict[Any, dict[str, int]], dict[Any, d
     """Daily and hourly roll-ups recomputed from the stored log."""
     daily: dict[Any, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     hourly: dict[Any, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    hourly_from = local_hour(NOW - dt.timedelta(hours=48), ZONE)
+    hourly_from = local_hour(dt.datetime.now(dt.UTC) - dt.timedelta(hours=48), ZONE)
     async with db.connect() as conn:
         for r in (await conn.execute(select(t.usage_logs))).mappings():
             at = r["created_at"]
