@@ -351,6 +351,8 @@ usage_logs = Table(
     # Search by request id (R15.4); with the user and the order, so that SQLite picks it over
     # the user's index even without statistics (ANALYZE) when a user searches.
     Index("ix_usage_logs_request_id", "request_id", "user_id", "created_at", "id"),
+    # A key's log filtered by outcome, newest first (the usage page's failures of one key).
+    Index("ix_usage_logs_key_outcome_created_id", "key_id", "outcome", "created_at", "id"),
     # A subscription's spend in its day, week and month (api/windows.py), from the index alone.
     Index("ix_usage_logs_user_group_created", "user_id", "group_id", "created_at", "cost_nusd"),
 )
