@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from tests.console.browser import (
     open_context,
     sign_in,
 )
+from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -68,10 +68,11 @@ def make_traffic(demo: Demo, address: str) -> Traffic:
             )
             assert r.status_code == 200, r.text
             ids.append(r.headers["x-request-id"])
-        deadline = time.monotonic() + 30
-        while len(me.get("/api/me/usage/logs").json()["data"]) < len(ids):
-            assert time.monotonic() < deadline, "the usage writer did not store the requests"
-            time.sleep(0.2)
+        wait_until(
+            lambda: len(me.get("/api/me/usage/logs").json()["data"]) >= len(ids),
+            timeout=30,
+            what="the usage writer storing the requests",
+        )
     return Traffic(address, ids)
 
 

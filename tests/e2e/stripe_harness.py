@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.harness import TOROUTER
+from tests.e2e.harness import TOROUTER, wait_until
 from torouter.mock.stripe import sign
 
 __all__ = ["FakeStripeProcess", "signed_event"]
@@ -36,15 +36,14 @@ class FakeStripeProcess:
             self.stop()
             raise AssertionError(f"fake-stripe did not start: {line!r}")
         self.url = found.group(1)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                self.control("GET", "/state")
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_until(self._answers, timeout=20, what="the fake Stripe answering")
+
+    def _answers(self) -> bool:
+        try:
+            self.control("GET", "/state")
+        except httpx.TransportError:
+            return False
+        return True
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         r = httpx.request(method, f"{self.url}/_fake{path}", json=body, timeout=30)

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from tests.billing.payments.shop import Served, serve
+from tests.e2e.harness import wait_until
 from torouter.mock.stripe import FakeStripe
 from torouter.mock.stripe.forms import FormError, decode_form
 
@@ -374,17 +375,17 @@ def test_the_cli_prints_where_it_listens() -> None:
         line = proc.stdout.readline()
         url = re.fullmatch(r"fake Stripe listening on (http://127\.0\.0\.1:\d+)\n", line)
         assert url, line
-        deadline = time.monotonic() + 20
-        while True:  # uvicorn binds the printed socket; the app answers once it started
-            try:
-                r = httpx.get(
+
+        def answer() -> httpx.Response | None:
+            try:  # uvicorn binds the printed socket; the app answers once it started
+                return httpx.get(
                     f"{url.group(1)}/v1/checkout/sessions",
                     headers={"authorization": f"Bearer {KEY}"},
                 )
-                break
             except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+                return None
+
+        r = wait_until(answer, timeout=20, what="the fake Stripe answering")
         assert r.status_code == 200 and json.loads(r.text)["object"] == "list"
     finally:
         proc.terminate()
