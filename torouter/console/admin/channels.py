@@ -21,7 +21,14 @@ from torouter.api.admin import channels as api
 from torouter.api.admin.catalog import ChannelRead
 from torouter.api.admin.channels import ChannelUpdate
 from torouter.api.pagination import PageParams
-from torouter.console.admin.common import attempt, deps, page_params, path_id, query_choice
+from torouter.console.admin.common import (
+    attempt,
+    confirm_delete_page,
+    deps,
+    page_params,
+    path_id,
+    query_choice,
+)
 from torouter.console.admin.groups import all_groups
 from torouter.console.forms import FormErrors, read_form
 from torouter.console.guards import admin
@@ -204,15 +211,12 @@ async def set_routing(request: Request, v: Visitor) -> Response:
 
 
 def _confirm(request: Request, v: Visitor, channel: ChannelRead, errors: FormErrors) -> Response:
-    return page(
+    return confirm_delete_page(
         request,
         v,
-        "admin/confirm_delete.html",
-        status=409 if errors else 200,
         kind="channel",
         name=channel.name,
-        action=f"/admin/channels/{channel.id}/delete",
-        back=f"/admin/channels/{channel.id}",
+        url=f"/admin/channels/{channel.id}",
         errors=errors,
     )
 

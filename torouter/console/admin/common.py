@@ -16,15 +16,19 @@ from typing import TypeVar
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from starlette.requests import Request
+from starlette.responses import Response
 
 from torouter.api.pagination import MAX_PAGE_SIZE, PageParams
 from torouter.console.deps import ConsoleDeps
 from torouter.console.forms import FormErrors
+from torouter.console.render import page
+from torouter.console.visitor import Visitor
 from torouter.errors import GatewayError
 from torouter.storage.tables import users
 
 __all__ = [
     "attempt",
+    "confirm_delete_page",
     "deps",
     "page_params",
     "path_id",
@@ -107,3 +111,21 @@ async def attempt(
     except GatewayError as exc:
         errors.from_error(exc, known)
     return None
+
+
+def confirm_delete_page(
+    request: Request, v: Visitor, *, kind: str, name: str, url: str, errors: FormErrors
+) -> Response:
+    """The "delete this …?" page of a group, plan, channel or model at `url`; 409 with the
+    reasons when the API refused the deletion."""
+    return page(
+        request,
+        v,
+        "admin/confirm_delete.html",
+        status=409 if errors else 200,
+        kind=kind,
+        name=name,
+        action=f"{url}/delete",
+        back=url,
+        errors=errors,
+    )

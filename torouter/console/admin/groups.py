@@ -20,7 +20,7 @@ from torouter.api.admin.groups import GroupCreate, GroupUpdate
 from torouter.api.catalog_reads import GroupRead
 from torouter.api.key_schemas import KeyLimitsRead
 from torouter.api.pagination import PageParams
-from torouter.console.admin.common import attempt, deps, page_params, path_id
+from torouter.console.admin.common import attempt, confirm_delete_page, deps, page_params, path_id
 from torouter.console.forms import FormErrors, read_form
 from torouter.console.guards import admin
 from torouter.console.render import page, redirect
@@ -249,16 +249,8 @@ async def grant_by_email(request: Request, v: Visitor) -> Response:
 
 
 def _confirm(request: Request, v: Visitor, group: GroupRead, errors: FormErrors) -> Response:
-    return page(
-        request,
-        v,
-        "admin/confirm_delete.html",
-        status=409 if errors else 200,
-        kind="group",
-        name=group.name,
-        action=f"/admin/groups/{group.id}/delete",
-        back=f"/admin/groups/{group.id}",
-        errors=errors,
+    return confirm_delete_page(
+        request, v, kind="group", name=group.name, url=f"/admin/groups/{group.id}", errors=errors
     )
 
 

@@ -19,7 +19,13 @@ from starlette.routing import Route
 from torouter.api.admin import models as api
 from torouter.api.admin.models import ModelCreate, ModelUpdate
 from torouter.api.catalog_reads import ModelRead
-from torouter.console.admin.common import attempt, deps, page_params, query_choice
+from torouter.console.admin.common import (
+    attempt,
+    confirm_delete_page,
+    deps,
+    page_params,
+    query_choice,
+)
 from torouter.console.forms import FormErrors, read_form
 from torouter.console.guards import admin
 from torouter.console.render import page, redirect
@@ -217,16 +223,8 @@ async def update_model(request: Request, v: Visitor) -> Response:
 
 
 def _confirm(request: Request, v: Visitor, model: ModelRead, errors: FormErrors) -> Response:
-    return page(
-        request,
-        v,
-        "admin/confirm_delete.html",
-        status=409 if errors else 200,
-        kind="model",
-        name=model.id,
-        action=model_url(model.id) + "/delete",
-        back=model_url(model.id),
-        errors=errors,
+    return confirm_delete_page(
+        request, v, kind="model", name=model.id, url=model_url(model.id), errors=errors
     )
 
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from torouter.api.admin import plans as api
 from torouter.api.admin.plans import PlanCreate, PlanUpdate
 from torouter.api.subscription_service import PlanRead
-from torouter.console.admin.common import attempt, deps, page_params, path_id
+from torouter.console.admin.common import attempt, confirm_delete_page, deps, page_params, path_id
 from torouter.console.admin.groups import all_groups
 from torouter.console.forms import FormErrors, read_form
 from torouter.console.guards import admin
@@ -159,16 +159,8 @@ async def update_plan(request: Request, v: Visitor) -> Response:
 
 
 def _confirm(request: Request, v: Visitor, plan: PlanRead, errors: FormErrors) -> Response:
-    return page(
-        request,
-        v,
-        "admin/confirm_delete.html",
-        status=409 if errors else 200,
-        kind="plan",
-        name=plan.name,
-        action=f"/admin/plans/{plan.id}/delete",
-        back=f"/admin/plans/{plan.id}",
-        errors=errors,
+    return confirm_delete_page(
+        request, v, kind="plan", name=plan.name, url=f"/admin/plans/{plan.id}", errors=errors
     )
 
 
