@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,7 @@ class ToRouterApp:
         self._tasks: set[asyncio.Future[None]] = set()
         self._probe_task: asyncio.Task[None] | None = None
         self._status_writer: Any = None
+        self._build_management: Callable[[], None] | None = None
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -129,7 +131,9 @@ class ToRouterApp:
             if path.startswith(_GATEWAY_PREFIXES) or path in _GATEWAY_EXACT:
                 await c.gateway(scope, receive, send)
             elif path.startswith("/api/") or path == "/api":
-                if c.api is None:
+                if c.api is None and not self._management_ready():
+                    await _respond(scope, send, 500, _INTERNAL, b"application/json")
+                elif c.api is None:
                     await _respond(scope, send, 404, _NOT_FOUND, b"application/json")
                 else:
                     await c.api(scope, receive, send)
@@ -147,8 +151,13 @@ class ToRouterApp:
                     await _plain(scope, send, 200, b"ready")
             elif path == "/metrics":
                 await self._metrics(scope, send)
-            elif c.console is not None and is_console_path(path):
-                await c.console(scope, receive, send)
+            elif is_console_path(path) and (c.console is not None or self._build_management):
+                if c.console is None and not self._management_ready():
+                    await _plain(scope, send, 500, b"the console could not start; see the log")
+                elif c.console is not None:
+                    await c.console(scope, receive, send)
+                else:
+                    await _respond(scope, send, 404, _NOT_FOUND, b"application/json")
             else:
                 await _respond(scope, send, 404, _NOT_FOUND, b"application/json")
         elif kind == "lifespan":
@@ -358,12 +367,10 @@ class ToRouterApp:
         )
         if c.payments.fake_stripe is not None:
             c.fake_stripe = _strip_prefix("/mock/stripe", c.payments.fake_stripe)
-        from torouter.api.app import DOCS_URL
-        from torouter.observability.api_access import RouteTemplates, with_access_log
-
-        api = self._build_api(c, keyring)
-        templates = RouteTemplates(api.openapi, extra=[DOCS_URL])
-        c.api = with_access_log(api, templates, sink)  # management requests logged (R17.1)
+        # The management API and the console (FastAPI, pydantic schemas, Jinja2, Babel: about
+        # 28 MB) are built when the first request for them arrives, so a worker that only relays
+        # model traffic never holds them (R20.2); see `_management_ready`.
+        self._build_management = lambda: self._build_api(c, keyring)
         if mount:
             from torouter.mock import MockApp
 
@@ -510,7 +517,36 @@ class ToRouterApp:
         bus = RedisBus(connect(s.redis.url, timeout_s=max(s.redis.socket_timeout_s, 5.0)))
         return self._state or RedisState(client), bus, redis_lock_factory(client)
 
-    def _build_api(self, c: Components, keyring: Any) -> Any:
+    def _management_ready(self) -> bool:
+        """Build the management API and the console on their first request (once; the build
+        has no await, so concurrent first requests cannot both start it). False, with the
+        error logged, when the build fails: the next request tries again."""
+        build = self._build_management
+        if build is None:
+            return True
+        t0 = time.perf_counter()
+        try:
+            build()
+        except Exception:
+            log.exception("the management API and console could not be built")
+            return False
+        self._build_management = None
+        gc.freeze()  # like the start-up heap: long-lived, kept out of the collector's walks
+        log.info(
+            "management API and console built",
+            extra={"ms": round((time.perf_counter() - t0) * 1000, 1)},
+        )
+        return True
+
+    def _build_api(self, c: Components, keyring: Any) -> None:
+        from torouter.api.app import DOCS_URL
+        from torouter.observability.api_access import RouteTemplates, with_access_log
+
+        api = self._build_fastapi(c, keyring)
+        templates = RouteTemplates(api.openapi, extra=[DOCS_URL])
+        c.api = with_access_log(api, templates, c.sink)  # management requests logged (R17.1)
+
+    def _build_fastapi(self, c: Components, keyring: Any) -> Any:
         from torouter.accounts.clock import SystemClock
         from torouter.accounts.service import Accounts
         from torouter.api import ApiDeps, build_management_api
@@ -725,6 +761,16 @@ def _strip_prefix(prefix: str, app: ASGIApp) -> ASGIApp:
 
 _NOT_FOUND = orjson.dumps(
     {"error": {"message": "Not found", "type": "NOT_FOUND", "param": None, "code": "NOT_FOUND"}}
+)
+_INTERNAL = orjson.dumps(
+    {
+        "error": {
+            "message": "Internal error, please retry",
+            "type": "INTERNAL_ERROR",
+            "param": None,
+            "code": "INTERNAL_ERROR",
+        }
+    }
 )
 
 

@@ -17,7 +17,9 @@ a byte is just closed). Every answer the server makes itself (400, 408, 431) car
 
 Cost on the hot path: a request that arrives in one read — nearly all of them — pays a few
 attribute writes in `on_message_begin`, one test per read and one sum in `on_headers_complete`;
-timers are armed only for a new connection and a head or body split across reads.
+timers are armed only for a new connection and a head or body split across reads. Counted with
+callgrind through `bench/server_protocol.py`: about 4,600 instructions per request more than
+uvicorn's protocol, some 0.3 % of a gateway request's ~1.5 million.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ class HttpLimits:
 def protocol_factory(limits: HttpLimits) -> Any:
     """What to pass as uvicorn's `http=`: a picklable factory (workers are spawned)."""
     return functools.partial(BoundedHttpToolsProtocol, limits=limits)
+
+
+# uvicorn's callbacks, called directly: `super()` in a parser callback costs a frame lookup and a
+# bound-method object on every request (measured with callgrind: about 1,500 instructions each).
+_on_message_begin = HttpToolsProtocol.on_message_begin
+_on_headers_complete = HttpToolsProtocol.on_headers_complete
+_on_message_complete = HttpToolsProtocol.on_message_complete
 
 
 class _HeadTooLarge(Exception):
@@ -126,7 +135,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_message = self._head_open = self._head_new = True
         self._head_bytes = 0
         self._begins += 1
-        super().on_message_begin()
+        _on_message_begin(self)
 
     def on_headers_complete(self) -> None:
         self._head_open = False
@@ -137,14 +146,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         limit = self._max_head
         if self._head_bytes + self._read_len > limit and self._head_size() > limit:
             raise _HeadTooLarge
-        super().on_headers_complete()
+        _on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self._in_message = False
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
-        super().on_message_complete()
+        _on_message_complete(self)
 
     # -- the rare paths ----------------------------------------------------------------------
 
