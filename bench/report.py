@@ -22,6 +22,8 @@ __all__ = ["Row", "litellm_rows", "render", "spec_rows", "translated_summary"]
 SLOW_RATE_TOLERANCE = 0.97
 # A translated route's rate over the pass-through one: SPEC minimum and goal.
 TRANSLATED_MIN, TRANSLATED_GOAL = 0.5, 0.7
+# The gateway's rate over the bare reference proxy's (`bench/floor.py`), same run: issue 20's goal.
+FLOOR_GOAL = 0.6
 _TRANSLATED_LABELS = {
     "translated_nonstream_c32": "translated non-stream req/s (c=32)",
     "translated_stream_c32": "translated 20-chunk streams/s (c=32)",
@@ -110,6 +112,29 @@ def translated_summary(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "verdict": _verdict(meets, meets and ratio is not None and ratio >= TRANSLATED_GOAL),
         }
     return out
+
+
+def _floor_rows(scenarios: Mapping[str, Any]) -> list[Row]:
+    """The gateway against the floor, measured side by side: a ratio that means the same on any
+    machine (the absolute rates above depend on the machine's speed)."""
+    rows = []
+    for key, label in (("nonstream_c32", "non-stream"), ("stream_c32", "streams")):
+        g, f = _side(scenarios, key, "gateway"), _side(scenarios, key, "floor")
+        if g is None or f is None:
+            continue
+        ratio = _ratio(g["rate"], f["rate"])
+        rows.append(
+            Row(
+                f"{label} vs the floor (bench/floor.py)",
+                _n(f["rate"]),
+                _n(g["rate"]),
+                f"{ratio:.2f}x of floor" if ratio is not None else "-",
+                "-",
+                f">= {FLOOR_GOAL:.2f}x",
+                "info" if ratio is None or ratio < FLOOR_GOAL else "PASS goal",
+            )
+        )
+    return rows
 
 
 def _translated_rows(result: Mapping[str, Any]) -> list[Row]:
@@ -248,6 +273,7 @@ def spec_rows(result: Mapping[str, Any]) -> list[Row]:
         _throughput_row(scenarios, "nonstream_c32", "non-stream req/s (c=32)", 3000, 4700),
         _throughput_row(scenarios, "stream_c32", "20-chunk streams/s (c=32)", 2000, 3400),
     ]
+    rows += _floor_rows(scenarios)
     rows += _translated_rows(result)
     rows += _latency_rows(scenarios)
     rows += _slow_rows(scenarios)

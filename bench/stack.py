@@ -26,6 +26,7 @@ __all__ = [
     "MOCK_AUTH",
     "MODEL",
     "export_commit",
+    "floor_server",
     "gateway_config",
     "gateway_server",
     "mock_server",
@@ -97,6 +98,31 @@ def mock_server(folder: Path, cpu: str | None, source: Path | None = None) -> Se
         base_url=f"http://127.0.0.1:{port}",
         ready_path="/v1/models",
         ready_headers={"authorization": MOCK_AUTH},
+    )
+
+
+def floor_server(folder: Path, mock_base: str, cpu: str | None) -> Server:
+    """The bare reference proxy of `bench/floor.py`, in front of the same mock."""
+    port = free_port()
+    return Server(
+        "floor",
+        [
+            sys.executable,
+            str(Path(__file__).with_name("floor.py")),
+            "--port",
+            str(port),
+            "--upstream",
+            f"{mock_base}/v1",
+            "--key",
+            KEY,
+            "--auth",
+            MOCK_AUTH,
+        ],
+        cpu=cpu,
+        log=folder / "floor.log",
+        base_url=f"http://127.0.0.1:{port}",
+        ready_path="/healthz",
+        cwd=folder,
     )
 
 

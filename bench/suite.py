@@ -31,6 +31,7 @@ from bench.stack import (
     KEY,
     MOCK_AUTH,
     MODEL,
+    floor_server,
     gateway_server,
     mock_server,
     pick_source,
@@ -85,6 +86,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--only", nargs="+", metavar="SCENARIO", help="run only these scenarios")
     p.add_argument("--commit", metavar="REV", help="measure REV's torouter/, not the work tree")
+    p.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip the bare reference proxy (bench/floor.py) the gateway is compared with",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a SPEC minimum fails")
     p.add_argument("--show", type=Path, metavar="JSON", help="print a saved result and exit")
@@ -240,10 +247,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     source, result["source"] = pick_source(args.commit, tmp / "src")
     mock = mock_server(tmp, mock_cpu, source)
     gateway: Server | None = None
+    floor: Server | None = None
     try:
         mock.start()
         gateway = gateway_server(tmp, mock.base_url, gw_cpu, source).start()
         started = sample(gateway.pid)
+        if args.floor:  # on the gateway's core: the two never run at the same time
+            floor = floor_server(tmp, mock.base_url, gw_cpu).start()
         anthropic = (("x-api-key", KEY), ("anthropic-version", ANTHROPIC_VERSION))
         targets = [
             Target("direct", mock.base_url + CHAT_PATH, MOCK_AUTH, mock.pid),
@@ -258,6 +268,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 extra_headers=anthropic,
             ),
         ]
+        if floor is not None:
+            url = floor.base_url + CHAT_PATH
+            targets.insert(2, Target("floor", url, f"Bearer {KEY}", floor.pid))
         result["probes"] = probe_all(targets, bodies)
         timing = Timing(
             args.seconds,
@@ -277,6 +290,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_s_total": round(end.cpu_s - started.cpu_s, 2),
         }
     finally:
+        if floor is not None:
+            floor.stop()
         if gateway is not None:
             code = gateway.stop()
             result.setdefault("gateway", {})["exit_code"] = code

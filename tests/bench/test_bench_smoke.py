@@ -48,12 +48,12 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
 
     assert result["flags"] == []
     for body, spec in BODIES.items():
-        targets = ("direct", "gateway") if spec.front == "openai" else ("gateway",)
+        targets = ("direct", "gateway", "floor") if spec.front == "openai" else ("gateway",)
         for target in targets:
             assert result["probes"][target][body]["problems"] == [], (target, body)
     for scenario in SCENARIOS:
         entry = result["scenarios"][scenario.key]
-        targets = ("direct", "gateway") if scenario.front == "openai" else ("gateway",)
+        targets = ("direct", "gateway", "floor") if scenario.front == "openai" else ("gateway",)
         assert set(targets) <= set(entry), (scenario.key, list(entry))
         for target in targets:
             run = entry[target]

@@ -161,6 +161,23 @@ def test_translated_routes_are_judged_against_pass_through() -> None:
     assert translated_summary(result)["translated_stream_c32"]["verdict"] == "FAIL"
 
 
+def test_the_gateway_is_judged_against_the_floor_of_the_same_run() -> None:
+    """Issue 20 item 1: throughput goals as a ratio to the bare proxy measured side by side."""
+    result = {
+        "scenarios": {
+            "nonstream_c32": {"gateway": _side(3000, 0, 0), "floor": _side(4800, 0, 0)},
+            "stream_c32": {"gateway": _side(2000, 0, 0), "floor": _side(4000, 0, 0)},
+        },
+    }
+    rows = {row.metric: row for row in spec_rows(result)}
+    nonstream = rows["non-stream vs the floor (bench/floor.py)"]
+    assert (nonstream.compare, nonstream.verdict) == ("0.62x of floor", "PASS goal")
+    streams = rows["streams vs the floor (bench/floor.py)"]
+    assert (streams.compare, streams.verdict) == ("0.50x of floor", "info")
+    del result["scenarios"]["stream_c32"]["floor"]  # --no-floor: no row
+    assert "streams vs the floor (bench/floor.py)" not in {r.metric for r in spec_rows(result)}
+
+
 def test_serial_percentiles_are_nearest_rank_in_microseconds() -> None:
     samples = [1000 * i for i in range(1, 1001)]  # 1 µs .. 1000 µs
     pct = percentiles(samples)
