@@ -54,6 +54,7 @@ def reader_setup(
     home = tmp / "home"
     home.mkdir()
     env = cli_env(home, TOROUTER_KEY=reader_env(gw)["TOROUTER_KEY"])
+    del env["CI"]  # a reader's terminal, not CI's
     env["PATH"] = f"{binary.parent}{os.pathsep}{env['PATH']}"
     project = tmp / "project"
     project.mkdir()
@@ -96,7 +97,6 @@ def run_gemini_cli(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
     hygiene = {k: v for k, v in GEMINI_SETTINGS.items() if k not in settings}
     (tmp / "home" / ".gemini").mkdir()
     (tmp / "home" / ".gemini" / "settings.json").write_text(json.dumps({**hygiene, **settings}))
-    env["GEMINI_CLI_TRUST_WORKSPACE"] = "true"
     run_cli_block(gw, block, env, project)
 
 
