@@ -23,7 +23,7 @@ from tests.docs_site.snippets import (
     snippet,
     snippet_gateway,
 )
-from tests.docs_site.test_snippets import MOCK, reader_env
+from tests.docs_site.test_snippets import FOREIGN, MOCK, reader_env
 from tests.e2e.harness import GatewayProcess
 from tests.e2e.node.runtime import NODE_DIR, node_env, require_sdks, skip_without_sdks
 
@@ -35,6 +35,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
     yield from snippet_gateway(tmp_path_factory)
 
 
+def reader_node_env(gw: GatewayProcess) -> dict[str, str]:
+    """Node's environment (tests/e2e/node's Node first on PATH, its quiet switches) with the
+    reader's `TOROUTER_KEY` and none of the machine's provider variables."""
+    env = {k: v for k, v in node_env().items() if not FOREIGN.match(k)}
+    return {**env, "TOROUTER_KEY": reader_env(gw)["TOROUTER_KEY"]}
+
+
 def answers(count: int) -> Runner:
     """A runner for a Node block that must print `count` answers of the mock."""
 
@@ -42,12 +49,46 @@ def answers(count: int) -> Runner:
         node = require_sdks()
         (tmp / "node_modules").symlink_to(NODE_DIR / "node_modules")
         (tmp / "hello.mjs").write_text(reader_copy(block.code, gw))
-        env = node_env(TOROUTER_KEY=reader_env(gw)["TOROUTER_KEY"])
-        proc = run_script([node, "hello.mjs"], cwd=tmp, env=env)
+        proc = run_script([node, "hello.mjs"], cwd=tmp, env=reader_node_env(gw))
         assert proc.returncode == 0, explain(proc, block)
         assert proc.stdout.count(MOCK) == count, explain(proc, block)
 
     return run_module
+
+
+# The page's environment blocks (shown under Python) hold for Node too, it says: each SDK made
+# with no options must reach the gateway through them.
+NODE_PROBES = {
+    "openai-env": """import OpenAI from "openai";
+const reply = await new OpenAI().chat.completions.create({
+  model: "demo-gpt", messages: [{ role: "user", content: "Hello" }],
+});
+console.log(reply.choices[0].message.content);""",
+    "anthropic-env": """import Anthropic from "@anthropic-ai/sdk";
+const message = await new Anthropic().messages.create({
+  model: "demo-claude", max_tokens: 100, messages: [{ role: "user", content: "Hello" }],
+});
+console.log(message.content[0].text);""",
+    "gemini-env": """import { GoogleGenAI } from "@google/genai";
+const answer = await new GoogleGenAI({}).models.generateContent({
+  model: "demo-gemini", contents: "Hello",
+});
+console.log(answer.text);""",
+}
+
+
+def run_env_block(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
+    node = require_sdks()
+    (tmp / "node_modules").symlink_to(NODE_DIR / "node_modules")
+    (tmp / "probe.mjs").write_text(NODE_PROBES[block.id or ""])
+    script = reader_copy(block.code, gw) + '\nexec "$@"\n'
+    proc = run_script(
+        ["bash", "-euo", "pipefail", "-c", script, "reader", node, "probe.mjs"],
+        cwd=tmp,
+        env=reader_node_env(gw),
+    )
+    assert proc.returncode == 0, explain(proc, block)
+    assert MOCK in proc.stdout, explain(proc, block)
 
 
 RUNS: dict[tuple[str, str], Runner] = {
@@ -56,6 +97,7 @@ RUNS: dict[tuple[str, str], Runner] = {
     ("docs/clients.md", "gemini-node"): answers(1),
     # Two calls: the OpenAI provider (Responses API) and the Anthropic provider.
     ("docs/clients.md", "vercel-ai"): answers(2),
+    **{("docs/clients.md", sid): run_env_block for sid in NODE_PROBES},
 }
 
 

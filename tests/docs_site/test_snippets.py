@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,8 @@ from tests.e2e.harness import GatewayProcess
 
 MOCK = "This is a mock response to: "
 CLIENTS_VENV = ROOT / ".venvs" / "clients"
+# The machine's own provider variables must not reach a snippet: it must work without them.
+FOREIGN = re.compile(r"^(OPENAI|ANTHROPIC|GEMINI|GOOGLE)_")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def reader_env(gw: GatewayProcess) -> dict[str, str]:
     )
     assert proc.returncode == 0, explain(proc, block)
     assert proc.stdout == demo_key(gw), explain(proc, block)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
+    env = {k: v for k, v in os.environ.items() if not FOREIGN.match(k)}
     return {**env, "TOROUTER_KEY": proc.stdout}
 
 
@@ -109,6 +112,40 @@ def python_runner(python: Path | str) -> Runner:
     return run_python
 
 
+def env_block_runner(probes: dict[str, str], argv: list[str]) -> Runner:
+    """A block that only exports variables runs before a client made with no arguments
+    (`probes[block id]`, run as `argv + [probe]`), which must reach the gateway through them."""
+
+    def run_env_block(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
+        script = reader_copy(block.code, gw) + '\nexec "$@"\n'
+        proc = run_script(
+            ["bash", "-euo", "pipefail", "-c", script, "reader", *argv, probes[block.id or ""]],
+            cwd=tmp,
+            env=reader_env(gw),
+        )
+        assert proc.returncode == 0, explain(proc, block)
+        assert MOCK in proc.stdout, explain(proc, block)
+
+    return run_env_block
+
+
+PYTHON_PROBES = {
+    "openai-env": """from openai import OpenAI
+reply = OpenAI().chat.completions.create(
+    model="demo-gpt", messages=[{"role": "user", "content": "Hello"}]
+)
+print(reply.choices[0].message.content)""",
+    "anthropic-env": """from anthropic import Anthropic
+message = Anthropic().messages.create(
+    model="demo-claude", max_tokens=100, messages=[{"role": "user", "content": "Hello"}]
+)
+print(message.content[0].text)""",
+    "gemini-env": """from google import genai
+client = genai.Client()  # held: a Client closes its connections when collected
+print(client.models.generate_content(model="demo-gemini", contents="Hello").text)""",
+}
+
+
 def clients_python() -> Path:
     """`.venvs/clients/bin/python`; skip when it is missing (fail under CI)."""
     python = CLIENTS_VENV / "bin" / "python"
@@ -162,6 +199,10 @@ RUNS: dict[tuple[str, str], Runner] = {
     ("docs/clients.md", "openai-python"): python_runner(sys.executable),
     ("docs/clients.md", "anthropic-python"): python_runner(sys.executable),
     ("docs/clients.md", "gemini-python"): python_runner(sys.executable),
+    **{
+        ("docs/clients.md", sid): env_block_runner(PYTHON_PROBES, [sys.executable, "-c"])
+        for sid in PYTHON_PROBES
+    },
     ("docs/clients.md", "litellm"): run_in_clients_venv,
     ("docs/clients.md", "litellm-proxy"): run_litellm_config,
     ("docs/clients.md", "langchain-openai"): run_in_clients_venv,
