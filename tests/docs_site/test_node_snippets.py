@@ -9,6 +9,8 @@ with the command to run, and fail under CI, as tests/e2e/node/runtime.py decides
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,18 +44,29 @@ def reader_node_env(gw: GatewayProcess) -> dict[str, str]:
     return {**env, "TOROUTER_KEY": reader_env(gw)["TOROUTER_KEY"]}
 
 
+def run_module(
+    gw: GatewayProcess, block: Snippet, tmp: Path, source: str, *, before: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """`node hello.mjs` holding `source`, in a project folder whose `node_modules` are
+    tests/e2e/node's, after the shell lines `before`; it must exit 0."""
+    node = require_sdks()
+    (tmp / "node_modules").symlink_to(NODE_DIR / "node_modules")
+    (tmp / "hello.mjs").write_text(source)
+    script = f'{before}\nexec "$@"\n'
+    argv = ["bash", "-euo", "pipefail", "-c", script, "reader", node, "hello.mjs"]
+    proc = run_script(argv, cwd=tmp, env=reader_node_env(gw))
+    assert proc.returncode == 0, explain(proc, block)
+    return proc
+
+
 def answers(count: int) -> Runner:
     """A runner for a Node block that must print `count` answers of the mock."""
 
-    def run_module(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
-        node = require_sdks()
-        (tmp / "node_modules").symlink_to(NODE_DIR / "node_modules")
-        (tmp / "hello.mjs").write_text(reader_copy(block.code, gw))
-        proc = run_script([node, "hello.mjs"], cwd=tmp, env=reader_node_env(gw))
-        assert proc.returncode == 0, explain(proc, block)
+    def run_answers(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
+        proc = run_module(gw, block, tmp, reader_copy(block.code, gw))
         assert proc.stdout.count(MOCK) == count, explain(proc, block)
 
-    return run_module
+    return run_answers
 
 
 # The page's environment blocks (shown under Python) hold for Node too, it says: each SDK made
@@ -78,17 +91,17 @@ console.log(answer.text);""",
 
 
 def run_env_block(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
-    node = require_sdks()
-    (tmp / "node_modules").symlink_to(NODE_DIR / "node_modules")
-    (tmp / "probe.mjs").write_text(NODE_PROBES[block.id or ""])
-    script = reader_copy(block.code, gw) + '\nexec "$@"\n'
-    proc = run_script(
-        ["bash", "-euo", "pipefail", "-c", script, "reader", node, "probe.mjs"],
-        cwd=tmp,
-        env=reader_node_env(gw),
-    )
-    assert proc.returncode == 0, explain(proc, block)
+    before = reader_copy(block.code, gw)
+    proc = run_module(gw, block, tmp, NODE_PROBES[block.id or ""], before=before)
     assert MOCK in proc.stdout, explain(proc, block)
+
+
+def run_structured_output(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
+    """The object printed is one the block's schema accepts (the mock fills it in)."""
+    proc = run_module(gw, block, tmp, reader_copy(block.code, gw))
+    output = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert isinstance(output.get("city"), str), explain(proc, block)
+    assert isinstance(output.get("population"), int), explain(proc, block)
 
 
 RUNS: dict[tuple[str, str], Runner] = {
@@ -97,6 +110,7 @@ RUNS: dict[tuple[str, str], Runner] = {
     ("docs/clients.md", "gemini-node"): answers(1),
     # Two calls: the OpenAI provider (Responses API) and the Anthropic provider.
     ("docs/clients.md", "vercel-ai"): answers(2),
+    ("docs/clients.md", "vercel-ai-object"): run_structured_output,
     **{("docs/clients.md", sid): run_env_block for sid in NODE_PROBES},
 }
 
