@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from tests.docs_site.snippets import (
     snippet,
     snippet_gateway,
 )
-from tests.e2e.harness import GatewayProcess
+from tests.e2e.harness import GatewayProcess, free_port, wait_until
 
 MOCK = "This is a mock response to: "
 CLIENTS_VENV = ROOT / ".venvs" / "clients"
@@ -161,33 +162,57 @@ def run_in_clients_venv(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
     python_runner(clients_python())(gw, block, tmp)
 
 
-# The proxy's `config.yaml` loaded as the proxy loads its `model_list`: into a litellm.Router,
-# which resolves `os.environ/…` values; each model then answers through the gateway.
-ROUTER_DRIVER = """
-import sys
-import litellm
-import yaml
-
-config = yaml.safe_load(open(sys.argv[1]))
-router = litellm.Router(model_list=config["model_list"])
-for entry in config["model_list"]:
-    reply = router.completion(
-        model=entry["model_name"], messages=[{"role": "user", "content": "Hello"}]
-    )
-    print(entry["model_name"], reply.choices[0].message.content)
-"""
+PROXY_KEY = "sk-proxy-" + "7" * 32  # the proxy's own master key (its clients', not ToRouter's)
 
 
-def run_litellm_config(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
+def run_litellm_proxy(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
+    """The block as a LiteLLM proxy's `config.yaml`: `litellm --config config.yaml`, with the
+    master key the proxy insists on, serves both of its models through the gateway."""
     config = tmp / "config.yaml"
     config.write_text(reader_copy(block.code, gw))
-    python = clients_python()
-    proc = run_script(
-        [str(python), "-c", ROUTER_DRIVER, str(config)], cwd=gw.workdir, env=reader_env(gw)
+    litellm = clients_python().parent / "litellm"
+    port = free_port()
+    log = (tmp / "proxy.log").open("w")
+    proxy = subprocess.Popen(
+        [str(litellm), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp,
+        env={**reader_env(gw), "LITELLM_MASTER_KEY": PROXY_KEY},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
-    assert proc.returncode == 0, explain(proc, block)
-    answered = [line.split(" ", 1)[0] for line in proc.stdout.splitlines() if MOCK in line]
-    assert answered == ["demo-gpt", "demo-claude"], explain(proc, block)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: proxy.poll() is not None or alive(f"{url}/health/liveliness"),
+            timeout=120,
+            what="the LiteLLM proxy listening",
+        )
+        assert proxy.poll() is None, (tmp / "proxy.log").read_text()[-3000:]
+        for model in ("demo-gpt", "demo-claude"):
+            r = httpx.post(
+                f"{url}/v1/chat/completions",
+                json={"model": model, "messages": [{"role": "user", "content": "Hello"}]},
+                headers={"Authorization": f"Bearer {PROXY_KEY}"},
+                timeout=60,
+            )
+            assert r.status_code == 200, (model, r.text, (tmp / "proxy.log").read_text()[-3000:])
+            assert MOCK in r.json()["choices"][0]["message"]["content"], r.text
+    finally:
+        proxy.terminate()
+        try:
+            proxy.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait()
+        log.close()
+
+
+def alive(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 RUNS: dict[tuple[str, str], Runner] = {
@@ -204,7 +229,7 @@ RUNS: dict[tuple[str, str], Runner] = {
         for sid in PYTHON_PROBES
     },
     ("docs/clients.md", "litellm"): run_in_clients_venv,
-    ("docs/clients.md", "litellm-proxy"): run_litellm_config,
+    ("docs/clients.md", "litellm-proxy"): run_litellm_proxy,
     ("docs/clients.md", "langchain-openai"): run_in_clients_venv,
     ("docs/clients.md", "langchain-anthropic"): run_in_clients_venv,
 }
