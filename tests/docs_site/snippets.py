@@ -22,13 +22,18 @@ import pytest
 from tests.e2e.harness import GatewayProcess
 
 __all__ = [
+    "FOREIGN",
+    "MOCK",
     "PAGES",
     "ROOT",
+    "Runner",
     "Snippet",
     "demo_key",
+    "explain",
     "fenced_blocks",
     "parse_blocks",
     "reader_copy",
+    "reader_env",
     "run_script",
     "snippet",
     "snippet_gateway",
@@ -38,6 +43,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # The pages whose every fenced block is a snippet some test runs (or says why it cannot).
 PAGES = ("README.md", "docs/index.md", "docs/clients.md")
 QUICK_START_ADDRESS = "127.0.0.1:8080"
+# The start of every mock answer: a snippet that prints it reached a model through the gateway.
+MOCK = "This is a mock response to: "
+# The machine's own provider variables must not reach a snippet: it must work without them.
+FOREIGN = re.compile(r"^(OPENAI|ANTHROPIC|GEMINI|GOOGLE)_")
 CONFIG = """
 data_dir = "{dir}/data"
 [server]
@@ -124,10 +133,26 @@ def run_script(
 
 
 def explain(proc: subprocess.CompletedProcess[str], block: Snippet) -> str:
+    """A failure message: the block's place on its page and what the reader's run printed."""
     return (
         f"{block.page}:{block.line} (snippet {block.id}) exited {proc.returncode}\n"
         f"stdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-3000:]}"
     )
+
+
+def reader_env(gw: GatewayProcess) -> dict[str, str]:
+    """The reader's shell after the clients page's first block: `TOROUTER_KEY` set by running
+    that block itself (so a broken first block fails every client snippet). The machine's own
+    provider variables are dropped: the snippets must not lean on them."""
+    block = snippet("docs/clients.md", "key")
+    proc = run_script(
+        ["bash", "-euo", "pipefail", "-c", block.code + 'printf %s "$TOROUTER_KEY"'],
+        cwd=gw.workdir,
+    )
+    assert proc.returncode == 0, explain(proc, block)
+    assert proc.stdout == demo_key(gw), explain(proc, block)
+    env = {k: v for k, v in os.environ.items() if not FOREIGN.match(k)}
+    return {**env, "TOROUTER_KEY": proc.stdout}
 
 
 def snippet_gateway(
@@ -145,4 +170,5 @@ def snippet_gateway(
         gw.stop()
 
 
+# How a test runs one kind of block: the gateway, the block, a fresh folder of the test's own.
 Runner = Callable[[GatewayProcess, Snippet, Path], None]

@@ -20,15 +20,16 @@ from pathlib import Path
 import pytest
 
 from tests.docs_site.snippets import (
+    MOCK,
     Runner,
     Snippet,
     explain,
     reader_copy,
+    reader_env,
     run_script,
     snippet,
     snippet_gateway,
 )
-from tests.docs_site.test_snippets import MOCK, reader_env
 from tests.e2e.harness import GatewayProcess
 from tests.e2e.node.runtime import cli_binary
 from tests.e2e.test_clis import GEMINI_SETTINGS, cli_env

@@ -17,15 +17,17 @@ from pathlib import Path
 import pytest
 
 from tests.docs_site.snippets import (
+    FOREIGN,
+    MOCK,
     Runner,
     Snippet,
     explain,
     reader_copy,
+    reader_env,
     run_script,
     snippet,
     snippet_gateway,
 )
-from tests.docs_site.test_snippets import FOREIGN, MOCK, reader_env
 from tests.e2e.harness import GatewayProcess
 from tests.e2e.node.runtime import NODE_DIR, node_env, require_sdks, skip_without_sdks
 

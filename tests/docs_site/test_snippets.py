@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,42 +22,26 @@ import httpx
 import pytest
 
 from tests.docs_site.snippets import (
+    MOCK,
     ROOT,
     Runner,
     Snippet,
     demo_key,
     explain,
     reader_copy,
+    reader_env,
     run_script,
     snippet,
     snippet_gateway,
 )
 from tests.e2e.harness import GatewayProcess, free_port, wait_until
 
-MOCK = "This is a mock response to: "
 CLIENTS_VENV = ROOT / ".venvs" / "clients"
-# The machine's own provider variables must not reach a snippet: it must work without them.
-FOREIGN = re.compile(r"^(OPENAI|ANTHROPIC|GEMINI|GOOGLE)_")
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     yield from snippet_gateway(tmp_path_factory)
-
-
-def reader_env(gw: GatewayProcess) -> dict[str, str]:
-    """The reader's shell after the clients page's first block: `TOROUTER_KEY` set by running
-    that block itself (so a broken first block fails every client snippet). The machine's own
-    provider variables are dropped: the snippets must not lean on them."""
-    block = snippet("docs/clients.md", "key")
-    proc = run_script(
-        ["bash", "-euo", "pipefail", "-c", block.code + 'printf %s "$TOROUTER_KEY"'],
-        cwd=gw.workdir,
-    )
-    assert proc.returncode == 0, explain(proc, block)
-    assert proc.stdout == demo_key(gw), explain(proc, block)
-    env = {k: v for k, v in os.environ.items() if not FOREIGN.match(k)}
-    return {**env, "TOROUTER_KEY": proc.stdout}
 
 
 def json_documents(text: str) -> list[object]:
