@@ -28,6 +28,7 @@ __all__ = [
     "ROOT",
     "Runner",
     "Snippet",
+    "clean_env",
     "demo_key",
     "explain",
     "fenced_blocks",
@@ -151,8 +152,12 @@ def reader_env(gw: GatewayProcess) -> dict[str, str]:
     )
     assert proc.returncode == 0, explain(proc, block)
     assert proc.stdout == demo_key(gw), explain(proc, block)
-    env = {k: v for k, v in os.environ.items() if not FOREIGN.match(k)}
-    return {**env, "TOROUTER_KEY": proc.stdout}
+    return {**clean_env(), "TOROUTER_KEY": proc.stdout}
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without the machine's provider variables or a key."""
+    return {k: v for k, v in os.environ.items() if not FOREIGN.match(k) and k != "TOROUTER_KEY"}
 
 
 def snippet_gateway(

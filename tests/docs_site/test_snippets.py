@@ -20,12 +20,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.docs_site.snippets import (
     MOCK,
     ROOT,
     Runner,
     Snippet,
+    clean_env,
     demo_key,
     explain,
     reader_copy,
@@ -47,7 +49,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 def json_documents(text: str) -> list[object]:
     """The JSON documents printed one after another (curl prints no newline between them)."""
     decoder, docs, at = json.JSONDecoder(), [], 0
-    while (at := len(text) - len(text[at:].lstrip())) < len(text):
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())  # to the next document's first character
         doc, at = decoder.raw_decode(text, at)
         docs.append(doc)
     return docs
@@ -57,11 +60,11 @@ def json_documents(text: str) -> list[object]:
 
 
 def run_shell(gw: GatewayProcess, block: Snippet, _tmp: Path) -> None:
-    """A shell block from the reader's clone (`data/demo.txt`, `.venv`), failing on any error;
-    the mock's answer must be in what it printed."""
-    proc = run_script(
-        ["bash", "-euo", "pipefail", "-c", reader_copy(block.code, gw)], cwd=gw.workdir
-    )
+    """A shell block from the reader's clone (`data/demo.txt`, `.venv`) in a shell that has not
+    run the clients page's first block, failing on any error; the mock's answer must be in what
+    it printed."""
+    argv = ["bash", "-euo", "pipefail", "-c", reader_copy(block.code, gw)]
+    proc = run_script(argv, cwd=gw.workdir, env=clean_env())
     assert proc.returncode == 0, explain(proc, block)
     assert MOCK in proc.stdout, explain(proc, block)
 
@@ -150,7 +153,9 @@ PROXY_KEY = "sk-proxy-" + "7" * 32  # the proxy's own master key (its clients', 
 
 def run_litellm_proxy(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
     """The block as a LiteLLM proxy's `config.yaml`: `litellm --config config.yaml`, with the
-    master key the proxy insists on, serves both of its models through the gateway."""
+    master key the proxy insists on, serves each of its models through the gateway."""
+    models = [m["model_name"] for m in yaml.safe_load(block.code)["model_list"]]
+    assert models
     config = tmp / "config.yaml"
     config.write_text(reader_copy(block.code, gw))
     litellm = clients_python().parent / "litellm"
@@ -168,11 +173,11 @@ def run_litellm_proxy(gw: GatewayProcess, block: Snippet, tmp: Path) -> None:
     try:
         wait_until(
             lambda: proxy.poll() is not None or alive(f"{url}/health/liveliness"),
-            timeout=120,
+            timeout=180,  # its start-up alone takes a minute on a loaded machine
             what="the LiteLLM proxy listening",
         )
         assert proxy.poll() is None, (tmp / "proxy.log").read_text()[-3000:]
-        for model in ("demo-gpt", "demo-claude"):
+        for model in models:
             r = httpx.post(
                 f"{url}/v1/chat/completions",
                 json={"model": model, "messages": [{"role": "user", "content": "Hello"}]},
