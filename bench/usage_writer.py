@@ -1,6 +1,10 @@
 """Throughput of the usage writer (SPEC R11.2, R11.3): rows per second through `write_rows`,
 the writer's own transaction (rows, ledger, key spend and, from issue 14, the roll-ups).
 
+Besides the wall rate (which a shared machine's queue for a core distorts), rows per CPU-second
+of this process (with SQLite: all of the writer's work) and, with PostgreSQL, of the server's
+backends serving the bench's database, and of both together: the figures to compare.
+
     .venv/bin/python bench/usage_writer.py [--db URL] [--rows 100000] [--batch 500]
     .venv/bin/python bench/usage_writer.py --code DIR     # another checkout's torouter/
 
@@ -120,12 +124,13 @@ async def run(a: argparse.Namespace) -> float:
             written += await write_rows(db, rows[i : i + a.batch], **kw)
         took = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
-        server = (
-            f", {a.rows / (backend_cpu(database) - b0):,.0f} per CPU-second of its PostgreSQL "
-            "backends"
-            if database
-            else ""
-        )
+        server = ""
+        if database:
+            backends = backend_cpu(database) - b0
+            server = (
+                f", {a.rows / backends:,.0f} per CPU-second of its PostgreSQL backends, "
+                f"{a.rows / (cpu + backends):,.0f} per CPU-second of both together"
+            )
         assert written == a.rows, written
         where = Path(torouter.__file__).resolve().parents[1]
         print(

@@ -12,6 +12,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any
 
+import pytest
 from sqlalchemy import event, insert, select
 
 from torouter.storage import tables as t
@@ -216,3 +217,28 @@ async def test_concurrent_writers_sharing_keys_lose_no_spend(db: Database) -> No
     spend = await stored_spend(db)
     totals = expected_spend([r for b in batches for r in b])
     assert {k: s for k, (s, _) in spend.items()} == {k: s for k, (s, _) in totals.items()}
+
+
+async def test_two_writers_replaying_the_same_rows_at_once_count_them_once(
+    db: Database,
+) -> None:
+    """Two nodes writing overlapping rows at the same moment (a journal replayed while the
+    rows' own writer commits them): each row is stored, charged and spent once, and neither
+    batch fails. On PostgreSQL the insert skips what the other transaction committed
+    (`ON CONFLICT DO NOTHING`); SQLite has a single writer and one node per file."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite: one node per database file, one writer at a time")
+    await seed(db, users=2, keys=4)
+    a = rows(range(0, 200), users=2, keys=4)
+    b = rows(range(100, 300), users=2, keys=4)
+    results = await asyncio.gather(write_rows(db, a), write_rows(db, b))
+    assert sum(results) == 300
+    everything = rows(range(300), users=2, keys=4)
+    assert await balances(db) == {u: START - debits(everything)[u] for u in (1, 2)}
+    totals = expected_spend(everything)
+    assert {k: s for k, (s, _) in (await stored_spend(db)).items()} == {
+        k: s for k, (s, _) in totals.items()
+    }
+    async with db.connect() as conn:
+        daily = (await conn.execute(select(t.usage_daily.c.requests))).scalars().all()
+    assert sum(daily) == 300
