@@ -7,6 +7,7 @@ backends serving the bench's database, and of both together: the figures to comp
 
     .venv/bin/python bench/usage_writer.py [--db URL] [--rows 100000] [--batch 500]
     .venv/bin/python bench/usage_writer.py --code DIR     # another checkout's torouter/
+    .venv/bin/python bench/usage_writer.py --db URL --per-statement   # where the backends' CPU goes
 
 Without `--db` a fresh SQLite file is used; a PostgreSQL URL (its server's) gets a fresh
 database created and dropped. `--code DIR` imports `torouter` from DIR (e.g. a `git archive`
@@ -25,7 +26,9 @@ import secrets
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,6 +45,12 @@ def parse() -> argparse.Namespace:
         "--no-rollups",
         action="store_true",
         help="skip the roll-up upserts (rows are still aggregated): what the roll-ups cost",
+    )
+    p.add_argument(
+        "--per-statement",
+        action="store_true",
+        help="PostgreSQL: also the backends' CPU per batch of each statement (its first words); "
+        "this process's CPU then includes reading it",
     )
     p.add_argument(
         "--repeat",
@@ -116,6 +125,9 @@ async def run(a: argparse.Namespace) -> float:
             rollups.apply = skip  # type: ignore[assignment]
         kw = {"zone": dt.UTC} if "zone" in inspect.signature(write_rows).parameters else {}
         database = url.rsplit("/", 1)[1] if db.dialect == "postgresql" else ""
+        per_statement: Counter[str] = Counter()
+        if a.per_statement and database:
+            _measure_statements(database, per_statement)
         b0 = backend_cpu(database) if database else 0.0
         t0 = time.perf_counter()
         cpu0 = time.process_time()
@@ -141,6 +153,8 @@ async def run(a: argparse.Namespace) -> float:
             f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",
             flush=True,
         )
+        for sql, seconds in per_statement.most_common():
+            print(f"  {seconds * 1e3 * a.batch / a.rows:8.1f} ms per batch  {sql}")
         return a.rows / took
     finally:
         await db.dispose()
@@ -148,6 +162,26 @@ async def run(a: argparse.Namespace) -> float:
             async with admin.connect() as conn:
                 await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             await admin.dispose()
+
+
+def _measure_statements(database: str, into: Counter[str]) -> None:
+    """Add each statement's backend CPU (from /proc, read around it) to `into`, by its first
+    words. The reads cost this process CPU, not the backends: their figures stay true."""
+    from sqlalchemy.ext.asyncio import AsyncConnection
+    from usage_views import backend_cpu
+
+    def timed(method: Any) -> Any:
+        async def run(self: Any, statement: Any, *args: Any, **kw: Any) -> Any:
+            before = backend_cpu(database)
+            try:
+                return await method(self, statement, *args, **kw)
+            finally:
+                into[" ".join(str(statement).split()[:4])[:60]] += backend_cpu(database) - before
+
+        return run
+
+    AsyncConnection.execute = timed(AsyncConnection.execute)  # type: ignore[method-assign]
+    AsyncConnection.exec_driver_sql = timed(AsyncConnection.exec_driver_sql)  # type: ignore[method-assign]
 
 
 def main() -> None:
