@@ -3,9 +3,10 @@ statements, whatever the number of rows, keys and users in it.
 
 - On PostgreSQL each helper sends ONE statement over column arrays
   (`… FROM unnest($1::type[], $2::type[], …)`): one parse, one plan, one executor start for the
-  whole batch. An `executemany` (asyncpg pipelines it, but the server still runs the statement
-  once per row) cost the backend ~0.4 ms per written request, below the gateway's peak rate;
-  measured with bench/usage_writer.py (bench/results/usage-2026-12-07.md).
+  whole batch. asyncpg pipelines an `executemany`, but the server still runs it once per row:
+  measured, 500 usage rows took 17.5 ms of backend CPU that way, 17.7 ms as one multi-row
+  `VALUES` (20,000 parameters to parse) and 13.4 ms over arrays; key spend 3.8 vs 2.8 ms
+  (bench/results/usage-2026-12-07.md).
 - On SQLite, `executemany` is the fast form (the statement is prepared once and stepped in C per
   row, in process) and stays.
 
@@ -72,12 +73,10 @@ def _array_cast(table: Table, name: str, dialect: Dialect) -> tuple[str, str]:
     return f"{base}[]", name
 
 
-def _unnest(
-    table: Table, names: Sequence[str], dialect: Dialect, first: int = 1
-) -> tuple[str, str]:
+def _unnest(table: Table, names: Sequence[str], dialect: Dialect) -> tuple[str, str]:
     """(`unnest($1::t[], …) AS v(a, …)`, the select list) for columns `names` of `table`."""
     casts = [_array_cast(table, name, dialect) for name in names]
-    params = ", ".join(f"${first + i}::{arr}" for i, (arr, _) in enumerate(casts))
+    params = ", ".join(f"${i + 1}::{arr}" for i, (arr, _) in enumerate(casts))
     return f"unnest({params}) AS v({', '.join(names)})", ", ".join(expr for _, expr in casts)
 
 
