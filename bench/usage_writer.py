@@ -1,8 +1,13 @@
 """Throughput of the usage writer (SPEC R11.2, R11.3): rows per second through `write_rows`,
 the writer's own transaction (rows, ledger, key spend and, from issue 14, the roll-ups).
 
+Besides the wall rate (which a shared machine's queue for a core distorts), rows per CPU-second
+of this process (with SQLite: all of the writer's work) and, with PostgreSQL, of the server's
+backends serving the bench's database, and of both together: the figures to compare.
+
     .venv/bin/python bench/usage_writer.py [--db URL] [--rows 100000] [--batch 500]
     .venv/bin/python bench/usage_writer.py --code DIR     # another checkout's torouter/
+    .venv/bin/python bench/usage_writer.py --db URL --per-statement   # where the backends' CPU goes
 
 Without `--db` a fresh SQLite file is used; a PostgreSQL URL (its server's) gets a fresh
 database created and dropped. `--code DIR` imports `torouter` from DIR (e.g. a `git archive`
@@ -21,7 +26,9 @@ import secrets
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,6 +45,12 @@ def parse() -> argparse.Namespace:
         "--no-rollups",
         action="store_true",
         help="skip the roll-up upserts (rows are still aggregated): what the roll-ups cost",
+    )
+    p.add_argument(
+        "--per-statement",
+        action="store_true",
+        help="PostgreSQL: also the backends' CPU per batch of each statement (its first words); "
+        "this process's CPU then includes reading it",
     )
     p.add_argument(
         "--repeat",
@@ -112,6 +125,9 @@ async def run(a: argparse.Namespace) -> float:
             rollups.apply = skip  # type: ignore[assignment]
         kw = {"zone": dt.UTC} if "zone" in inspect.signature(write_rows).parameters else {}
         database = url.rsplit("/", 1)[1] if db.dialect == "postgresql" else ""
+        per_statement: Counter[str] = Counter()
+        if a.per_statement and database:
+            _measure_statements(database, per_statement)
         b0 = backend_cpu(database) if database else 0.0
         t0 = time.perf_counter()
         cpu0 = time.process_time()
@@ -120,12 +136,13 @@ async def run(a: argparse.Namespace) -> float:
             written += await write_rows(db, rows[i : i + a.batch], **kw)
         took = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
-        server = (
-            f", {a.rows / (backend_cpu(database) - b0):,.0f} per CPU-second of its PostgreSQL "
-            "backends"
-            if database
-            else ""
-        )
+        server = ""
+        if database:
+            backends = backend_cpu(database) - b0
+            server = (
+                f", {a.rows / backends:,.0f} per CPU-second of its PostgreSQL backends, "
+                f"{a.rows / (cpu + backends):,.0f} per CPU-second of both together"
+            )
         assert written == a.rows, written
         where = Path(torouter.__file__).resolve().parents[1]
         print(
@@ -136,6 +153,8 @@ async def run(a: argparse.Namespace) -> float:
             f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",
             flush=True,
         )
+        for sql, seconds in per_statement.most_common():
+            print(f"  {seconds * 1e3 * a.batch / a.rows:8.1f} ms per batch  {sql}")
         return a.rows / took
     finally:
         await db.dispose()
@@ -143,6 +162,26 @@ async def run(a: argparse.Namespace) -> float:
             async with admin.connect() as conn:
                 await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             await admin.dispose()
+
+
+def _measure_statements(database: str, into: Counter[str]) -> None:
+    """Add each statement's backend CPU (from /proc, read around it) to `into`, by its first
+    words. The reads cost this process CPU, not the backends: their figures stay true."""
+    from sqlalchemy.ext.asyncio import AsyncConnection
+    from usage_views import backend_cpu
+
+    def timed(method: Any) -> Any:
+        async def run(self: Any, statement: Any, *args: Any, **kw: Any) -> Any:
+            before = backend_cpu(database)
+            try:
+                return await method(self, statement, *args, **kw)
+            finally:
+                into[" ".join(str(statement).split()[:4])[:60]] += backend_cpu(database) - before
+
+        return run
+
+    AsyncConnection.execute = timed(AsyncConnection.execute)  # type: ignore[method-assign]
+    AsyncConnection.exec_driver_sql = timed(AsyncConnection.exec_driver_sql)  # type: ignore[method-assign]
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""The usage writer's bulk insert (SPEC R11.2): the same stored values as SQLAlchemy's own insert
-on SQLite and PostgreSQL, column defaults included; large backlogs go in larger transactions."""
+"""The usage writer's bulk statements (SPEC R11.2): the same stored values as SQLAlchemy's own
+insert on SQLite and PostgreSQL, column defaults included; inserts idempotent by a unique column;
+bulk updates; large backlogs go in larger transactions."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from torouter.storage import tables as t
+from torouter.storage.bulk import BulkUpdate
 from torouter.storage.db import Database
 from torouter.usage import recorder
 from torouter.usage.recorder import chunk_size
 
 WHEN = dt.datetime(2026, 11, 24, 23, 59, 58, 123456, tzinfo=dt.UTC)
+u = t.usage_logs.c
 
 
 def row(n: int, **extra: Any) -> dict[str, Any]:
@@ -81,3 +85,70 @@ async def test_write_rows_is_idempotent_across_chunk_sizes(db: Database) -> None
 )
 def test_chunks_grow_with_the_backlog(pending: int, size: int) -> None:
     assert chunk_size(pending) == size
+
+
+async def test_run_new_inserts_only_the_values_not_stored_yet(db: Database) -> None:
+    """The writer's idempotency by admission id (R11.2): one call inserts the unseen rows of a
+    batch that also holds stored ones and says which went in (PostgreSQL: `ON CONFLICT DO
+    NOTHING RETURNING`, in the same statement)."""
+    first = [recorder._parse_time({**row(n), "created_at": WHEN.timestamp()}) for n in range(3)]
+    mixed = [recorder._parse_time({**row(n), "created_at": WHEN.timestamp()}) for n in range(6)]
+    mixed[1] = {**mixed[1], "input_tokens": 999}  # a replay never overwrites the stored row
+    async with db.begin() as conn:
+        assert await recorder._INSERT.run_new(conn, first, "admission_id") == {
+            "boot-0",
+            "boot-1",
+            "boot-2",
+        }
+    async with db.begin() as conn:
+        assert await recorder._INSERT.run_new(conn, mixed, "admission_id") == {
+            "boot-3",
+            "boot-4",
+            "boot-5",
+        }
+        assert await recorder._INSERT.run_new(conn, mixed, "admission_id") == set()
+        assert await recorder._INSERT.run_new(conn, [], "admission_id") == set()
+    async with db.connect() as conn:
+        got = dict((await conn.execute(select(u.admission_id, u.input_tokens))).tuples().all())
+    assert got == {f"boot-{n}": 10 + n for n in range(6)}
+
+
+async def test_bulk_insert_refuses_a_too_long_value_as_a_plain_insert_does(db: Database) -> None:
+    """PostgreSQL rejects a value longer than its VARCHAR (the arrays are sent as `text[]`: a
+    cast to `varchar(n)[]` would truncate silently); SQLite stores it, as its own insert does."""
+    long = row(1, user_agent="x" * 201)
+    if db.dialect == "postgresql":
+        with pytest.raises(DBAPIError, match="too long"):
+            async with db.begin() as conn:
+                await recorder._INSERT.run(conn, [long])
+        with pytest.raises(DBAPIError, match="too long"):
+            async with db.begin() as conn:
+                await conn.execute(t.usage_logs.insert(), long)
+        return
+    async with db.begin() as conn:
+        await recorder._INSERT.run(conn, [long])
+    async with db.connect() as conn:
+        assert len((await conn.execute(select(u.user_agent))).scalar_one()) == 201
+
+
+async def test_bulk_update_adds_assigns_and_skips_unknown_keys(db: Database) -> None:
+    """`BulkUpdate`: relative columns added to, absolute ones set (through their bind
+    processors: an aware datetime stored as the UTC text), rows of keys that match nothing
+    skipped, on both databases."""
+    async with db.begin() as conn:
+        await conn.execute(
+            t.users.insert(),
+            [
+                {"id": i, "email": f"{i}@x.test", "balance_nusd": 100 * i, "created_at": WHEN}
+                for i in (1, 2, 3)
+            ],
+        )
+    update = BulkUpdate(t.users, "id", add=["balance_nusd"], assign=["low_balance_notified_at"])
+    later = WHEN + dt.timedelta(days=1)
+    async with db.begin() as conn:
+        await update.run(conn, [(3, -5 * 10**15, later), (1, 7, None), (42, 1, WHEN)])
+        await update.run(conn, [])
+    async with db.connect() as conn:
+        q = select(t.users.c.id, t.users.c.balance_nusd, t.users.c.low_balance_notified_at)
+        got = {r.id: (r.balance_nusd, r.low_balance_notified_at) for r in await conn.execute(q)}
+    assert got == {1: (107, None), 2: (200, None), 3: (300 - 5 * 10**15, later)}

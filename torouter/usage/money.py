@@ -2,11 +2,12 @@
 
 In the transaction of the batch's usage rows, each user billed to a balance gets one `usage`
 ledger entry with the running balance after it, and each key its spend and last use. The
-statements are a fixed few per batch whatever the number of users and keys (one read, then
-`executemany` updates and inserts), so a batch of 1,000 keys costs about what a batch of one
-does. The balances are read under the lock the batch's first write already holds: SQLite's
-single writer, or PostgreSQL's row locks (`FOR UPDATE`, taken in id order), so the balance
-after each entry is exact although the update itself is relative.
+statements are a fixed few per batch whatever the number of users and keys, each over the
+whole batch (`storage/bulk.py`: one statement over arrays on PostgreSQL, `executemany` on
+SQLite), so a batch of 1,000 keys costs about what a batch of one does. The balances are read
+under the lock the batch's first write already holds: SQLite's single writer, or PostgreSQL's
+row locks (`FOR UPDATE`, taken in id order), so the balance after each entry is exact although
+the update itself is relative.
 """
 
 from __future__ import annotations
@@ -16,35 +17,40 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Integer
 from ulid import ULID
 
 from torouter.storage import tables as t
+from torouter.storage.bulk import BulkInsert, BulkUpdate
 from torouter.usage.low_balance import LowBalance, decide
 
 __all__ = ["apply_money"]
 
 _u = t.users.c
-_k = t.api_keys.c
-_DEBIT = (
-    update(t.users)
-    .where(_u.id == bindparam("b_user"))
-    .values(balance_nusd=_u.balance_nusd - bindparam("b_amount"))
+# Balances are only ever changed relatively: a top-up committing meanwhile is never lost.
+_DEBIT = BulkUpdate(t.users, "id", add=["balance_nusd"])
+_NOTICE = BulkUpdate(t.users, "id", assign=["low_balance_notified_at"])
+_SPEND = BulkUpdate(t.api_keys, "id", add=["spend_nusd"], assign=["last_used_at", "last_used_ip"])
+_LEDGER_COLUMNS = (
+    "user_id",
+    "amount_nusd",
+    "reason",
+    "reference",
+    "actor",
+    "balance_after_nusd",
+    "created_at",
 )
-_NOTICE = (
-    update(t.users)
-    .where(_u.id == bindparam("b_user"))
-    .values(low_balance_notified_at=bindparam("b_at"))
-)
-_SPEND = (
-    update(t.api_keys)
-    .where(_k.id == bindparam("b_key"))
-    .values(
-        spend_nusd=_k.spend_nusd + bindparam("b_spent"),
-        last_used_at=bindparam("b_at"),
-        last_used_ip=bindparam("b_ip"),
-    )
-)
+_LEDGER = BulkInsert(t.ledger, _LEDGER_COLUMNS, {})
+_USERS = select(
+    _u.id,
+    _u.balance_nusd,
+    _u.low_balance_threshold_nusd,
+    _u.low_balance_notified_at,
+    _u.email,
+    _u.language,
+).order_by(_u.id)
 
 
 async def apply_money(
@@ -62,41 +68,26 @@ async def apply_money(
             spent, _, _ = per_key.get(kid, (0, r["created_at"], None))
             per_key[kid] = (spent + cost, r["created_at"], r.get("client_ip"))
     notices = await _debit(conn, per_user, now) if per_user else []
-    if per_key:
-        await conn.execute(
-            _SPEND,
-            [
-                {"b_key": kid, "b_spent": spent, "b_at": at, "b_ip": ip}
-                for kid, (spent, at, ip) in sorted(per_key.items())
-            ],
-        )
+    await _SPEND.run(conn, [(kid, *spent_at_ip) for kid, spent_at_ip in per_key.items()])
     return notices
 
 
 async def _debit(conn: Any, per_user: dict[int, int], now: dt.datetime) -> list[LowBalance]:
-    q = (
-        select(
-            _u.id,
-            _u.balance_nusd,
-            _u.low_balance_threshold_nusd,
-            _u.low_balance_notified_at,
-            _u.email,
-            _u.language,
-        )
-        .where(_u.id.in_(sorted(per_user)))
-        .order_by(_u.id)
-    )
-    if conn.dialect.name == "postgresql":
+    ids = sorted(per_user)
+    if conn.dialect.name == "postgresql":  # one statement text whatever the number of users
+        q = _USERS.where(_u.id == any_(bindparam("ids", ids, type_=ARRAY(Integer))))
         q = q.with_for_update()
+    else:
+        q = _USERS.where(_u.id.in_(ids))
     batch = str(ULID())
-    debits: list[dict[str, Any]] = []
+    debits: list[tuple[int, int]] = []
     entries: list[dict[str, Any]] = []
-    flags: list[dict[str, Any]] = []
+    flags: list[tuple[int, dt.datetime | None]] = []
     notices: list[LowBalance] = []
     for user in await conn.execute(q):
         uid, amount = user.id, per_user[user.id]
         after = user.balance_nusd - amount
-        debits.append({"b_user": uid, "b_amount": amount})
+        debits.append((uid, -amount))
         entries.append(
             {
                 "user_id": uid,
@@ -113,13 +104,12 @@ async def _debit(conn: Any, per_user: dict[int, int], now: dt.datetime) -> list[
         before = user.balance_nusd
         verdict = decide(before=before, after=after, threshold=threshold, notified=notified)
         if verdict is not None:
-            flags.append({"b_user": uid, "b_at": now if verdict == "notify" else None})
+            flags.append((uid, now if verdict == "notify" else None))
         if verdict == "notify":
             assert threshold is not None
             notices.append(LowBalance(uid, user.email, user.language, after, threshold))
-    if debits:  # users that no longer exist are skipped, as they always were
-        await conn.execute(_DEBIT, debits)
-        await conn.execute(t.ledger.insert(), entries)
-    if flags:
-        await conn.execute(_NOTICE, flags)
+    # Users that no longer exist are skipped, as they always were (no debit, no entry).
+    await _DEBIT.run(conn, debits)
+    await _LEDGER.run(conn, entries)
+    await _NOTICE.run(conn, flags)
     return notices

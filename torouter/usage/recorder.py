@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, select
+from sqlalchemy import JSON, Column
 
 from torouter.storage import tables as t
 from torouter.storage.bulk import BulkInsert
@@ -79,17 +79,16 @@ async def write_rows(
     for i in range(0, len(rows), size):
         chunk = rows[i : i + size]
         async with db.begin() as conn:
-            ids = [r["admission_id"] for r in chunk]
-            q = select(t.usage_logs.c.admission_id).where(t.usage_logs.c.admission_id.in_(ids))
-            seen = {r[0] for r in await conn.execute(q)}
-            fresh: dict[str, dict[str, Any]] = {}
+            unique: dict[str, dict[str, Any]] = {}
             for r in chunk:
-                if r["admission_id"] not in seen:
-                    fresh[r["admission_id"]] = r  # also dedupes within the chunk
-            if not fresh:
+                unique[r["admission_id"]] = r  # a row repeated within the chunk goes in once
+            parsed = [_parse_time(r) for r in unique.values()]
+            # Rows whose admission id is stored already (a replay) are skipped: never charged
+            # or counted twice. Only the rows inserted now go on to the money and roll-ups.
+            inserted = await _INSERT.run_new(conn, parsed, "admission_id")
+            if not inserted:
                 continue
-            new = [_parse_time(r) for r in fresh.values()]
-            await _INSERT.run(conn, new)
+            new = [r for r in parsed if r["admission_id"] in inserted]
             now = dt.datetime.now(dt.UTC)
             notices = await apply_money(conn, new, now)
             hourly_from = rollups.local_hour(now - rollups.HOURLY_KEEP, zone)

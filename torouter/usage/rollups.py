@@ -151,47 +151,7 @@ def aggregate(
 
 
 async def apply(conn: Any, batch: RollupBatch) -> None:
-    """Add `batch` to the roll-up tables on `conn`, inside the caller's transaction."""
+    """Add `batch` to the roll-up tables on `conn`, inside the caller's transaction: one
+    statement per table (`BulkUpsert`: over column arrays on PostgreSQL)."""
     for upsert, part in ((DAILY, batch.daily), (HOURLY, batch.hourly), (CHANNEL, batch.channel)):
-        rows = [(*k, *v) for k, v in part.items()]
-        if conn.dialect.name == "postgresql" and len(rows) > 1:
-            await _upsert_arrays(conn, upsert, rows)
-        else:
-            await upsert.run(conn, rows)
-
-
-_ARRAY_SQL: dict[str, str] = {}
-
-
-async def _upsert_arrays(conn: Any, upsert: BulkUpsert, rows: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL: the same upsert as `BulkUpsert.run`, as ONE statement over column arrays
-    (`INSERT … SELECT * FROM unnest($1::type[], …) ON CONFLICT … DO UPDATE`).
-
-    An `executemany` runs the statement once per row: with a batch of 500 requests of many
-    keys that is ~900 executions of a 60-column upsert, and measured (bench/usage_writer.py)
-    the backend then spent ~0.5 ms of CPU per request, below the gateway's peak rate. One
-    execution over arrays does the same work in one plan. Rows are sent sorted by key, as
-    `BulkUpsert` does (two writers lock shared rows in the same order); the batch's keys are
-    distinct (`aggregate` merges them), so no row is hit twice by one statement."""
-    table = upsert.table
-    sql = _ARRAY_SQL.get(table.name)
-    if sql is None:
-        dialect = conn.dialect
-        casts = [
-            f"${i + 1}::{table.c[name].type.compile(dialect=dialect)}[]"
-            for i, name in enumerate(upsert.columns)
-        ]
-        sets = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in upsert.measures)
-        sql = _ARRAY_SQL[table.name] = (
-            f"INSERT INTO {table.name} ({', '.join(upsert.columns)}) "
-            f"SELECT * FROM unnest({', '.join(casts)}) "
-            f"ON CONFLICT ({', '.join(upsert.keys)}) DO UPDATE SET {sets}"
-        )
-    n = len(upsert.keys)
-    ordered = sorted(rows, key=lambda r: r[:n])
-    columns = [list(col) for col in zip(*ordered, strict=True)]
-    for i, name in enumerate(upsert.columns):
-        proc = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        if proc is not None:
-            columns[i] = [proc(v) for v in columns[i]]
-    await conn.exec_driver_sql(sql, tuple(columns))
+        await upsert.run(conn, [(*k, *v) for k, v in part.items()])
