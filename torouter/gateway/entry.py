@@ -43,7 +43,7 @@ from torouter.routing import matrix
 from torouter.snapshot import SnapshotHolder
 from torouter.state.base import StateUnavailable
 from torouter.storage.db import Database
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.transport import UpstreamTransport
 from torouter.usage.billing_snapshot import billing_snapshot
 from torouter.usage.recorder import UsageRecorder
 
@@ -67,7 +67,7 @@ class Gateway:
         snapshot: SnapshotHolder,
         ledger: Ledger,
         recorder: UsageRecorder,
-        http: UpstreamHttp,
+        http: UpstreamTransport,
         metrics: Metrics,
         sink: JsonSink,
         db: Database | None = None,
@@ -90,7 +90,7 @@ class Gateway:
         self._output_cap = settings.billing.reserve_output_cap
         self._queue_enabled = settings.usage.queue_size > 0
         self._count_local = settings.count_tokens.mode == "local"
-        self.relay = Relay(http=http, settings=settings, settle=self.settle)
+        self.relay = Relay(transport=http, settings=settings, settle=self.settle)
         # Admission ids: unique per process start, so journal replays are idempotent.
         self._boot = new_ulid()
         self._seq = itertools.count(1)
