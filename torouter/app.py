@@ -33,11 +33,14 @@ from torouter.billing.ledger import Ledger
 from torouter.config import Settings
 from torouter.console.paths import is_console_path
 from torouter.gateway.entry import Gateway
+from torouter.gateway.relay import Relay
+from torouter.gateway.response_routes import ResponseRoutes
 from torouter.ids import request_id_for
 from torouter.observability.logging import JsonSink, sink
 from torouter.observability.metrics import Metrics
 from torouter.observability.readiness import Check, Readiness
 from torouter.private_files import private_folder
+from torouter.routing.affinity import Affinity
 from torouter.routing.health import HealthBook
 from torouter.snapshot import Snapshot, SnapshotHolder
 from torouter.state.base import StateBackend, StateUnavailable
@@ -48,6 +51,7 @@ from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
 from torouter.usage.journal import Journal
 from torouter.usage.recorder import UsageRecorder
+from torouter.usage.settlement import Settlement
 
 if TYPE_CHECKING:
     from torouter.state.redis_bus import RedisBus
@@ -307,17 +311,25 @@ class ToRouterApp:
         http = UpstreamHttp()
         await http.start()
         metrics = Metrics()
+        settlement = Settlement(ledger=ledger, recorder=recorder)
+        affinity = Affinity(s.routing.affinity_ttl_s)
+        relay = Relay(
+            transport=http, settings=s, settle=settlement.settle, health=health, affinity=affinity
+        )
         gateway = Gateway(
             settings=s,
             snapshot=snapshot,
             ledger=ledger,
             recorder=recorder,
-            http=http,
+            relay=relay,
+            settlement=settlement,
+            # Responses id → channel, for previous_response_id follow-ups (R3.3).
+            response_routes=ResponseRoutes(db),
             metrics=metrics,
             sink=sink,
             db=db,
         )
-        self._wire_health(gateway, health, db, snapshot, http, bus, metrics, lock, job_log)
+        self._wire_health(health, affinity, db, snapshot, http, bus, metrics, lock, job_log)
         await bus.start()  # after every subscription: the Redis bus subscribes at start
         c = Components(
             settings=s,
@@ -437,8 +449,8 @@ class ToRouterApp:
 
     def _wire_health(
         self,
-        gateway: Gateway,
         health: HealthBook,
+        affinity: Affinity,
         db: Database,
         snapshot: SnapshotHolder,
         http: UpstreamHttp,
@@ -452,10 +464,9 @@ class ToRouterApp:
         from torouter.routing import probe
         from torouter.routing.shared import ChannelMirror
 
-        gateway.relay.health = health
         writer = probe.ChannelStatusWriter(db, snapshot)
         node = f"{socket.gethostname()}-{os.getpid()}-{ULID()}"
-        mirror = ChannelMirror(bus, node, health, gateway.relay.affinity)
+        mirror = ChannelMirror(bus, node, health, affinity)
         mirror.attach()
 
         def changed(cooldown: Any, channel_id: int | None, reason: str | None) -> None:

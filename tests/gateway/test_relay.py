@@ -19,6 +19,7 @@ from torouter.config import Settings
 from torouter.errors import GatewayError, UpstreamError
 from torouter.gateway.context import RequestContext
 from torouter.gateway.relay import Relay
+from torouter.routing.affinity import Affinity
 from torouter.routing.health import HealthBook
 from torouter.snapshot import ChannelRec
 from torouter.upstreams.transport import UpstreamUnavailable
@@ -86,7 +87,13 @@ class Client:
 
 def relay(transport: ScriptedTransport, client: Client, **routing: Any) -> Relay:
     settings = Settings(routing=routing, stream={"keepalive_s": 0})
-    return Relay(transport=transport, settings=settings, settle=client.settle, health=HealthBook())
+    return Relay(
+        transport=transport,
+        settings=settings,
+        settle=client.settle,
+        health=HealthBook(),
+        affinity=Affinity(60),
+    )
 
 
 async def run(

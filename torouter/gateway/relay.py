@@ -80,11 +80,14 @@ class Relay:
         transport: UpstreamTransport,
         settings: Settings,
         settle: Callable[[RequestContext], Awaitable[None]],
-        health: HealthBook | None = None,
+        health: HealthBook,
+        affinity: Affinity,
     ) -> None:
+        """`settle` is `usage.settlement.Settlement.settle`; health and affinity are the node's
+        own, shared with the channel mirror and the probes (all built by the root)."""
         self._transport = transport
-        self.health = health or HealthBook()
-        self.affinity = Affinity(settings.routing.affinity_ttl_s)
+        self.health = health
+        self.affinity = affinity
         self._settle = settle
         self._max_attempts = settings.routing.max_attempts
         self._budget = settings.routing.failover_budget_s
