@@ -29,6 +29,7 @@ import orjson
 from sqlalchemy.exc import SQLAlchemyError
 from ulid import ULID
 
+from torouter.asgi import ASGIApp, Receive, Scope, Send, respond
 from torouter.billing.ledger import Ledger
 from torouter.config import Settings
 from torouter.console.paths import is_console_path
@@ -60,10 +61,6 @@ __all__ = ["ToRouterApp", "build_app"]
 
 log = logging.getLogger("torouter.app")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _GATEWAY_PREFIXES = ("/v1/", "/v1beta/", "/api/v1/", "/api/v1beta/")
 _GATEWAY_EXACT = frozenset({"/v1", "/v1beta", "/api/v1", "/api/v1beta"})
@@ -742,12 +739,7 @@ _NOT_FOUND = orjson.dumps(
 async def _respond(scope: Scope, send: Send, status: int, body: bytes, content_type: bytes) -> None:
     """A response of the dispatcher itself, with `x-request-id` like every other (R8.6)."""
     incoming = next((v for n, v in scope["headers"] if n == b"x-request-id"), None)
-    headers = [
-        (b"content-type", content_type),
-        (b"x-request-id", request_id_for(incoming).encode("ascii")),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, status, body, request_id_for(incoming), content_type=content_type)
 
 
 async def _plain(scope: Scope, send: Send, status: int, body: bytes) -> None:

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,7 @@ import orjson
 
 from torouter.access import admission, limits
 from torouter.access.client_ip import client_ip, parse_networks
+from torouter.asgi import Receive, Scope, Send, respond
 from torouter.billing import estimate
 from torouter.billing.ledger import Ledger
 from torouter.billing.pricing import estimate_nusd
@@ -46,12 +46,7 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("torouter.gateway")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_JSON = (b"content-type", b"application/json")
 
 
 class Gateway:
@@ -317,19 +312,7 @@ class Gateway:
         status, extra, body = render_error(
             exc, ctx.surface, lang=ctx.lang, request_id=ctx.request_id
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    _JSON,
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", ctx.request_id.encode()),
-                    *extra,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await respond(send, status, body, ctx.request_id, extra)
 
     async def _send_upstream_error(
         self, ctx: RequestContext, exc: UpstreamError, send: Send
@@ -338,20 +321,14 @@ class Gateway:
         ctx.status = exc.status
         ctx.outcome = "upstream_error"
         ctx.code = exc.type
-        body = exc.body
-        await send(
-            {
-                "type": "http.response.start",
-                "status": exc.status,
-                "headers": [
-                    (b"content-type", exc.content_type.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", ctx.request_id.encode()),
-                    exc.retry_header,
-                ],
-            }
+        await respond(
+            send,
+            exc.status,
+            exc.body,
+            ctx.request_id,
+            (exc.retry_header,),
+            content_type=exc.content_type.encode(),
         )
-        await send({"type": "http.response.body", "body": body})
 
     async def _finish(self, ctx: RequestContext) -> None:
         if ctx.upload is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from torouter.asgi import Receive, Send, respond, start_stream
 from torouter.config import Settings
 from torouter.errors import UpstreamError, error, upstream_should_retry
 from torouter.gateway import exchange
@@ -44,9 +45,6 @@ from torouter.upstreams.transport import (
 __all__ = ["Relay"]
 
 log = logging.getLogger("torouter.relay")
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 _ERROR_BODY_LIMIT = 1024 * 1024
 _UNAVAILABLE = "upstream_unavailable"
@@ -397,20 +395,15 @@ class Relay:
             ctype = resp.headers.get("content-type", "application/json").encode()
         ctx.ttft = time.perf_counter() - ctx.started
         ctx.response_started = True
-        await send(
-            {
-                "type": "http.response.start",
-                "status": resp.status,
-                "headers": [
-                    (b"content-type", ctype),
-                    (b"content-length", str(len(out)).encode()),
-                    (b"x-request-id", ctx.request_id.encode()),
-                    *ex.extra_headers,
-                    *ctx.response_headers,
-                ],
-            }
+        await respond(
+            send,
+            resp.status,
+            out,
+            ctx.request_id,
+            ex.extra_headers,
+            ctx.response_headers,
+            content_type=ctype,
         )
-        await send({"type": "http.response.body", "body": out})
 
     async def _relay_stream(
         self,
@@ -431,17 +424,8 @@ class Relay:
         ctx.response_started = True
         ctx.ttft = time.perf_counter() - ctx.started
         head = ex.stream_head(resp.headers) or (_SSE_HEADERS if ex.sse else _ARRAY_HEADERS)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": resp.status,
-                "headers": [
-                    *head,
-                    (b"x-request-id", ctx.request_id.encode()),
-                    *ex.extra_headers,
-                    *ctx.response_headers,
-                ],
-            }
+        await start_stream(
+            send, resp.status, head, ctx.request_id, ex.extra_headers, ctx.response_headers
         )
         relayer = ex.stream_relayer(self._max_event)
         watch.resp = resp  # a disconnect now closes it: the read below ends at once (R4.9)

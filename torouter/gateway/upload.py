@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import IO, Any
 
+from torouter.asgi import Receive
 from torouter.errors import error
 from torouter.protocols.multipart import MultipartError, MultipartScanner, boundary_of
 
@@ -23,8 +24,6 @@ __all__ = ["SPOOL_BYTES", "Upload", "read_upload"]
 
 SPOOL_BYTES = 1024 * 1024  # held in memory up to this; spooled to a temporary file above
 _BLOCK = 1024 * 1024
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class Upload:
