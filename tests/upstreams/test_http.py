@@ -21,8 +21,8 @@ import pytest
 import uvicorn
 
 from tests.waiting import eventually
-from torouter.upstreams.http import IDLE_EXPIRY_S, UpstreamHttp
-from torouter.upstreams.transport import UpstreamUnavailable
+from torouter.upstreams.http import IDLE_EXPIRY_S, UpstreamHttp, upstream_errors
+from torouter.upstreams.transport import UpstreamTimeout, UpstreamUnavailable
 
 BODY = b'{"model":"m","messages":[]}'
 HEADERS = {"content-type": "application/json"}
@@ -237,3 +237,51 @@ def test_pool_expires_idle_connections_before_common_servers_do() -> None:
     """Measure 1: the pool closes an idle connection before uvicorn's (vLLM, LiteLLM, the mock
     mounted on the gateway) 5 s idle timeout would, so the two never race."""
     assert IDLE_EXPIRY_S < uvicorn.Config(app=None).timeout_keep_alive
+
+
+@pytest.mark.parametrize(
+    ("raised", "mapped"),
+    [
+        (aiohttp.ServerTimeoutError("read"), UpstreamTimeout),  # a ClientError and a timeout
+        (aiohttp.ConnectionTimeoutError("connect"), UpstreamTimeout),
+        (TimeoutError(), UpstreamTimeout),
+        (aiohttp.ClientPayloadError("cut"), UpstreamUnavailable),
+        (aiohttp.ServerDisconnectedError(), UpstreamUnavailable),
+        (ConnectionResetError(104, "reset"), UpstreamUnavailable),
+    ],
+)
+def test_the_boundary_maps_foreign_errors_to_the_most_specific(
+    raised: BaseException, mapped: type[Exception]
+) -> None:
+    with pytest.raises(mapped) as info, upstream_errors():
+        raise raised
+    assert info.value.__cause__ is raised and str(info.value) == type(raised).__name__
+
+
+@pytest.mark.parametrize("bug", [KeyError("k"), TypeError("t"), AttributeError("a")])
+def test_the_boundary_lets_our_own_bugs_through(bug: Exception) -> None:
+    with pytest.raises(type(bug)) as info, upstream_errors():
+        raise bug
+    assert info.value is bug
+
+
+async def test_a_refused_connection_is_unavailable_and_the_response_reads_through_the_seam(
+    server: KeepAliveServer,
+) -> None:
+    http = UpstreamHttp()
+    await http.start()
+    try:
+        closed = socket.create_server(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        with pytest.raises(UpstreamUnavailable) as info:
+            await http.send("POST", f"http://127.0.0.1:{port}/", body=BODY, headers=HEADERS)
+        assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+        resp = await http.send("POST", server.url, body=BODY, headers=HEADERS)
+        assert (resp.status, resp.headers["Content-Type"]) == (200, "application/json")
+        assert await resp.read(1) == b"{" and await resp.read() == b"}"
+        assert await resp.read_chunk() == b""
+        resp.close()
+        resp.close()  # idempotent
+    finally:
+        await http.close()
