@@ -278,11 +278,9 @@ class ToRouterApp:
             lock=lock,
         )
 
-        health = HealthBook()
-
         async def seed(snap: Snapshot) -> None:
             await ledger.on_snapshot(snap)  # counters of users not seen yet
-            health.sync_status(snap.channels.values())
+            health.sync_status(snap.channels.values())  # built below, before the first load
 
         journal = Journal(Path(s.data_dir) / "journal")
         notices = _low_balance_mailer(s, self.base_url())
@@ -298,6 +296,8 @@ class ToRouterApp:
         await recorder.replay()  # before seeding: balances must include what the journal held
         heartbeat, job_log = self._operations(db, recorder)
         snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
+        metrics = Metrics()
+        health, affinity = self._channel_state(db, snapshot, bus, metrics)
         try:
             await snapshot.reload()
         except StateUnavailable as exc:
@@ -307,9 +307,7 @@ class ToRouterApp:
             self._reload_on_signal(snapshot)
         http = UpstreamHttp()
         await http.start()
-        metrics = Metrics()
         settlement = Settlement(ledger=ledger, recorder=recorder)
-        affinity = Affinity(s.routing.affinity_ttl_s)
         relay = Relay(
             transport=http, settings=s, settle=settlement.settle, health=health, affinity=affinity
         )
@@ -326,7 +324,7 @@ class ToRouterApp:
             sink=sink,
             db=db,
         )
-        self._wire_health(health, affinity, db, snapshot, http, bus, metrics, lock, job_log)
+        self._start_probes(health, snapshot, http, lock, job_log)
         await bus.start()  # after every subscription: the Redis bus subscribes at start
         c = Components(
             settings=s,
@@ -444,27 +442,17 @@ class ToRouterApp:
         self._tasks.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._tasks.discard)
 
-    def _wire_health(
-        self,
-        health: HealthBook,
-        affinity: Affinity,
-        db: Database,
-        snapshot: SnapshotHolder,
-        http: UpstreamHttp,
-        bus: Bus,
-        metrics: Metrics,
-        lock: LockFactory,
-        job_log: Any = None,
-    ) -> None:
-        """Channel health (R9.6): cooldowns and affinity mirrored to other nodes, disables
-        persisted off the hot path, probes re-enable."""
+    def _channel_state(
+        self, db: Database, snapshot: SnapshotHolder, bus: Bus, metrics: Metrics
+    ) -> tuple[HealthBook, Affinity]:
+        """Channel health (R9.6) and session affinity (R9.2), built with their listeners:
+        cooldowns and affinity moves mirrored to other nodes, disables persisted off the hot
+        path (the status writer)."""
         from torouter.routing import probe
         from torouter.routing.shared import ChannelMirror
 
         writer = probe.ChannelStatusWriter(db, snapshot)
-        node = f"{socket.gethostname()}-{os.getpid()}-{ULID()}"
-        mirror = ChannelMirror(bus, node, health, affinity)
-        mirror.attach()
+        mirror = ChannelMirror(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
 
         def changed(cooldown: Any, channel_id: int | None, reason: str | None) -> None:
             if cooldown is not None:
@@ -473,14 +461,29 @@ class ToRouterApp:
             if channel_id is not None:
                 writer.schedule(channel_id, "auto_disabled", reason)
 
-        health.on_change = changed
+        health = HealthBook(on_change=changed)
+        affinity = Affinity(self.settings.routing.affinity_ttl_s, on_move=mirror.affinity_moved)
+        mirror.attach(health, affinity)
         self._status_writer = writer
+        return health, affinity
+
+    def _start_probes(
+        self,
+        health: HealthBook,
+        snapshot: SnapshotHolder,
+        http: UpstreamHttp,
+        lock: LockFactory,
+        job_log: Any = None,
+    ) -> None:
+        """Probes re-enable auto-disabled channels (R9.6), one node per round."""
+        from torouter.routing import probe
+
         self._probe_task = asyncio.create_task(
             probe.run_probes(
                 http,
                 snapshot,
                 health,
-                writer,
+                self._status_writer,
                 float(self.settings.routing.probe_interval_s),
                 lock=lock,
                 job_log=job_log,
