@@ -30,15 +30,19 @@ import orjson
 from sqlalchemy.exc import SQLAlchemyError
 from ulid import ULID
 
+from torouter.asgi import ASGIApp, Receive, Scope, Send, respond
 from torouter.billing.ledger import Ledger
 from torouter.config import Settings
 from torouter.console.paths import is_console_path
 from torouter.gateway.entry import Gateway
+from torouter.gateway.relay import Relay
+from torouter.gateway.response_routes import ResponseRoutes
 from torouter.ids import request_id_for
 from torouter.observability.logging import JsonSink, sink
 from torouter.observability.metrics import Metrics
 from torouter.observability.readiness import Check, Readiness
 from torouter.private_files import private_folder
+from torouter.routing.affinity import Affinity
 from torouter.routing.health import HealthBook
 from torouter.snapshot import Snapshot, SnapshotHolder
 from torouter.state.base import StateBackend, StateUnavailable
@@ -49,6 +53,7 @@ from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
 from torouter.usage.journal import Journal
 from torouter.usage.recorder import UsageRecorder
+from torouter.usage.settlement import Settlement
 
 if TYPE_CHECKING:
     from torouter.state.redis_bus import RedisBus
@@ -57,10 +62,6 @@ __all__ = ["ToRouterApp", "build_app"]
 
 log = logging.getLogger("torouter.app")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _GATEWAY_PREFIXES = ("/v1/", "/v1beta/", "/api/v1/", "/api/v1beta/")
 _GATEWAY_EXACT = frozenset({"/v1", "/v1beta", "/api/v1", "/api/v1beta"})
@@ -286,11 +287,9 @@ class ToRouterApp:
             lock=lock,
         )
 
-        health = HealthBook()
-
         async def seed(snap: Snapshot) -> None:
             await ledger.on_snapshot(snap)  # counters of users not seen yet
-            health.sync_status(snap.channels.values())
+            health.sync_status(snap.channels.values())  # built below, before the first load
 
         journal = Journal(Path(s.data_dir) / "journal")
         notices = _low_balance_mailer(s, self.base_url())
@@ -306,6 +305,8 @@ class ToRouterApp:
         await recorder.replay()  # before seeding: balances must include what the journal held
         heartbeat, job_log = self._operations(db, recorder)
         snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
+        metrics = Metrics()
+        health, affinity = self._channel_state(db, snapshot, bus, metrics)
         try:
             await snapshot.reload()
         except StateUnavailable as exc:
@@ -315,18 +316,24 @@ class ToRouterApp:
             self._reload_on_signal(snapshot)
         http = UpstreamHttp()
         await http.start()
-        metrics = Metrics()
+        settlement = Settlement(ledger=ledger, recorder=recorder)
+        relay = Relay(
+            transport=http, settings=s, settle=settlement.settle, health=health, affinity=affinity
+        )
         gateway = Gateway(
             settings=s,
             snapshot=snapshot,
             ledger=ledger,
             recorder=recorder,
-            http=http,
+            relay=relay,
+            settlement=settlement,
+            # Responses id → channel, for previous_response_id follow-ups (R3.3).
+            response_routes=ResponseRoutes(db),
             metrics=metrics,
             sink=sink,
             db=db,
         )
-        self._wire_health(gateway, health, db, snapshot, http, bus, metrics, lock, job_log)
+        self._start_probes(health, snapshot, http, lock, job_log)
         await bus.start()  # after every subscription: the Redis bus subscribes at start
         c = Components(
             settings=s,
@@ -442,28 +449,17 @@ class ToRouterApp:
         self._tasks.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._tasks.discard)
 
-    def _wire_health(
-        self,
-        gateway: Gateway,
-        health: HealthBook,
-        db: Database,
-        snapshot: SnapshotHolder,
-        http: UpstreamHttp,
-        bus: Bus,
-        metrics: Metrics,
-        lock: LockFactory,
-        job_log: Any = None,
-    ) -> None:
-        """Channel health (R9.6): cooldowns and affinity mirrored to other nodes, disables
-        persisted off the hot path, probes re-enable."""
+    def _channel_state(
+        self, db: Database, snapshot: SnapshotHolder, bus: Bus, metrics: Metrics
+    ) -> tuple[HealthBook, Affinity]:
+        """Channel health (R9.6) and session affinity (R9.2), built with their listeners:
+        cooldowns and affinity moves mirrored to other nodes, disables persisted off the hot
+        path (the status writer)."""
         from torouter.routing import probe
         from torouter.routing.shared import ChannelMirror
 
-        gateway.relay.health = health
         writer = probe.ChannelStatusWriter(db, snapshot)
-        node = f"{socket.gethostname()}-{os.getpid()}-{ULID()}"
-        mirror = ChannelMirror(bus, node, health, gateway.relay.affinity)
-        mirror.attach()
+        mirror = ChannelMirror(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
 
         def changed(cooldown: Any, channel_id: int | None, reason: str | None) -> None:
             if cooldown is not None:
@@ -472,14 +468,29 @@ class ToRouterApp:
             if channel_id is not None:
                 writer.schedule(channel_id, "auto_disabled", reason)
 
-        health.on_change = changed
+        health = HealthBook(on_change=changed)
+        affinity = Affinity(self.settings.routing.affinity_ttl_s, on_move=mirror.affinity_moved)
+        mirror.attach(health, affinity)
         self._status_writer = writer
+        return health, affinity
+
+    def _start_probes(
+        self,
+        health: HealthBook,
+        snapshot: SnapshotHolder,
+        http: UpstreamHttp,
+        lock: LockFactory,
+        job_log: Any = None,
+    ) -> None:
+        """Probes re-enable auto-disabled channels (R9.6), one node per round."""
+        from torouter.routing import probe
+
         self._probe_task = asyncio.create_task(
             probe.run_probes(
                 http,
                 snapshot,
                 health,
-                writer,
+                self._status_writer,
                 float(self.settings.routing.probe_interval_s),
                 lock=lock,
                 job_log=job_log,
@@ -777,12 +788,7 @@ _INTERNAL = orjson.dumps(
 async def _respond(scope: Scope, send: Send, status: int, body: bytes, content_type: bytes) -> None:
     """A response of the dispatcher itself, with `x-request-id` like every other (R8.6)."""
     incoming = next((v for n, v in scope["headers"] if n == b"x-request-id"), None)
-    headers = [
-        (b"content-type", content_type),
-        (b"x-request-id", request_id_for(incoming).encode("ascii")),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, status, body, request_id_for(incoming), content_type=content_type)
 
 
 async def _plain(scope: Scope, send: Send, status: int, body: bytes) -> None:

@@ -38,20 +38,11 @@ def receiver(data: bytes, chunk: int = 65536) -> Callable[[], Awaitable[dict[str
     return receive
 
 
-class Writer:
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    async def write(self, chunk: bytes) -> None:
-        self.data += chunk
-
-
 async def sent(upload: Upload, model: str) -> bytes:
-    payload = upload.payload(model)
-    w = Writer()
-    await payload.write(w)  # type: ignore[arg-type]
-    assert len(w.data) == payload.size
-    return bytes(w.data)
+    body = upload.payload(model)
+    data = b"".join([block async for block in body.chunks()])
+    assert len(data) == body.size
+    return data
 
 
 @pytest.mark.parametrize("size", [10, SPOOL_BYTES - 500, 3 * SPOOL_BYTES + 7])
@@ -68,7 +59,7 @@ async def test_replayed_bytes_and_model_rewrite(size: int) -> None:
             assert await sent(upload, "whisper-test") == data
         rewritten = await sent(upload, "whisper-1")
         assert rewritten == data.replace(b"\r\n\r\nwhisper-test\r\n", b"\r\n\r\nwhisper-1\r\n", 1)
-        assert upload.payload("whisper-1").headers["Content-Type"] == CTYPE.decode()
+        assert upload.payload("whisper-1").content_type == CTYPE.decode()
     finally:
         upload.close()
     assert not upload.spooled

@@ -68,10 +68,9 @@ def test_529_cools_at_once() -> None:
 
 
 def test_auth_failures_disable_after_three_or_one_billing() -> None:
-    h, _ = book()
-    c = ch(1)
     disabled: list[int] = []
-    h.on_change = lambda cd, cid, reason: disabled.append(cid) if cid else None
+    h = HealthBook(Clock(), on_change=lambda cd, cid, reason: disabled.append(cid) if cid else None)
+    c = ch(1)
     for _ in range(2):
         h.failure(c, "m", Outcome.AUTH, status=401)
     assert 1 not in h.auto_disabled
@@ -135,3 +134,10 @@ def test_the_health_view_shows_the_last_probe_or_test() -> None:
     h.probed(1, True, 200, "pong")
     assert h.view(c)["last_probe"]["ok"] is True  # type: ignore[index]
     assert h.view(c)["consecutive_failures"] == 1
+
+
+def test_cooldowns_reach_the_listener_given_at_construction() -> None:
+    seen: list[tuple[object, object]] = []
+    h = HealthBook(Clock(), on_change=lambda cd, cid, reason: seen.append((cd, cid)))
+    cd = h.failure(ch(1), "m", Outcome.RATE_LIMITED, status=429, headers={"retry-after": "12"})
+    assert cd is not None and seen == [(cd, None)]

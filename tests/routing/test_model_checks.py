@@ -5,13 +5,13 @@ order, cancelled when the reader stops."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
 import pytest
 
+from tests.upstreams.scripted import Reply, Request, ScriptedTransport
 from torouter.mock.testing import MockServer
 from torouter.routing.model_checks import (
     answer_text,
@@ -182,50 +182,40 @@ async def test_failures_are_results_never_exceptions(mock: MockServer, http: Ups
     assert skipped.ok is None and skipped.status == 0
 
 
-class _Session:
-    """A fake aiohttp session: `fast` models answer at once, the others wait forever."""
+class _Upstream:
+    """A scripted upstream: `fast` models answer at once, the others wait until cancelled."""
 
     def __init__(self, fast: set[str]) -> None:
         self.fast = fast
         self.started: list[str] = []
         self.cancelled: list[str] = []
+        self.transport = ScriptedTransport(self.answer)
 
-    @contextlib.asynccontextmanager
-    async def post(self, url: str, data: bytes, **kw: Any) -> AsyncIterator[Any]:
-        model = orjson.loads(data)["model"]
+    async def answer(self, req: Request) -> Reply:
+        assert req.body is not None
+        model = orjson.loads(req.body)["model"]
         self.started.append(model)
-        session = self
-
-        class Content:
-            async def iter_any(self) -> AsyncIterator[bytes]:
-                if model not in session.fast:
-                    try:
-                        await asyncio.Event().wait()
-                    except asyncio.CancelledError:
-                        session.cancelled.append(model)
-                        raise
-                yield b'{"choices":[{"message":{"content":"ok"}}]}'
-
-        class Response:
-            status = 200
-            content = Content()
-
-        yield Response()
+        if model not in self.fast:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled.append(model)
+                raise
+        return Reply.json(200, b'{"choices":[{"message":{"content":"ok"}}]}')
 
 
 async def test_a_run_yields_in_completion_order_and_stops_when_left() -> None:
     """Stop mid-run: the checks still running are cancelled, no other starts."""
-    session = _Session(fast={"a", "c"})
-    http = UpstreamHttp()
-    http.session = session  # type: ignore[assignment]
+    upstream = _Upstream(fast={"a", "c"})
     ch = channel("openai", models=("a", "b", "c", "d", "e"))
     models = [(m, "chat") for m in ("b", "a", "c", "d", "e")]
-    run = check_models(http, ch, models, stream=False, concurrency=2)
+    run = check_models(upstream.transport, ch, models, stream=False, concurrency=2)
     first = await asyncio.wait_for(anext(run), 10)
     assert first.model == "a" and first.ok
     await run.aclose()  # the admin pressed Stop, or the page went away
-    assert session.started == ["b", "a"]
-    assert session.cancelled == ["b"]
+    assert upstream.started == ["b", "a"]
+    assert upstream.cancelled == ["b"]
+    assert all(r.closed for r in upstream.transport.responses)
 
 
 async def test_a_run_goes_through_every_model_a_few_at_a_time(

@@ -7,9 +7,13 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 
+from tests.gateway.kit import channel
+from tests.upstreams.scripted import HANG, Reply, ScriptedTransport, by_url
 from torouter.routing import probe
+from torouter.upstreams.transport import UpstreamUnavailable
 
 
 class _Stop(Exception):
@@ -103,3 +107,34 @@ async def test_no_disabled_channel_takes_no_lock() -> None:
             lock=lock_answering(True, names),
         )
     assert names == []
+
+
+async def test_a_probe_reads_the_answer_through_the_seam_and_closes_it() -> None:
+    ch = channel("openai", base_url="http://up.test/v1", test_model="m", first_byte_timeout=5)
+    transport = ScriptedTransport(lambda _: Reply.json(200, b'{"choices":[]}'))
+    assert await probe.probe_channel(transport, ch) == (True, 200, '{"choices":[]}')
+    (req,) = transport.requests
+    assert req.url == "http://up.test/v1/chat/completions" and req.total_s == 5
+    assert orjson.loads(req.body or b"")["max_tokens"] == 1
+    assert transport.responses[0].released
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [(UpstreamUnavailable("ClientConnectorError"), "ClientConnectorError"), (HANG, "")],
+)
+async def test_a_failed_probe_names_its_cause(answer: Any, detail: str) -> None:
+    ch = channel("openai", base_url="http://up.test/v1", first_byte_timeout=0.05)
+    transport = ScriptedTransport(by_url({"up.test": answer}))
+    ok, status, text = await probe.probe_channel(transport, ch)
+    assert (ok, status) == (False, 0) and text.startswith(detail) and text
+
+
+async def test_a_bug_in_a_probe_is_not_a_failed_probe() -> None:
+    """Only the seam's failures mean "the channel is down"; a bug of ours propagates."""
+
+    def broken(_: Any) -> Reply:
+        raise KeyError("oops")
+
+    with pytest.raises(KeyError):
+        await probe.probe_channel(ScriptedTransport(broken), channel("openai"))

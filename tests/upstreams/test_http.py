@@ -11,10 +11,9 @@ busy gateway loop experiences under load.
 from __future__ import annotations
 
 import contextlib
-import io
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -22,7 +21,8 @@ import pytest
 import uvicorn
 
 from tests.waiting import eventually
-from torouter.upstreams.http import IDLE_EXPIRY_S, UpstreamHttp
+from torouter.upstreams.http import IDLE_EXPIRY_S, UpstreamHttp, upstream_errors
+from torouter.upstreams.transport import UpstreamTimeout, UpstreamUnavailable
 
 BODY = b'{"model":"m","messages":[]}'
 HEADERS = {"content-type": "application/json"}
@@ -119,9 +119,9 @@ def server() -> Iterator[KeepAliveServer]:
 
 
 async def post(http: UpstreamHttp, url: str, data: Any = BODY) -> int:
-    resp = await http.post(url, data=data, headers=HEADERS, limits=http.timeout(5, 30))
+    resp = await http.send("POST", url, body=data, headers=HEADERS, connect_s=5, read_s=30)
     await resp.read()
-    resp.release()
+    resp.close()
     return resp.status
 
 
@@ -194,8 +194,9 @@ async def test_a_written_request_is_never_sent_twice(server: KeepAliveServer) ->
     try:
         assert await post(http, server.url) == 200
         server.drop_next = True
-        with pytest.raises(aiohttp.ClientError):
+        with pytest.raises(UpstreamUnavailable) as info:
             await post(http, server.url)
+        assert isinstance(info.value.__cause__, aiohttp.ClientError)  # raise … from exc
     finally:
         await http.close()
     assert http.resent == 0
@@ -210,19 +211,77 @@ async def test_a_streamed_body_goes_out_once(server: KeepAliveServer) -> None:
     await http.start()
     try:
         assert await post(http, server.url) == 200
-        with pytest.raises(aiohttp.ClientError):
-            await post(http, server.url, data=aiohttp.payload.BytesIOPayload(_bytes_io()))
+        with pytest.raises(UpstreamUnavailable):
+            await post(http, server.url, data=Streamed(BODY))
     finally:
         await http.close()
     assert http.resent == 0
     assert server.requests == 1
 
 
-def _bytes_io() -> io.BytesIO:
-    return io.BytesIO(BODY)
+class Streamed:
+    """A `StreamedBody` of two blocks."""
+
+    content_type = "application/json"
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.data[:5]
+        yield self.data[5:]
 
 
 def test_pool_expires_idle_connections_before_common_servers_do() -> None:
     """Measure 1: the pool closes an idle connection before uvicorn's (vLLM, LiteLLM, the mock
     mounted on the gateway) 5 s idle timeout would, so the two never race."""
     assert IDLE_EXPIRY_S < uvicorn.Config(app=None).timeout_keep_alive
+
+
+@pytest.mark.parametrize(
+    ("raised", "mapped"),
+    [
+        (aiohttp.ServerTimeoutError("read"), UpstreamTimeout),  # a ClientError and a timeout
+        (aiohttp.ConnectionTimeoutError("connect"), UpstreamTimeout),
+        (TimeoutError(), UpstreamTimeout),
+        (aiohttp.ClientPayloadError("cut"), UpstreamUnavailable),
+        (aiohttp.ServerDisconnectedError(), UpstreamUnavailable),
+        (ConnectionResetError(104, "reset"), UpstreamUnavailable),
+    ],
+)
+def test_the_boundary_maps_foreign_errors_to_the_most_specific(
+    raised: BaseException, mapped: type[Exception]
+) -> None:
+    with pytest.raises(mapped) as info, upstream_errors():
+        raise raised
+    assert info.value.__cause__ is raised and str(info.value) == type(raised).__name__
+
+
+@pytest.mark.parametrize("bug", [KeyError("k"), TypeError("t"), AttributeError("a")])
+def test_the_boundary_lets_our_own_bugs_through(bug: Exception) -> None:
+    with pytest.raises(type(bug)) as info, upstream_errors():
+        raise bug
+    assert info.value is bug
+
+
+async def test_a_refused_connection_is_unavailable_and_the_response_reads_through_the_seam(
+    server: KeepAliveServer,
+) -> None:
+    http = UpstreamHttp()
+    await http.start()
+    try:
+        closed = socket.create_server(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        with pytest.raises(UpstreamUnavailable) as info:
+            await http.send("POST", f"http://127.0.0.1:{port}/", body=BODY, headers=HEADERS)
+        assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+        resp = await http.send("POST", server.url, body=BODY, headers=HEADERS)
+        assert (resp.status, resp.headers["Content-Type"]) == (200, "application/json")
+        assert await resp.read(1) == b"{" and await resp.read() == b"}"
+        assert await resp.read_chunk() == b""
+        resp.close()
+        resp.close()  # idempotent
+    finally:
+        await http.close()

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any
+
+from torouter.asgi import Receive
 
 __all__ = ["GRACE_S", "ClientWatch"]
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 GRACE_S = 0.05
 

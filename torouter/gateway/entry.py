@@ -8,12 +8,9 @@ settle and record. No database round trip, no blocking I/O.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
-import math
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,14 +18,15 @@ import orjson
 
 from torouter.access import admission, limits
 from torouter.access.client_ip import client_ip, parse_networks
-from torouter.access.keys import FAILED_LOOKUPS_PER_MINUTE
+from torouter.asgi import Receive, Scope, Send, respond
 from torouter.billing import estimate
 from torouter.billing.ledger import Ledger
-from torouter.billing.pricing import cost_nusd, estimate_nusd
+from torouter.billing.pricing import estimate_nusd
 from torouter.config import Settings
 from torouter.errors import GatewayError, UpstreamError, error
 from torouter.gateway import credentials, key_info, local_count, models_list, routes
 from torouter.gateway.context import RequestContext
+from torouter.gateway.refusals import LookupThrottle, RefusalSampler
 from torouter.gateway.relay import Relay
 from torouter.gateway.response_routes import ResponseRoutes
 from torouter.gateway.upload import read_upload
@@ -37,29 +35,25 @@ from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
 from torouter.protocols import nesting, translate
 from torouter.protocols.envelopes import pick_language, render_error
-from torouter.protocols.internal import Usage
 from torouter.protocols.openai_responses import check_front
 from torouter.routing import matrix
 from torouter.snapshot import SnapshotHolder
-from torouter.state.base import StateUnavailable
 from torouter.storage.db import Database
-from torouter.upstreams.http import UpstreamHttp
-from torouter.usage.billing_snapshot import billing_snapshot
 from torouter.usage.recorder import UsageRecorder
+from torouter.usage.settlement import Settlement
 
 __all__ = ["Gateway"]
 
 log = logging.getLogger("torouter.gateway")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_JSON = (b"content-type", b"application/json")
 
 
 class Gateway:
+    """The request's steps; its collaborators are built by the composition root (`app.py`):
+    the relay (with the node's health book and affinity), the settlement it shares with the
+    relay, and the `previous_response_id` routes (R3.3)."""
+
     def __init__(
         self,
         *,
@@ -67,7 +61,9 @@ class Gateway:
         snapshot: SnapshotHolder,
         ledger: Ledger,
         recorder: UsageRecorder,
-        http: UpstreamHttp,
+        relay: Relay,
+        settlement: Settlement,
+        response_routes: ResponseRoutes,
         metrics: Metrics,
         sink: JsonSink,
         db: Database | None = None,
@@ -76,7 +72,8 @@ class Gateway:
         self._db = db
         self._tz = ZoneInfo(settings.timezone)
         self._trusted = parse_networks(settings.trusted_proxies)
-        self._blocked_ips: dict[str, float] = {}  # client IP → refused until (R18.3)
+        self._lookups = LookupThrottle(ledger.note_failed_lookup)
+        self._refusals = RefusalSampler()
         self._snapshot = snapshot
         self._ledger = ledger
         self._recorder = recorder
@@ -84,17 +81,13 @@ class Gateway:
         self._sink = sink
         self._max_body = settings.gateway.max_body_bytes
         self._max_multipart = settings.gateway.max_multipart_bytes
-        # Responses id → channel, for previous_response_id follow-ups (R3.3).
-        self.response_routes = ResponseRoutes(db)
+        self.response_routes = response_routes
         self._lang = settings.default_language
         self._output_cap = settings.billing.reserve_output_cap
         self._queue_enabled = settings.usage.queue_size > 0
         self._count_local = settings.count_tokens.mode == "local"
-        self.relay = Relay(http=http, settings=settings, settle=self.settle)
-        # Admission ids: unique per process start, so journal replays are idempotent.
-        self._boot = new_ulid()
-        self._seq = itertools.count(1)
-        self._refusals: dict[tuple[int, str, int], int] = {}
+        self.relay = relay
+        self._settlement = settlement
 
     # -- the request -------------------------------------------------------------------------
 
@@ -172,9 +165,9 @@ class Gateway:
             key = credentials.extract_key(scope["headers"], query, route.gemini)
             if not key:
                 raise error("E1")
-            self._check_lookup_throttle(ctx)
+            self._lookups.check(ctx.client_ip, ctx.started_wall)
             if not credentials.KEY_RE.match(key):
-                await self._lookup_failed(ctx)
+                await self._lookups.failed(ctx.client_ip, ctx.started_wall)
                 raise error("E2")
             key_hash = hashlib.sha256(key.encode()).hexdigest()
         snap = self._snapshot.current
@@ -187,7 +180,7 @@ class Gateway:
             )
         except GatewayError as exc:
             if exc.code == "INVALID_API_KEY":
-                await self._lookup_failed(ctx)
+                await self._lookups.failed(ctx.client_ip, ctx.started_wall)
             raise
         ctx.key_rec = ka.key
         ctx.user_id = ka.user.id
@@ -264,7 +257,7 @@ class Gateway:
             images=estimate.requested_images(route.operation, ctx.payload),
             choices=estimate.requested_choices(route.operation, ctx.payload),
         )
-        ctx.admission_id = f"{self._boot}-{next(self._seq)}"
+        ctx.admission_id = self._settlement.admission_id()
         ctx.ticket, verdict = await self._ledger.admit(
             ctx.admission_id, adm, sub, ctx.estimate_nusd, client_ip=ctx.client_ip
         )
@@ -306,84 +299,6 @@ class Gateway:
                 raise error("E16", "max_tokens: Field required", param="max_tokens")
         ctx.max_output = out if isinstance(out, int) else None
 
-    # -- settlement --------------------------------------------------------------------------
-
-    async def settle(self, ctx: RequestContext) -> None:
-        """Charge what was delivered and journal the usage row; once per admission (R10.5)."""
-        if ctx.settled or not ctx.reserved:
-            return
-        ctx.settled = True
-        adm = ctx.admission
-        assert adm is not None
-        charge = ctx.outcome in ("success", "partial", "client_cancelled")
-        if charge:
-            usage = ctx.usage
-            if usage is None:
-                ctx.estimated = True
-                usage = ctx.usage = Usage(
-                    input=ctx.estimate_input_tokens, output=math.ceil(ctx.delivered_chars / 4)
-                )
-            ctx.cost_nusd = cost_nusd(usage, adm.model.prices, adm.group.multiplier)
-        try:
-            if charge:
-                await self._ledger.settle(ctx.ticket, ctx.cost_nusd, usage.total_tokens)
-            else:
-                await self._ledger.release(ctx.ticket)
-        except StateUnavailable as exc:
-            # The usage row below still carries the charge to the database, which reseeds.
-            log.error(
-                "settlement counters unavailable: %s", exc, extra={"request_id": ctx.request_id}
-            )
-        self._record(ctx)
-
-    def _record(self, ctx: RequestContext) -> None:
-        adm = ctx.admission
-        key = ctx.key_rec
-        u = ctx.usage or Usage()
-        row = {
-            "admission_id": ctx.admission_id or f"{self._boot}-{next(self._seq)}",
-            "created_at": ctx.started_wall,
-            "request_id": ctx.request_id,
-            "upstream_request_id": ctx.upstream_request_id,
-            "user_id": ctx.user_id,
-            "key_id": key.id if key else None,
-            "key_name": key.name if key else None,
-            "group_id": adm.group.id if adm else (key.group_id if key else None),
-            "model_requested": ctx.model_id or None,
-            "model_upstream": ctx.model_upstream,
-            "endpoint": ctx.route.operation,
-            "stream": ctx.stream,
-            "status": ctx.status,
-            "outcome": ctx.outcome,
-            "error_code": ctx.code,
-            "channel_id": ctx.channel_id,
-            "attempts": len(ctx.attempts),
-            "attempt_chain": [a.as_dict() for a in ctx.attempts],
-            "latency_ms": int((time.perf_counter() - ctx.started) * 1000),
-            "ttft_ms": int(ctx.ttft * 1000) if ctx.ttft is not None else None,
-            "input_tokens": u.input,
-            "cache_read_tokens": u.cache_read,
-            "cache_write_5m_tokens": u.cache_write_5m,
-            "cache_write_1h_tokens": u.cache_write_1h,
-            "output_tokens": u.output,
-            "reasoning_tokens": u.reasoning,
-            "images": u.images,
-            "audio_seconds": u.audio_seconds,
-            "characters": u.characters,
-            "cost_nusd": ctx.cost_nusd,
-            "estimated": ctx.estimated,
-            "client_ip": ctx.client_ip,
-            "user_agent": ctx.user_agent,
-            **billing_snapshot(  # what it was billed at, for the request detail (R15.4)
-                adm.model.prices if adm else None,
-                adm.group.multiplier if adm else None,
-                ctx.estimate_nusd if ctx.reserved else None,
-            ),
-            # Subscription usage spends windows and key cap, never the balance (R7.7).
-            "debit_balance": bool(adm and adm.group.billing_type != "subscription"),
-        }
-        self._recorder.record(row)
-
     # -- answers -----------------------------------------------------------------------------
 
     async def _send_error(
@@ -397,19 +312,7 @@ class Gateway:
         status, extra, body = render_error(
             exc, ctx.surface, lang=ctx.lang, request_id=ctx.request_id
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    _JSON,
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", ctx.request_id.encode()),
-                    *extra,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await respond(send, status, body, ctx.request_id, extra)
 
     async def _send_upstream_error(
         self, ctx: RequestContext, exc: UpstreamError, send: Send
@@ -418,20 +321,14 @@ class Gateway:
         ctx.status = exc.status
         ctx.outcome = "upstream_error"
         ctx.code = exc.type
-        body = exc.body
-        await send(
-            {
-                "type": "http.response.start",
-                "status": exc.status,
-                "headers": [
-                    (b"content-type", exc.content_type.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", ctx.request_id.encode()),
-                    exc.retry_header,
-                ],
-            }
+        await respond(
+            send,
+            exc.status,
+            exc.body,
+            ctx.request_id,
+            (exc.retry_header,),
+            content_type=exc.content_type.encode(),
         )
-        await send({"type": "http.response.body", "body": body})
 
     async def _finish(self, ctx: RequestContext) -> None:
         if ctx.upload is not None:
@@ -440,11 +337,16 @@ class Gateway:
             if not ctx.outcome:
                 ctx.outcome = "failed"
             try:
-                await self.settle(ctx)
+                await self._settlement.settle(ctx)
             except Exception:
                 log.exception("settlement failed", extra={"request_id": ctx.request_id})
-        elif ctx.outcome == "refused" and ctx.key_rec is not None and self._queue_enabled:
-            self._maybe_record_refusal(ctx)
+        elif (
+            ctx.outcome == "refused"
+            and ctx.key_rec is not None
+            and self._queue_enabled
+            and self._refusals.take(ctx.key_rec.id, ctx.code, ctx.started_wall)
+        ):
+            self._settlement.record(ctx)
         duration = time.perf_counter() - ctx.started
         m = self._metrics
         m.requests.labels(ctx.surface, ctx.route.operation, str(ctx.status), ctx.code or "").inc()
@@ -479,40 +381,6 @@ class Gateway:
             attempts=[a.as_dict() for a in ctx.attempts],
             cost_nusd=ctx.cost_nusd,
         )
-
-    def _check_lookup_throttle(self, ctx: RequestContext) -> None:
-        until = self._blocked_ips.get(ctx.client_ip or "")
-        if until is None:
-            return
-        if until > ctx.started_wall:
-            raise error(
-                "E14",
-                retry_after=until - ctx.started_wall,
-                headers=[("x-torouter-limit", "ip")],
-            )
-        del self._blocked_ips[ctx.client_ip or ""]
-
-    async def _lookup_failed(self, ctx: RequestContext) -> None:
-        """Count a failed key lookup of this client IP (R18.3), across nodes with Redis."""
-        ip = ctx.client_ip or ""
-        if await self._ledger.note_failed_lookup(ip) >= FAILED_LOOKUPS_PER_MINUTE:
-            if len(self._blocked_ips) > 10_000:
-                self._blocked_ips.clear()
-            self._blocked_ips[ip] = (ctx.started_wall // 60 + 1) * 60
-
-    def _maybe_record_refusal(self, ctx: RequestContext) -> None:
-        """Refusals from step 3 on: at most 10 rows per key, code and minute (R7.1)."""
-        key = ctx.key_rec
-        assert key is not None
-        minute = int(ctx.started_wall // 60)
-        slot = (key.id, ctx.code or "", minute)
-        n = self._refusals.get(slot, 0)
-        if n >= 10 or ctx.code in ("INVALID_API_KEY", "API_KEY_REQUIRED"):
-            return
-        if len(self._refusals) > 10_000:
-            self._refusals = {k: v for k, v in self._refusals.items() if k[2] == minute}
-        self._refusals[slot] = n + 1
-        self._record(ctx)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

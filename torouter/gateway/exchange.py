@@ -57,7 +57,7 @@ _GEMINI_EMBED = {"embed_content": False, "batch_embed_contents": True}  # operat
 class Exchange:
     url: str
     headers: dict[str, str]
-    body: Any  # bytes, or an `upload.UploadPayload` replaying a multipart body
+    body: Any  # bytes, or an `upload.UploadBody` replaying a multipart body
     front: str  # the client's protocol: openai | responses | anthropic | gemini
     platform: str
     native: bool

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any
+
+from torouter.asgi import Send
 
 __all__ = ["KeepAlive", "ping_for"]
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _OPENAI = b": keep-alive\n\n"
 _ANTHROPIC = b'event: ping\ndata: {"type": "ping"}\n\n'

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +17,7 @@ import orjson
 from sqlalchemy import func, select
 
 from torouter.access.status import key_status
+from torouter.asgi import Send, respond
 from torouter.errors import error
 from torouter.snapshot import KeyRec, Snapshot
 from torouter.state.base import StateBackend
@@ -26,7 +26,7 @@ from torouter.storage.db import Database
 
 __all__ = ["answer"]
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+_NO_STORE = ((b"cache-control", b"no-store"),)  # figures of this moment
 NANO = 1_000_000_000
 
 
@@ -53,19 +53,7 @@ async def answer(
         status = await key_status(snap, state, key, now=now, tz=tz)
         body = _key_info(snap, status) if operation == "key_info" else _subscription(status)
     data = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-                (b"x-request-id", request_id.encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    await respond(send, 200, data, request_id, _NO_STORE)
 
 
 def _key_info(snap: Snapshot, s: dict[str, Any]) -> dict[str, Any]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import orjson
 
+from torouter.asgi import Send, respond
 from torouter.gateway.context import RequestContext
 from torouter.protocols import count_tokens
 
 __all__ = ["answer"]
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+_ESTIMATED = ((b"x-torouter-estimated", b"true"),)  # counted here, not upstream
 
 
 async def answer(ctx: RequestContext, send: Send) -> None:
@@ -27,16 +25,4 @@ async def answer(ctx: RequestContext, send: Send) -> None:
     ctx.status = 200
     ctx.outcome = "success"
     ctx.response_started = True
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(raw)).encode()),
-                (b"x-request-id", ctx.request_id.encode()),
-                (b"x-torouter-estimated", b"true"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": raw})
+    await respond(send, 200, raw, ctx.request_id, _ESTIMATED)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from torouter.access.admission import KeyAdmission
+from torouter.asgi import Send, respond
 from torouter.config import Settings
 from torouter.errors import error
 from torouter.gateway.context import RequestContext
 from torouter.snapshot import ModelRec, Snapshot
 
 __all__ = ["answer", "list_surface"]
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def list_surface(headers: dict[bytes, bytes], query: dict[str, str]) -> str:
@@ -107,15 +105,4 @@ async def answer(
     ctx.status = 200
     ctx.outcome = "success"
     ctx.response_started = True
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(raw)).encode()),
-                (b"x-request-id", ctx.request_id.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": raw})
+    await respond(send, 200, raw, ctx.request_id)

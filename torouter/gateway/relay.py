@@ -18,9 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import orjson
 
+from torouter.asgi import Receive, Send, respond, start_stream
 from torouter.config import Settings
 from torouter.errors import UpstreamError, error, upstream_should_retry
 from torouter.gateway import exchange
@@ -35,14 +35,16 @@ from torouter.routing.classify import Outcome, classify_status
 from torouter.routing.health import HealthBook
 from torouter.routing.selector import select_channel
 from torouter.snapshot import ChannelRec
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.transport import (
+    UpstreamFailure,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamTransport,
+)
 
 __all__ = ["Relay"]
 
 log = logging.getLogger("torouter.relay")
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 _ERROR_BODY_LIMIT = 1024 * 1024
 _UNAVAILABLE = "upstream_unavailable"
@@ -73,14 +75,17 @@ class Relay:
     def __init__(
         self,
         *,
-        http: UpstreamHttp,
+        transport: UpstreamTransport,
         settings: Settings,
         settle: Callable[[RequestContext], Awaitable[None]],
-        health: HealthBook | None = None,
+        health: HealthBook,
+        affinity: Affinity,
     ) -> None:
-        self._http = http
-        self.health = health or HealthBook()
-        self.affinity = Affinity(settings.routing.affinity_ttl_s)
+        """`settle` is `usage.settlement.Settlement.settle`; health and affinity are the node's
+        own, shared with the channel mirror and the probes (all built by the root)."""
+        self._transport = transport
+        self.health = health
+        self.affinity = affinity
         self._settle = settle
         self._max_attempts = settings.routing.max_attempts
         self._budget = settings.routing.failover_budget_s
@@ -216,7 +221,7 @@ class Relay:
         ctx: RequestContext,
         ch: ChannelRec,
         t0: float,
-        resp: aiohttp.ClientResponse | None,
+        resp: UpstreamResponse | None,
     ) -> _ClientGone:
         """The attempt the client walked away from: on the chain, not a channel failure."""
         elapsed = time.perf_counter() - t0
@@ -237,29 +242,31 @@ class Relay:
     ) -> None:
         ctx.model_upstream = ex.upstream_model
         t0 = time.perf_counter()
-        resp: aiohttp.ClientResponse | None = None
+        resp: UpstreamResponse | None = None
         first = b""
         try:
             with watch.waiting():
                 async with asyncio.timeout(ch.first_byte_timeout):
-                    resp = await self._http.post(
+                    resp = await self._transport.send(
+                        "POST",
                         ex.url,
-                        data=ex.body,
+                        body=ex.body,
                         headers=ex.headers,
-                        limits=self._http.timeout(ch.connect_timeout, ch.stream_idle_timeout),
+                        connect_s=ch.connect_timeout,
+                        read_s=ch.stream_idle_timeout,
                     )
                     if ex.stream and 200 <= resp.status < 300:
-                        first = await resp.content.readany()
+                        first = await resp.read_chunk()
                         if not first:
                             raise _EmptyStream
         except asyncio.CancelledError:
             if not watch.swallow():
                 raise
             raise self._abandoned(ctx, ch, t0, resp) from None
-        except TimeoutError as exc:
+        except (TimeoutError, UpstreamTimeout) as exc:  # the first-byte deadline, or a phase's
             self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp, cause=exc)
             raise _Failover(Outcome.TIMEOUT) from exc
-        except (aiohttp.ClientError, OSError, _EmptyStream) as exc:
+        except (UpstreamFailure, _EmptyStream) as exc:
             self._fail(ctx, ch, t0, resp.status if resp else 0, Outcome.NETWORK, resp, cause=exc)
             raise _Failover(Outcome.NETWORK) from exc
         assert resp is not None
@@ -267,12 +274,12 @@ class Relay:
         if status >= 300:
             try:
                 with watch.waiting():
-                    err_body = await resp.content.read(_ERROR_BODY_LIMIT)
+                    err_body = await resp.read(_ERROR_BODY_LIMIT)
             except asyncio.CancelledError:
                 if not watch.swallow():
                     raise
                 raise self._abandoned(ctx, ch, t0, resp) from None
-            except (aiohttp.ClientError, OSError, TimeoutError):
+            except UpstreamFailure:
                 err_body = b""
             outcome = classify_status(status, err_body)
             self._fail(ctx, ch, t0, status, outcome, resp, err_body)
@@ -287,10 +294,7 @@ class Relay:
             else:
                 await self._relay_json(ctx, ch, ex, resp, t0, watch, send)
         finally:
-            if resp.content.at_eof():
-                resp.release()
-            else:
-                resp.close()  # never reuse an abandoned upstream connection
+            resp.close()  # reused only when read to its end, never when abandoned
 
     def _fail(
         self,
@@ -299,7 +303,7 @@ class Relay:
         t0: float,
         status: int,
         outcome: Outcome,
-        resp: aiohttp.ClientResponse | None,
+        resp: UpstreamResponse | None,
         body: bytes = b"",
         cause: BaseException | None = None,
     ) -> None:
@@ -346,7 +350,7 @@ class Relay:
         ctx: RequestContext,
         ch: ChannelRec,
         ex: Exchange,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         t0: float,
         watch: ClientWatch,
         send: Send,
@@ -358,7 +362,7 @@ class Relay:
             if not watch.swallow():
                 raise
             raise self._abandoned(ctx, ch, t0, resp) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except UpstreamFailure as exc:
             self._fail(ctx, ch, t0, resp.status, Outcome.NETWORK, None)
             raise _Failover(Outcome.NETWORK) from exc
         elapsed = time.perf_counter() - t0
@@ -368,7 +372,9 @@ class Relay:
         self.health.success(ch, ctx.admission.model.id, int(elapsed * 1000), None)
         try:
             out, usage, upstream_id = ex.json_response(data)
-        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        except ValueError as exc:  # not JSON (orjson's error is one) or refused by the codec
+            # Only the upstream's bytes fail over; a KeyError or TypeError here is our bug and
+            # goes to the entry's E20 with its traceback, never to the channel's record.
             log.warning("malformed upstream response", extra={"request_id": ctx.request_id})
             ctx.attempts[-1].cls = Outcome.NETWORK.value
             raise _Failover(Outcome.NETWORK) from exc
@@ -389,27 +395,22 @@ class Relay:
             ctype = resp.headers.get("content-type", "application/json").encode()
         ctx.ttft = time.perf_counter() - ctx.started
         ctx.response_started = True
-        await send(
-            {
-                "type": "http.response.start",
-                "status": resp.status,
-                "headers": [
-                    (b"content-type", ctype),
-                    (b"content-length", str(len(out)).encode()),
-                    (b"x-request-id", ctx.request_id.encode()),
-                    *ex.extra_headers,
-                    *ctx.response_headers,
-                ],
-            }
+        await respond(
+            send,
+            resp.status,
+            out,
+            ctx.request_id,
+            ex.extra_headers,
+            ctx.response_headers,
+            content_type=ctype,
         )
-        await send({"type": "http.response.body", "body": out})
 
     async def _relay_stream(
         self,
         ctx: RequestContext,
         ch: ChannelRec,
         ex: Exchange,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         first: bytes,
         t0: float,
         watch: ClientWatch,
@@ -423,17 +424,8 @@ class Relay:
         ctx.response_started = True
         ctx.ttft = time.perf_counter() - ctx.started
         head = ex.stream_head(resp.headers) or (_SSE_HEADERS if ex.sse else _ARRAY_HEADERS)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": resp.status,
-                "headers": [
-                    *head,
-                    (b"x-request-id", ctx.request_id.encode()),
-                    *ex.extra_headers,
-                    *ctx.response_headers,
-                ],
-            }
+        await start_stream(
+            send, resp.status, head, ctx.request_id, ex.extra_headers, ctx.response_headers
         )
         relayer = ex.stream_relayer(self._max_event)
         watch.resp = resp  # a disconnect now closes it: the read below ends at once (R4.9)
@@ -470,11 +462,11 @@ class Relay:
                     failure = ("Upstream event too large", "upstream_error", _UNAVAILABLE)
                     break
                 try:
-                    chunk = await resp.content.readany()
-                except TimeoutError:
+                    chunk = await resp.read_chunk()
+                except UpstreamTimeout:
                     failure = ("Upstream stream stalled", "upstream_error", "UPSTREAM_TIMEOUT")
                     break
-                except (aiohttp.ClientError, OSError):
+                except UpstreamFailure:
                     if not watch.gone:
                         failure = ("Upstream connection lost", "upstream_error", _UNAVAILABLE)
                     break

@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import IO, Any
 
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.payload import Payload
-
+from torouter.asgi import Receive
 from torouter.errors import error
 from torouter.protocols.multipart import MultipartError, MultipartScanner, boundary_of
 
@@ -26,8 +24,6 @@ __all__ = ["SPOOL_BYTES", "Upload", "read_upload"]
 
 SPOOL_BYTES = 1024 * 1024  # held in memory up to this; spooled to a temporary file above
 _BLOCK = 1024 * 1024
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class Upload:
@@ -86,13 +82,13 @@ class Upload:
             yield block
             pos += len(block)
 
-    def payload(self, model: str) -> UploadPayload:
+    def payload(self, model: str) -> UploadBody:
         """The body for one attempt, with the `model` field's value set to `model`."""
         part = self.scanner.field("model")
         segments: list[tuple[int, int] | bytes] = [(0, self.size)]
         if part is not None and bytes(part.value) != model.encode():
             segments = [(0, part.start), model.encode(), (part.end, self.size)]
-        return UploadPayload(self, segments)
+        return UploadBody(self, segments)
 
     def close(self) -> None:
         if self._file is not None:
@@ -101,39 +97,28 @@ class Upload:
         self._memory = bytearray()
 
 
-class UploadPayload(Payload):
-    """An aiohttp request body streamed from an `Upload`, with its exact length."""
+class UploadBody:
+    """One attempt's body (an `upstreams.transport.StreamedBody`): the upload's bytes in
+    blocks, the `model` field's value replaced, with its exact length."""
 
-    _autoclose = True  # the upload owns the file; the gateway closes it after the request
+    __slots__ = ("_segments", "_upload", "size")
 
     def __init__(self, upload: Upload, segments: list[tuple[int, int] | bytes]) -> None:
-        super().__init__(upload, content_type=upload.content_type)
         self._upload = upload
         self._segments = segments
-        self._size = sum(len(s) if isinstance(s, bytes) else s[1] - s[0] for s in segments)
+        self.size = sum(len(s) if isinstance(s, bytes) else s[1] - s[0] for s in segments)
 
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        raise TypeError("an upload is not text")
+    @property
+    def content_type(self) -> str:
+        return self._upload.content_type
 
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        await self.write_with_length(writer, None)
-
-    async def write_with_length(
-        self, writer: AbstractStreamWriter, content_length: int | None
-    ) -> None:
-        left = content_length if content_length is not None else self._size
+    async def chunks(self) -> AsyncIterator[bytes]:
         for seg in self._segments:
-            if left <= 0:
-                return
             if isinstance(seg, bytes):
-                await writer.write(seg[:left])
-                left -= len(seg)
-                continue
-            async for block in self._upload.read(*seg):
-                await writer.write(block[:left])
-                left -= len(block)
-                if left <= 0:
-                    return
+                yield seg
+            else:
+                async for block in self._upload.read(*seg):
+                    yield block
 
 
 async def read_upload(

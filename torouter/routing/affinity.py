@@ -45,13 +45,14 @@ class Affinity:
         ttl_s: float = 3600.0,
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        on_move: Callable[[tuple[int, str, str], int], None] | None = None,
     ) -> None:
         self._ttl = ttl_s
         self._max = max_entries
         self._clock = clock
         self._map: OrderedDict[tuple[int, str, str], tuple[int, float]] = OrderedDict()
         # Called when a session's channel changes (to mirror it to other nodes).
-        self.on_move: Callable[[tuple[int, str, str], int], None] | None = None
+        self.on_move = on_move
 
     def get(self, key: tuple[int, str, str]) -> int | None:
         hit = self._map.get(key)

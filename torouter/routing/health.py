@@ -60,14 +60,18 @@ class ChannelHealth:
 
 
 class HealthBook:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[Cooldown | None, int | None, str | None], None] | None = None,
+    ) -> None:
         self.clock = clock
         self.cooldowns: dict[tuple[int, str | None], Cooldown] = {}
         self.channels: dict[int, ChannelHealth] = {}
         self.auto_disabled: dict[int, str] = {}  # channel id → reason, until persisted
         self.in_flight: dict[int, int] = {}
         # Called with every new cooldown or disable, for mirroring and persistence.
-        self.on_change: Callable[[Cooldown | None, int | None, str | None], None] | None = None
+        self.on_change = on_change
 
     def _ch(self, channel_id: int) -> ChannelHealth:
         h = self.channels.get(channel_id)

@@ -21,14 +21,13 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from torouter.snapshot import ChannelRec
 from torouter.upstreams import anthropic as anthropic_up
 from torouter.upstreams import gemini as gemini_up
 from torouter.upstreams import openai as openai_up
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 __all__ = ["ModelCheck", "check_model", "check_models", "kind_of", "request_for"]
 
@@ -153,36 +152,41 @@ def _text_of(obj: Any) -> str:
 
 
 async def check_model(
-    http: UpstreamHttp, ch: ChannelRec, model: str, kind: str, *, stream: bool
+    http: UpstreamTransport, ch: ChannelRec, model: str, kind: str, *, stream: bool
 ) -> ModelCheck:
     if kind == "skipped":
         return ModelCheck(model, kind, None, 0, 0, None, "")
-    assert http.session is not None
     stream = stream and kind == "chat"
     url, headers, body = request_for(ch, model, kind, stream=stream)
     started = time.perf_counter()
     ttft: int | None = None
-    timeout = aiohttp.ClientTimeout(
-        total=min(ch.first_byte_timeout, 60), sock_connect=ch.connect_timeout
-    )
     try:
-        async with http.session.post(
-            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-        ) as resp:
+        resp = await http.send(
+            "POST",
+            url,
+            body=body,
+            headers=headers,
+            connect_s=ch.connect_timeout,
+            total_s=min(ch.first_byte_timeout, 60),
+        )
+        try:
             chunks: list[bytes] = []
             size = 0
-            async for chunk in resp.content.iter_any():
+            while size < MAX_READ:
+                chunk = await resp.read_chunk()
+                if not chunk:
+                    break
                 if ttft is None:
                     ttft = int((time.perf_counter() - started) * 1000)
                 chunks.append(chunk)
                 size += len(chunk)
-                if size >= MAX_READ:
-                    break
             raw = b"".join(chunks)
             status = resp.status
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        finally:
+            resp.close()
+    except UpstreamFailure as exc:
         latency = int((time.perf_counter() - started) * 1000)
-        return ModelCheck(model, kind, False, 0, latency, None, type(exc).__name__)
+        return ModelCheck(model, kind, False, 0, latency, None, str(exc))
     latency = int((time.perf_counter() - started) * 1000)
     ok = 200 <= status < 300
     text = answer_text(raw, stream=stream and ok)
@@ -190,7 +194,7 @@ async def check_model(
 
 
 async def check_models(
-    http: UpstreamHttp,
+    http: UpstreamTransport,
     ch: ChannelRec,
     models: Sequence[tuple[str, str]],
     *,

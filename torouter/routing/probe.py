@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import orjson
 from sqlalchemy import update
 
@@ -25,7 +24,7 @@ from torouter.storage.db import Database
 from torouter.upstreams import anthropic as anthropic_up
 from torouter.upstreams import gemini as gemini_up
 from torouter.upstreams import openai as openai_up
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 __all__ = ["ChannelStatusWriter", "probe_channel", "run_probes"]
 
@@ -58,22 +57,20 @@ def probe_request(ch: ChannelRec) -> tuple[str, dict[str, str], bytes]:
     )
 
 
-async def probe_channel(http: UpstreamHttp, ch: ChannelRec) -> tuple[bool, int, str]:
-    """(ok, status, first 200 characters of the answer)."""
-    assert http.session is not None
+async def probe_channel(http: UpstreamTransport, ch: ChannelRec) -> tuple[bool, int, str]:
+    """(ok, status, first 200 characters of the answer, or the failure's cause)."""
     url, headers, body = probe_request(ch)
     try:
-        async with http.session.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=min(ch.first_byte_timeout, 30)),
-            allow_redirects=False,
-        ) as resp:
-            text = (await resp.content.read(4096)).decode("utf-8", "replace")
-            return 200 <= resp.status < 300, resp.status, text[:200]
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        return False, 0, type(exc).__name__
+        resp = await http.send(
+            "POST", url, body=body, headers=headers, total_s=min(ch.first_byte_timeout, 30)
+        )
+        try:
+            text = (await resp.read(4096)).decode("utf-8", "replace")
+        finally:
+            resp.close()
+    except UpstreamFailure as exc:
+        return False, 0, str(exc)
+    return 200 <= resp.status < 300, resp.status, text[:200]
 
 
 class ChannelStatusWriter:
@@ -113,7 +110,7 @@ class ChannelStatusWriter:
 
 
 async def run_probes(
-    http: UpstreamHttp,
+    http: UpstreamTransport,
     snapshot: SnapshotHolder,
     health: HealthBook,
     writer: ChannelStatusWriter,

@@ -24,16 +24,21 @@ TOPIC = "channel-state"
 
 
 class ChannelMirror:
-    def __init__(self, bus: Bus, node_id: str, health: HealthBook, affinity: Affinity) -> None:
+    """Publishes this node's cooldowns and affinity moves (`cooldown`, `affinity_moved`: the
+    health book's and the affinity's listeners, given to them at construction) and, once
+    attached, applies the other nodes' to this node's health book and affinity."""
+
+    def __init__(self, bus: Bus, node_id: str) -> None:
         self._bus = bus
         self._node = node_id
-        self._health = health
-        self._affinity = affinity
+        self._health: HealthBook | None = None
+        self._affinity: Affinity | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def attach(self) -> None:
+    def attach(self, health: HealthBook, affinity: Affinity) -> None:
+        self._health = health
+        self._affinity = affinity
         self._bus.subscribe(TOPIC, self._receive)
-        self._affinity.on_move = self.affinity_moved
 
     def cooldown(self, cd: Cooldown) -> None:
         self._send({"t": "cool", "c": cd.channel_id, "m": cd.model, "u": cd.until, "r": cd.reason})
@@ -60,6 +65,7 @@ class ChannelMirror:
             return
         if not isinstance(msg, dict) or msg.get("n") == self._node:
             return
+        assert self._health is not None and self._affinity is not None  # subscribed by attach
         if msg.get("t") == "cool":
             cd = Cooldown(int(msg["c"]), msg.get("m"), float(msg["u"]), str(msg.get("r")))
             self._health.apply(cd)

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import orjson
 
 from torouter.snapshot import ChannelRec, Snapshot
 from torouter.upstreams import anthropic as anthropic_up
 from torouter.upstreams import gemini as gemini_up
 from torouter.upstreams import openai as openai_up
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 __all__ = [
     "ModelDiff",
@@ -98,24 +97,29 @@ def parse_page(platform: str, body: Any) -> tuple[list[str], str | None]:
     return ids, None
 
 
-async def fetch_upstream_models(http: UpstreamHttp, ch: ChannelRec) -> list[str]:
-    assert http.session is not None
+async def fetch_upstream_models(http: UpstreamTransport, ch: ChannelRec) -> list[str]:
     found: list[str] = []
     cursor: str | None = None
-    timeout = aiohttp.ClientTimeout(total=30, sock_connect=ch.connect_timeout)
     for _ in range(MAX_PAGES):
         try:
-            async with http.session.get(
-                list_url(ch, cursor), headers=_headers(ch), timeout=timeout, allow_redirects=False
-            ) as resp:
-                raw = await resp.content.read(MAX_BODY)
-                if resp.status != 200:
-                    detail = raw.decode("utf-8", "replace").strip()[:200]
-                    if ch.credential:  # some providers echo the key they refuse
-                        detail = detail.replace(ch.credential, "***")
-                    raise UpstreamListError(f"HTTP {resp.status}: {detail}")
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise UpstreamListError(type(exc).__name__) from exc
+            resp = await http.send(
+                "GET",
+                list_url(ch, cursor),
+                headers=_headers(ch),
+                connect_s=ch.connect_timeout,
+                total_s=30,
+            )
+            try:
+                raw = await resp.read(MAX_BODY)
+            finally:
+                resp.close()
+        except UpstreamFailure as exc:
+            raise UpstreamListError(str(exc)) from exc
+        if resp.status != 200:
+            detail = raw.decode("utf-8", "replace").strip()[:200]
+            if ch.credential:  # some providers echo the key they refuse
+                detail = detail.replace(ch.credential, "***")
+            raise UpstreamListError(f"HTTP {resp.status}: {detail}")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:

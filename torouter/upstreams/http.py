@@ -1,4 +1,5 @@
-"""The one pooled aiohttp client per worker, and the boundary where its errors are mapped.
+"""The one pooled aiohttp client per worker (`upstreams/transport.py`'s real transport), and the
+one boundary where aiohttp's errors, `OSError` and timeouts become `UpstreamFailure`s.
 
 Keep-alive connections race the upstream's idle timeout: the server may close a pooled
 connection just as a request is handed to it, and a healthy upstream then looks failed (R9.4
@@ -34,13 +35,23 @@ from __future__ import annotations
 import logging
 import select
 import weakref
+from collections.abc import Mapping
+from types import TracebackType
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.client_exceptions import ClientConnectionResetError
-from aiohttp.payload import BytesPayload
+from aiohttp.payload import BytesPayload, Payload
 
-__all__ = ["IDLE_EXPIRY_S", "UpstreamConnector", "UpstreamHttp"]
+from torouter.upstreams.transport import (
+    StreamedBody,
+    UpstreamFailure,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+__all__ = ["IDLE_EXPIRY_S", "UpstreamConnector", "UpstreamHttp", "upstream_errors"]
 
 log = logging.getLogger("torouter.upstreams")
 
@@ -121,6 +132,115 @@ class _GuardedBody(BytesPayload):
         return self.reused and not self.started
 
 
+# What the boundary maps; anything else escaping an upstream call is a bug of ours (E20).
+_FOREIGN = (TimeoutError, aiohttp.ClientError, OSError)
+
+
+def _mapped(exc: BaseException) -> UpstreamFailure:
+    """The project's error for one of `_FOREIGN`. aiohttp's read and connect timeouts are
+    `TimeoutError`s too (and `ClientError`s), so the timeout test comes first."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(type(exc).__name__)
+    return UpstreamUnavailable(type(exc).__name__)
+
+
+class _Boundary:
+    """The error boundary as a reusable context manager: no generator, no allocation per use.
+    The calls below inline the same `try` instead: on this project's interpreter a `with`
+    costs about 1.2 µs against 0.02 µs for a `try` that does not raise (a `contextmanager`
+    generator, 7 µs), and they run once or more per request."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None and isinstance(exc, _FOREIGN):
+            raise _mapped(exc) from exc
+
+
+_BOUNDARY = _Boundary()
+
+
+def upstream_errors() -> _Boundary:
+    """`with upstream_errors():` — aiohttp errors, `OSError` and timeouts leave as
+    `UpstreamFailure`, `raise … from exc`; anything else passes untouched. The per-chunk read
+    inlines the same `try` and maps through the same `_mapped`."""
+    return _BOUNDARY
+
+
+class _Response:
+    """An `UpstreamResponse` over aiohttp's: nothing copied, reads mapped at the boundary."""
+
+    __slots__ = ("_content", "_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self._content = resp.content
+        self.status = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def read_chunk(self) -> bytes:
+        try:
+            return await self._content.readany()
+        except _FOREIGN as exc:
+            raise _mapped(exc) from exc
+
+    async def read(self, limit: int | None = None) -> bytes:
+        try:
+            if limit is None:
+                return await self._content.read()
+            parts: list[bytes] = []
+            size = 0
+            while size < limit:  # `read(n)` answers what is buffered, up to n
+                part = await self._content.read(limit - size)
+                if not part:
+                    break
+                parts.append(part)
+                size += len(part)
+        except _FOREIGN as exc:
+            raise _mapped(exc) from exc
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        # aiohttp's `release()` keeps the connection only when the protocol has nothing left
+        # unread; a body abandoned part-way is closed outright, as the relay always did.
+        if self._content.at_eof():
+            self._resp.release()
+        else:
+            self._resp.close()
+
+
+class _StreamedPayload(Payload):
+    """An aiohttp body written from a `StreamedBody`'s blocks, with its exact length."""
+
+    _autoclose = True  # the body's owner closes its storage after the request
+
+    def __init__(self, body: StreamedBody) -> None:
+        super().__init__(body, content_type=body.content_type)
+        self._body = body
+        self._size = body.size
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a streamed body is not text")
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        left = content_length if content_length is not None else self._size
+        async for block in self._body.chunks():
+            if left <= 0:
+                return
+            await writer.write(block[:left])
+            left -= len(block)
+
+
 class UpstreamHttp:
     """Owns the `ClientSession`: keep-alive pool, no decompression (usage is read as sent)."""
 
@@ -139,7 +259,8 @@ class UpstreamHttp:
         self.session: aiohttp.ClientSession | None = None
         self.connector: UpstreamConnector | None = None
         self.resent = 0  # requests sent again because their connection was dead before the write
-        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        # One `ClientTimeout` per distinct deadlines: channels share a few, built once.
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         self.connector = UpstreamConnector(
@@ -159,40 +280,62 @@ class UpstreamHttp:
             trace_configs=self._trace_configs,
         )
 
-    def timeout(self, connect: float, idle: float) -> aiohttp.ClientTimeout:
-        key = (connect, idle)
+    def _timeout(
+        self, connect: float | None, read: float | None, total: float | None
+    ) -> aiohttp.ClientTimeout:
+        key = (connect, read, total)
         t = self._timeouts.get(key)
         if t is None:
             t = self._timeouts[key] = aiohttp.ClientTimeout(
-                total=None, sock_connect=connect, sock_read=idle
+                total=total, sock_connect=connect, sock_read=read
             )
         return t
 
-    async def post(
-        self, url: str, *, data: Any, headers: dict[str, str], limits: aiohttp.ClientTimeout
-    ) -> aiohttp.ClientResponse:
-        """POST without redirects. A bytes body whose pooled connection failed before its first
-        byte left is sent again on another connection (module docstring, measure 3); other
-        bodies (multipart spools) go out once."""
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | StreamedBody | None = None,
+        connect_s: float | None = None,
+        read_s: float | None = None,
+        total_s: float | None = None,
+    ) -> _Response:
+        """One request, no redirects. A bytes body whose pooled connection failed before its
+        first byte left is sent again on another connection (module docstring, measure 3); a
+        streamed body (a multipart spool) goes out once."""
         session = self.session
         assert session is not None
-        if not isinstance(data, bytes):
-            return await session.post(
-                url, data=data, headers=headers, timeout=limits, allow_redirects=False
-            )
-        resends = 0
-        while True:
-            body = _GuardedBody(data)
-            try:
-                return await session.post(
-                    url, data=body, headers=headers, timeout=limits, allow_redirects=False
+        timeout = self._timeout(connect_s, read_s, total_s)
+        try:
+            if not isinstance(body, bytes):
+                data = _StreamedPayload(body) if body is not None else None
+                resp = await session.request(
+                    method, url, data=data, headers=headers, timeout=timeout, allow_redirects=False
                 )
-            except aiohttp.ClientError:
-                if not body.unsent or resends == _RESENDS:
-                    raise
-            resends += 1
-            self.resent += 1
-            log.info("upstream connection closed before the request was written; sent again")
+                return _Response(resp)
+            resends = 0
+            while True:
+                guarded = _GuardedBody(body)
+                try:
+                    resp = await session.request(
+                        method,
+                        url,
+                        data=guarded,
+                        headers=headers,
+                        timeout=timeout,
+                        allow_redirects=False,
+                    )
+                    return _Response(resp)
+                except aiohttp.ClientError:
+                    if not guarded.unsent or resends == _RESENDS:
+                        raise
+                resends += 1
+                self.resent += 1
+                log.info("upstream connection closed before the request was written; sent again")
+        except _FOREIGN as exc:
+            raise _mapped(exc) from exc
 
     async def close(self) -> None:
         if self.session is not None:

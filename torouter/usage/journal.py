@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from torouter.private_files import private_folder
+from torouter.usage.row import UsageRow
 
 __all__ = ["Journal"]
 
@@ -37,7 +38,7 @@ class Journal:
         self._path = self.dir / f"usage-{self._seq:012d}.jsonl"
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def append(self, row: dict[str, Any]) -> None:
+    def append(self, row: UsageRow) -> None:
         """One write of one line; the OS keeps it even if this process is killed."""
         if self._fd is None:
             self._open_new()

@@ -25,6 +25,7 @@ from torouter.usage import rollups
 from torouter.usage.journal import Journal
 from torouter.usage.low_balance import LowBalance
 from torouter.usage.money import apply_money
+from torouter.usage.row import UsageRow
 
 __all__ = ["LowBalanceHook", "UsageRecorder", "write_rows"]
 
@@ -137,7 +138,7 @@ class UsageRecorder:
     def has_room(self) -> bool:
         return self.depth < self._max
 
-    def record(self, row: dict[str, Any]) -> None:
+    def record(self, row: UsageRow) -> None:
         """Journal then queue one settled row (synchronous: no await on the hot path)."""
         self._journal.append(row)
         self._queue.append(row)
