@@ -47,13 +47,13 @@ CHANNEL = BulkUpsert(t.usage_daily_channel)
 _M = {name: i for i, name in enumerate(DAILY.measures)}
 _REQ, _OK, _FAIL, _REFUSED = _M["requests"], _M["successes"], _M["failures"], _M["refused"]
 _COST = _M["cost_nusd"]
-_TOKENS = tuple((kind, _M[kind]) for kind in TOKEN_KINDS)
 _LAT0, _TTFT0 = _M["latency_b00"], _M["ttft_b00"]
 assert DAILY.measures == HOURLY.measures, "daily and hourly roll-ups share their measures"
 assert _TTFT0 - _LAT0 == BUCKETS == t.ROLLUP_BUCKETS
 
 _C = {name: i for i, name in enumerate(CHANNEL.measures)}
-_C_TOKENS = tuple((kind, _C[kind]) for kind in TOKEN_KINDS)
+_C_REQ, _C_COST = _C["requests"], _C["cost_nusd"]
+_TOKEN_POSITIONS = tuple((kind, _M[kind], _C[kind]) for kind in TOKEN_KINDS)
 
 
 def local_day(at: dt.datetime, zone: dt.tzinfo) -> str:
@@ -122,31 +122,36 @@ def aggregate(
             if acc is None:
                 acc = out.hourly[(hour, user, key, model)] = [0] * width
             targets.append(acc)
-        lat = r.get("latency_ms")
-        ttft = r.get("ttft_ms")
+        # What this row adds, as (position, amount) pairs computed once for both accumulators
+        # (the writer runs this per row on the gateway's loop: no repeated lookups).
+        adds = [(_REQ, 1), (_COST, cost)]
+        c_adds = [(_C_REQ, 1), (_C_COST, cost)]
+        for kind, i, ci in _TOKEN_POSITIONS:
+            n = r.get(kind)
+            if n:
+                adds.append((i, n))
+                c_adds.append((ci, n))
+        if outcome == "success":
+            adds.append((_OK, 1))
+            lat = r.get("latency_ms")
+            if lat is not None:
+                adds.append((_LAT0 + bucket_of(lat), 1))
+            ttft = r.get("ttft_ms")
+            if ttft is not None:
+                adds.append((_TTFT0 + bucket_of(ttft), 1))
+        elif outcome in FAILURES:
+            adds.append((_FAIL, 1))
+        elif outcome == "refused":
+            adds.append((_REFUSED, 1))
         for acc in targets:
-            acc[_REQ] += 1
-            acc[_COST] += cost
-            for kind, i in _TOKENS:
-                acc[i] += r.get(kind) or 0
-            if outcome == "success":
-                acc[_OK] += 1
-                if lat is not None:
-                    acc[_LAT0 + bucket_of(lat)] += 1
-                if ttft is not None:
-                    acc[_TTFT0 + bucket_of(ttft)] += 1
-            elif outcome in FAILURES:
-                acc[_FAIL] += 1
-            elif outcome == "refused":
-                acc[_REFUSED] += 1
+            for i, n in adds:
+                acc[i] += n
         ck = (day, model, r.get("channel_id") or 0, outcome, int(r.get("status") or 0))
         cacc = out.channel.get(ck)
         if cacc is None:
             cacc = out.channel[ck] = [0] * c_width
-        cacc[_C["requests"]] += 1
-        cacc[_C["cost_nusd"]] += cost
-        for kind, i in _C_TOKENS:
-            cacc[i] += r.get(kind) or 0
+        for i, n in c_adds:
+            cacc[i] += n
     return out
 
 
