@@ -449,11 +449,12 @@ class ToRouterApp:
     ) -> None:
         """Channel health (R9.6): cooldowns and affinity mirrored to other nodes, disables
         persisted off the hot path, probes re-enable."""
+        from torouter.channel_status import ChannelStatusWriter
         from torouter.routing import probe
         from torouter.routing.shared import ChannelMirror
 
         gateway.relay.health = health
-        writer = probe.ChannelStatusWriter(db, snapshot)
+        writer = ChannelStatusWriter(db, snapshot)
         node = f"{socket.gethostname()}-{os.getpid()}-{ULID()}"
         mirror = ChannelMirror(bus, node, health, gateway.relay.affinity)
         mirror.attach()

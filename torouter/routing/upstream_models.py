@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 
-from torouter.snapshot import ChannelRec, Snapshot
+from torouter.records import ChannelRec, Snapshot
 from torouter.upstreams import anthropic as anthropic_up
 from torouter.upstreams import gemini as gemini_up
 from torouter.upstreams import openai as openai_up
