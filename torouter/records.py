@@ -10,6 +10,7 @@ field, so a request sees one consistent view.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -23,12 +24,18 @@ __all__ = [
     "ModelRec",
     "PlanRec",
     "Prices",
+    "Row",
     "Snapshot",
     "SubscriptionRec",
     "UserRec",
 ]
 
 _ZERO = Decimal(0)
+
+# A stored row as the domain reads it: SQLAlchemy's `RowMapping` (keyed by column name or by
+# column) or a plain dict in tests. Not `Mapping[str, Any]`: Mapping is invariant in its key
+# type, so that would refuse the RowMapping every repository returns.
+Row = Mapping[Any, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ def cost_nusd(usage: Usage, prices: Prices, multiplier: Decimal = Decimal(1)) ->
         + usage.images * p_img
         + usage.characters * p_char
     ) * m
-    den = 10 ** (exp + m_exp)
+    den: int = 10 ** (exp + m_exp)  # exp, m_exp ≥ 0: an int (typeshed says Any for int ** int)
     if total >= 0:
         return (2 * total + den) // (2 * den)
     return -((-2 * total + den) // (2 * den))
