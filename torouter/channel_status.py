@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from torouter.records import ChannelStatus
 from torouter.snapshot import SnapshotHolder
 from torouter.storage.db import Database
 from torouter.storage.repos.channels import set_channel_status
@@ -28,12 +29,12 @@ class ChannelStatusWriter:
         self._snapshot = snapshot
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def schedule(self, channel_id: int, status: str, reason: str | None) -> None:
+    def schedule(self, channel_id: int, status: ChannelStatus, reason: str | None) -> None:
         task = asyncio.get_running_loop().create_task(self.write(channel_id, status, reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def write(self, channel_id: int, status: str, reason: str | None) -> None:
+    async def write(self, channel_id: int, status: ChannelStatus, reason: str | None) -> None:
         try:
             async with self._db.begin() as conn:
                 await set_channel_status(conn, channel_id=channel_id, status=status, reason=reason)

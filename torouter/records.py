@@ -13,10 +13,11 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "ChannelRec",
+    "ChannelStatus",
     "GroupRec",
     "IPNet",
     "KeyLimits",
@@ -27,6 +28,7 @@ __all__ = [
     "Row",
     "Snapshot",
     "SubscriptionRec",
+    "SubscriptionState",
     "UserRec",
 ]
 
@@ -36,6 +38,10 @@ _ZERO = Decimal(0)
 # column) or a plain dict in tests. Not `Mapping[str, Any]`: Mapping is invariant in its key
 # type, so that would refuse the RowMapping every repository returns.
 Row = Mapping[Any, Any]
+
+# `auto_disabled` is the health book's (R9.6), cleared by a probe; `disabled` is an admin's.
+ChannelStatus = Literal["enabled", "disabled", "auto_disabled"]
+SubscriptionState = Literal["active", "paused", "cancelled", "expired"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +160,7 @@ class ChannelRec:
     connect_timeout: float
     first_byte_timeout: float
     stream_idle_timeout: float
-    status: str
+    status: ChannelStatus
     max_concurrency: int
     options: dict[str, Any]
     endpoints: frozenset[str] | None = None  # None: all the platform can serve
@@ -213,7 +219,7 @@ class SubscriptionRec:
     starts_at: float  # unix seconds
     expires_at: float
     auto_renew: bool
-    state: str  # active | paused | cancelled | expired
+    state: SubscriptionState
 
 
 @dataclass(frozen=True, slots=True)

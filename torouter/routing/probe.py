@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 import orjson
 
-from torouter.records import ChannelRec
+from torouter.records import ChannelRec, ChannelStatus
 from torouter.routing.health import HealthBook
 from torouter.state.lock import LockFactory, local_lock
 from torouter.upstreams import anthropic as anthropic_up
@@ -81,7 +81,7 @@ async def probe_channel(http: UpstreamHttp, ch: ChannelRec) -> tuple[bool, int, 
 class StatusWriter(Protocol):
     """Persists a channel's status (`torouter.channel_status.ChannelStatusWriter`)."""
 
-    async def write(self, channel_id: int, status: str, reason: str | None) -> None: ...
+    async def write(self, channel_id: int, status: ChannelStatus, reason: str | None) -> None: ...
 
 
 def __getattr__(name: str) -> Any:

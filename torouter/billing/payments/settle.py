@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +37,7 @@ __all__ = [
     "PAID_STATES",
     "SETTLEABLE",
     "Outcome",
+    "SettleResult",
     "Subscribe",
     "mismatches",
     "settle_paid",
@@ -54,11 +56,25 @@ PAID_STATES = ("paid", "refund_requested", "refunded", "refund_rejected")
 Subscribe = Callable[[AsyncConnection, int, Row, dt.datetime, bool], Awaitable[int]]
 
 
+# What applying a session or a webhook event did; stored as the webhook event's outcome.
+# `duplicate`: the event was seen before; `refund_failed`: a refund Stripe reported failed.
+SettleResult = Literal[
+    "credited",
+    "already",
+    "mismatch",
+    "unknown_order",
+    "pending",
+    "expired",
+    "failed",
+    "ignored",
+    "duplicate",
+    "refund_failed",
+]
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    # credited | already | mismatch | unknown_order | pending | expired | failed | ignored
-    # | duplicate (the event was seen before)
-    result: str
+    result: SettleResult
     order_id: str | None = None
     user_id: int | None = None
     credited_nusd: int = 0  # added to the balance (moves the gateway's counter)
@@ -204,7 +220,7 @@ async def _apply_plan(
 async def settle_unpaid(
     conn: AsyncConnection,
     session: CheckoutSession,
-    status: str,
+    status: Literal["expired", "failed"],
     *,
     now: dt.datetime,
     source: str,
