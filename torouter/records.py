@@ -46,6 +46,9 @@ SubscriptionState = Literal["active", "paused", "cancelled", "expired"]
 
 @dataclass(frozen=True, slots=True)
 class Prices:
+    """A model's prices as exact decimals: USD per 1M tokens, or per request, image, audio
+    minute and 1M characters (R10.3). `billing.pricing.cost_nusd` turns them into a cost."""
+
     input: Decimal = _ZERO
     output: Decimal = _ZERO
     cache_read: Decimal = _ZERO
