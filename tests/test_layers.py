@@ -88,8 +88,15 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
 }
 
 # Packages that must not load SQLAlchemy (DESIGN §2: only storage/ talks SQL; the hot path's
-# rules and the upstream adapters get their records from the snapshot).
-SQL_FREE = ("torouter.access", "torouter.routing", "torouter.upstreams")
+# rules, codecs, shared state and upstream adapters get their records from the snapshot).
+SQL_FREE = (
+    "torouter.access",
+    "torouter.routing",
+    "torouter.upstreams",
+    "torouter.protocols",
+    "torouter.state",
+    "torouter.records",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +303,7 @@ def test_package_loads_no_sqlalchemy(package: str) -> None:
     code = (
         "import importlib, pkgutil, sys\n"
         f"pkg = importlib.import_module({package!r})\n"
-        "for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "for info in pkgutil.walk_packages(getattr(pkg, '__path__', []), pkg.__name__ + '.'):\n"
         "    importlib.import_module(info.name)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy')[:5])\n"
     )
