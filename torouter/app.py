@@ -455,10 +455,10 @@ class ToRouterApp:
         """Channel health (R9.6) and session affinity (R9.2), built with their listeners:
         cooldowns and affinity moves mirrored to other nodes, disables persisted off the hot
         path (the status writer)."""
-        from torouter.routing import probe
+        from torouter.channel_status import ChannelStatusWriter
         from torouter.routing.shared import ChannelMirror
 
-        writer = probe.ChannelStatusWriter(db, snapshot)
+        writer = ChannelStatusWriter(db, snapshot)
         mirror = ChannelMirror(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
 
         def changed(cooldown: Any, channel_id: int | None, reason: str | None) -> None:

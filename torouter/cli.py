@@ -251,6 +251,7 @@ def create_admin(
     config: ConfigOpt = None,
 ) -> None:
     """Create (or promote) an admin; the password comes from TOROUTER_ADMIN_PASSWORD or a prompt."""
+    from torouter.accounts.passwords import hash_password
     from torouter.storage import migrate as m
     from torouter.storage import repos
     from torouter.storage.db import Database
@@ -265,7 +266,7 @@ def create_admin(
         try:
             if db.is_sqlite:
                 await m.upgrade(db)
-            await repos.create_admin(db, email=email, password=password)
+            await repos.create_admin(db, email=email, password_hash=hash_password(password))
             await _notify(s, db)
         finally:
             await db.dispose()
@@ -280,6 +281,7 @@ def set_password(
     config: ConfigOpt = None,
 ) -> None:
     """Set an account's password (TOROUTER_NEW_PASSWORD or a prompt)."""
+    from torouter.accounts.passwords import hash_password
     from torouter.storage import repos
     from torouter.storage.db import Database
 
@@ -291,7 +293,7 @@ def set_password(
     async def run() -> bool:
         db = Database(s.database_url)
         try:
-            return await repos.set_password(db, email=email, password=password)
+            return await repos.set_password(db, email=email, password_hash=hash_password(password))
         finally:
             await db.dispose()
 

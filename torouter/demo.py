@@ -19,13 +19,14 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from torouter.access.keys import new_key
 from torouter.accounts.passwords import hash_password
 from torouter.config import Settings
 from torouter.crypto import Keyring
 from torouter.private_files import private_folder
 from torouter.storage.db import Database
 from torouter.storage.repos._common import now
-from torouter.storage.repos.apikeys import create_key
+from torouter.storage.repos.apikeys import insert_key
 from torouter.storage.repos.channels import create_channel
 from torouter.storage.repos.groups import create_group, set_group_models
 from torouter.storage.repos.ledger import add_ledger_entry
@@ -167,8 +168,16 @@ async def _create(
             group_ids=[group_id],
             test_model=served[0],
         )
-    _, key = await create_key(conn, user_id=user_id, group_id=group_id, name="demo")
-    return key
+    key = new_key()
+    await insert_key(
+        conn,
+        user_id=user_id,
+        group_id=group_id,
+        name="demo",
+        key_hash=key.key_hash,
+        mask=key.mask,
+    )
+    return key.secret
 
 
 _CONSOLE_LINE = re.compile(r"^  console:  (\S+)/login", re.M)

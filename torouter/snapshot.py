@@ -12,60 +12,47 @@ import datetime as dt
 import ipaddress
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
-from torouter.billing.pricing import Prices
+# The records moved to the leaf `torouter.records`; they are re-exported here for this
+# release so older imports keep working. New code imports them from `torouter.records`.
+from torouter.records import (
+    ChannelRec,
+    GroupRec,
+    IPNet,
+    KeyLimits,
+    KeyRec,
+    ModelRec,
+    PlanRec,
+    Prices,
+    Snapshot,
+    SubscriptionRec,
+    UserRec,
+)
 from torouter.storage import tables as t
 from torouter.storage.db import Database
 
 __all__ = [
     "ChannelRec",
     "GroupRec",
+    "IPNet",
     "KeyLimits",
     "KeyRec",
     "ModelRec",
     "PlanRec",
+    "Prices",
     "Snapshot",
     "SnapshotHolder",
     "SubscriptionRec",
     "UserRec",
     "load_snapshot",
+    "parse_ip_list",
     "resolve_limits",
 ]
 
 log = logging.getLogger("torouter.snapshot")
-
-IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True, slots=True)
-class UserRec:
-    id: int
-    email: str
-    state: str
-    role: str
-    balance_nusd: int
-
-
-@dataclass(frozen=True, slots=True)
-class KeyLimits:
-    """A key's effective limits (R7.2): its own, else its group's default; 0 = off."""
-
-    quota_nusd: int = 0
-    requests_5h: int = 0
-    requests_1d: int = 0
-    requests_7d: int = 0
-    rpm: int = 0
-    tpm: int = 0
-    max_concurrency: int = 0
-    budget_daily_nusd: int = 0
-    budget_weekly_nusd: int = 0
-    budget_monthly_nusd: int = 0
-
 
 _LIMIT_FIELDS = tuple(KeyLimits.__dataclass_fields__)
 
@@ -79,129 +66,6 @@ def resolve_limits(own: Any, defaults: dict[str, Any]) -> KeyLimits:
             v = defaults.get(name)
         values[name] = int(v or 0)
     return KeyLimits(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRec:
-    id: int
-    user_id: int
-    group_id: int
-    name: str
-    mask: str
-    status: str
-    expires_at: float | None  # unix seconds
-    quota_nusd: int | None  # 0/None = no cap
-    model_whitelist: frozenset[str] | None
-    ip_whitelist: tuple[IPNet, ...]
-    ip_blacklist: tuple[IPNet, ...]
-    spend_nusd: int
-    limits: KeyLimits = KeyLimits()
-
-
-@dataclass(frozen=True, slots=True)
-class ModelRec:
-    id: str
-    display_name: str
-    vendor: str
-    modality: str
-    endpoints: frozenset[str]
-    context_length: int | None
-    max_output_tokens: int | None
-    supports_thinking: bool
-    thinking_defaults: dict[str, Any]
-    owned_by: str
-    created: int
-    prices: Prices
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelRec:
-    id: int
-    name: str
-    platform: str
-    base_url: str
-    credential: str
-    models: frozenset[str]
-    model_mapping: dict[str, str]
-    priority: int
-    weight: int
-    connect_timeout: float
-    first_byte_timeout: float
-    stream_idle_timeout: float
-    status: str
-    max_concurrency: int
-    options: dict[str, Any]
-    endpoints: frozenset[str] | None = None  # None: all the platform can serve
-    auto_disable: bool = True
-    test_model: str | None = None
-
-    def upstream_model(self, public_id: str, vendor: str = "", sent: str | None = None) -> str:
-        """R6.2: the mapping, else on openrouter the vendor id as sent or `<vendor>/M`, else M."""
-        mapped = self.model_mapping.get(public_id)
-        if mapped:
-            return mapped
-        if self.platform == "openrouter":
-            if sent:
-                return sent
-            return f"{vendor}/{public_id}" if vendor else public_id
-        return public_id
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRec:
-    id: int
-    name: str
-    billing_type: str
-    multiplier: Decimal
-    status: str
-    visibility: str
-    catalog: tuple[str, ...]  # ordered public ids
-    catalog_set: frozenset[str]
-    granted: frozenset[int]  # user ids (private groups)
-    default_key_limits: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class PlanRec:
-    id: int
-    name: str
-    group_id: int
-    price_nusd: int
-    duration_days: int
-    daily_cap_nusd: int
-    weekly_cap_nusd: int
-    monthly_cap_nusd: int
-    max_per_user: int
-    enabled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionRec:
-    id: int
-    user_id: int
-    group_id: int
-    plan_id: int | None
-    daily_cap_nusd: int
-    weekly_cap_nusd: int
-    monthly_cap_nusd: int
-    starts_at: float  # unix seconds
-    expires_at: float
-    auto_renew: bool
-    state: str  # active | paused | cancelled | expired
-
-
-@dataclass(slots=True)
-class Snapshot:
-    keys: dict[str, KeyRec] = field(default_factory=dict)  # by SHA-256 hex
-    users: dict[int, UserRec] = field(default_factory=dict)
-    groups: dict[int, GroupRec] = field(default_factory=dict)
-    models: dict[str, ModelRec] = field(default_factory=dict)
-    channels: dict[int, ChannelRec] = field(default_factory=dict)
-    # (group id, public model id) → channels able to serve it, enabled or not.
-    routes: dict[tuple[int, str], tuple[ChannelRec, ...]] = field(default_factory=dict)
-    plans: dict[int, PlanRec] = field(default_factory=dict)
-    # (user id, group id) → the one subscription of that pair (R7.7)
-    subscriptions: dict[tuple[int, int], SubscriptionRec] = field(default_factory=dict)
 
 
 def parse_ip_list(text: str | None) -> tuple[IPNet, ...]:
@@ -305,7 +169,8 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
             for model_id in group.catalog:
                 if model_id in ch.models:
                     routes.setdefault((group.id, model_id), []).append(ch)
-        snap.routes = {k: tuple(sorted(v, key=lambda c: c.id)) for k, v in routes.items()}
+        # The Snapshot is frozen; its dicts are filled here, before anyone can read it.
+        snap.routes.update((k, tuple(sorted(v, key=lambda c: c.id))) for k, v in routes.items())
         q = select(t.api_keys).where(t.api_keys.c.deleted_at.is_(None))
         for r in await conn.execute(q):
             wl = [m.strip() for m in (r.model_whitelist or "").split(",") if m.strip()]

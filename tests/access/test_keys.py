@@ -13,6 +13,7 @@ from torouter.access.keys import (
     hash_token,
     is_key_shaped,
     mask_key,
+    new_key,
     same_hash,
 )
 
@@ -79,3 +80,11 @@ def test_same_hash() -> None:
     a = hash_key(GOOD)
     assert same_hash(a, hash_key(GOOD))
     assert not same_hash(a, hash_key(GOOD[:-1] + "x"))
+
+
+def test_a_new_key_comes_with_what_storage_keeps_of_it() -> None:
+    """Repositories take already-hashed secrets (issue 13): the hash and mask come from here."""
+    first, second = new_key(), new_key()
+    assert KEY_RE.match(first.secret) and first.secret != second.secret
+    assert first.key_hash == hashlib.sha256(first.secret.encode()).hexdigest()
+    assert first.mask == mask_key(first.secret) and first.secret not in repr(first.mask)

@@ -10,7 +10,7 @@ import pytest
 from torouter.access import limits
 from torouter.access.calendar import periods
 from torouter.access.client_ip import client_ip, parse_networks
-from torouter.snapshot import KeyLimits, KeyRec, SubscriptionRec
+from torouter.records import KeyLimits, KeyRec, SubscriptionRec
 from torouter.state.base import AdmitRequest, Verdict, WindowState
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -9,6 +9,7 @@ import httpx
 
 from tests.accounts.conftest import PASSWORD, Stack
 from tests.accounts.flows import csrf, login
+from torouter.accounts.passwords import hash_password
 from torouter.api.admin_tokens import create_admin_token
 from torouter.storage.repos import create_admin
 
@@ -32,7 +33,7 @@ class AdminSide:
 
 
 async def make_admin(stack: Stack, email: str = "root@admin.test") -> AdminSide:
-    admin_id, _ = await create_admin(stack.db, email=email, password=PASSWORD)
+    admin_id, _ = await create_admin(stack.db, email=email, password_hash=hash_password(PASSWORD))
     browser = stack.browser()
     r = await login(browser, email)
     assert r.status_code == 200, r.text

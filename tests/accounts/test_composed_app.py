@@ -19,6 +19,7 @@ from sqlalchemy import insert
 
 from tests.e2e.harness import GatewayProcess
 from torouter.access.keys import generate_key, hash_key
+from torouter.accounts.passwords import hash_password
 from torouter.app import ToRouterApp, build_app
 from torouter.config import Settings
 from torouter.storage.repos import create_admin
@@ -97,7 +98,7 @@ async def test_signup_verify_suspend_through_the_composed_app(
         assert (await user.get("/api/me/profile")).json()["email"] == "new@example.com"
 
     # An admin signs in and suspends the user: keys and session stop at once.
-    await create_admin(app.c.db, email="root@example.com", password=PASSWORD)
+    await create_admin(app.c.db, email="root@example.com", password_hash=hash_password(PASSWORD))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as admin:
         r = await admin.post(
             "/api/auth/login", json={"email": "root@example.com", "password": PASSWORD}

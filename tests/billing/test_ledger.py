@@ -12,7 +12,7 @@ from torouter.access.admission import Admission
 from torouter.billing.ledger import Ledger, balance_counter
 from torouter.billing.pricing import Prices
 from torouter.errors import GatewayError
-from torouter.snapshot import GroupRec, KeyLimits, KeyRec, ModelRec, Snapshot, UserRec
+from torouter.records import GroupRec, KeyLimits, KeyRec, ModelRec, Snapshot, UserRec
 from torouter.state.memory import MemoryState
 
 NOW = 1_800_000_000.0

@@ -13,6 +13,7 @@ import pytest
 
 from tests.upstreams.scripted import Reply, Request, ScriptedTransport
 from torouter.mock.testing import MockServer
+from torouter.records import ChannelRec
 from torouter.routing.model_checks import (
     answer_text,
     check_model,
@@ -20,7 +21,6 @@ from torouter.routing.model_checks import (
     kind_of,
     request_for,
 )
-from torouter.snapshot import ChannelRec
 from torouter.upstreams.http import UpstreamHttp
 
 

@@ -3,8 +3,8 @@
 import random
 from collections import Counter
 
+from torouter.records import ChannelRec
 from torouter.routing.selector import select_channel
-from torouter.snapshot import ChannelRec
 
 
 def ch(cid: int, priority: int = 0, weight: int = 1, status: str = "enabled") -> ChannelRec:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from torouter.access.keys import hash_key
+from torouter.access.keys import hash_key, new_key
 from torouter.accounts.passwords import hash_password, verify_password
 from torouter.crypto import Keyring
 from torouter.storage.db import Database
@@ -100,8 +100,16 @@ async def test_keys(db: Database) -> None:
     async with db.begin() as conn:
         group_id = await groups.create_group(conn, name="g")
         user_id = await users.create_user(conn, email="u@example.com")
-        key_id, key = await apikeys.create_key(
-            conn, user_id=user_id, group_id=group_id, name="k", rpm=10
+        new = new_key()
+        key = new.secret
+        key_id = await apikeys.insert_key(
+            conn,
+            user_id=user_id,
+            group_id=group_id,
+            name="k",
+            key_hash=new.key_hash,
+            mask=new.mask,
+            rpm=10,
         )
         row = await apikeys.get_key_by_hash(conn, key_hash=hash_key(key))
     assert row is not None and row["id"] == key_id and row["rpm"] == 10
@@ -128,11 +136,17 @@ async def test_plans_and_subscriptions(db: Database) -> None:
 async def test_cli_helpers(db: Database) -> None:
     from torouter.storage import repos
 
-    assert not await repos.set_password(db, email="x@example.com", password="p1")
-    user_id, created = await repos.create_admin(db, email="X@example.com", password="p1")
+    assert not await repos.set_password(
+        db, email="x@example.com", password_hash=hash_password("p1")
+    )
+    user_id, created = await repos.create_admin(
+        db, email="X@example.com", password_hash=hash_password("p1")
+    )
     assert created
-    assert await repos.create_admin(db, email="x@example.com", password="p2") == (user_id, False)
-    assert await repos.set_password(db, email="x@example.com", password="p3")
+    assert await repos.create_admin(
+        db, email="x@example.com", password_hash=hash_password("p2")
+    ) == (user_id, False)
+    assert await repos.set_password(db, email="x@example.com", password_hash=hash_password("p3"))
     async with db.begin() as conn:
         row = await users.get_user(conn, user_id=user_id)
     assert row is not None and verify_password("p3", row["password_hash"])

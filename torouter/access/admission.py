@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from torouter.errors import error
-from torouter.snapshot import (
+from torouter.records import (
     ChannelRec,
     GroupRec,
     KeyRec,

@@ -10,17 +10,20 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 
 __all__ = [
     "ADMIN_TOKEN_RE",
     "FAILED_LOOKUPS_PER_MINUTE",
     "KEY_RE",
+    "NewKey",
     "generate_admin_token",
     "generate_key",
     "hash_key",
     "hash_token",
     "is_key_shaped",
     "mask_key",
+    "new_key",
     "same_hash",
 ]
 
@@ -74,3 +77,18 @@ def mask_key(key: str) -> str:
     if len(body) < 12:
         return prefix + "…"
     return f"{prefix}{body[:4]}…{body[-4:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A freshly generated key: `secret` is shown once; only `key_hash` and `mask` are stored."""
+
+    secret: str
+    key_hash: str
+    mask: str
+
+
+def new_key() -> NewKey:
+    """Generate a key with what storage keeps of it (R7.2)."""
+    key = generate_key()
+    return NewKey(secret=key, key_hash=hash_key(key), mask=mask_key(key))

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from torouter.access.calendar import Period, periods
 from torouter.errors import GatewayError, error
-from torouter.snapshot import KeyRec, SubscriptionRec
+from torouter.records import KeyRec, SubscriptionRec
 from torouter.state.base import AdmitRequest, Hold, Verdict, Window
 
 __all__ = [

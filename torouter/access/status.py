@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from torouter.access import limits as lim
-from torouter.snapshot import KeyRec, Snapshot
+from torouter.records import KeyRec, Snapshot
 from torouter.state.base import StateBackend
 
 __all__ = ["key_status"]

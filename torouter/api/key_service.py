@@ -14,6 +14,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from torouter.access.keys import new_key
 from torouter.access.status import key_status
 from torouter.api.changes import deployment_zone, now
 from torouter.api.deps import ApiDeps
@@ -127,7 +128,16 @@ async def create_key(
         raise error("CONFLICT", f"An account can have at most {limit} API keys; delete one first")
     fields = body.model_fields_set | {"name", "status"}
     columns = key_columns(body, fields, now(deps))
-    return await apikeys.create_key(conn, user_id=user_id, group_id=group["id"], **columns)
+    key = new_key()
+    key_id = await apikeys.insert_key(
+        conn,
+        user_id=user_id,
+        group_id=group["id"],
+        key_hash=key.key_hash,
+        mask=key.mask,
+        **columns,
+    )
+    return key_id, key.secret
 
 
 def _writable(row: RowMapping) -> None:

@@ -24,7 +24,7 @@ from torouter.access.admission import Admission
 from torouter.access.limits import Ticket
 from torouter.billing.seed import committed_values
 from torouter.errors import error
-from torouter.snapshot import Snapshot, SubscriptionRec
+from torouter.records import Snapshot, SubscriptionRec
 from torouter.state.base import StateBackend, StateUnavailable, Verdict
 from torouter.state.lock import LockFactory
 from torouter.storage.db import Database

@@ -7,57 +7,16 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from torouter.protocols.internal import Usage
+from torouter.records import Prices  # re-exported: the record lives in the leaf module
 
 __all__ = ["Prices", "cost_nusd", "estimate_nusd"]
 
 _ZERO = Decimal(0)
 _NANO = Decimal(10**9)
 _PER_TOKEN = Decimal(1000)  # USD per 1M tokens → nUSD per token
-
-
-@dataclass(frozen=True, slots=True)
-class Prices:
-    input: Decimal = _ZERO
-    output: Decimal = _ZERO
-    cache_read: Decimal = _ZERO
-    cache_write_5m: Decimal = _ZERO
-    cache_write_1h: Decimal = _ZERO
-    per_request: Decimal = _ZERO
-    per_image: Decimal = _ZERO
-    per_audio_minute: Decimal = _ZERO
-    per_1m_characters: Decimal = _ZERO
-
-    @classmethod
-    def with_defaults(
-        cls,
-        *,
-        input: Decimal | None = None,
-        output: Decimal | None = None,
-        cache_read: Decimal | None = None,
-        cache_write_5m: Decimal | None = None,
-        cache_write_1h: Decimal | None = None,
-        per_request: Decimal | None = None,
-        per_image: Decimal | None = None,
-        per_audio_minute: Decimal | None = None,
-        per_1m_characters: Decimal | None = None,
-    ) -> Prices:
-        """Unset prices are 0, except the cache prices, which default from `input` (R10.3)."""
-        inp = input if input is not None else _ZERO
-        return cls(
-            input=inp,
-            output=output if output is not None else _ZERO,
-            cache_read=cache_read if cache_read is not None else inp,
-            cache_write_5m=cache_write_5m if cache_write_5m is not None else inp * Decimal("1.25"),
-            cache_write_1h=cache_write_1h if cache_write_1h is not None else inp * 2,
-            per_request=per_request or _ZERO,
-            per_image=per_image or _ZERO,
-            per_audio_minute=per_audio_minute or _ZERO,
-            per_1m_characters=per_1m_characters or _ZERO,
-        )
 
 
 def _round(value: Decimal) -> int:
@@ -86,7 +45,7 @@ def cost_nusd(usage: Usage, prices: Prices, multiplier: Decimal = Decimal(1)) ->
         + usage.images * p_img
         + usage.characters * p_char
     ) * m
-    den = 10 ** (exp + m_exp)
+    den: int = 10 ** (exp + m_exp)  # exp, m_exp ≥ 0: an int (typeshed says Any for int ** int)
     if total >= 0:
         return (2 * total + den) // (2 * den)
     return -((-2 * total + den) // (2 * den))

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, true
 
 from torouter.access import limits as lim
 from torouter.access.calendar import periods
-from torouter.snapshot import Snapshot
+from torouter.records import Snapshot
 from torouter.storage import tables as t
 from torouter.storage.db import Database
 

@@ -8,7 +8,7 @@ from typing import Any
 from torouter.access.admission import Admission
 from torouter.gateway.routes import Route
 from torouter.protocols.internal import Usage
-from torouter.snapshot import KeyRec
+from torouter.records import KeyRec
 
 __all__ = ["Attempt", "RequestContext"]
 

@@ -29,8 +29,8 @@ from torouter.gateway.passthrough import (
 from torouter.protocols import embeddings, media
 from torouter.protocols.internal import Usage
 from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
+from torouter.records import ChannelRec
 from torouter.routing import matrix
-from torouter.snapshot import ChannelRec
 from torouter.upstreams import anthropic as anthropic_up
 from torouter.upstreams import gemini as gemini_up
 from torouter.upstreams import openai as openai_up

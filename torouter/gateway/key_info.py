@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from torouter.access.status import key_status
 from torouter.asgi import Send, respond
 from torouter.errors import error
-from torouter.snapshot import KeyRec, Snapshot
+from torouter.records import KeyRec, Snapshot
 from torouter.state.base import StateBackend
 from torouter.storage import tables as t
 from torouter.storage.db import Database

@@ -12,7 +12,7 @@ from torouter.asgi import Send, respond
 from torouter.config import Settings
 from torouter.errors import error
 from torouter.gateway.context import RequestContext
-from torouter.snapshot import ModelRec, Snapshot
+from torouter.records import ModelRec, Snapshot
 
 __all__ = ["answer", "list_surface"]
 

@@ -29,12 +29,12 @@ from torouter.gateway.disconnect import ClientWatch
 from torouter.gateway.exchange import Exchange
 from torouter.gateway.keepalive import KeepAlive, ping_for
 from torouter.protocols import envelopes
+from torouter.records import ChannelRec
 from torouter.routing import matrix
 from torouter.routing.affinity import Affinity, session_signal
 from torouter.routing.classify import Outcome, classify_status
 from torouter.routing.health import HealthBook
 from torouter.routing.selector import select_channel
-from torouter.snapshot import ChannelRec
 from torouter.upstreams.transport import (
     UpstreamFailure,
     UpstreamResponse,

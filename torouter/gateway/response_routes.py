@@ -20,8 +20,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from torouter.errors import error
+from torouter.records import ChannelRec
 from torouter.routing import matrix
-from torouter.snapshot import ChannelRec
 from torouter.storage import tables as t
 from torouter.storage.db import Database
 

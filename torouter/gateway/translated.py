@@ -26,7 +26,7 @@ from torouter.protocols import (
 )
 from torouter.protocols import internal as ir
 from torouter.protocols.translate import FRONT, UPSTREAM
-from torouter.snapshot import ChannelRec, ModelRec
+from torouter.records import ChannelRec, ModelRec
 
 __all__ = ["TranslatedStream", "Translation"]
 

@@ -190,7 +190,7 @@ def _tools(body: dict[str, Any], req: Request) -> None:
         if kind == "tool":
             req.tool_choice = ToolChoice("tool", str(choice.get("name") or ""))
         elif kind in ("auto", "none", "any"):
-            req.tool_choice = ToolChoice("required" if kind == "any" else kind)  # type: ignore[arg-type]
+            req.tool_choice = ToolChoice("required" if kind == "any" else kind)
         else:
             raise _invalid("tool_choice.type must be auto, any, tool or none", "tool_choice")
         if choice.get("disable_parallel_tool_use") is True:

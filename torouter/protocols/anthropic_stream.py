@@ -313,7 +313,7 @@ class StreamEncoder:
         if self._started:
             return
         self._started = True
-        message = {
+        message: dict[str, Any] = {
             "id": self._id,
             "type": "message",
             "role": "assistant",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import orjson
 
 from torouter.errors import GatewayError
 from torouter.protocols.openai_responses_stream import in_stream_error as responses_stream_error
 
-__all__ = ["pick_language", "render_error", "should_retry_header"]
+__all__ = ["Surface", "pick_language", "render_error", "should_retry_header"]
+
+# The envelope a client reads errors in: its front door's protocol (`matrix.FRONT_PROTOCOL`).
+Surface = Literal["openai", "responses", "anthropic", "gemini"]
 
 _GEMINI_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -66,7 +70,7 @@ def retry_after_seconds(seconds: float) -> int:
 
 
 def render_error(
-    err: GatewayError, surface: str, *, lang: str = "en", request_id: str = ""
+    err: GatewayError, surface: Surface, *, lang: str = "en", request_id: str = ""
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """(status, extra headers, body) for the caller's protocol."""
     spec = err.spec
@@ -111,7 +115,7 @@ def render_error(
 
 
 def render_upstream_error(
-    surface: str, status: int, platform: str, type_: str, message: str
+    surface: Surface, status: int, platform: str, type_: str, message: str
 ) -> bytes:
     """A terminal upstream error re-wrapped in the caller's envelope (R8.2, R8.3)."""
     if surface == "anthropic":
@@ -138,7 +142,9 @@ def render_upstream_error(
     )
 
 
-def stream_error(surface: str, message: str, type_: str, code: str, *, sse: bool = True) -> bytes:
+def stream_error(
+    surface: Surface, message: str, type_: str, code: str, *, sse: bool = True
+) -> bytes:
     """The one in-stream error event after the first byte (R4.6), then the stream ends."""
     if surface == "anthropic":
         payload = {"type": "error", "error": {"type": type_, "message": message}}

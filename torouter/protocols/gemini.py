@@ -42,6 +42,7 @@ from torouter.protocols.internal import (
     Tool,
     ToolCallPart,
     ToolChoice,
+    ToolMode,
     ToolResultPart,
 )
 
@@ -63,7 +64,12 @@ __all__ = [
 ]
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
-_MODES = {"AUTO": "auto", "NONE": "none", "ANY": "required", "VALIDATED": "auto"}
+_MODES: dict[str, ToolMode] = {
+    "AUTO": "auto",
+    "NONE": "none",
+    "ANY": "required",
+    "VALIDATED": "auto",
+}
 
 
 def _invalid(message: str, param: str) -> GatewayError:
@@ -229,7 +235,7 @@ def _tools(body: dict[str, Any], req: Request) -> None:
         else:
             if len(names) > 1:
                 req.drop("allowedFunctionNames")
-            req.tool_choice = ToolChoice(mode)  # type: ignore[arg-type]
+            req.tool_choice = ToolChoice(mode)
 
 
 def untranslatable(body: dict[str, Any]) -> tuple[str, str] | None:

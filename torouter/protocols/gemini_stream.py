@@ -18,6 +18,7 @@ import orjson
 
 from torouter.protocols.common import args_object, dumps, upstream_call_id
 from torouter.protocols.internal import (
+    BlockKind,
     BlockStart,
     BlockStop,
     ErrorEvent,
@@ -197,13 +198,13 @@ class StreamDecoder:
             out.append(BlockStop(self._block))
             self._open = None
 
-    def _open_block(self, kind: str, out: list[Event]) -> None:
+    def _open_block(self, kind: BlockKind, out: list[Event]) -> None:
         if self._open != kind:
             self._end_partial(out)
             self._close(out)
             self._block += 1
             self._open = kind
-            out.append(BlockStart(self._block, kind))  # type: ignore[arg-type]
+            out.append(BlockStart(self._block, kind))
 
     def _signature(self, sig: str, out: list[Event]) -> None:
         """A part's signature: onto the open thinking block, else on one of its own."""

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 __all__ = [
     "STOP_REASONS",
+    "TOOL_MODES",
+    "BlockKind",
     "BlockStart",
     "BlockStop",
     "ErrorEvent",
@@ -45,6 +47,7 @@ __all__ = [
     "ToolCallPart",
     "ToolCallStart",
     "ToolChoice",
+    "ToolMode",
     "ToolResultPart",
     "Usage",
     "UsageEvent",
@@ -53,6 +56,10 @@ __all__ = [
 StopReason = Literal["end", "length", "tool_call", "filtered"]
 STOP_REASONS: tuple[StopReason, ...] = ("end", "length", "tool_call", "filtered")
 Role = Literal["user", "assistant", "tool"]
+ToolMode = Literal["auto", "none", "required", "tool"]
+BlockKind = Literal["text", "thinking", "redacted_thinking"]
+# The string forms of a tool choice every front door accepts (Anthropic's `any` is mapped).
+TOOL_MODES: dict[str, ToolMode] = {"auto": "auto", "none": "none", "required": "required"}
 
 
 @dataclass(slots=True)
@@ -155,7 +162,7 @@ class Tool:
 
 @dataclass(slots=True)
 class ToolChoice:
-    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    mode: ToolMode = "auto"
     name: str | None = None  # for mode "tool"
 
 
@@ -236,7 +243,7 @@ class Start:
 @dataclass(slots=True, frozen=True)
 class BlockStart:
     index: int
-    kind: Literal["text", "thinking", "redacted_thinking"]
+    kind: BlockKind
     data: str = ""  # redacted thinking's opaque data
 
 

@@ -16,6 +16,7 @@ import orjson
 from torouter.errors import GatewayError, error
 from torouter.protocols.common import dumps, effort_for, parse_data_uri, upstream_call_id
 from torouter.protocols.internal import (
+    TOOL_MODES,
     ImagePart,
     Message,
     Part,
@@ -312,9 +313,10 @@ def _tools(body: dict[str, Any], req: Request) -> None:
         )
     choice = body.get("tool_choice")
     if isinstance(choice, str):
-        if choice not in ("auto", "none", "required"):
+        mode = TOOL_MODES.get(choice)
+        if mode is None:
             raise _invalid("tool_choice must be auto, none, required or a function", "tool_choice")
-        req.tool_choice = ToolChoice(choice)  # type: ignore[arg-type]
+        req.tool_choice = ToolChoice(mode)
     elif isinstance(choice, dict):
         fn = choice.get("function")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):

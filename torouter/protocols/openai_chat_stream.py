@@ -15,6 +15,7 @@ import orjson
 
 from torouter.protocols.common import upstream_call_id
 from torouter.protocols.internal import (
+    BlockKind,
     BlockStart,
     BlockStop,
     ErrorEvent,
@@ -132,12 +133,12 @@ class StreamDecoder:
             out.append(BlockStop(self._block))
             self._open = None
 
-    def _open_block(self, kind: str, out: list[Event]) -> None:
+    def _open_block(self, kind: BlockKind, out: list[Event]) -> None:
         if self._open != kind:
             self._close(out)
             self._block += 1
             self._open = kind
-            out.append(BlockStart(self._block, kind))  # type: ignore[arg-type]
+            out.append(BlockStart(self._block, kind))
 
     def _end(self, out: list[Event]) -> None:
         self._close(out)

@@ -18,6 +18,7 @@ from typing import Any
 from torouter.errors import GatewayError, error
 from torouter.protocols.common import dumps, parse_data_uri, upstream_call_id
 from torouter.protocols.internal import (
+    TOOL_MODES,
     ImagePart,
     Message,
     Part,
@@ -268,9 +269,10 @@ def _tools(body: dict[str, Any], req: Request) -> None:
     if choice is None:
         return
     if isinstance(choice, str):
-        if choice not in ("auto", "none", "required"):
+        mode = TOOL_MODES.get(choice)
+        if mode is None:
             raise _invalid("tool_choice must be auto, none, required or a tool", "tool_choice")
-        req.tool_choice = ToolChoice(choice)  # type: ignore[arg-type]
+        req.tool_choice = ToolChoice(mode)
     elif isinstance(choice, dict) and choice.get("type") == "function":
         if not isinstance(choice.get("name"), str):
             raise _invalid("tool_choice.name is required", "tool_choice.name")
@@ -361,8 +363,8 @@ def parse_request(body: dict[str, Any]) -> Request:
     req.include_usage = True
     user = body.get("safety_identifier") or body.get("user")
     req.user = user if isinstance(user, str) else None
-    key = body.get("prompt_cache_key")
-    req.prompt_cache_key = key if isinstance(key, str) else None
+    cache_key = body.get("prompt_cache_key")
+    req.prompt_cache_key = cache_key if isinstance(cache_key, str) else None
     if body.get("truncation") not in (None, "disabled"):
         req.drop("truncation")
     for name in _DROPPED:
@@ -490,9 +492,9 @@ def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) ->
         elif kind == "message":
             for c in item.get("content") or ():
                 if isinstance(c, dict) and c.get("type") in ("output_text", "refusal"):
-                    text = c.get("text") if c.get("type") == "output_text" else c.get("refusal")
-                    if isinstance(text, str) and text:
-                        parts.append(TextPart(text))
+                    said = c.get("text") if c.get("type") == "output_text" else c.get("refusal")
+                    if isinstance(said, str) and said:
+                        parts.append(TextPart(said))
         elif kind == "function_call":
             args = item.get("arguments")
             parts.append(

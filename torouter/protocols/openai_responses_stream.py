@@ -15,7 +15,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -453,12 +453,14 @@ class StreamDecoder:
             out.append(BlockStop(self._block))
             self._open = None
 
-    def _open_block(self, kind: str, out: list[Event]) -> None:
+    def _open_block(
+        self, kind: Literal["text", "thinking", "tool", "other"], out: list[Event]
+    ) -> None:
         self._close(out)
         self._block += 1
         self._open = kind
-        if kind in ("text", "thinking"):
-            out.append(BlockStart(self._block, kind))  # type: ignore[arg-type]
+        if kind == "text" or kind == "thinking":
+            out.append(BlockStart(self._block, kind))
 
     def _event(self, name: str | None, data: bytes, out: list[Event]) -> None:
         try:
@@ -474,7 +476,8 @@ class StreamDecoder:
         if not isinstance(obj, dict):
             return
         kind = obj.get("type") or name
-        response = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+        raw = obj.get("response")
+        response: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if not self._started and kind != "error":
             self._started = True
             created = response.get("created_at")
@@ -486,7 +489,8 @@ class StreamDecoder:
                 )
             )
         if kind == "response.output_item.added":
-            item = obj.get("item") if isinstance(obj.get("item"), dict) else {}
+            raw_item = obj.get("item")
+            item: dict[str, Any] = raw_item if isinstance(raw_item, dict) else {}
             itype = item.get("type")
             if itype == "message":
                 self._open_block("text", out)

@@ -1,25 +1,26 @@
 """Which wire-format module speaks for a front door or an upstream platform (SPEC R5.2).
 
 Each module exposes the same functions and classes: `parse_request`, `render_request`,
-`parse_response`, `render_response`, `StreamDecoder`, `StreamEncoder`.
+`parse_response`, `render_response`, `StreamDecoder`, `StreamEncoder`; the tables are typed
+with the `codec.Codec` protocol, so mypy checks every module against that shape.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 from torouter.protocols import anthropic, gemini, openai_chat, openai_responses
+from torouter.protocols.codec import Codec
 
 __all__ = ["FRONT", "UPSTREAM", "untranslatable"]
 
-FRONT: dict[str, ModuleType] = {
+FRONT: dict[str, Codec] = {
     "openai": openai_chat,
     "responses": openai_responses,
     "anthropic": anthropic,
     "gemini": gemini,
 }
-UPSTREAM: dict[str, ModuleType] = {
+UPSTREAM: dict[str, Codec] = {
     "openai": openai_chat,
     "openrouter": openai_chat,
     "openai-compatible": openai_chat,

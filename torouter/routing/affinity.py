@@ -25,8 +25,9 @@ def session_signal(
         return "h:" + sid.decode("latin-1")
     if front == "anthropic":
         meta = payload.get("metadata")
-        if isinstance(meta, dict) and isinstance(meta.get("user_id"), str):
-            return "a:" + meta["user_id"]
+        user_id = meta.get("user_id") if isinstance(meta, dict) else None
+        if isinstance(user_id, str):
+            return "a:" + user_id
     elif front == "gemini":
         cached = payload.get("cachedContent")
         if isinstance(cached, str):

@@ -20,9 +20,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from torouter.records import ChannelRec
 from torouter.routing.classify import Outcome, has_billing_pattern
 from torouter.routing.resets import reset_after
-from torouter.snapshot import ChannelRec
 
 __all__ = ["ChannelHealth", "Cooldown", "HealthBook"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from torouter.snapshot import ChannelRec, ModelRec
+from torouter.records import ChannelRec, ModelRec
 
 __all__ = [
     "FRONT_PROTOCOL",

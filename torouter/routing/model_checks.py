@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from torouter.snapshot import ChannelRec
+from torouter.records import ChannelRec
 from torouter.upstreams import anthropic as anthropic_up
 from torouter.upstreams import gemini as gemini_up
 from torouter.upstreams import openai as openai_up

@@ -1,8 +1,9 @@
-"""Probing auto-disabled channels and persisting disables (SPEC R9.6).
+"""Probing auto-disabled channels (SPEC R9.6).
 
 Every `routing.probe_interval_s` the node sends one one-token request to each auto-disabled
-channel's `test_model`; a success re-enables it. Disables decided by the health book are
-written to the database off the request path, then the snapshot reloads.
+channel's `test_model`; a success re-enables it through the `StatusWriter` it is handed
+(`torouter/channel_status.py` persists the status off the request path, then the snapshot
+reloads). Routing itself touches no database.
 """
 
 from __future__ import annotations
@@ -11,22 +12,23 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-from sqlalchemy import update
 
-from torouter.operations.jobs import JobLog
+from torouter.records import ChannelRec, ChannelStatus
 from torouter.routing.health import HealthBook
-from torouter.snapshot import ChannelRec, SnapshotHolder
 from torouter.state.lock import LockFactory, local_lock
-from torouter.storage import tables as t
-from torouter.storage.db import Database
 from torouter.upstreams import anthropic as anthropic_up
 from torouter.upstreams import gemini as gemini_up
 from torouter.upstreams import openai as openai_up
 from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
-__all__ = ["ChannelStatusWriter", "probe_channel", "run_probes"]
+if TYPE_CHECKING:  # annotations only: routing imports no SQL (DESIGN §2)
+    from torouter.operations.jobs import JobLog
+    from torouter.snapshot import SnapshotHolder
+
+__all__ = ["StatusWriter", "probe_channel", "run_probes"]
 
 log = logging.getLogger("torouter.routing")
 
@@ -73,47 +75,26 @@ async def probe_channel(http: UpstreamTransport, ch: ChannelRec) -> tuple[bool, 
     return 200 <= resp.status < 300, resp.status, text[:200]
 
 
-class ChannelStatusWriter:
-    """Persists a channel's status and reloads the snapshot, one write at a time."""
+class StatusWriter(Protocol):
+    """Persists a channel's status (`torouter.channel_status.ChannelStatusWriter`)."""
 
-    def __init__(self, db: Database, snapshot: SnapshotHolder) -> None:
-        self._db = db
-        self._snapshot = snapshot
-        self._tasks: set[asyncio.Task[None]] = set()
+    async def write(self, channel_id: int, status: ChannelStatus, reason: str | None) -> None: ...
 
-    def schedule(self, channel_id: int, status: str, reason: str | None) -> None:
-        task = asyncio.get_running_loop().create_task(self.write(channel_id, status, reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
-    async def write(self, channel_id: int, status: str, reason: str | None) -> None:
-        try:
-            async with self._db.begin() as conn:
-                await conn.execute(
-                    update(t.channels)
-                    .where(t.channels.c.id == channel_id, t.channels.c.status != "disabled")
-                    .values(
-                        status=status, status_reason=reason, status_since=dt.datetime.now(dt.UTC)
-                    )
-                )
-            await self._snapshot.invalidate()  # every node stops or resumes using it (R7.12)
-            log.warning(
-                "channel status changed",
-                extra={"channel": channel_id, "status": status, "reason": reason},
-            )
-        except Exception:
-            log.exception("could not persist channel status", extra={"channel": channel_id})
+def __getattr__(name: str) -> Any:
+    """`probe.ChannelStatusWriter`, the writer's old home, still resolves (loaded on use)."""
+    if name == "ChannelStatusWriter":
+        from torouter.channel_status import ChannelStatusWriter
 
-    async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return ChannelStatusWriter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 async def run_probes(
     http: UpstreamTransport,
     snapshot: SnapshotHolder,
     health: HealthBook,
-    writer: ChannelStatusWriter,
+    writer: StatusWriter,
     interval: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     lock: LockFactory = local_lock,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from torouter.snapshot import ChannelRec
+from torouter.records import ChannelRec
 
 __all__ = ["select_channel"]
 

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from torouter.snapshot import ChannelRec, Snapshot
+from torouter.records import ChannelRec, Snapshot
 from torouter.upstreams import anthropic as anthropic_up
 from torouter.upstreams import gemini as gemini_up
 from torouter.upstreams import openai as openai_up

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torouter.snapshot import ChannelRec
+from torouter.records import ChannelRec
 
 __all__ = ["messages_url", "request_headers"]
 

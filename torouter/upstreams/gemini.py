@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from torouter.snapshot import ChannelRec
+from torouter.records import ChannelRec
 
 __all__ = ["action_url", "request_headers"]
 

@@ -7,7 +7,7 @@ model id; the api-version comes from the channel option `api_version`.
 
 from __future__ import annotations
 
-from torouter.snapshot import ChannelRec
+from torouter.records import ChannelRec
 
 __all__ = ["OPENAI_WIRE", "chat_url", "endpoint_url", "request_headers"]
 

@@ -23,9 +23,8 @@ ledger, so repairing twice (or on two nodes) changes nothing the second time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torouter.billing.payments.amounts import NUSD_PER_CENT
 from torouter.billing.payments.provider import CheckoutSession, ProviderRefund
 from torouter.billing.payments.settle import PAID_STATES, mismatches, order_reference
+from torouter.records import Row
 from torouter.storage.repos.orders import refund_entries_total
 from torouter.storage.tables import ledger, orders
 
@@ -62,7 +62,7 @@ class Mismatch:
 
 @dataclass(frozen=True, slots=True)
 class OrderFacts:
-    order: Mapping[str, Any]
+    order: Row
     credited_nusd: int  # its `topup` entry less reconciliation's corrections (0: none)
     ledger_refunded_nusd: int  # what its refund entries took from the balance (≥ 0)
     session: CheckoutSession | None  # None: no session at Stripe
@@ -157,7 +157,7 @@ def check(facts: OrderFacts) -> list[Mismatch]:
 
 async def order_facts(
     conn: AsyncConnection,
-    order: Mapping[str, Any],
+    order: Row,
     session: CheckoutSession | None,
     stripe_refunds: Sequence[ProviderRefund] | None,
 ) -> OrderFacts:
@@ -181,7 +181,7 @@ async def order_facts(
     )
 
 
-def needs_refund_lookup(order: Mapping[str, Any], ledger_refunded: int) -> bool:
+def needs_refund_lookup(order: Row, ledger_refunded: int) -> bool:
     return bool(order["stripe_payment_intent"]) and (
         ledger_refunded != 0 or order["status"] in ("refund_requested", "refunded")
     )
@@ -193,7 +193,7 @@ async def gather(
     refunds: Sequence[ProviderRefund],
     start: dt.datetime,
     end: dt.datetime,
-) -> tuple[list[Mapping[str, Any]], dict[str, CheckoutSession], set[str], list[Mismatch]]:
+) -> tuple[list[Row], dict[str, CheckoutSession], set[str], list[Mismatch]]:
     """The orders to check: Stripe orders made in [start, end), those the sessions and refunds
     of the period name. Returns them, the sessions by order id, the orders whose refunds
     must be looked up, and the paid sessions that name no order of ours."""

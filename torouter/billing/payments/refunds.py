@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,6 +35,7 @@ from torouter.billing.payments.amounts import (
 )
 from torouter.billing.payments.provider import ProviderRefund
 from torouter.errors import error
+from torouter.records import Row
 from torouter.storage.repos.ledger import add_ledger_entry, debit_if_covered
 from torouter.storage.repos.orders import (
     claim_refund,
@@ -64,7 +63,7 @@ log = logging.getLogger("torouter.payments")
 CLAIM_S = 600  # an attempt older than this was interrupted (its process died)
 
 
-async def _topup_entry(conn: AsyncConnection, order_id: str) -> Mapping[str, Any] | None:
+async def _topup_entry(conn: AsyncConnection, order_id: str) -> Row | None:
     q = select(ledger).where(ledger.c.reason == "topup", ledger.c.reference == order_id)
     return (await conn.execute(q)).mappings().first()
 
@@ -102,7 +101,7 @@ async def _later_credits(conn: AsyncConnection, user_id: int, after_id: int) -> 
     return credits
 
 
-async def refundable_now(conn: AsyncConnection, order: Mapping[str, Any]) -> int:
+async def refundable_now(conn: AsyncConnection, order: Row) -> int:
     """What of this top-up is still in the balance (R14.5), in nUSD."""
     if order["kind"] != "topup":
         return 0
@@ -114,7 +113,7 @@ async def refundable_now(conn: AsyncConnection, order: Mapping[str, Any]) -> int
     return refundable(int(balance or 0), int(order["amount_nusd"]), later)
 
 
-def refund_refusal(order: Mapping[str, Any], *, now: dt.datetime, window_days: int) -> str | None:
+def refund_refusal(order: Row, *, now: dt.datetime, window_days: int) -> str | None:
     """Why the user cannot ask for a refund of this order, before looking at what is left of
     it; None when they can (a paid Stripe top-up within the window). Pages use it to offer
     the button only where the request can succeed."""
@@ -130,7 +129,7 @@ def refund_refusal(order: Mapping[str, Any], *, now: dt.datetime, window_days: i
 
 async def request_refund(
     conn: AsyncConnection,
-    order: Mapping[str, Any],
+    order: Row,
     *,
     reason: str,
     now: dt.datetime,

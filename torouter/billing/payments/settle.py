@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torouter.billing.payments.amounts import NUSD_PER_CENT
 from torouter.billing.payments.provider import CheckoutSession
 from torouter.errors import GatewayError
+from torouter.records import Row
 from torouter.storage.repos.ledger import add_ledger_entry
 from torouter.storage.repos.orders import get_order, move_order
 from torouter.storage.tables import orders, plans
@@ -36,6 +37,7 @@ __all__ = [
     "PAID_STATES",
     "SETTLEABLE",
     "Outcome",
+    "SettleResult",
     "Subscribe",
     "mismatches",
     "settle_paid",
@@ -51,14 +53,28 @@ PAID_STATES = ("paid", "refund_requested", "refunded", "refund_rejected")
 # Applies a plan to a user in the caller's transaction — (conn, user id, plan row, at,
 # enforce max_per_user) — returning the subscription's id, or raising a GatewayError
 # (CONFLICT) when it cannot be applied. Passed in from the API layer.
-Subscribe = Callable[[AsyncConnection, int, Mapping[str, Any], dt.datetime, bool], Awaitable[int]]
+Subscribe = Callable[[AsyncConnection, int, Row, dt.datetime, bool], Awaitable[int]]
+
+
+# What applying a session or a webhook event did; stored as the webhook event's outcome.
+# `duplicate`: the event was seen before; `refund_failed`: a refund Stripe reported failed.
+SettleResult = Literal[
+    "credited",
+    "already",
+    "mismatch",
+    "unknown_order",
+    "pending",
+    "expired",
+    "failed",
+    "ignored",
+    "duplicate",
+    "refund_failed",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    # credited | already | mismatch | unknown_order | pending | expired | failed | ignored
-    # | duplicate (the event was seen before)
-    result: str
+    result: SettleResult
     order_id: str | None = None
     user_id: int | None = None
     credited_nusd: int = 0  # added to the balance (moves the gateway's counter)
@@ -70,7 +86,7 @@ def order_reference(session: CheckoutSession) -> str | None:
     return session.client_reference_id or session.metadata.get("order_id")
 
 
-def mismatches(order: Mapping[str, Any], session: CheckoutSession) -> list[str]:
+def mismatches(order: Row, session: CheckoutSession) -> list[str]:
     """The fields on which a session and our order disagree (empty: it is this order's)."""
     bad = []
     if session.client_reference_id != order["id"]:
@@ -92,7 +108,7 @@ def mismatches(order: Mapping[str, Any], session: CheckoutSession) -> list[str]:
 
 async def _checked(
     conn: AsyncConnection, session: CheckoutSession, source: str
-) -> tuple[Mapping[str, Any] | None, Outcome | None]:
+) -> tuple[Row | None, Outcome | None]:
     ref = order_reference(session)
     order = await get_order(conn, ref) if ref else None
     if order is None:
@@ -182,7 +198,7 @@ async def settle_paid(
 
 
 async def _apply_plan(
-    conn: AsyncConnection, order: Mapping[str, Any], now: dt.datetime, subscribe: Subscribe
+    conn: AsyncConnection, order: Row, now: dt.datetime, subscribe: Subscribe
 ) -> int | None:
     plan = (
         (await conn.execute(select(plans).where(plans.c.id == order["plan_id"]))).mappings().first()
@@ -204,7 +220,7 @@ async def _apply_plan(
 async def settle_unpaid(
     conn: AsyncConnection,
     session: CheckoutSession,
-    status: str,
+    status: Literal["expired", "failed"],
     *,
     now: dt.datetime,
     source: str,

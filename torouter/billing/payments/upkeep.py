@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +24,7 @@ from torouter.billing.payments.refund_flow import stripe_refunds_of
 from torouter.billing.payments.service import Payments
 from torouter.billing.payments.settle import SETTLEABLE, Outcome, settle_paid
 from torouter.errors import error
+from torouter.records import Row
 from torouter.storage.repos.ledger import add_ledger_entry
 from torouter.storage.repos.orders import get_order, move_order, refund_entries_total
 from torouter.storage.tables import orders
@@ -46,9 +46,7 @@ class SyncReport:
     errors: int = 0
 
 
-async def _pending(
-    p: Payments, *, due_before: dt.datetime, expiry: bool
-) -> list[Mapping[str, Any]]:
+async def _pending(p: Payments, *, due_before: dt.datetime, expiry: bool) -> list[Row]:
     now = p.clock()
     c = orders.c
     cond = [c.status == "pending", c.method == "stripe", c.created_at >= now - HORIZON]
@@ -60,7 +58,7 @@ async def _pending(
 async def _settle_one(
     p: Payments,
     provider: PaymentProvider,
-    order: Mapping[str, Any],
+    order: Row,
     report: SyncReport,
     *,
     expire: bool,
@@ -118,9 +116,7 @@ async def expire_due(p: Payments) -> SyncReport:
 # -- reconciliation ------------------------------------------------------------------------------
 
 
-async def _session_of(
-    provider: PaymentProvider, order: Mapping[str, Any]
-) -> CheckoutSession | None:
+async def _session_of(provider: PaymentProvider, order: Row) -> CheckoutSession | None:
     if not order["stripe_session_id"]:
         return None
     try:
@@ -134,7 +130,7 @@ async def _session_of(
 async def _facts(
     p: Payments,
     provider: PaymentProvider,
-    order: Mapping[str, Any],
+    order: Row,
     session: CheckoutSession | None,
     *,
     refunds_named: bool,

@@ -1,4 +1,7 @@
-"""API keys (R7.2, R13): stored as SHA-256 hex plus a display mask, never in plaintext."""
+"""API keys (R7.2, R13): stored as SHA-256 hex plus a display mask, never in plaintext.
+
+The caller generates, hashes and masks the key (`access.keys.new_key`); storage never sees it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from torouter.access.keys import generate_key, hash_key, mask_key
 from torouter.storage.repos._common import insert_row, now, select_one
 from torouter.storage.tables import api_keys
 
@@ -17,7 +19,6 @@ __all__ = [
     "EDITABLE_FIELDS",
     "HASH_ONLY_MASK",
     "count_live_keys",
-    "create_key",
     "get_key",
     "get_key_by_hash",
     "insert_key",
@@ -78,23 +79,6 @@ async def insert_key(
         },
     )
     return key_id
-
-
-async def create_key(
-    conn: AsyncConnection, *, user_id: int, group_id: int, name: str, **limits: Any
-) -> tuple[int, str]:
-    """A new random key; returns (id, the key), the only time the key is known."""
-    key = generate_key()
-    key_id = await insert_key(
-        conn,
-        user_id=user_id,
-        group_id=group_id,
-        name=name,
-        key_hash=hash_key(key),
-        mask=mask_key(key),
-        **limits,
-    )
-    return key_id, key
 
 
 async def get_key_by_hash(conn: AsyncConnection, *, key_hash: str) -> RowMapping | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,6 +21,7 @@ __all__ = [
     "get_channel",
     "get_channel_by_name",
     "set_channel_groups",
+    "set_channel_status",
 ]
 
 PLATFORMS = ("openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai")
@@ -113,3 +114,14 @@ async def set_channel_groups(
             [{"channel_id": channel_id, "group_id": g} for g in sorted(wanted - current)],
         )
     return True
+
+
+async def set_channel_status(
+    conn: AsyncConnection, *, channel_id: int, status: str, reason: str | None
+) -> None:
+    """A health decision (auto-disable, probe re-enable); never overrides an admin's disable."""
+    await conn.execute(
+        update(channels)
+        .where(channels.c.id == channel_id, channels.c.status != "disabled")
+        .values(status=status, status_reason=reason, status_since=now())
+    )
