@@ -47,6 +47,7 @@ from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
 from torouter.usage.journal import Journal
+from torouter.usage.journal_slots import JournalSlot, adopted_segments
 from torouter.usage.recorder import UsageRecorder
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class Components:
     heartbeat: Any = None
     job_log: Any = None
     site_config: Any = None
+    journal_slot: JournalSlot | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -283,7 +285,8 @@ class ToRouterApp:
             await ledger.on_snapshot(snap)  # counters of users not seen yet
             health.sync_status(snap.channels.values())
 
-        journal = Journal(Path(s.data_dir) / "journal")
+        slot = JournalSlot(Path(s.data_dir) / "journal")  # one per worker (R11.2)
+        journal = Journal(slot.path)
         notices = _low_balance_mailer(s, self.base_url())
         recorder = UsageRecorder(
             db,
@@ -294,7 +297,9 @@ class ToRouterApp:
             zone=ZoneInfo(s.timezone),  # roll-up days and hours (R11.3)
             on_low_balance=notices,
         )
-        await recorder.replay()  # before seeding: balances must include what the journal held
+        with adopted_segments(slot.root, slot.path) as adopted:  # dead processes' leftovers
+            # Before seeding: balances must include what the journals held.
+            await recorder.replay(adopted)
         heartbeat, job_log = self._operations(db, recorder)
         snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
         try:
@@ -340,6 +345,7 @@ class ToRouterApp:
             heartbeat=heartbeat,
             job_log=job_log,
             site_config=site_config,
+            journal_slot=slot,
         )
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
         from torouter.app_payments import wire_payments
@@ -586,6 +592,8 @@ class ToRouterApp:
         if c.accounts is not None:
             await c.accounts.postman.drain()  # mail already accepted is still sent
         await c.recorder.close()  # flush every queued row (R17.4)
+        if c.journal_slot is not None:
+            c.journal_slot.release()
         await c.notices.postman.drain()  # and the notices its last batches raised
         if c.heartbeat is not None:
             await c.heartbeat.stop()  # the node's row says it stopped cleanly

@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Column, select
@@ -145,9 +146,10 @@ class UsageRecorder:
         if len(self._queue) >= self._batch:
             self._wake.set()
 
-    async def replay(self) -> int:
-        """Write what a previous process left in the journal (start-up)."""
-        paths = self._journal.rotate()
+    async def replay(self, adopted: Sequence[Path] = ()) -> int:
+        """Write what a previous process left in the journal, and the `adopted` segments of
+        dead processes' journals (start-up)."""
+        paths = self._journal.rotate() + list(adopted)
         rows = list(Journal.read(paths))
         n = await self._write(rows) if rows else 0
         Journal.remove(paths)
