@@ -52,6 +52,7 @@ from torouter.usage.recorder import UsageRecorder
 
 if TYPE_CHECKING:
     from torouter.state.redis_bus import RedisBus
+    from torouter.usage.shared_journal import SharedJournal
 
 __all__ = ["ToRouterApp", "build_app"]
 
@@ -296,6 +297,7 @@ class ToRouterApp:
             flush_interval_s=s.usage.flush_interval_s,
             zone=ZoneInfo(s.timezone),  # roll-up days and hours (R11.3)
             on_low_balance=notices,
+            shared=_shared_journal(s, db, notices),
         )
         with adopted_segments(slot.root, slot.path) as adopted:  # dead processes' leftovers
             # Before seeding: balances must include what the journals held.
@@ -675,6 +677,22 @@ def _store_checks(
 
         checks["redis"] = redis
     return checks
+
+
+def _shared_journal(s: Settings, db: Database, notices: Any) -> SharedJournal | None:
+    """Scaled out, settled rows also go to a Redis stream, so another node writes a killed
+    node's rows (R11.2; `usage/shared_journal.py`). None on the embedded default."""
+    if not s.redis.url:
+        return None
+    from functools import partial
+
+    from torouter.state.redis import connect
+    from torouter.usage.recorder import write_rows
+    from torouter.usage.shared_journal import SharedJournal
+
+    write = partial(write_rows, db, zone=ZoneInfo(s.timezone), on_low_balance=notices)
+    name = f"{socket.gethostname()}-{os.getpid()}-{ULID()}"
+    return SharedJournal(connect(s.redis.url, timeout_s=s.redis.socket_timeout_s), name, write)
 
 
 def _account_limiter(state: StateBackend, clock: Any) -> Any:
