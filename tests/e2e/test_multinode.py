@@ -132,7 +132,11 @@ class Load:
                     full = r.status_code == 200 and (
                         r.text.rstrip().endswith("data: [DONE]") if stream else '"usage"' in r.text
                     )
-                    outcome = r.headers.get("x-request-id", "?") if full else f"{r.status_code}"
+                    outcome = (
+                        r.headers.get("x-request-id", "?")
+                        if full
+                        else f"{r.status_code} {r.headers.get('x-request-id')} {r.text[:300]}"
+                    )
                 except httpx.HTTPError as exc:
                     full, outcome = False, repr(exc)
                 with self._lock:
