@@ -20,6 +20,7 @@ import orjson
 
 from bench.machine import REPO
 from bench.procs import Server, free_port
+from bench.scaled import ScaledStores
 
 __all__ = [
     "KEY",
@@ -100,15 +101,16 @@ def mock_server(folder: Path, cpu: str | None, source: Path | None = None) -> Se
     )
 
 
-def gateway_config(data_dir: Path, mock_base: str) -> str:
+def gateway_config(data_dir: Path, mock_base: str, stores: str = "") -> str:
     """The gateway's TOML: one group, one model, one channel to the mock, one funded key.
 
     The model serves OpenAI chat (native on the openai channel: pass-through) and Anthropic
     messages (translated to chat on the same channel: the translated route of SPEC R20.1).
     """
+    # `stores`: top-level keys and sections for the scaled-out run (bench/scaled.py).
     return f"""\
 data_dir = "{data_dir}"
-[demo]
+{stores}[demo]
 enabled = false
 [mock]
 mount = false
@@ -148,11 +150,24 @@ key = "{KEY}"
 
 
 def gateway_server(
-    folder: Path, mock_base: str, cpu: str | None, source: Path | None = None
+    folder: Path,
+    mock_base: str,
+    cpu: str | None,
+    source: Path | None = None,
+    *,
+    stores: ScaledStores | None = None,
+    workers: int = 1,
 ) -> Server:
     port = free_port()
     config = folder / "torouter.toml"
-    config.write_text(gateway_config(folder / "data", mock_base))
+    extra = ""
+    if stores is not None:
+        from torouter.crypto import generate_key
+
+        extra = stores.toml(generate_key())
+    config.write_text(gateway_config(folder / "data", mock_base, extra))
+    if stores is not None:
+        stores.migrate(torouter_cmd(source), config, folder)
     return Server(
         "gateway",
         [
@@ -163,7 +178,7 @@ def gateway_server(
             "--port",
             str(port),
             "--workers",
-            "1",
+            str(workers),
         ],
         cpu=cpu,
         log=folder / "gateway.log",
