@@ -365,6 +365,6 @@ def test_a_rolling_restart_drops_no_request(cluster: Cluster) -> None:
             before = load.count()
             wait_until(lambda b=before: load.count() >= b + 20, timeout=60, what="load")
     print(f"rolling restart: {len(load.completed)} served, {len(load.failed)} failed")
-    assert load.failed == []
+    assert load.failed == [], f"haproxy's log: {cluster.lb.log_path}"
     cluster.stop()
     check_books(cluster, load)
