@@ -37,7 +37,8 @@ from torouter.usage.shared_journal import STREAM
 
 __all__ = ["pg_url"]  # the fixture, imported for its use here
 
-pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
+# Three nodes and haproxy on a shared 2-core machine: a rolling restart takes minutes.
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(900)]
 
 NODES = 3
 BODY = {"messages": [{"role": "user", "content": "hi [[mock:tokens=5]]"}], "max_tokens": 50}
