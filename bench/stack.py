@@ -20,6 +20,7 @@ import orjson
 
 from bench.machine import REPO
 from bench.procs import Server, free_port
+from bench.scaled import ScaledStores
 
 __all__ = [
     "KEY",
@@ -126,15 +127,16 @@ def floor_server(folder: Path, mock_base: str, cpu: str | None) -> Server:
     )
 
 
-def gateway_config(data_dir: Path, mock_base: str) -> str:
+def gateway_config(data_dir: Path, mock_base: str, stores: str = "") -> str:
     """The gateway's TOML: one group, one model, one channel to the mock, one funded key.
 
     The model serves OpenAI chat (native on the openai channel: pass-through) and Anthropic
     messages (translated to chat on the same channel: the translated route of SPEC R20.1).
     """
+    # `stores`: top-level keys and sections for the scaled-out run (bench/scaled.py).
     return f"""\
 data_dir = "{data_dir}"
-[demo]
+{stores}[demo]
 enabled = false
 [mock]
 mount = false
@@ -174,11 +176,24 @@ key = "{KEY}"
 
 
 def gateway_server(
-    folder: Path, mock_base: str, cpu: str | None, source: Path | None = None
+    folder: Path,
+    mock_base: str,
+    cpu: str | None,
+    source: Path | None = None,
+    *,
+    stores: ScaledStores | None = None,
+    workers: int = 1,
 ) -> Server:
     port = free_port()
     config = folder / "torouter.toml"
-    config.write_text(gateway_config(folder / "data", mock_base))
+    extra = ""
+    if stores is not None:
+        from torouter.crypto import generate_key
+
+        extra = stores.toml(generate_key())
+    config.write_text(gateway_config(folder / "data", mock_base, extra))
+    if stores is not None:
+        stores.migrate(torouter_cmd(source), config, folder)
     return Server(
         "gateway",
         [
@@ -189,7 +204,7 @@ def gateway_server(
             "--port",
             str(port),
             "--workers",
-            "1",
+            str(workers),
         ],
         cpu=cpu,
         log=folder / "gateway.log",

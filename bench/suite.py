@@ -26,6 +26,7 @@ from bench.machine import REPO, machine_info
 from bench.payloads import BODIES, BODY_BYTES, probe, write_bodies
 from bench.procs import Server, sample
 from bench.report import render, spec_rows, translated_summary
+from bench.scaled import ScaledStores
 from bench.scenarios import SCENARIOS, Scenario, Target, Timing, measure
 from bench.stack import (
     KEY,
@@ -85,6 +86,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="N measured runs per scenario and target; keep the one least disturbed by others",
     )
     p.add_argument("--only", nargs="+", metavar="SCENARIO", help="run only these scenarios")
+    p.add_argument(
+        "--scaled-out",
+        action="store_true",
+        help="the gateway on PostgreSQL + Redis (--pg-url, --redis-url) instead of the embedded "
+        "SQLite + in-process counters",
+    )
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("TOROUTER_TEST_PG_URL"),
+        help="with --scaled-out: a PostgreSQL server URL (a fresh database is created on it; "
+        "default $TOROUTER_TEST_PG_URL)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=os.environ.get("TOROUTER_TEST_REDIS_URL"),
+        help="with --scaled-out: a Redis database URL, flushed first (default "
+        "$TOROUTER_TEST_REDIS_URL)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="gateway workers (above 1 needs --scaled-out)"
+    )
     p.add_argument("--commit", metavar="REV", help="measure REV's torouter/, not the work tree")
     p.add_argument(
         "--no-floor",
@@ -97,6 +119,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--show", type=Path, metavar="JSON", help="print a saved result and exit")
     p.add_argument("--markdown", action="store_true", help="with --show: a Markdown table")
     args = p.parse_args(argv)
+    if args.scaled_out and not (args.pg_url and args.redis_url):
+        p.error("--scaled-out needs --pg-url and --redis-url")
+    if args.workers > 1 and not args.scaled_out:
+        p.error("--workers above 1 needs --scaled-out (several workers need Redis)")
     quick = args.quick
     args.seconds = args.seconds or (1 if quick else 10)
     args.warmup = args.warmup if args.warmup is not None else (1 if quick else 2)
@@ -234,7 +260,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(),
         "setup": {
             "cores": {"gateway": gw_cpu, "mock": mock_cpu, "wrk": load_cpu},
-            "gateway_workers": 1,
+            "gateway_workers": args.workers,
+            "stores": "postgresql+redis" if args.scaled_out else "embedded",
             "wrk_threads": 1,
             "seconds": args.seconds,
             "warmup_s": args.warmup,
@@ -248,9 +275,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     mock = mock_server(tmp, mock_cpu, source)
     gateway: Server | None = None
     floor: Server | None = None
+    stores: ScaledStores | None = None
     try:
         mock.start()
-        gateway = gateway_server(tmp, mock.base_url, gw_cpu, source).start()
+        if args.scaled_out:
+            stores = ScaledStores(args.pg_url, args.redis_url).create()
+        gateway = gateway_server(
+            tmp, mock.base_url, gw_cpu, source, stores=stores, workers=args.workers
+        ).start()
         started = sample(gateway.pid)
         if args.floor:  # on the gateway's core: the two never run at the same time
             floor = floor_server(tmp, mock.base_url, gw_cpu).start()
@@ -296,6 +328,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             code = gateway.stop()
             result.setdefault("gateway", {})["exit_code"] = code
         mock.stop()
+        if stores is not None:
+            stores.drop()
         result.setdefault("gateway", {})["access_log"] = summarize_access_log(tmp / "gateway.log")
         if args.keep:
             say(f"kept {tmp}")

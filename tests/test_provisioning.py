@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import textwrap
 from decimal import Decimal
@@ -528,6 +529,25 @@ async def test_apply_twice_changes_nothing(
     report = await apply(db, settings, keyring, environ=ENV)
     assert not report.changed and report.count("unchanged") == 12
     assert await snapshot(db) == before
+
+
+async def test_replicas_applying_at_once_all_succeed(
+    db: Database, settings: Settings, keyring: Keyring
+) -> None:
+    """Issue 18 point 2: nodes started together each apply the file at start; on PostgreSQL
+    concurrent inserts of one name stopped all but one with a unique violation."""
+    replicas = [Database(db.url) for _ in range(3)]
+    try:
+        reports = await asyncio.gather(
+            *(apply(r, settings, keyring, environ=ENV) for r in replicas)
+        )
+    finally:
+        for r in replicas:
+            await r.dispose()
+    assert sum(r.changed for r in reports) == 1  # one created, the others found it all
+    async with db.connect() as conn:
+        n = await conn.scalar(select(func.count()).select_from(tables.models))
+    assert n == len(settings.models)
 
 
 async def test_apply_updates_and_releases(db: Database, in_tmp: Path, keyring: Keyring) -> None:

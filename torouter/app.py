@@ -52,11 +52,13 @@ from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
 from torouter.upstreams.http import UpstreamHttp
 from torouter.usage.journal import Journal
+from torouter.usage.journal_slots import JournalSlot, adopted_segments
 from torouter.usage.recorder import UsageRecorder
 from torouter.usage.settlement import Settlement
 
 if TYPE_CHECKING:
     from torouter.state.redis_bus import RedisBus
+    from torouter.usage.shared_journal import SharedJournal
 
 __all__ = ["ToRouterApp", "build_app"]
 
@@ -99,6 +101,7 @@ class Components:
     heartbeat: Any = None
     job_log: Any = None
     site_config: Any = None
+    journal_slot: JournalSlot | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -291,7 +294,8 @@ class ToRouterApp:
             await ledger.on_snapshot(snap)  # counters of users not seen yet
             health.sync_status(snap.channels.values())  # built below, before the first load
 
-        journal = Journal(Path(s.data_dir) / "journal")
+        slot = JournalSlot(Path(s.data_dir) / "journal")  # one per worker (R11.2)
+        journal = Journal(slot.path)
         notices = _low_balance_mailer(s, self.base_url())
         recorder = UsageRecorder(
             db,
@@ -301,8 +305,11 @@ class ToRouterApp:
             flush_interval_s=s.usage.flush_interval_s,
             zone=ZoneInfo(s.timezone),  # roll-up days and hours (R11.3)
             on_low_balance=notices,
+            shared=_shared_journal(s, db, notices),
         )
-        await recorder.replay()  # before seeding: balances must include what the journal held
+        with adopted_segments(slot.root, slot.path) as adopted:  # dead processes' leftovers
+            # Before seeding: balances must include what the journals held.
+            await recorder.replay(adopted)
         heartbeat, job_log = self._operations(db, recorder)
         snapshot = SnapshotHolder(db, lambda tok: crypto.decrypt(tok, keyring), on_load=seed)
         metrics = Metrics()
@@ -356,6 +363,7 @@ class ToRouterApp:
             heartbeat=heartbeat,
             job_log=job_log,
             site_config=site_config,
+            journal_slot=slot,
         )
         mount = s.mock.mount if s.mock.mount is not None else (s.embedded and s.demo.enabled)
         from torouter.app_payments import wire_payments
@@ -633,6 +641,8 @@ class ToRouterApp:
         if c.accounts is not None:
             await c.accounts.postman.drain()  # mail already accepted is still sent
         await c.recorder.close()  # flush every queued row (R17.4)
+        if c.journal_slot is not None:
+            c.journal_slot.release()
         await c.notices.postman.drain()  # and the notices its last batches raised
         if c.heartbeat is not None:
             await c.heartbeat.stop()  # the node's row says it stopped cleanly
@@ -714,6 +724,22 @@ def _store_checks(
 
         checks["redis"] = redis
     return checks
+
+
+def _shared_journal(s: Settings, db: Database, notices: Any) -> SharedJournal | None:
+    """Scaled out, settled rows also go to a Redis stream, so another node writes a killed
+    node's rows (R11.2; `usage/shared_journal.py`). None on the embedded default."""
+    if not s.redis.url:
+        return None
+    from functools import partial
+
+    from torouter.state.redis import connect
+    from torouter.usage.recorder import write_rows
+    from torouter.usage.shared_journal import SharedJournal
+
+    write = partial(write_rows, db, zone=ZoneInfo(s.timezone), on_low_balance=notices)
+    name = f"{socket.gethostname()}-{os.getpid()}-{ULID()}"
+    return SharedJournal(connect(s.redis.url, timeout_s=s.redis.socket_timeout_s), name, write)
 
 
 def _account_limiter(state: StateBackend, clock: Any) -> Any:

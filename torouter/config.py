@@ -49,6 +49,15 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    # How many gateway nodes (machines, containers or `serve` processes) share this deployment's
+    # database. Declared, because a node cannot see the others before it starts: more than one
+    # needs Redis, which holds the counters every node must share (R7.11, R17.11).
+    nodes: int = Field(
+        1,
+        description="How many gateway nodes serve this deployment's database. More than one "
+        "(or `workers` above 1) needs `redis.url`: `serve` and `check-config` refuse to start "
+        "without it.",
+    )
     # The HTTP server's own limits (R18.5), enforced by `torouter/server/protocol.py` as the
     # parser reads, before the application sees a request.
     max_header_bytes: int = Field(64 * KiB, ge=1 * KiB)  # request line + header fields: 431

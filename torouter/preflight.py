@@ -33,6 +33,14 @@ def problems(settings: Settings) -> list[str]:
             "server.workers",
             "several workers need Redis (set redis.url); in-process counters cannot be shared",
         )
+    if s.server.nodes < 1:
+        add("server.nodes", "must be at least 1")
+    if s.server.nodes > 1 and not s.redis.url:
+        add(
+            "server.nodes",
+            "several nodes need Redis (set redis.url): each node's in-process counters would "
+            "let every node spend the whole limit",
+        )
     if not 0 <= s.server.port <= 65535:
         add("server.port", "must be between 0 and 65535")
     if not s.database_url.startswith(("sqlite", "postgresql")):

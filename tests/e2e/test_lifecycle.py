@@ -126,7 +126,7 @@ def test_sigterm_drains_and_flushes(fresh_gateway: GatewayProcess) -> None:
     assert rc in (0, -signal.SIGTERM)
     done = gw.wait_log(lambda r: r.get("msg") == "shutdown complete", what="shutdown line")
     assert done["usage_queue_depth"] == 0
-    journal = list((gw.workdir / "data" / "journal").glob("*.jsonl"))
+    journal = list((gw.workdir / "data" / "journal").rglob("*.jsonl"))
     assert all(p.stat().st_size == 0 for p in journal), "shutdown left rows unflushed"
     check_books(gw, traffic)
 

@@ -58,7 +58,7 @@ def render_configuration() -> str:
             (n, i, f"{ENV_PREFIX}{section.upper()}__{n.upper()}")
             for n, i in model.model_fields.items()
         ]
-        out += ["", f"## [{section}]", "", *_table(rows)]
+        out += ["", f"## [{section}]", "", *_table(rows), *_notes(model)]
     out += [
         "",
         "The declarations `[[groups]]`, `[[models]]`, `[[channels]]`, `[[users]]`, `[[keys]]`,",
@@ -104,6 +104,12 @@ def _table(rows: list[tuple[str, FieldInfo, str]], *, env: bool = True) -> list[
             cells.append(f"`{variable}`")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _notes(model: type[BaseModel]) -> list[str]:
+    """A setting's `description` (its rule, say), under its section's table."""
+    notes = [(n, i.description) for n, i in model.model_fields.items() if i.description]
+    return ["", *(f"- `{name}`: {text}" for name, text in notes)] if notes else []
 
 
 def _model(annotation: Any) -> type[BaseModel] | None:

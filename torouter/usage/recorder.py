@@ -14,7 +14,8 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Column
 
@@ -26,6 +27,9 @@ from torouter.usage.journal import Journal
 from torouter.usage.low_balance import LowBalance
 from torouter.usage.money import apply_money
 from torouter.usage.row import UsageRow
+
+if TYPE_CHECKING:
+    from torouter.usage.shared_journal import SharedJournal  # imports redis: scaled out only
 
 __all__ = ["LowBalanceHook", "UsageRecorder", "write_rows"]
 
@@ -114,9 +118,11 @@ class UsageRecorder:
         flush_interval_s: float = 0.2,
         zone: dt.tzinfo = dt.UTC,
         on_low_balance: LowBalanceHook | None = None,
+        shared: SharedJournal | None = None,
     ) -> None:
         self._db = db
         self._journal = journal
+        self._shared = shared  # scaled out: rows also go to the Redis stream (R11.2)
         self._zone = zone  # the deployment timezone: roll-up days and hours
         self._on_low_balance = on_low_balance
         self._max = queue_size
@@ -142,12 +148,15 @@ class UsageRecorder:
         """Journal then queue one settled row (synchronous: no await on the hot path)."""
         self._journal.append(row)
         self._queue.append(row)
+        if self._shared is not None:
+            self._shared.publish(row)
         if len(self._queue) >= self._batch:
             self._wake.set()
 
-    async def replay(self) -> int:
-        """Write what a previous process left in the journal (start-up)."""
-        paths = self._journal.rotate()
+    async def replay(self, adopted: Sequence[Path] = ()) -> int:
+        """Write what a previous process left in the journal, and the `adopted` segments of
+        dead processes' journals (start-up)."""
+        paths = self._journal.rotate() + list(adopted)
         rows = list(Journal.read(paths))
         n = await self._write(rows) if rows else 0
         Journal.remove(paths)
@@ -162,6 +171,8 @@ class UsageRecorder:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-recorder")
+        if self._shared is not None:
+            self._shared.start()
 
     async def _run(self) -> None:
         while not self._closing:
@@ -189,6 +200,8 @@ class UsageRecorder:
         finally:
             self._writing = 0
         Journal.remove(paths)
+        if self._shared is not None:
+            self._shared.done(rows)
 
     async def close(self) -> None:
         self._closing = True
@@ -199,4 +212,6 @@ class UsageRecorder:
             await self.flush()
             if not self._retry:
                 break
+        if self._shared is not None:
+            await self._shared.close()
         self._journal.close()
