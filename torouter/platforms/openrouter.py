@@ -1,0 +1,46 @@
+"""OpenRouter (R9.1): OpenAI wire, its own reasoning switch and routing fields; no media."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torouter.platforms import openai_wire
+from torouter.platforms.names import Codec, Operation, Platform, Wire
+from torouter.platforms.spec import Channel, PlatformSpec
+
+__all__ = ["SPEC"]
+
+DEFAULT_BASE = "https://openrouter.ai/api/v1"
+
+
+def url(
+    ch: Channel, operation: str, model: str, *, native: bool, stream: bool, query: str = ""
+) -> str:
+    return (ch.base_url or DEFAULT_BASE) + openai_wire.path_for(operation, native)
+
+
+def models_url(ch: Channel, cursor: str | None = None) -> str:
+    return (ch.base_url or DEFAULT_BASE) + "/models"
+
+
+def thinking(body: dict[str, Any], defaults: Mapping[str, Any], responses: bool) -> dict[str, Any]:
+    """OpenRouter's unified `reasoning` object (R6.4)."""
+    out = dict(body)
+    out.setdefault("reasoning", {"effort": defaults.get("effort", "high")})
+    return out
+
+
+SPEC = PlatformSpec(
+    platform=Platform.OPENROUTER,
+    wire=Wire.OPENAI,
+    codec=Codec.OPENAI_CHAT,
+    modes=openai_wire.CHAT_COLUMN,
+    url=url,
+    headers=openai_wire.request_headers,
+    models_url=models_url,
+    probe_operation=Operation.CHAT,
+    probe_body=openai_wire.probe_body,
+    thinking=thinking,
+    dialect="openrouter",
+)
