@@ -9,6 +9,7 @@ the admin API and provisioning accept. Consumers look a spec up once per exchang
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 from torouter.platforms import (
     anthropic,
@@ -32,9 +33,17 @@ __all__ = [
     "spec_for",
 ]
 
-# Keyed by `Platform` members, typed by `str`: a channel's platform is read as a plain string.
+# Tables keyed by plain strings (`.value`): a channel's platform and a route's operation are
+# plain strings, and a dict of exact `str` keys is the fastest to look up on the hot path.
+V = TypeVar("V")
+
+
+def _by_value(table: Mapping[Operation, V]) -> dict[str, V]:
+    return {op.value: v for op, v in table.items()}
+
+
 PLATFORMS: Mapping[str, PlatformSpec] = {
-    spec.platform: spec
+    spec.platform.value: spec
     for spec in (
         openai.SPEC,
         anthropic.SPEC,
@@ -47,24 +56,26 @@ PLATFORMS: Mapping[str, PlatformSpec] = {
 PLATFORM_NAMES: tuple[str, ...] = tuple(s.platform.value for s in PLATFORMS.values())
 
 # The front door each operation arrives at (its wire protocol for errors and codecs).
-FRONT_DOOR: Mapping[str, FrontDoor] = {
-    Operation.CHAT: FrontDoor.OPENAI,
-    Operation.MESSAGES: FrontDoor.ANTHROPIC,
-    Operation.COUNT_TOKENS: FrontDoor.ANTHROPIC,
-    Operation.GENERATE: FrontDoor.GEMINI,
-    Operation.GEMINI_COUNT_TOKENS: FrontDoor.GEMINI,
-    Operation.RESPONSES: FrontDoor.RESPONSES,
-    Operation.EMBEDDINGS: FrontDoor.OPENAI,
-    Operation.IMAGES: FrontDoor.OPENAI,
-    Operation.IMAGE_EDITS: FrontDoor.OPENAI,
-    Operation.AUDIO_TRANSCRIPTION: FrontDoor.OPENAI,
-    Operation.AUDIO_SPEECH: FrontDoor.OPENAI,
-    Operation.RERANK: FrontDoor.OPENAI,
-    Operation.COMPLETIONS: FrontDoor.OPENAI,
-    Operation.MODERATIONS: FrontDoor.OPENAI,
-    Operation.EMBED_CONTENT: FrontDoor.GEMINI,
-    Operation.BATCH_EMBED_CONTENTS: FrontDoor.GEMINI,
-}
+FRONT_DOOR: Mapping[str, FrontDoor] = _by_value(
+    {
+        Operation.CHAT: FrontDoor.OPENAI,
+        Operation.MESSAGES: FrontDoor.ANTHROPIC,
+        Operation.COUNT_TOKENS: FrontDoor.ANTHROPIC,
+        Operation.GENERATE: FrontDoor.GEMINI,
+        Operation.GEMINI_COUNT_TOKENS: FrontDoor.GEMINI,
+        Operation.RESPONSES: FrontDoor.RESPONSES,
+        Operation.EMBEDDINGS: FrontDoor.OPENAI,
+        Operation.IMAGES: FrontDoor.OPENAI,
+        Operation.IMAGE_EDITS: FrontDoor.OPENAI,
+        Operation.AUDIO_TRANSCRIPTION: FrontDoor.OPENAI,
+        Operation.AUDIO_SPEECH: FrontDoor.OPENAI,
+        Operation.RERANK: FrontDoor.OPENAI,
+        Operation.COMPLETIONS: FrontDoor.OPENAI,
+        Operation.MODERATIONS: FrontDoor.OPENAI,
+        Operation.EMBED_CONTENT: FrontDoor.GEMINI,
+        Operation.BATCH_EMBED_CONTENTS: FrontDoor.GEMINI,
+    }
+)
 # The codec that parses a front door's requests and renders its answers.
 FRONT_CODEC: Mapping[FrontDoor, Codec] = {
     FrontDoor.OPENAI: Codec.OPENAI_CHAT,
@@ -73,27 +84,29 @@ FRONT_CODEC: Mapping[FrontDoor, Codec] = {
     FrontDoor.GEMINI: Codec.GEMINI,
 }
 # The operation's name in a model's or channel's `endpoints` (R6.3), where it differs.
-MODEL_ENDPOINT: Mapping[str, str] = {
-    Operation.CHAT: "chat",
-    Operation.MESSAGES: "messages",
-    Operation.COUNT_TOKENS: "messages",
-    Operation.GENERATE: "generate",
-    Operation.GEMINI_COUNT_TOKENS: "generate",
-    Operation.IMAGE_EDITS: "images",
-    Operation.EMBED_CONTENT: "embeddings",
-    Operation.BATCH_EMBED_CONTENTS: "embeddings",
-}
+MODEL_ENDPOINT: Mapping[str, str] = _by_value(
+    {
+        Operation.CHAT: "chat",
+        Operation.MESSAGES: "messages",
+        Operation.COUNT_TOKENS: "messages",
+        Operation.GENERATE: "generate",
+        Operation.GEMINI_COUNT_TOKENS: "generate",
+        Operation.IMAGE_EDITS: "images",
+        Operation.EMBED_CONTENT: "embeddings",
+        Operation.BATCH_EMBED_CONTENTS: "embeddings",
+    }
+)
 
 # R5.2 as operation → platform → mode: the platforms' columns turned into rows. An operation
 # no platform serves has no row.
 MATRIX: Mapping[str, Mapping[str, Mode]] = {
-    op: row
+    op.value: row
     for op in Operation
     if (row := {p: s.modes[op] for p, s in PLATFORMS.items() if op in s.modes})
 }
 # (operation, platform) → the channel option that turns a translated cell native.
 NATIVE_OPTIONS: Mapping[tuple[str, str], str] = {
-    (op, p): option for p, s in PLATFORMS.items() for op, option in s.native_options.items()
+    (op.value, p): option for p, s in PLATFORMS.items() for op, option in s.native_options.items()
 }
 
 

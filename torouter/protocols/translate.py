@@ -1,7 +1,8 @@
 """Which wire-format module speaks for a front door or an upstream platform (SPEC R5.2).
 
 Each module exposes the same functions and classes: `parse_request`, `render_request`,
-`parse_response`, `render_response`, `StreamDecoder`, `StreamEncoder`.
+`parse_response`, `render_response`, `StreamDecoder`, `StreamEncoder`. The registry names the
+codec of each front door and platform; `CODECS` is the one place a name becomes a module.
 """
 
 from __future__ import annotations
@@ -9,24 +10,22 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from torouter.platforms.names import Codec
+from torouter.platforms.registry import FRONT_CODEC, PLATFORMS
 from torouter.protocols import anthropic, gemini, openai_chat, openai_responses
 
-__all__ = ["FRONT", "UPSTREAM", "untranslatable"]
+__all__ = ["CODECS", "FRONT", "UPSTREAM", "untranslatable"]
 
-FRONT: dict[str, ModuleType] = {
-    "openai": openai_chat,
-    "responses": openai_responses,
-    "anthropic": anthropic,
-    "gemini": gemini,
+CODECS: dict[Codec, ModuleType] = {
+    Codec.OPENAI_CHAT: openai_chat,
+    Codec.OPENAI_RESPONSES: openai_responses,
+    Codec.ANTHROPIC: anthropic,
+    Codec.GEMINI: gemini,
 }
-UPSTREAM: dict[str, ModuleType] = {
-    "openai": openai_chat,
-    "openrouter": openai_chat,
-    "openai-compatible": openai_chat,
-    "azure-openai": openai_chat,  # OpenAI wire; only the URL and auth header differ (R9.1)
-    "anthropic": anthropic,
-    "gemini": gemini,
-}
+# Front door → codec, platform → codec (every OpenAI-wire platform shares one: only the URL
+# and auth header differ, R9.1).
+FRONT: dict[str, ModuleType] = {door.value: CODECS[codec] for door, codec in FRONT_CODEC.items()}
+UPSTREAM: dict[str, ModuleType] = {name: CODECS[s.codec] for name, s in PLATFORMS.items()}
 
 
 def untranslatable(operation: str, body: dict[str, Any]) -> tuple[str, str] | None:

@@ -16,15 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 
+from torouter.platforms.registry import spec_for
 from torouter.snapshot import ChannelRec, Snapshot
-from torouter.upstreams import anthropic as anthropic_up
-from torouter.upstreams import gemini as gemini_up
-from torouter.upstreams import openai as openai_up
 from torouter.upstreams.http import UpstreamHttp
 
 __all__ = [
@@ -55,29 +52,11 @@ class ModelDiff:
 
 def list_url(ch: ChannelRec, cursor: str | None = None) -> str:
     """The URL of one page of the upstream's model list. Pure."""
-    if ch.platform == "anthropic":
-        base = (ch.base_url or anthropic_up.DEFAULT_BASE).removesuffix("/v1") + "/v1/models"
-        query = {"limit": "1000", **({"after_id": cursor} if cursor else {})}
-        return f"{base}?{urlencode(query)}"
-    if ch.platform == "gemini":
-        base = ch.base_url or gemini_up.DEFAULT_BASE
-        if not base.rstrip("/").endswith(("/v1beta", "/v1")):
-            base = base.rstrip("/") + "/v1beta"
-        query = {"pageSize": "1000", **({"pageToken": cursor} if cursor else {})}
-        return f"{base.rstrip('/')}/models?{urlencode(query)}"
-    if ch.platform == "azure-openai":
-        version = ch.options.get("api_version") or openai_up.AZURE_API_VERSION
-        base = ch.base_url.removesuffix("/openai")
-        return f"{base}/openai/models?api-version={version}"
-    return openai_up.base_url(ch) + "/models"
+    return spec_for(ch.platform).models_url(ch, cursor)
 
 
 def _headers(ch: ChannelRec) -> dict[str, str]:
-    if ch.platform == "anthropic":
-        return anthropic_up.request_headers(ch, "models")
-    if ch.platform == "gemini":
-        return gemini_up.request_headers(ch, "models")
-    return openai_up.request_headers(ch, "models")
+    return spec_for(ch.platform).headers(ch, "models")
 
 
 def parse_page(platform: str, body: Any) -> tuple[list[str], str | None]:
