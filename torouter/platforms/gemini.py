@@ -45,7 +45,7 @@ def url(
     action = _ACTIONS.get(operation)
     if action is None:
         if operation not in _GENERATING:
-            raise ValueError(f"no Gemini action for operation {operation!r}")
+            raise ValueError(f"no Gemini action for operation '{operation}'")
         action = "streamGenerateContent" if stream else "generateContent"
     return action_url(ch, model, action, sse=stream)
 
