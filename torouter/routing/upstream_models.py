@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from torouter.platforms.names import Wire
 from torouter.platforms.registry import spec_for
 from torouter.snapshot import ChannelRec, Snapshot
 from torouter.upstreams.http import UpstreamHttp
@@ -60,10 +61,12 @@ def _headers(ch: ChannelRec) -> dict[str, str]:
 
 
 def parse_page(platform: str, body: Any) -> tuple[list[str], str | None]:
-    """(model ids, cursor of the next page or None) of one page. Pure."""
+    """(model ids, cursor of the next page or None) of one page, in the platform's wire
+    format. Pure."""
     if not isinstance(body, dict):
         raise UpstreamListError("the answer is not a JSON object")
-    if platform == "gemini":
+    wire = spec_for(platform).wire
+    if wire is Wire.GEMINI:
         items = body.get("models") or []
         ids = [str(m["name"]).removeprefix("models/") for m in items if isinstance(m, dict)]
         token = body.get("nextPageToken")
@@ -72,7 +75,7 @@ def parse_page(platform: str, body: Any) -> tuple[list[str], str | None]:
     if not isinstance(items, list):
         raise UpstreamListError("the answer has no model list")
     ids = [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]
-    if platform == "anthropic" and body.get("has_more") and body.get("last_id"):
+    if wire is Wire.ANTHROPIC and body.get("has_more") and body.get("last_id"):
         return ids, str(body["last_id"])
     return ids, None
 
