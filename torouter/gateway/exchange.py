@@ -180,7 +180,7 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
     else:
         from torouter.gateway.translated import Translation
 
-        tr = Translation.prepare(ctx, ch, front, upstream_model)
+        tr = Translation.prepare(ctx, ch, spec, front, upstream_model)
         ex = Exchange(
             url="",
             headers={},

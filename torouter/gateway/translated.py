@@ -16,7 +16,6 @@ from torouter.errors import error
 from torouter.gateway.context import RequestContext
 from torouter.gateway.passthrough import StreamRelayer
 from torouter.platforms.names import Codec
-from torouter.platforms.registry import PLATFORMS
 from torouter.platforms.spec import PlatformSpec
 from torouter.protocols import (
     anthropic,
@@ -52,7 +51,12 @@ class Translation:
 
     @classmethod
     def prepare(
-        cls, ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str
+        cls,
+        ctx: RequestContext,
+        ch: ChannelRec,
+        spec: PlatformSpec,
+        front: str,
+        upstream_model: str,
     ) -> Translation:
         adm = ctx.admission
         assert adm is not None and ctx.payload is not None
@@ -81,7 +85,6 @@ class Translation:
                 ),
             )
         req = dataclasses.replace(req, dropped=list(req.dropped))
-        spec = PLATFORMS[ch.platform]
         try:
             body = _render(req, ch, spec, adm.model, upstream_model)
         except nesting.TooDeep:
