@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from torouter.platforms.headers import JSON, add_extra_headers, base_headers
-from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire
-from torouter.platforms.spec import Channel, PlatformSpec
+from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire, by_value
+from torouter.platforms.spec import JSON, Channel, PlatformSpec, add_extra_headers
 
 __all__ = ["DEFAULT_BUDGET", "SPEC"]
 
@@ -17,14 +16,16 @@ DEFAULT_BASE = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_BUDGET = 8192  # thinking tokens when the model sets no `budget_tokens` (R6.4)
 # Every operation Anthropic serves goes to Messages or its token count.
-_PATHS: Mapping[str, str] = {
-    Operation.MESSAGES: "/v1/messages",
-    Operation.CHAT: "/v1/messages",
-    Operation.RESPONSES: "/v1/messages",
-    Operation.GENERATE: "/v1/messages",
-    Operation.COUNT_TOKENS: "/v1/messages/count_tokens",
-    Operation.GEMINI_COUNT_TOKENS: "/v1/messages/count_tokens",
-}
+_PATHS: Mapping[str, str] = by_value(
+    {
+        Operation.MESSAGES: "/v1/messages",
+        Operation.CHAT: "/v1/messages",
+        Operation.RESPONSES: "/v1/messages",
+        Operation.GENERATE: "/v1/messages",
+        Operation.COUNT_TOKENS: "/v1/messages/count_tokens",
+        Operation.GEMINI_COUNT_TOKENS: "/v1/messages/count_tokens",
+    }
+)
 
 
 def _base(ch: Channel) -> str:
@@ -47,10 +48,14 @@ def headers(
 ) -> dict[str, str]:
     """The client's `anthropic-version` and `anthropic-beta` are kept (R5.3)."""
     client = client or {}
-    out = base_headers(request_id, content_type)
-    out["anthropic-version"] = (
-        client.get(b"anthropic-version", b"").decode("latin-1") or DEFAULT_VERSION
-    )
+    out = {
+        "Content-Type": content_type,
+        "Accept-Encoding": "identity",
+        "anthropic-version": (
+            client.get(b"anthropic-version", b"").decode("latin-1") or DEFAULT_VERSION
+        ),
+        "x-request-id": request_id,
+    }
     if ch.options.get("oauth"):
         out["Authorization"] = f"Bearer {ch.credential}"
     else:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from torouter.platforms import openai_wire
-from torouter.platforms.headers import JSON
 from torouter.platforms.names import Codec, Operation, Platform, Wire
-from torouter.platforms.spec import Channel, PlatformSpec
+from torouter.platforms.spec import JSON, Channel, PlatformSpec
 
 __all__ = ["API_VERSION", "SPEC"]
 
@@ -31,8 +30,10 @@ def _version(ch: Channel) -> str:
 def url(
     ch: Channel, operation: str, model: str, *, native: bool, stream: bool, query: str = ""
 ) -> str:
+    resource = ch.base_url.removesuffix("/openai")
     path = openai_wire.path_for(operation, native)
-    return f"{_resource(ch)}/openai/deployments/{model}{path}?api-version={_version(ch)}"
+    version = ch.options.get("api_version") or API_VERSION
+    return f"{resource}/openai/deployments/{model}{path}?api-version={version}"
 
 
 def headers(

@@ -6,24 +6,25 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from torouter.platforms.headers import JSON, add_extra_headers, base_headers
-from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire
-from torouter.platforms.spec import Channel, PlatformSpec
+from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire, by_value
+from torouter.platforms.spec import JSON, Channel, PlatformSpec, add_extra_headers
 
 __all__ = ["SPEC", "action_url"]
 
 N, T = Mode.NATIVE, Mode.TRANSLATED
 DEFAULT_BASE = "https://generativelanguage.googleapis.com"
 # The action of each operation; the generating ones pick theirs by `stream`.
-_ACTIONS: Mapping[str, str] = {
-    Operation.EMBED_CONTENT: "embedContent",
-    Operation.BATCH_EMBED_CONTENTS: "batchEmbedContents",
-    Operation.EMBEDDINGS: "batchEmbedContents",
-    Operation.COUNT_TOKENS: "countTokens",
-    Operation.GEMINI_COUNT_TOKENS: "countTokens",
-}
+_ACTIONS: Mapping[str, str] = by_value(
+    {
+        Operation.EMBED_CONTENT: "embedContent",
+        Operation.BATCH_EMBED_CONTENTS: "batchEmbedContents",
+        Operation.EMBEDDINGS: "batchEmbedContents",
+        Operation.COUNT_TOKENS: "countTokens",
+        Operation.GEMINI_COUNT_TOKENS: "countTokens",
+    }
+)
 _GENERATING = frozenset(
-    {Operation.GENERATE, Operation.CHAT, Operation.MESSAGES, Operation.RESPONSES}
+    op.value for op in (Operation.GENERATE, Operation.CHAT, Operation.MESSAGES, Operation.RESPONSES)
 )
 
 
@@ -56,7 +57,7 @@ def headers(
     client: Mapping[bytes, bytes] | None = None,
     content_type: str = JSON,
 ) -> dict[str, str]:
-    out = base_headers(request_id, content_type)
+    out = {"Content-Type": content_type, "Accept-Encoding": "identity", "x-request-id": request_id}
     if ch.options.get("oauth"):
         out["Authorization"] = f"Bearer {ch.credential}"
     else:

@@ -7,10 +7,22 @@ answer plain-string lookups, and nothing has to convert at the edges.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-__all__ = ["Codec", "FrontDoor", "Mode", "Operation", "Platform", "PlatformName", "Wire"]
+__all__ = [
+    "Codec",
+    "FrontDoor",
+    "Mode",
+    "Operation",
+    "Platform",
+    "PlatformName",
+    "Wire",
+    "by_value",
+]
+
+V = TypeVar("V")
 
 
 class Platform(StrEnum):
@@ -89,3 +101,9 @@ if TYPE_CHECKING:
     PlatformName = str
 else:
     PlatformName = Literal[tuple(p.value for p in Platform)]
+
+
+def by_value(table: Mapping[Operation, V]) -> dict[str, V]:
+    """A table keyed by plain strings: a route's operation is one, and a dict of exact `str`
+    keys is the fastest to look up on the hot path."""
+    return {op.value: v for op, v in table.items()}

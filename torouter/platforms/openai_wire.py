@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from torouter.platforms.headers import JSON, add_extra_headers, base_headers
-from torouter.platforms.names import Mode, Operation
-from torouter.platforms.spec import Channel
+from torouter.platforms.names import Mode, Operation, by_value
+from torouter.platforms.spec import JSON, Channel, add_extra_headers
 
 __all__ = [
     "CHAT_COLUMN",
@@ -48,24 +47,29 @@ MEDIA_COLUMN: Mapping[Operation, Mode] = {
     Op.AUDIO_SPEECH: N,
 }
 
-# The upstream path of each operation served natively on OpenAI wire (R3.3, R5.2).
-OPERATION_PATHS: Mapping[str, str] = {
-    Op.CHAT: "/chat/completions",
-    Op.RESPONSES: "/responses",
-    Op.EMBEDDINGS: "/embeddings",
-    Op.IMAGES: "/images/generations",
-    Op.IMAGE_EDITS: "/images/edits",
-    Op.AUDIO_TRANSCRIPTION: "/audio/transcriptions",
-    Op.AUDIO_SPEECH: "/audio/speech",
-    Op.RERANK: "/rerank",
-    Op.COMPLETIONS: "/completions",
-    Op.MODERATIONS: "/moderations",
-}
+# The upstream path of each operation served natively on OpenAI wire (R3.3, R5.2). Keyed by
+# plain strings, like every table read per request (exact-`str` dicts are the fastest).
+OPERATION_PATHS: Mapping[str, str] = by_value(
+    {
+        Op.CHAT: "/chat/completions",
+        Op.RESPONSES: "/responses",
+        Op.EMBEDDINGS: "/embeddings",
+        Op.IMAGES: "/images/generations",
+        Op.IMAGE_EDITS: "/images/edits",
+        Op.AUDIO_TRANSCRIPTION: "/audio/transcriptions",
+        Op.AUDIO_SPEECH: "/audio/speech",
+        Op.RERANK: "/rerank",
+        Op.COMPLETIONS: "/completions",
+        Op.MODERATIONS: "/moderations",
+    }
+)
 # Translations go through chat completions, except Gemini embeds, which become /embeddings.
-_TRANSLATED_PATHS: Mapping[str, str] = {
-    Op.EMBED_CONTENT: "/embeddings",
-    Op.BATCH_EMBED_CONTENTS: "/embeddings",
-}
+_TRANSLATED_PATHS: Mapping[str, str] = by_value(
+    {
+        Op.EMBED_CONTENT: "/embeddings",
+        Op.BATCH_EMBED_CONTENTS: "/embeddings",
+    }
+)
 CHAT_PATH = "/chat/completions"
 
 # OpenRouter's routing fields: removed from native bodies sent anywhere else.
@@ -87,8 +91,13 @@ def build_headers(
     content_type: str,
     auth: tuple[str, str],
 ) -> dict[str, str]:
-    """`openai-beta` is forwarded on native exchanges (R5.3); `auth` is (header, value)."""
-    headers = base_headers(request_id, content_type)
+    """`openai-beta` is forwarded on native exchanges (R5.3); `auth` is (header, value).
+    Built inline: this runs once per attempt on the hot path."""
+    headers = {
+        "Content-Type": content_type,
+        "Accept-Encoding": "identity",
+        "x-request-id": request_id,
+    }
     beta = client.get(b"openai-beta") if client else None
     if beta:
         headers["OpenAI-Beta"] = beta.decode("latin-1")

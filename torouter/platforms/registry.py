@@ -9,7 +9,6 @@ the admin API and provisioning accept. Consumers look a spec up once per exchang
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypeVar
 
 from torouter.platforms import (
     anthropic,
@@ -19,7 +18,7 @@ from torouter.platforms import (
     openai_compatible,
     openrouter,
 )
-from torouter.platforms.names import Codec, FrontDoor, Mode, Operation
+from torouter.platforms.names import Codec, FrontDoor, Mode, Operation, by_value
 from torouter.platforms.spec import PlatformSpec
 
 __all__ = [
@@ -35,13 +34,6 @@ __all__ = [
 
 # Tables keyed by plain strings (`.value`): a channel's platform and a route's operation are
 # plain strings, and a dict of exact `str` keys is the fastest to look up on the hot path.
-V = TypeVar("V")
-
-
-def _by_value(table: Mapping[Operation, V]) -> dict[str, V]:
-    return {op.value: v for op, v in table.items()}
-
-
 PLATFORMS: Mapping[str, PlatformSpec] = {
     spec.platform.value: spec
     for spec in (
@@ -56,7 +48,7 @@ PLATFORMS: Mapping[str, PlatformSpec] = {
 PLATFORM_NAMES: tuple[str, ...] = tuple(s.platform.value for s in PLATFORMS.values())
 
 # The front door each operation arrives at (its wire protocol for errors and codecs).
-FRONT_DOOR: Mapping[str, FrontDoor] = _by_value(
+FRONT_DOOR: Mapping[str, FrontDoor] = by_value(
     {
         Operation.CHAT: FrontDoor.OPENAI,
         Operation.MESSAGES: FrontDoor.ANTHROPIC,
@@ -84,7 +76,7 @@ FRONT_CODEC: Mapping[FrontDoor, Codec] = {
     FrontDoor.GEMINI: Codec.GEMINI,
 }
 # The operation's name in a model's or channel's `endpoints` (R6.3), where it differs.
-MODEL_ENDPOINT: Mapping[str, str] = _by_value(
+MODEL_ENDPOINT: Mapping[str, str] = by_value(
     {
         Operation.CHAT: "chat",
         Operation.MESSAGES: "messages",

@@ -14,7 +14,16 @@ from typing import Any, Protocol
 
 from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire
 
-__all__ = ["Channel", "HeaderBuilder", "ModelsUrl", "PlatformSpec", "ThinkingRule", "UrlBuilder"]
+__all__ = [
+    "JSON",
+    "Channel",
+    "HeaderBuilder",
+    "ModelsUrl",
+    "PlatformSpec",
+    "ThinkingRule",
+    "UrlBuilder",
+    "add_extra_headers",
+]
 
 JSON = "application/json"
 
@@ -95,3 +104,11 @@ class PlatformSpec:
     native_options: Mapping[Operation, str] = field(default_factory=dict)
     native_drop: tuple[str, ...] = ()  # body fields a native exchange removes (OpenRouter's)
     stores_responses: bool = False  # keeps Responses for `previous_response_id` (R3.3)
+
+
+def add_extra_headers(headers: dict[str, str], ch: Channel) -> dict[str, str]:
+    """The channel's `extra_headers` option, applied last so an admin can override anything."""
+    extra = ch.options.get("extra_headers")
+    if isinstance(extra, dict):
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    return headers
