@@ -42,9 +42,9 @@ def headers(
     client: Mapping[bytes, bytes] | None = None,
     content_type: str = JSON,
 ) -> dict[str, str]:
-    oauth = bool(ch.options.get("oauth"))
-    auth = ("Authorization", f"Bearer {ch.credential}") if oauth else ("api-key", ch.credential)
-    return openai_wire.build_headers(ch, request_id, client, content_type, auth)
+    if ch.options.get("oauth"):
+        return openai_wire.request_headers(ch, request_id, client, content_type)
+    return openai_wire.build_headers(ch, request_id, client, content_type, "api-key", ch.credential)
 
 
 def models_url(ch: Channel, cursor: str | None = None) -> str:

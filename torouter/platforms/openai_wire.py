@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from torouter.platforms.names import Mode, Operation, by_value
-from torouter.platforms.spec import JSON, Channel, add_extra_headers
+from torouter.platforms.spec import JSON, Channel
 
 __all__ = [
     "CHAT_COLUMN",
@@ -89,10 +89,11 @@ def build_headers(
     request_id: str,
     client: Mapping[bytes, bytes] | None,
     content_type: str,
-    auth: tuple[str, str],
+    auth_header: str,
+    auth_value: str,
 ) -> dict[str, str]:
-    """`openai-beta` is forwarded on native exchanges (R5.3); `auth` is (header, value).
-    Built inline: this runs once per attempt on the hot path."""
+    """`openai-beta` is forwarded on native exchanges (R5.3). Built inline, with no helper
+    calls: this runs once per attempt on the hot path."""
     headers = {
         "Content-Type": content_type,
         "Accept-Encoding": "identity",
@@ -101,8 +102,11 @@ def build_headers(
     beta = client.get(b"openai-beta") if client else None
     if beta:
         headers["OpenAI-Beta"] = beta.decode("latin-1")
-    headers[auth[0]] = auth[1]
-    return add_extra_headers(headers, ch)
+    headers[auth_header] = auth_value
+    extra = ch.options.get("extra_headers")
+    if isinstance(extra, dict):  # as `spec.add_extra_headers`: the admin's word is last
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    return headers
 
 
 def request_headers(
@@ -113,7 +117,7 @@ def request_headers(
 ) -> dict[str, str]:
     """Bearer auth: openai, openrouter, openai-compatible."""
     return build_headers(
-        ch, request_id, client, content_type, ("Authorization", f"Bearer {ch.credential}")
+        ch, request_id, client, content_type, "Authorization", f"Bearer {ch.credential}"
     )
 
 
