@@ -15,11 +15,13 @@ from torouter.gateway import routes
 from torouter.platforms import gemini
 from torouter.platforms.names import Codec, FrontDoor, Mode, Operation, Platform, PlatformName
 from torouter.platforms.registry import (
+    ENDPOINT_NAMES,
     FRONT_CODEC,
     FRONT_DOOR,
     MATRIX,
     PLATFORM_NAMES,
     PLATFORMS,
+    EndpointName,
     spec_for,
 )
 from torouter.platforms.spec import PlatformSpec
@@ -76,6 +78,25 @@ def test_one_spec_per_platform_in_display_order() -> None:
         assert set(spec.modes) <= set(Operation)
     # The admin API and provisioning validate platform names by this Literal.
     assert get_args(PlatformName) == PLATFORM_NAMES
+
+
+def test_endpoint_names_are_the_operation_families() -> None:
+    """A model's `endpoints` (R6.3) name operation families, in the order forms list them;
+    the admin API and provisioning validate by this Literal."""
+    assert ENDPOINT_NAMES == (
+        "chat",
+        "responses",
+        "messages",
+        "generate",
+        "embeddings",
+        "images",
+        "audio_transcription",
+        "audio_speech",
+        "rerank",
+        "completions",
+        "moderations",
+    )
+    assert get_args(EndpointName) == ENDPOINT_NAMES
 
 
 def test_every_operation_has_a_front_door_with_a_codec() -> None:

@@ -38,11 +38,18 @@ class Platform(StrEnum):
 
 class Operation(StrEnum):
     """A front-door operation relayed to a channel (R3.3–R3.5). The gateway's own answers
-    (model lists, key info, billing views) are routes without a platform and not listed."""
+    (model lists, key info, billing views) are routes without a platform and not listed. The
+    order is the order of the endpoint names derived from them (`registry.ENDPOINT_NAMES`)."""
 
     CHAT = "chat"
     RESPONSES = "responses"
+    MESSAGES = "messages"
+    COUNT_TOKENS = "count_tokens"
+    GENERATE = "generate"
+    GEMINI_COUNT_TOKENS = "gemini_count_tokens"
     EMBEDDINGS = "embeddings"
+    EMBED_CONTENT = "embed_content"
+    BATCH_EMBED_CONTENTS = "batch_embed_contents"
     IMAGES = "images"
     IMAGE_EDITS = "image_edits"
     AUDIO_TRANSCRIPTION = "audio_transcription"
@@ -50,12 +57,6 @@ class Operation(StrEnum):
     RERANK = "rerank"
     COMPLETIONS = "completions"
     MODERATIONS = "moderations"
-    MESSAGES = "messages"
-    COUNT_TOKENS = "count_tokens"
-    GENERATE = "generate"
-    GEMINI_COUNT_TOKENS = "gemini_count_tokens"
-    EMBED_CONTENT = "embed_content"
-    BATCH_EMBED_CONTENTS = "batch_embed_contents"
 
 
 class FrontDoor(StrEnum):

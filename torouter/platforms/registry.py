@@ -9,6 +9,7 @@ the admin API and provisioning accept. Consumers look a spec up once per exchang
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 from torouter.platforms import (
     anthropic,
@@ -22,6 +23,7 @@ from torouter.platforms.names import Codec, FrontDoor, Mode, Operation, by_value
 from torouter.platforms.spec import PlatformSpec
 
 __all__ = [
+    "ENDPOINT_NAMES",
     "FRONT_CODEC",
     "FRONT_DOOR",
     "MATRIX",
@@ -29,6 +31,7 @@ __all__ = [
     "NATIVE_OPTIONS",
     "PLATFORMS",
     "PLATFORM_NAMES",
+    "EndpointName",
     "spec_for",
 ]
 
@@ -88,6 +91,16 @@ MODEL_ENDPOINT: Mapping[str, str] = by_value(
         Operation.BATCH_EMBED_CONTENTS: "embeddings",
     }
 )
+# The names a model's or channel's `endpoints` list may hold (R6.3): one per operation family.
+ENDPOINT_NAMES: tuple[str, ...] = tuple(
+    dict.fromkeys(MODEL_ENDPOINT.get(op.value, op.value) for op in Operation)
+)
+# As a `Literal`, for the pydantic models of the admin API and provisioning (type checkers
+# see `str`: a `Literal` must be spelled out for them).
+if TYPE_CHECKING:
+    EndpointName = str
+else:
+    EndpointName = Literal[ENDPOINT_NAMES]
 
 # R5.2 as operation → platform → mode: the platforms' columns turned into rows. An operation
 # no platform serves has no row.

@@ -31,7 +31,7 @@ from pydantic_core import PydanticCustomError
 from torouter.access.keys import KEY_RE
 from torouter.accounts.passwords import is_password_hash
 from torouter.platforms.names import PlatformName
-from torouter.platforms.registry import spec_for
+from torouter.platforms.registry import EndpointName, spec_for
 
 __all__ = [
     "KIND_IDENTITY",
@@ -153,19 +153,7 @@ Count = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(gt=0)]
 CidrList = Annotated[list[str], BeforeValidator(_cidr_lines)]
 Time = AwareDatetime
-Endpoint = Literal[
-    "chat",
-    "responses",
-    "messages",
-    "generate",
-    "embeddings",
-    "images",
-    "audio_transcription",
-    "audio_speech",
-    "rerank",
-    "completions",
-    "moderations",
-]
+Endpoint = EndpointName
 Modality = Literal["text", "multimodal", "image", "video", "audio", "embedding", "rerank"]
 
 DEFAULT_ENDPOINTS: dict[str, list[str]] = {
