@@ -150,8 +150,8 @@ def test_every_allowed_cell_has_a_codec_and_a_url(platform: str) -> None:
 
 def test_a_cell_without_a_url_is_caught() -> None:
     """The check above fails for a platform that claims an operation it has no URL for."""
-    images = {**gemini.SPEC.modes, Operation.IMAGES: Mode.NATIVE}
-    broken = dataclasses.replace(gemini.SPEC, modes=images)
+    images = {**gemini.PLATFORM.modes, Operation.IMAGES: Mode.NATIVE}
+    broken = dataclasses.replace(gemini.PLATFORM, modes=images)
     assert (
         cell_problems(broken)
         == ["images: no URL (ValueError(\"no Gemini action for operation 'images'\"))"] * 2

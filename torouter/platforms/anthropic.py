@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire, by_value
 from torouter.platforms.spec import JSON, Channel, PlatformSpec, add_extra_headers
 
-__all__ = ["DEFAULT_BUDGET", "SPEC"]
+__all__ = ["DEFAULT_BUDGET", "PLATFORM"]
 
 N, T = Mode.NATIVE, Mode.TRANSLATED
 DEFAULT_BASE = "https://api.anthropic.com"
@@ -87,7 +87,7 @@ def thinking(body: dict[str, Any], defaults: Mapping[str, Any], responses: bool)
     return out
 
 
-SPEC = PlatformSpec(
+PLATFORM = PlatformSpec(
     platform=Platform.ANTHROPIC,
     wire=Wire.ANTHROPIC,
     codec=Codec.ANTHROPIC,

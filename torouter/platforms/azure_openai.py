@@ -14,7 +14,7 @@ from torouter.platforms import openai_wire
 from torouter.platforms.names import Codec, Operation, Platform, Wire
 from torouter.platforms.spec import JSON, Channel, PlatformSpec
 
-__all__ = ["API_VERSION", "SPEC"]
+__all__ = ["API_VERSION", "PLATFORM"]
 
 API_VERSION = "2024-10-21"
 
@@ -51,7 +51,7 @@ def models_url(ch: Channel, cursor: str | None = None) -> str:
     return f"{_resource(ch)}/openai/models?api-version={_version(ch)}"
 
 
-SPEC = PlatformSpec(
+PLATFORM = PlatformSpec(
     platform=Platform.AZURE_OPENAI,
     wire=Wire.OPENAI,
     codec=Codec.OPENAI_CHAT,

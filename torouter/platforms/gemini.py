@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire, by_value
 from torouter.platforms.spec import JSON, Channel, PlatformSpec, add_extra_headers
 
-__all__ = ["SPEC", "action_url"]
+__all__ = ["PLATFORM", "action_url"]
 
 N, T = Mode.NATIVE, Mode.TRANSLATED
 DEFAULT_BASE = "https://generativelanguage.googleapis.com"
@@ -93,7 +93,7 @@ def thinking(body: dict[str, Any], defaults: Mapping[str, Any], responses: bool)
     return out
 
 
-SPEC = PlatformSpec(
+PLATFORM = PlatformSpec(
     platform=Platform.GEMINI,
     wire=Wire.GEMINI,
     codec=Codec.GEMINI,

@@ -6,7 +6,7 @@ from torouter.platforms import openai_wire
 from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire
 from torouter.platforms.spec import Channel, PlatformSpec
 
-__all__ = ["SPEC"]
+__all__ = ["PLATFORM"]
 
 DEFAULT_BASE = "https://api.openai.com/v1"
 
@@ -21,7 +21,7 @@ def models_url(ch: Channel, cursor: str | None = None) -> str:
     return (ch.base_url or DEFAULT_BASE) + "/models"
 
 
-SPEC = PlatformSpec(
+PLATFORM = PlatformSpec(
     platform=Platform.OPENAI,
     wire=Wire.OPENAI,
     codec=Codec.OPENAI_CHAT,

@@ -10,7 +10,7 @@ from torouter.platforms import openai_wire
 from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire
 from torouter.platforms.spec import Channel, PlatformSpec
 
-__all__ = ["SPEC"]
+__all__ = ["PLATFORM"]
 
 
 def url(
@@ -31,7 +31,7 @@ def thinking(body: dict[str, Any], defaults: Mapping[str, Any], responses: bool)
     return out
 
 
-SPEC = PlatformSpec(
+PLATFORM = PlatformSpec(
     platform=Platform.OPENAI_COMPATIBLE,
     wire=Wire.OPENAI,
     codec=Codec.OPENAI_CHAT,

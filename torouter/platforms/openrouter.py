@@ -9,7 +9,7 @@ from torouter.platforms import openai_wire
 from torouter.platforms.names import Codec, Operation, Platform, Wire
 from torouter.platforms.spec import Channel, PlatformSpec
 
-__all__ = ["SPEC"]
+__all__ = ["PLATFORM"]
 
 DEFAULT_BASE = "https://openrouter.ai/api/v1"
 
@@ -31,7 +31,7 @@ def thinking(body: dict[str, Any], defaults: Mapping[str, Any], responses: bool)
     return out
 
 
-SPEC = PlatformSpec(
+PLATFORM = PlatformSpec(
     platform=Platform.OPENROUTER,
     wire=Wire.OPENAI,
     codec=Codec.OPENAI_CHAT,

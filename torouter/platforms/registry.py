@@ -40,12 +40,12 @@ __all__ = [
 PLATFORMS: Mapping[str, PlatformSpec] = {
     spec.platform.value: spec
     for spec in (
-        openai.SPEC,
-        anthropic.SPEC,
-        gemini.SPEC,
-        openrouter.SPEC,
-        openai_compatible.SPEC,
-        azure_openai.SPEC,
+        openai.PLATFORM,
+        anthropic.PLATFORM,
+        gemini.PLATFORM,
+        openrouter.PLATFORM,
+        openai_compatible.PLATFORM,
+        azure_openai.PLATFORM,
     )
 }
 PLATFORM_NAMES: tuple[str, ...] = tuple(s.platform.value for s in PLATFORMS.values())
