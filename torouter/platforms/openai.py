@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from torouter.platforms import openai_wire
 from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire
-from torouter.platforms.spec import Channel, PlatformSpec
+from torouter.platforms.spec import PlatformSpec
 
 __all__ = ["PLATFORM"]
 
-DEFAULT_BASE = "https://api.openai.com/v1"
-
-
-def url(
-    ch: Channel, operation: str, model: str, *, native: bool, stream: bool, query: str = ""
-) -> str:
-    return (ch.base_url or DEFAULT_BASE) + openai_wire.path_for(operation, native)
-
-
-def models_url(ch: Channel, cursor: str | None = None) -> str:
-    return (ch.base_url or DEFAULT_BASE) + "/models"
+URLS = openai_wire.HostedUrls("https://api.openai.com/v1")
 
 
 PLATFORM = PlatformSpec(
@@ -32,9 +22,9 @@ PLATFORM = PlatformSpec(
         Operation.COMPLETIONS: Mode.NATIVE,
         Operation.MODERATIONS: Mode.NATIVE,
     },
-    url=url,
+    url=URLS.url,
     headers=openai_wire.request_headers,
-    models_url=models_url,
+    models_url=URLS.models_url,
     probe_operation=Operation.CHAT,
     probe_body=openai_wire.probe_body,
     thinking=openai_wire.thinking_effort,

@@ -8,19 +8,11 @@ from typing import Any
 
 from torouter.platforms import openai_wire
 from torouter.platforms.names import Codec, Mode, Operation, Platform, Wire
-from torouter.platforms.spec import Channel, PlatformSpec
+from torouter.platforms.spec import PlatformSpec
 
 __all__ = ["PLATFORM"]
 
-
-def url(
-    ch: Channel, operation: str, model: str, *, native: bool, stream: bool, query: str = ""
-) -> str:
-    return ch.base_url + openai_wire.path_for(operation, native)
-
-
-def models_url(ch: Channel, cursor: str | None = None) -> str:
-    return ch.base_url + "/models"
+URLS = openai_wire.HostedUrls("")  # no default host: the channel names its server
 
 
 def thinking(body: dict[str, Any], defaults: Mapping[str, Any], responses: bool) -> dict[str, Any]:
@@ -42,9 +34,9 @@ PLATFORM = PlatformSpec(
         Operation.COMPLETIONS: Mode.NATIVE,
         Operation.MODERATIONS: Mode.NATIVE,
     },
-    url=url,
+    url=URLS.url,
     headers=openai_wire.request_headers,
-    models_url=models_url,
+    models_url=URLS.models_url,
     probe_operation=Operation.CHAT,
     probe_body=openai_wire.probe_body,
     thinking=thinking,

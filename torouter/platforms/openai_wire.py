@@ -5,6 +5,7 @@ R5.2, R9.1): endpoint paths, auth headers, the probe body and the common matrix 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from torouter.platforms.names import Mode, Operation, by_value
@@ -15,6 +16,7 @@ __all__ = [
     "MEDIA_COLUMN",
     "OPENROUTER_ONLY",
     "OPERATION_PATHS",
+    "HostedUrls",
     "build_headers",
     "path_for",
     "probe_body",
@@ -82,6 +84,29 @@ def path_for(operation: str, native: bool) -> str:
     if native:
         return OPERATION_PATHS[operation]
     return _TRANSLATED_PATHS.get(operation, CHAT_PATH)
+
+
+@dataclass(frozen=True, slots=True)
+class HostedUrls:
+    """The URL builders of an OpenAI-wire platform served at `default_base` unless the channel
+    names its own base URL (openai-compatible has no default: its channels must)."""
+
+    default_base: str
+
+    def url(
+        self,
+        ch: Channel,
+        operation: str,
+        model: str,
+        *,
+        native: bool,
+        stream: bool,
+        query: str = "",
+    ) -> str:
+        return (ch.base_url or self.default_base) + path_for(operation, native)
+
+    def models_url(self, ch: Channel, cursor: str | None = None) -> str:
+        return (ch.base_url or self.default_base) + "/models"
 
 
 def build_headers(

@@ -7,21 +7,11 @@ from typing import Any
 
 from torouter.platforms import openai_wire
 from torouter.platforms.names import Codec, Operation, Platform, Wire
-from torouter.platforms.spec import Channel, PlatformSpec
+from torouter.platforms.spec import PlatformSpec
 
 __all__ = ["PLATFORM"]
 
-DEFAULT_BASE = "https://openrouter.ai/api/v1"
-
-
-def url(
-    ch: Channel, operation: str, model: str, *, native: bool, stream: bool, query: str = ""
-) -> str:
-    return (ch.base_url or DEFAULT_BASE) + openai_wire.path_for(operation, native)
-
-
-def models_url(ch: Channel, cursor: str | None = None) -> str:
-    return (ch.base_url or DEFAULT_BASE) + "/models"
+URLS = openai_wire.HostedUrls("https://openrouter.ai/api/v1")
 
 
 def thinking(body: dict[str, Any], defaults: Mapping[str, Any], responses: bool) -> dict[str, Any]:
@@ -36,9 +26,9 @@ PLATFORM = PlatformSpec(
     wire=Wire.OPENAI,
     codec=Codec.OPENAI_CHAT,
     modes=openai_wire.CHAT_COLUMN,
-    url=url,
+    url=URLS.url,
     headers=openai_wire.request_headers,
-    models_url=models_url,
+    models_url=URLS.models_url,
     probe_operation=Operation.CHAT,
     probe_body=openai_wire.probe_body,
     thinking=thinking,
