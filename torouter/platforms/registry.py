@@ -2,8 +2,8 @@
 
 Adding a platform is a new file in this package that builds a `PlatformSpec`, plus its line in
 `PLATFORMS` below (and its name in `names.Platform`). Every table the gateway routes by is
-derived here, once, at import: the R5.2 matrix, the native-by-option cells, the platform names
-the admin API and provisioning accept. Consumers look a spec up once per exchange.
+derived here, once, at import: the R5.2 matrix, the native-by-option cells, the platform and
+endpoint names the admin API and provisioning accept. Consumers look a spec up once per exchange.
 """
 
 from __future__ import annotations

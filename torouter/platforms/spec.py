@@ -1,9 +1,10 @@
 """What the gateway knows about one upstream platform, in one frozen record (R5.2, R9.1, R6.4).
 
-A platform file builds one `PlatformSpec`; `registry.py` lists them. Everything that used to
-branch on a platform's name reads it from here instead: its column of the R5.2 matrix, the
-codec that translates to it, its URLs and auth headers, its probe request and its reasoning
-switch. Pure: builders take the channel and return values, nothing here does I/O.
+A platform file builds one `PlatformSpec`; `registry.py` lists them. The matrix, the exchange,
+the translated render, the probe and the model tools read from here instead of branching on a
+platform's name: its column of the R5.2 matrix, the codec that translates to it, its URLs and
+auth headers, its probe request and its reasoning switch. Pure: builders take the channel and
+return values, nothing here does I/O.
 """
 
 from __future__ import annotations
