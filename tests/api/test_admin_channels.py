@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from tests.api import seed
 from tests.api.conftest import Api
+from tests.api.test_me_keys import assert_error
 from torouter.api import build_management_api
 from torouter.mock.testing import MockServer
 from torouter.routing.health import HealthBook
@@ -92,3 +93,28 @@ async def test_a_managed_channel_cannot_be_enabled_or_disabled(
         assert r.status_code == 409, action
     r = await client.post(f"/api/admin/channels/{cid}/test")
     assert r.status_code == 200  # Test still works: it changes nothing
+
+
+@pytest.mark.parametrize(
+    ("platform", "required"),
+    [("openai-compatible", True), ("azure-openai", True), ("openai", False), ("gemini", False)],
+)
+async def test_a_base_url_is_required_where_the_platform_has_no_default_host(
+    api: Api, platform: str, required: bool
+) -> None:
+    """The registry's `base_url_required` (R9.1), as provisioning files check it: an Azure
+    channel without its resource URL would send every call to a relative path."""
+    body = {"name": f"c-{platform}", "platform": platform, "credential": "k"}
+    r = await api.client.post("/api/admin/channels", json=body, headers=api.auth)
+    if required:
+        assert_error(r, 400, "INVALID_REQUEST", "base_url")
+        assert r.json()["error"]["message"] == f"base_url is required for {platform} channels"
+    else:
+        assert r.status_code == 201, r.text
+
+
+async def test_an_unknown_platform_is_refused_with_the_registry_list(api: Api) -> None:
+    body = {"name": "c", "platform": "bedrock", "base_url": "https://x.test"}
+    r = await api.client.post("/api/admin/channels", json=body, headers=api.auth)
+    assert_error(r, 400, "INVALID_REQUEST", "platform")
+    assert "'azure-openai'" in r.json()["error"]["message"]

@@ -26,19 +26,16 @@ from torouter.gateway.passthrough import (
     ResponsesPassthrough,
     StreamRelayer,
 )
+from torouter.platforms.registry import PLATFORMS
+from torouter.platforms.spec import PlatformSpec
 from torouter.protocols import embeddings, media
 from torouter.protocols.internal import Usage
 from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
 from torouter.records import ChannelRec
 from torouter.routing import matrix
-from torouter.upstreams import anthropic as anthropic_up
-from torouter.upstreams import gemini as gemini_up
-from torouter.upstreams import openai as openai_up
-from torouter.upstreams.thinking import apply_thinking
 
 __all__ = ["Exchange", "build"]
 
-_OPENAI_WIRE = frozenset({"openai", "openrouter", "openai-compatible", "azure-openai"})
 # Operations metered by `protocols/media.py` (R10.6) rather than as text generation.
 _MEDIA = frozenset(
     {"embeddings", "images", "image_edits", "audio_transcription", "audio_speech", "rerank"}
@@ -151,13 +148,14 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
     assert adm is not None and ctx.payload is not None
     op = ctx.route.operation
     front = matrix.FRONT_PROTOCOL[op]
+    spec = PLATFORMS[ch.platform]  # eligible channels are of registered platforms
     upstream_model = ch.upstream_model(adm.model.id, adm.model.vendor, adm.vendor_id)
     native = matrix.channel_mode(op, ch) == matrix.NATIVE
     billable = op in ("chat", "messages", "generate", "responses")
     sse = front != "gemini" or ctx.query.get("alt") == "sse"
     binary = op == "audio_speech" and ctx.payload.get("stream_format") != "sse"
     if native:
-        body: Any = _native_body(ctx, ch, front, upstream_model)
+        body: Any = _native_body(ctx, spec, front, upstream_model)
         ex = Exchange(
             url="",
             headers={},
@@ -177,12 +175,12 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
             ex.base_usage = media.speech_usage(ctx.payload)
         elif op == "embeddings" or op in _GEMINI_EMBED:
             ex.base_usage = _embed_estimate(op, ctx.payload)
-        if op == "responses" and ch.platform == "openai":
+        if op == "responses" and spec.stores_responses:
             ex.on_response_id = _response_id_setter(ctx)
     else:
         from torouter.gateway.translated import Translation
 
-        tr = Translation.prepare(ctx, ch, front, upstream_model)
+        tr = Translation.prepare(ctx, ch, spec, front, upstream_model)
         ex = Exchange(
             url="",
             headers={},
@@ -200,7 +198,7 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
         )
         if tr.dropped:
             ex.extra_headers.append((b"x-torouter-dropped", ",".join(tr.dropped).encode()))
-    ex.url, ex.headers = _target(ctx, ch, ex, upstream_model)
+    ex.url, ex.headers = _target(ctx, ch, spec, ex.native, upstream_model)
     return ex
 
 
@@ -236,7 +234,7 @@ class _ResponsesRelay(ResponsesPassthrough):
         return out
 
 
-def _native_body(ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str) -> Any:
+def _native_body(ctx: RequestContext, spec: PlatformSpec, front: str, upstream_model: str) -> Any:
     if ctx.upload is not None:  # multipart: replayed from the spool, model field rewritten
         return ctx.upload.payload(upstream_model)
     payload = ctx.payload
@@ -259,57 +257,29 @@ def _native_body(ctx: RequestContext, ch: ChannelRec, front: str, upstream_model
                     **(opts if isinstance(opts, dict) else {}),
                     "include_usage": True,
                 }
-        if ch.platform != "openrouter":
-            drop = tuple(k for k in openai_up.OPENROUTER_ONLY if k in payload)
+        drop = tuple(k for k in spec.native_drop if k in payload)
     thinking = ctx.admission.thinking and op in _THINKING
     if not changes and not drop and not thinking:
         return ctx.body
     out = {k: v for k, v in payload.items() if k not in drop}
     out.update(changes)
     if thinking:
-        out = apply_thinking(
-            ch.platform,
-            out,
-            ctx.admission.model.thinking_defaults,
-            responses=op == "responses",
-        )
+        out = spec.thinking(out, ctx.admission.model.thinking_defaults, op == "responses")
     return orjson.dumps(out)
 
 
 def _target(
-    ctx: RequestContext, ch: ChannelRec, ex: Exchange, upstream_model: str
+    ctx: RequestContext, ch: ChannelRec, spec: PlatformSpec, native: bool, upstream_model: str
 ) -> tuple[str, dict[str, str]]:
-    op = ctx.route.operation
-    counting = op in ("count_tokens", "gemini_count_tokens")
-    if ch.platform in _OPENAI_WIRE:
-        # Native exchanges use the operation's own path; translations go through chat, except
-        # Gemini embeds, which become /embeddings.
-        path_op = op if ex.native or op in _GEMINI_EMBED else "chat"
-        ctype = ctx.upload.content_type if ctx.upload is not None else "application/json"
-        return (
-            openai_up.operation_url(ch, path_op, upstream_model),
-            openai_up.request_headers(
-                ch, ctx.request_id, ctx.headers if ex.native else None, content_type=ctype
-            ),
-        )
-    if ch.platform == "anthropic":
-        query = ""
-        if ex.native:
-            raw = ctx.raw_query
-            query = raw if raw else ""
-        return (
-            anthropic_up.messages_url(ch, count_tokens=counting, query=query),
-            anthropic_up.request_headers(ch, ctx.request_id, ctx.headers if ex.native else None),
-        )
-    if op == "embed_content":
-        action = "embedContent"
-    elif op in ("batch_embed_contents", "embeddings"):
-        action = "batchEmbedContents"
-    elif counting:
-        action = "countTokens"
-    else:
-        action = "streamGenerateContent" if ctx.stream else "generateContent"
-    return (
-        gemini_up.action_url(ch, upstream_model, action, sse=ctx.stream),
-        gemini_up.request_headers(ch, ctx.request_id),
+    """The platform's URL and headers; the client's headers and query string are forwarded
+    only on native exchanges (R5.3)."""
+    url = spec.url(
+        ch,
+        ctx.route.operation,
+        upstream_model,
+        native=native,
+        stream=ctx.stream,
+        query=ctx.raw_query,
     )
+    ctype = ctx.upload.content_type if ctx.upload is not None else "application/json"
+    return url, spec.headers(ch, ctx.request_id, ctx.headers if native else None, ctype)

@@ -15,6 +15,8 @@ import orjson
 from torouter.errors import error
 from torouter.gateway.context import RequestContext
 from torouter.gateway.passthrough import StreamRelayer
+from torouter.platforms.names import Codec
+from torouter.platforms.spec import PlatformSpec
 from torouter.protocols import (
     anthropic,
     count_tokens,
@@ -29,8 +31,6 @@ from torouter.protocols.translate import FRONT, UPSTREAM
 from torouter.records import ChannelRec, ModelRec
 
 __all__ = ["TranslatedStream", "Translation"]
-
-_OPENAI_WIRE = frozenset({"openai", "openrouter", "openai-compatible", "azure-openai"})
 
 
 @dataclass(slots=True)
@@ -51,7 +51,12 @@ class Translation:
 
     @classmethod
     def prepare(
-        cls, ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str
+        cls,
+        ctx: RequestContext,
+        ch: ChannelRec,
+        spec: PlatformSpec,
+        front: str,
+        upstream_model: str,
     ) -> Translation:
         adm = ctx.admission
         assert adm is not None and ctx.payload is not None
@@ -81,19 +86,18 @@ class Translation:
             )
         req = dataclasses.replace(req, dropped=list(req.dropped))
         try:
-            body = _render(req, ch, adm.model, upstream_model)
+            body = _render(req, ch, spec, adm.model, upstream_model)
         except nesting.TooDeep:
             raise error(
                 "E16",
                 f"Tool call arguments nest JSON deeper than {nesting.MAX_JSON_DEPTH} levels.",
                 param="input" if front == "responses" else "messages",
             ) from None
-        if ctx.stream:
-            if ch.platform in _OPENAI_WIRE:
-                body["stream"] = True
-                body["stream_options"] = {"include_usage": True}
-            elif ch.platform == "anthropic":
-                body["stream"] = True
+        if ctx.stream and spec.codec is Codec.OPENAI_CHAT:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        elif ctx.stream and spec.codec is Codec.ANTHROPIC:
+            body["stream"] = True  # Gemini streams by its URL's action instead
         return cls(
             front=front,
             platform=ch.platform,
@@ -205,21 +209,19 @@ class Translation:
 
 
 def _render(
-    req: ir.Request, ch: ChannelRec, model: ModelRec, upstream_model: str
+    req: ir.Request, ch: ChannelRec, spec: PlatformSpec, model: ModelRec, upstream_model: str
 ) -> dict[str, Any]:
-    """The upstream body, with the platform's options (R5.4, R5.6, R6.4)."""
+    """The upstream body in the platform's codec, with its options (R5.4, R5.6, R6.4)."""
     thinking = model.supports_thinking
-    if ch.platform in _OPENAI_WIRE:
+    if spec.codec is Codec.OPENAI_CHAT:
         return openai_chat.render_request(
             req,
             upstream_model=upstream_model,
-            platform="openai" if ch.platform == "azure-openai" else ch.platform,
-            send_reasoning=bool(
-                ch.options.get("send_reasoning_history", ch.platform == "openai-compatible")
-            ),
+            platform=spec.dialect,
+            send_reasoning=bool(ch.options.get("send_reasoning_history", spec.reasoning_history)),
             supports_reasoning=thinking,
         )
-    if ch.platform == "anthropic":
+    if spec.codec is Codec.ANTHROPIC:
         budget = model.thinking_defaults.get("budget_tokens")
         return anthropic.render_request(
             req,
@@ -228,7 +230,11 @@ def _render(
             thinking_budget=int(budget) if budget is not None else 8192,
             supports_reasoning=thinking,
         )
-    return gemini.render_request(req, upstream_model=upstream_model, supports_reasoning=thinking)
+    if spec.codec is Codec.GEMINI:
+        return gemini.render_request(
+            req, upstream_model=upstream_model, supports_reasoning=thinking
+        )
+    raise ValueError(f"no request renderer for codec {spec.codec}")  # a registry error
 
 
 class TranslatedStream(StreamRelayer):

@@ -30,6 +30,8 @@ from pydantic_core import PydanticCustomError
 
 from torouter.access.keys import KEY_RE
 from torouter.accounts.passwords import is_password_hash
+from torouter.platforms.names import PlatformName
+from torouter.platforms.registry import EndpointName, spec_for
 
 __all__ = [
     "KIND_IDENTITY",
@@ -151,19 +153,7 @@ Count = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(gt=0)]
 CidrList = Annotated[list[str], BeforeValidator(_cidr_lines)]
 Time = AwareDatetime
-Endpoint = Literal[
-    "chat",
-    "responses",
-    "messages",
-    "generate",
-    "embeddings",
-    "images",
-    "audio_transcription",
-    "audio_speech",
-    "rerank",
-    "completions",
-    "moderations",
-]
+Endpoint = EndpointName
 Modality = Literal["text", "multimodal", "image", "video", "audio", "embedding", "rerank"]
 
 DEFAULT_ENDPOINTS: dict[str, list[str]] = {
@@ -251,9 +241,7 @@ class ModelEntry(_Entry):
 
 class ChannelEntry(_Entry):
     name: Name
-    platform: Literal[
-        "openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai"
-    ]
+    platform: PlatformName
     base_url: Annotated[str, _url(("http", "https"))] | None = None
     credential: str | None = Field(None, repr=False)  # the value, or env:NAME (resolved here)
     models: list[str] = []
@@ -281,7 +269,7 @@ class ChannelEntry(_Entry):
 
     @model_validator(mode="after")
     def _consistent(self) -> ChannelEntry:
-        if self.base_url is None and self.platform in ("openai-compatible", "azure-openai"):
+        if self.base_url is None and spec_for(self.platform).base_url_required:
             raise _field_error("base_url", f"required for platform {self.platform}")
         for public in self.model_mapping:
             if public not in self.models:

@@ -1,12 +1,15 @@
 """Which platforms serve which front-door operation, and how (SPEC R5.2, R9.2). Pure.
 
-N native pass-through, T translated, L answered locally.
+N native pass-through, T translated, L answered locally. The table itself is the platforms'
+columns, gathered by `torouter/platforms/registry.py`; this module answers questions about it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from torouter.platforms import registry
+from torouter.platforms.names import Mode
 from torouter.records import ChannelRec, ModelRec
 
 __all__ = [
@@ -20,150 +23,37 @@ __all__ = [
     "wants_local",
 ]
 
-NATIVE, TRANSLATED, LOCAL = "N", "T", "L"
-_OAI = ("openai", "openrouter", "openai-compatible")
-# Images and audio (R5.2): native on openai and openai-compatible (and Azure deployments).
-_MEDIA = {"openai": "N", "openai-compatible": "N", "azure-openai": "N"}
-
-MATRIX: dict[str, dict[str, str]] = {
-    "chat": {
-        "openai": "N",
-        "openrouter": "N",
-        "openai-compatible": "N",
-        "anthropic": "T",
-        "gemini": "T",
-        "azure-openai": "N",
-    },
-    "messages": {
-        "anthropic": "N",
-        "openai": "T",
-        "openrouter": "T",
-        "openai-compatible": "T",
-        "gemini": "T",
-        "azure-openai": "T",
-    },
-    "count_tokens": {
-        "anthropic": "N",
-        "gemini": "T",
-        "openai": "L",
-        "openrouter": "L",
-        "openai-compatible": "L",
-        "azure-openai": "L",
-    },
-    "generate": {
-        "gemini": "N",
-        "anthropic": "T",
-        "openai": "T",
-        "openrouter": "T",
-        "openai-compatible": "T",
-        "azure-openai": "T",
-    },
-    "gemini_count_tokens": {
-        "gemini": "N",
-        "anthropic": "T",
-        "openai": "L",
-        "openrouter": "L",
-        "openai-compatible": "L",
-        "azure-openai": "L",
-    },
-    # Responses: native on openai, translated through chat completions elsewhere; an
-    # openai-compatible channel with the `responses_native` option is native too.
-    "responses": {
-        "openai": "N",
-        "anthropic": "T",
-        "gemini": "T",
-        "openrouter": "T",
-        "openai-compatible": "T",
-        "azure-openai": "T",
-    },
-    "embeddings": {
-        "openai": "N",
-        "openrouter": "N",
-        "openai-compatible": "N",
-        "azure-openai": "N",
-        "gemini": "T",
-    },
-    "images": _MEDIA,
-    "image_edits": _MEDIA,
-    "audio_transcription": _MEDIA,
-    "audio_speech": _MEDIA,
-    "rerank": {"openai-compatible": "N"},
-    # Legacy completions and moderations: native only (ToRouter extension).
-    "completions": {"openai": "N", "openai-compatible": "N"},
-    "moderations": {"openai": "N", "openai-compatible": "N"},
-    # Gemini embedContent / batchEmbedContents: translated to /v1/embeddings on OpenAI wire.
-    "embed_content": {
-        "gemini": "N",
-        "openai": "T",
-        "openrouter": "T",
-        "openai-compatible": "T",
-        "azure-openai": "T",
-    },
-}
-MATRIX["batch_embed_contents"] = MATRIX["embed_content"]
-
+NATIVE, TRANSLATED, LOCAL = Mode.NATIVE, Mode.TRANSLATED, Mode.LOCAL
+MATRIX = registry.MATRIX
 # The front door's own wire protocol, and the name of the operation in a model's `endpoints`.
-FRONT_PROTOCOL = {
-    "chat": "openai",
-    "messages": "anthropic",
-    "count_tokens": "anthropic",
-    "generate": "gemini",
-    "gemini_count_tokens": "gemini",
-    "responses": "responses",
-    "embeddings": "openai",
-    "images": "openai",
-    "image_edits": "openai",
-    "audio_transcription": "openai",
-    "audio_speech": "openai",
-    "rerank": "openai",
-    "completions": "openai",
-    "moderations": "openai",
-    "embed_content": "gemini",
-    "batch_embed_contents": "gemini",
-}
-MODEL_ENDPOINT = {
-    "chat": "chat",
-    "messages": "messages",
-    "count_tokens": "messages",
-    "generate": "generate",
-    "gemini_count_tokens": "generate",
-    "image_edits": "images",
-    "embed_content": "embeddings",
-    "batch_embed_contents": "embeddings",
-}
-# The platform whose wire format each protocol is natively.
-_NATIVE_WIRE = {
-    "openai": frozenset(_OAI) | {"azure-openai"},
-    "anthropic": frozenset({"anthropic"}),
-    "gemini": frozenset({"gemini"}),
-}
+FRONT_PROTOCOL = registry.FRONT_DOOR
+MODEL_ENDPOINT = registry.MODEL_ENDPOINT
+_EMPTY: dict[str, Mode] = {}
 
 
-def mode(operation: str, platform: str) -> str | None:
-    return MATRIX.get(operation, {}).get(platform)
+def mode(operation: str, platform: str) -> Mode | None:
+    return MATRIX.get(operation, _EMPTY).get(platform)
 
 
 def is_native(operation: str, platform: str) -> bool:
     return mode(operation, platform) == NATIVE
 
 
-def channel_mode(operation: str, ch: ChannelRec) -> str | None:
-    """`mode` for one channel: the `responses_native` option makes Responses native on
-    openai-compatible channels that speak it (ToRouter extension, R9.1)."""
+def channel_mode(operation: str, ch: ChannelRec) -> Mode | None:
+    """`mode` for one channel: an option may make a translated cell native, as
+    `responses_native` does for openai-compatible servers that speak Responses (R9.1)."""
     m = mode(operation, ch.platform)
-    if (
-        m == TRANSLATED
-        and operation == "responses"
-        and ch.platform == "openai-compatible"
-        and ch.options.get("responses_native")
-    ):
-        return NATIVE
+    if m == TRANSLATED:
+        option = registry.NATIVE_OPTIONS.get((operation, ch.platform))
+        if option is not None and ch.options.get(option):
+            return NATIVE
     return m
 
 
 def serves_previous_response(ch: ChannelRec) -> bool:
     """`previous_response_id` needs the upstream's stored responses: openai channels (R3.3)."""
-    return ch.platform == "openai"
+    spec = registry.PLATFORMS.get(ch.platform)
+    return spec is not None and spec.stores_responses
 
 
 def eligible(channels: Iterable[ChannelRec], operation: str, model: ModelRec) -> list[ChannelRec]:

@@ -23,10 +23,9 @@ from typing import Any
 
 import orjson
 
+from torouter.platforms.names import Operation, Wire
+from torouter.platforms.registry import spec_for
 from torouter.records import ChannelRec
-from torouter.upstreams import anthropic as anthropic_up
-from torouter.upstreams import gemini as gemini_up
-from torouter.upstreams import openai as openai_up
 from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 __all__ = ["ModelCheck", "check_model", "check_models", "kind_of", "request_for"]
@@ -63,8 +62,9 @@ def request_for(
 ) -> tuple[str, dict[str, str], bytes]:
     """(url, headers, body) of the check of public model `model` on channel `ch`. Pure."""
     upstream = ch.upstream_model(model)
-    rid = "check"
-    if ch.platform == "anthropic":
+    spec = spec_for(ch.platform)
+    headers = spec.headers(ch, "check")
+    if spec.wire is Wire.ANTHROPIC:
         body: dict[str, Any] = {
             "model": upstream,
             "max_tokens": MAX_TOKENS,
@@ -72,22 +72,23 @@ def request_for(
         }
         if stream:
             body["stream"] = True
-        return anthropic_up.messages_url(ch), anthropic_up.request_headers(ch, rid), _json(body)
-    if ch.platform == "gemini":
-        headers = gemini_up.request_headers(ch, rid)
+        url = spec.url(ch, Operation.MESSAGES, upstream, native=True, stream=False)
+        return url, headers, _json(body)
+    if spec.wire is Wire.GEMINI:
         if kind == "embeddings":
             body = {"content": {"parts": [{"text": PROMPT}]}}
-            return gemini_up.action_url(ch, upstream, "embedContent"), headers, _json(body)
+            url = spec.url(ch, Operation.EMBED_CONTENT, upstream, native=True, stream=False)
+            return url, headers, _json(body)
         body = {
             "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
             "generationConfig": {"maxOutputTokens": MAX_TOKENS},
         }
-        action = "streamGenerateContent" if stream else "generateContent"
-        return gemini_up.action_url(ch, upstream, action, sse=stream), headers, _json(body)
-    headers = openai_up.request_headers(ch, rid)
+        url = spec.url(ch, Operation.GENERATE, upstream, native=True, stream=stream)
+        return url, headers, _json(body)
     if kind == "embeddings":
         body = {"model": upstream, "input": PROMPT}
-        return openai_up.operation_url(ch, "embeddings", upstream), headers, _json(body)
+        url = spec.url(ch, Operation.EMBEDDINGS, upstream, native=True, stream=False)
+        return url, headers, _json(body)
     body = {
         "model": upstream,
         "max_tokens": MAX_TOKENS,
@@ -95,7 +96,8 @@ def request_for(
     }
     if stream:
         body["stream"] = True
-    return openai_up.chat_url(ch, upstream), headers, _json(body)
+    url = spec.url(ch, Operation.CHAT, upstream, native=True, stream=False)
+    return url, headers, _json(body)
 
 
 def _json(body: dict[str, Any]) -> bytes:

@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from torouter.platforms.registry import spec_for
 from torouter.records import ChannelRec, ChannelStatus
 from torouter.routing.health import HealthBook
 from torouter.state.lock import LockFactory, local_lock
-from torouter.upstreams import anthropic as anthropic_up
-from torouter.upstreams import gemini as gemini_up
-from torouter.upstreams import openai as openai_up
 from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 if TYPE_CHECKING:  # annotations only: routing imports no SQL (DESIGN §2)
@@ -32,31 +30,13 @@ __all__ = ["StatusWriter", "probe_channel", "run_probes"]
 
 log = logging.getLogger("torouter.routing")
 
-_PROMPT = "ping"
-
 
 def probe_request(ch: ChannelRec) -> tuple[str, dict[str, str], bytes]:
+    """(url, headers, body) of the platform's one-token native request to the test model."""
+    spec = spec_for(ch.platform)
     model = ch.upstream_model(ch.test_model or next(iter(sorted(ch.models)), ""))
-    if ch.platform == "anthropic":
-        body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": _PROMPT}]}
-        return (
-            anthropic_up.messages_url(ch),
-            anthropic_up.request_headers(ch, "probe"),
-            orjson.dumps(body),
-        )
-    if ch.platform == "gemini":
-        body = {
-            "contents": [{"role": "user", "parts": [{"text": _PROMPT}]}],
-            "generationConfig": {"maxOutputTokens": 1},
-        }
-        url = gemini_up.action_url(ch, model, "generateContent")
-        return url, gemini_up.request_headers(ch, "probe"), orjson.dumps(body)
-    body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": _PROMPT}]}
-    return (
-        openai_up.chat_url(ch, model),
-        openai_up.request_headers(ch, "probe"),
-        orjson.dumps(body),
-    )
+    url = spec.url(ch, spec.probe_operation, model, native=True, stream=False)
+    return url, spec.headers(ch, "probe"), orjson.dumps(spec.probe_body(model))
 
 
 async def probe_channel(http: UpstreamTransport, ch: ChannelRec) -> tuple[bool, int, str]:

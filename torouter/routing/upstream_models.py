@@ -16,14 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 
+from torouter.platforms.names import Wire
+from torouter.platforms.registry import spec_for
 from torouter.records import ChannelRec, Snapshot
-from torouter.upstreams import anthropic as anthropic_up
-from torouter.upstreams import gemini as gemini_up
-from torouter.upstreams import openai as openai_up
 from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 __all__ = [
@@ -54,36 +52,20 @@ class ModelDiff:
 
 def list_url(ch: ChannelRec, cursor: str | None = None) -> str:
     """The URL of one page of the upstream's model list. Pure."""
-    if ch.platform == "anthropic":
-        base = (ch.base_url or anthropic_up.DEFAULT_BASE).removesuffix("/v1") + "/v1/models"
-        query = {"limit": "1000", **({"after_id": cursor} if cursor else {})}
-        return f"{base}?{urlencode(query)}"
-    if ch.platform == "gemini":
-        base = ch.base_url or gemini_up.DEFAULT_BASE
-        if not base.rstrip("/").endswith(("/v1beta", "/v1")):
-            base = base.rstrip("/") + "/v1beta"
-        query = {"pageSize": "1000", **({"pageToken": cursor} if cursor else {})}
-        return f"{base.rstrip('/')}/models?{urlencode(query)}"
-    if ch.platform == "azure-openai":
-        version = ch.options.get("api_version") or openai_up.AZURE_API_VERSION
-        base = ch.base_url.removesuffix("/openai")
-        return f"{base}/openai/models?api-version={version}"
-    return openai_up.base_url(ch) + "/models"
+    return spec_for(ch.platform).models_url(ch, cursor)
 
 
 def _headers(ch: ChannelRec) -> dict[str, str]:
-    if ch.platform == "anthropic":
-        return anthropic_up.request_headers(ch, "models")
-    if ch.platform == "gemini":
-        return gemini_up.request_headers(ch, "models")
-    return openai_up.request_headers(ch, "models")
+    return spec_for(ch.platform).headers(ch, "models")
 
 
 def parse_page(platform: str, body: Any) -> tuple[list[str], str | None]:
-    """(model ids, cursor of the next page or None) of one page. Pure."""
+    """(model ids, cursor of the next page or None) of one page, in the platform's wire
+    format. Pure."""
     if not isinstance(body, dict):
         raise UpstreamListError("the answer is not a JSON object")
-    if platform == "gemini":
+    wire = spec_for(platform).wire
+    if wire is Wire.GEMINI:
         items = body.get("models") or []
         ids = [str(m["name"]).removeprefix("models/") for m in items if isinstance(m, dict)]
         token = body.get("nextPageToken")
@@ -92,7 +74,7 @@ def parse_page(platform: str, body: Any) -> tuple[list[str], str | None]:
     if not isinstance(items, list):
         raise UpstreamListError("the answer has no model list")
     ids = [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]
-    if platform == "anthropic" and body.get("has_more") and body.get("last_id"):
+    if wire is Wire.ANTHROPIC and body.get("has_more") and body.get("last_id"):
         return ids, str(body["last_id"])
     return ids, None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Response
@@ -25,6 +25,8 @@ from torouter.api.fields import Count, Id, NotNull
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel
 from torouter.crypto import encrypt
 from torouter.errors import error
+from torouter.platforms.names import PlatformName
+from torouter.platforms.registry import spec_for
 from torouter.routing.upstream_models import (
     UpstreamListError,
     compare,
@@ -39,9 +41,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/channels", tags=["admin: channels"])
 
-Platform = Literal[
-    "openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai"
-]
+Platform = PlatformName
 
 
 def _check_url(value: str | None) -> str | None:
@@ -161,8 +161,8 @@ def _keyring(deps: Any) -> Any:
     summary="Create a channel",
 )
 async def create(body: ChannelCreate, deps: Deps, principal: Admin) -> ChannelRead:
-    if body.platform == "openai-compatible" and not body.base_url:
-        raise error("E16", "base_url is required for openai-compatible channels", param="base_url")
+    if spec_for(body.platform).base_url_required and not body.base_url:
+        raise error("E16", f"base_url is required for {body.platform} channels", param="base_url")
     sent = body.model_dump(exclude_unset=True)
     options = {k: sent.pop(k) for k in _OPTIONS if k in sent}
     async with deps.db.begin() as conn:

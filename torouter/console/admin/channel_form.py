@@ -26,6 +26,7 @@ from torouter.console.guards import admin
 from torouter.console.render import page, redirect
 from torouter.console.visitor import Visitor
 from torouter.errors import error
+from torouter.platforms import registry
 from torouter.storage.repos.models import ENDPOINTS
 from torouter.storage.tables import channels
 
@@ -112,6 +113,12 @@ async def _options(request: Request, channel_id: int) -> dict[str, Any]:
     return dict(row or {})
 
 
+def _reasoning_history_default(platform: str) -> bool:
+    """What the gateway sends when the option is unset (R5.6): the box shows it."""
+    spec = registry.PLATFORMS.get(platform)
+    return spec is not None and spec.reasoning_history
+
+
 def _form_of(channel: ChannelRead, options: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {
         "name": channel.name,
@@ -125,7 +132,7 @@ def _form_of(channel: ChannelRead, options: dict[str, Any]) -> dict[str, str]:
         "api_version": str(options.get("api_version") or ""),
         "responses_native": "on" if options.get("responses_native") else "",
         "send_reasoning_history": "on"
-        if options.get("send_reasoning_history", channel.platform == "openai-compatible")
+        if options.get("send_reasoning_history", _reasoning_history_default(channel.platform))
         else "",
     }
     for name in NUMBERS:

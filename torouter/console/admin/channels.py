@@ -35,10 +35,11 @@ from torouter.console.guards import admin
 from torouter.console.render import page, redirect
 from torouter.console.visitor import Visitor
 from torouter.errors import GatewayError
+from torouter.platforms.registry import PLATFORM_NAMES
 
 __all__ = ["PLATFORMS", "health_of", "load_channel", "routes"]
 
-PLATFORMS = ("openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai")
+PLATFORMS = PLATFORM_NAMES
 STATUSES = ("enabled", "disabled", "auto_disabled")
 
 

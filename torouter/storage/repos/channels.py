@@ -10,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.crypto import Keyring, decrypt, encrypt
+from torouter.platforms.registry import PLATFORM_NAMES
 from torouter.storage.repos._common import insert_row, now, select_one
 from torouter.storage.tables import channel_groups, channels
 
@@ -24,7 +25,7 @@ __all__ = [
     "set_channel_status",
 ]
 
-PLATFORMS = ("openai", "anthropic", "gemini", "openrouter", "openai-compatible", "azure-openai")
+PLATFORMS = PLATFORM_NAMES  # the registry's platforms, in display order
 
 
 async def create_channel(

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from torouter.platforms.registry import ENDPOINT_NAMES
 from torouter.storage.repos._common import insert_row, select_one
 from torouter.storage.tables import group_models, models
 
@@ -27,19 +28,7 @@ __all__ = [
 ]
 
 MODALITIES = ("text", "multimodal", "image", "video", "audio", "embedding", "rerank")
-ENDPOINTS = (
-    "chat",
-    "responses",
-    "messages",
-    "generate",
-    "embeddings",
-    "images",
-    "audio_transcription",
-    "audio_speech",
-    "rerank",
-    "completions",
-    "moderations",
-)
+ENDPOINTS = ENDPOINT_NAMES  # the registry's operation families (R6.3)
 # Per 1M tokens: input, output, cache_*; per unit: the rest. Unset means the R10.3 default.
 PRICE_FIELDS = (
     "input",
