@@ -135,12 +135,16 @@ def test_a_killed_nodes_rows_are_written_by_another_node_within_10_s(
         assert charged > 0
         assert balance == ledger == INITIAL_NUSD - charged
         wait_until(lambda: stream.xlen(STREAM) == 0, timeout=10, what="the entries deleted")
-        sweeps = [
-            r
-            for r in b.lines
-            if r.get("msg") == "shared usage journal: wrote rows of a stopped node"
-        ]
-        assert sum(r["written"] for r in sweeps) == REQUESTS  # each row written once, by B
+
+        def written_by_b() -> int:  # B logs the sweep after its commit: await the line
+            return sum(
+                r["written"]
+                for r in list(b.lines)
+                if r.get("msg") == "shared usage journal: wrote rows of a stopped node"
+            )
+
+        wait_until(lambda: written_by_b() >= REQUESTS, timeout=10, what="node B's sweep logged")
+        assert written_by_b() == REQUESTS  # each row written once, by B
     finally:
         stream.close()
     # Node B kept serving throughout.
