@@ -50,7 +50,7 @@ from torouter.state.bus import Bus, MemoryBus
 from torouter.state.lock import LockFactory, local_lock
 from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.choice import UpstreamClient, upstream_client
 from torouter.usage.journal import Journal
 from torouter.usage.journal_slots import JournalSlot, adopted_segments
 from torouter.usage.recorder import UsageRecorder
@@ -81,7 +81,7 @@ class Components:
     ledger: Ledger
     snapshot: SnapshotHolder
     recorder: UsageRecorder
-    http: UpstreamHttp
+    http: UpstreamClient
     metrics: Metrics
     gateway: Gateway
     sink: JsonSink
@@ -321,7 +321,7 @@ class ToRouterApp:
         snapshot.attach(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
         if process_lock is not None:
             self._reload_on_signal(snapshot)
-        http = UpstreamHttp()
+        http = upstream_client(s.upstream.client)
         await http.start()
         settlement = Settlement(ledger=ledger, recorder=recorder)
         relay = Relay(
@@ -486,7 +486,7 @@ class ToRouterApp:
         self,
         health: HealthBook,
         snapshot: SnapshotHolder,
-        http: UpstreamHttp,
+        http: UpstreamClient,
         lock: LockFactory,
         job_log: Any = None,
     ) -> None:

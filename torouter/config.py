@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -85,6 +85,14 @@ class GatewaySettings(Section):
 class StreamSettings(Section):
     keepalive_s: float = 15.0
     max_event_bytes: int = 16 * MiB
+
+
+class UpstreamSettings(Section):
+    client: Literal["native", "aiohttp"] = Field(
+        "aiohttp",
+        description="The HTTP client that calls upstreams: `native` (asyncio protocols and "
+        "httptools, the faster) or `aiohttp`. Both pool keep-alive connections per upstream.",
+    )
 
 
 class RoutingSettings(Section):
@@ -243,6 +251,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     gateway: GatewaySettings = GatewaySettings()
     stream: StreamSettings = StreamSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
     routing: RoutingSettings = RoutingSettings()
     billing: BillingSettings = BillingSettings()
     usage: UsageSettings = UsageSettings()
