@@ -312,6 +312,10 @@ class Connection(asyncio.Protocol):
 
     # -- httptools callbacks -------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._head_done:  # bytes after this exchange's answer: nobody asked for them
+            self.reusable = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._raw.append((name, value))
 
