@@ -107,6 +107,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--workers", type=int, default=1, help="gateway workers (above 1 needs --scaled-out)"
     )
+    p.add_argument(
+        "--upstream-client",
+        choices=("native", "aiohttp"),
+        help="the gateway's upstream HTTP client (upstream.client; default: the setting's)",
+    )
     p.add_argument("--commit", metavar="REV", help="measure REV's torouter/, not the work tree")
     p.add_argument(
         "--no-floor",
@@ -262,6 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cores": {"gateway": gw_cpu, "mock": mock_cpu, "wrk": load_cpu},
             "gateway_workers": args.workers,
             "stores": "postgresql+redis" if args.scaled_out else "embedded",
+            "upstream_client": args.upstream_client or "default",
             "wrk_threads": 1,
             "seconds": args.seconds,
             "warmup_s": args.warmup,
@@ -269,6 +275,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "body_bytes": BODY_BYTES,
         },
     }
+    if args.upstream_client:  # the gateway process inherits the environment (`Server`)
+        os.environ["TOROUTER_UPSTREAM__CLIENT"] = args.upstream_client
     tmp = Path(tempfile.mkdtemp(prefix="torouter-bench-"))
     bodies = write_bodies(tmp, MODEL)
     source, result["source"] = pick_source(args.commit, tmp / "src")

@@ -21,7 +21,7 @@ from torouter.routing.model_checks import (
     kind_of,
     request_for,
 )
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.choice import UpstreamClient, upstream_client
 
 
 def channel(
@@ -55,9 +55,9 @@ def mock() -> Iterator[MockServer]:
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[UpstreamHttp]:
-    client = UpstreamHttp()
+@pytest.fixture(params=["native", "aiohttp"])
+async def http(request: pytest.FixtureRequest) -> AsyncIterator[UpstreamClient]:
+    client = upstream_client(request.param)  # both clients, against every mock provider
     await client.start()
     yield client
     await client.close()
@@ -162,7 +162,7 @@ def test_the_answer_text_of_every_wire_format(raw: bytes, stream: bool, text: st
 @pytest.mark.parametrize("platform", ["openai", "anthropic", "gemini"])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_check_against_the_mock_providers(
-    mock: MockServer, http: UpstreamHttp, platform: str, stream: bool
+    mock: MockServer, http: UpstreamClient, platform: str, stream: bool
 ) -> None:
     base = {"openai": f"{mock.url}/v1", "anthropic": mock.url, "gemini": mock.url}[platform]
     result = await check_model(http, channel(platform, base), "m1", "chat", stream=stream)
@@ -171,7 +171,9 @@ async def test_a_check_against_the_mock_providers(
     assert (result.ttft_ms is not None) is stream
 
 
-async def test_failures_are_results_never_exceptions(mock: MockServer, http: UpstreamHttp) -> None:
+async def test_failures_are_results_never_exceptions(
+    mock: MockServer, http: UpstreamClient
+) -> None:
     ch = channel("openai", f"{mock.url}/v1", extra_headers={"x-mock": "status=404"})
     result = await check_model(http, ch, "m1", "chat", stream=False)
     assert result.ok is False and result.status == 404 and result.text
@@ -219,7 +221,7 @@ async def test_a_run_yields_in_completion_order_and_stops_when_left() -> None:
 
 
 async def test_a_run_goes_through_every_model_a_few_at_a_time(
-    mock: MockServer, http: UpstreamHttp
+    mock: MockServer, http: UpstreamClient
 ) -> None:
     ch = channel("openai", f"{mock.url}/v1", models=("m1", "m2", "m3", "m4"))
     models = [("m1", "chat"), ("m2", "chat"), ("m3", "embeddings"), ("m4", "skipped")]

@@ -16,7 +16,7 @@ from torouter.routing.upstream_models import (
     list_url,
     parse_page,
 )
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.choice import UpstreamClient, upstream_client
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +25,9 @@ def mock() -> Iterator[MockServer]:
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[UpstreamHttp]:
-    client = UpstreamHttp()
+@pytest.fixture(params=["native", "aiohttp"])
+async def http(request: pytest.FixtureRequest) -> AsyncIterator[UpstreamClient]:
+    client = upstream_client(request.param)  # both clients, against every mock provider
     await client.start()
     yield client
     await client.close()
@@ -86,7 +86,7 @@ def test_the_comparison_matches_by_upstream_id() -> None:
 
 @pytest.mark.parametrize("platform", ["openai", "anthropic", "gemini"])
 async def test_the_mock_providers_list_their_models(
-    mock: MockServer, http: UpstreamHttp, platform: str
+    mock: MockServer, http: UpstreamClient, platform: str
 ) -> None:
     base = {"openai": f"{mock.url}/v1", "anthropic": mock.url, "gemini": mock.url}[platform]
     listed = await fetch_upstream_models(http, channel(platform, base))
@@ -95,7 +95,7 @@ async def test_the_mock_providers_list_their_models(
 
 
 async def test_a_refusal_names_the_status_and_hides_the_credential(
-    mock: MockServer, http: UpstreamHttp
+    mock: MockServer, http: UpstreamClient
 ) -> None:
     ch = channel("openai", f"{mock.url}/v1", extra_headers={"x-mock": "status=401"})
     with pytest.raises(UpstreamListError) as caught:

@@ -329,9 +329,11 @@ class NativeHttp:
             self._waiters.setdefault(origin, deque()).append(fut)
             try:
                 await fut
-            finally:
-                if not fut.done():
-                    fut.cancel()
+            except BaseException:  # a deadline or a cancel: pass on a wake-up already given
+                if fut.done() and not fut.cancelled():
+                    self._wake_one(origin)
+                fut.cancel()
+                raise
             conn = self._pooled(origin)
             if conn is not None:
                 return conn
@@ -362,6 +364,9 @@ class NativeHttp:
                 )
             except OSError as exc:
                 error = exc
+                continue
+            if conn.closed:  # lost before it could be used
+                error = ConnectionResetError("connection closed as it opened")
                 continue
             conn.counted = True
             self._all.add(conn)
