@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import select
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserError, HttpResponseParser
@@ -65,7 +66,7 @@ class NativeResponse:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, read_s: float | None) -> None:
         self.status = 0  # 0 until the head arrived
-        self.headers: CIMultiDict[str] = _NO_HEADERS
+        self.headers: Mapping[str, str] = _NO_HEADERS  # a `CIMultiDict` once the head arrived
         self._loop = loop
         self._read_s = read_s
         self._conn: Connection | None = None
