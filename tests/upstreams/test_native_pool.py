@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.upstreams.rawserver import Conn, RawServer, keep_alive, ok
 from tests.upstreams.test_http import BODY, HEADERS, KeepAliveServer
 from tests.waiting import eventually
 from torouter.upstreams.native import IDLE_EXPIRY_S, NativeHttp
-from torouter.upstreams.transport import UpstreamUnavailable
+from torouter.upstreams.transport import UpstreamTimeout, UpstreamUnavailable
 
 
 async def started(**kw: Any) -> NativeHttp:
@@ -248,5 +249,57 @@ async def test_unsolicited_bytes_on_an_idle_connection_drop_it() -> None:
             await eventually(lambda: srv.closed_connections == 1, within=10, what="the drop")
             assert await post(http, srv.url()) == 200  # on a new connection
             assert len(srv.connections) == 2
+    finally:
+        await http.close()
+
+
+async def test_the_total_deadline_bounds_the_connect_too() -> None:
+    """A listener that never accepts, its backlog full: `total_s` ends the connect first."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    http = await started()
+    try:
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        with pytest.raises(UpstreamTimeout, match="total"):
+            await http.send(
+                "POST",
+                f"http://127.0.0.1:{port}/",
+                headers=HEADERS,
+                body=BODY,
+                connect_s=30,
+                total_s=0.3,
+            )
+    finally:
+        await http.close()
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
+async def test_a_name_is_resolved_once_within_its_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+    asked: list[str] = []
+
+    async def counting(host: str, *args: Any, **kw: Any) -> Any:
+        asked.append(host)
+        return await real(host, *args, **kw)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counting)
+    http = await started()
+    try:
+        async with RawServer(keep_alive) as srv:
+            url = f"http://localhost:{srv.port}/v1/x"
+            for _ in range(3):  # each on a new connection: the answer is left unread
+                resp = await http.send("POST", url, headers=HEADERS, body=BODY, read_s=30)
+                resp.close()
+            assert asked == ["localhost"] and http.opened == 3
     finally:
         await http.close()
