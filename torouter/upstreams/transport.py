@@ -5,9 +5,11 @@ model checks call, and the errors they may see from it.
      ├── UpstreamTimeout       a connect or read deadline passed
      └── UpstreamUnavailable   refused, reset, closed early, DNS, a malformed HTTP answer
 
-Two implementations: `upstreams/http.py` (aiohttp, the pooled client every worker runs; it maps
-aiohttp's errors, `OSError` and timeouts to these at its one boundary, `raise … from exc`) and
-the scripted transport the relay's unit tests pass by constructor. Nothing above this seam sees
+Three implementations: the two pooled clients a worker may run (`upstream.client`, chosen in
+`upstreams/choice.py`) — `upstreams/http.py` (aiohttp; it maps aiohttp's errors, `OSError` and
+timeouts to these at its one boundary, `raise … from exc`) and `upstreams/native.py` (asyncio
+protocols and httptools; it raises only these, chained to their cause) — and the scripted
+transport the relay's unit tests pass by constructor. Nothing above this seam sees
 a foreign exception, so anything else escaping a call — `KeyError`, `TypeError`,
 `AttributeError` — is a bug of ours: it surfaces as E20 with its traceback logged, never as a
 channel failure (R8.5).
