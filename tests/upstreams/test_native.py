@@ -264,7 +264,7 @@ async def test_silence_between_chunks_is_a_read_timeout(client: Any) -> None:
         await conn.request()
 
     async with RawServer(stall) as srv:
-        resp = await client.send("POST", srv.url(), headers=HEADERS, body=BODY, read_s=0.2)
+        resp = await client.send("POST", srv.url(), headers=HEADERS, body=BODY, read_s=1.0)
         assert await resp.read_chunk() == b"01234"
         with pytest.raises(UpstreamTimeout):
             await resp.read_chunk()
