@@ -102,9 +102,7 @@ def mock_server(folder: Path, cpu: str | None, source: Path | None = None) -> Se
     )
 
 
-def floor_server(
-    folder: Path, mock_base: str, cpu: str | None, engine: str = "uvicorn"
-) -> Server:
+def floor_server(folder: Path, mock_base: str, cpu: str | None, engine: str = "uvicorn") -> Server:
     """The bare reference proxy of `bench/floor.py`, in front of the same mock; `engine`: its
     HTTP server (uvicorn, granian-asgi, granian-rsgi)."""
     port = free_port()
