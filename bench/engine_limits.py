@@ -28,6 +28,7 @@ if str(_REPO) not in sys.path:
 
 import orjson  # noqa: E402
 
+from bench.engines import require_granian  # noqa: E402
 from bench.procs import Server, free_port  # noqa: E402
 from bench.stack import KEY, MODEL, gateway_config, mock_server  # noqa: E402
 
@@ -226,6 +227,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", action="append", choices=("uvicorn", "granian"))
     args = parser.parse_args()
+    require_granian()
     folder = Path(tempfile.mkdtemp(prefix="engine-limits-"))
     mock = mock_server(folder, None).start()
     try:

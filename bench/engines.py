@@ -45,6 +45,15 @@ from bench.stack import KEY, MODEL, floor_server, gateway_config, mock_server  #
 ENGINES_FLOOR = ("uvicorn", "granian-asgi", "granian-rsgi")
 
 
+def require_granian() -> None:
+    """granian is not a dependency of ToRouter (it lost, see bench/README.md): install it to
+    compare again."""
+    if shutil.which("granian", path=str(Path(sys.executable).parent)) is None:
+        raise SystemExit(
+            "granian is not installed in this venv: .venv/bin/pip install 'granian[uvloop]==2.8.9'"
+        )
+
+
 def granian_gateway(folder: Path, mock_base: str, cpu: str | None) -> Server:
     """The gateway's app under granian's ASGI interface, configured as `serve` would run it."""
     port = free_port()
@@ -148,6 +157,7 @@ def main() -> None:
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    require_granian()
 
     folder = Path(tempfile.mkdtemp(prefix="engines-"))
     bodies = write_bodies(folder, MODEL)

@@ -28,6 +28,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from bench.engines import require_granian  # noqa: E402
 from bench.loadgen import wrk  # noqa: E402
 from bench.payloads import write_bodies  # noqa: E402
 from bench.procs import _descendants, free_port  # noqa: E402
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--idle-seconds", type=int, default=10)
     args = parser.parse_args()
+    require_granian()
     folder = Path(tempfile.mkdtemp(prefix="engines-cg-"))
     body = write_bodies(folder, MODEL)["stream" if args.kind == "stream" else "chat"]
     mock = mock_server(folder, None).start()

@@ -123,7 +123,7 @@ def floor_server(folder: Path, mock_base: str, cpu: str | None, engine: str = "u
             engine,
         ],
         cpu=cpu,
-        log=folder / f"floor-{engine}.log",
+        log=folder / ("floor.log" if engine == "uvicorn" else f"floor-{engine}.log"),
         base_url=f"http://127.0.0.1:{port}",
         ready_path="/healthz",
         cwd=folder,
