@@ -163,7 +163,7 @@ def _access_line(log: Path, rid: str, t0: float) -> str:
                 seen = time.monotonic() - t0
                 return (
                     f"status {rec.get('status')} outcome {rec.get('outcome')} "
-                    f"client {rec.get('client_ip')} logged within {seen:.1f} s"
+                    f"logged within {seen:.1f} s"
                 )
         time.sleep(0.1)
     return "no access line within 15 s"
