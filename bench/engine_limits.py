@@ -49,7 +49,7 @@ def start(engine: str, folder: Path, mock_base: str) -> Server:
     bin_dir = Path(sys.executable).parent
     if engine == "uvicorn":
         cmd = [str(bin_dir / "torouter"), "serve", "--config", str(config), "--port", str(port)]
-        env = {}
+        env: dict[str, str] = {}
     else:
         cmd = [str(bin_dir / "granian"), "--interface", "asgi", "--factory", "--port", str(port),
                "--workers", "1", "--loop", "uvloop", "--no-ws", "--log-level", "warning",
@@ -109,7 +109,8 @@ def head(target: str = "/healthz", extra: bytes = b"", version: bytes = b"HTTP/1
 
 
 def fill(total: int) -> bytes:
-    lines, i = [], 0
+    lines: list[bytes] = []
+    i = 0
     while sum(len(x) + 2 for x in lines) < total:
         lines.append(b"X-Fill-%d: " % i + b"a" * 1000)
         i += 1
@@ -120,7 +121,7 @@ def many(n: int) -> bytes:
     return b"".join(b"X-H%d: v\r\n" % i for i in range(n))
 
 
-def chat(stream: bool, text: str = "hi") -> bytes:
+def chat(stream: bool, text: str = "hi") -> tuple[bytes, bytes]:
     body = orjson.dumps(
         {"model": MODEL, "stream": stream, "messages": [{"role": "user", "content": text}]}
     )

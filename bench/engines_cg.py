@@ -35,7 +35,9 @@ from bench.procs import _descendants, free_port  # noqa: E402
 from bench.stack import KEY, MOCK_AUTH, MODEL, gateway_config, mock_server  # noqa: E402
 
 
-def _command(target: str, folder: Path, mock_base: str, port: int) -> tuple[list[str], dict]:
+def _command(
+    target: str, folder: Path, mock_base: str, port: int
+) -> tuple[list[str], dict[str, str]]:
     bin_dir = Path(sys.executable).parent
     if target.startswith("gateway"):
         config = folder / "torouter.toml"
