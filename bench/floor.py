@@ -88,7 +88,8 @@ async def _answer(send: Any, status: int, body: bytes) -> None:
 
 
 class FloorRSGI(Floor):
-    """The same floor on granian's RSGI interface: no ASGI message dicts either way."""
+    """The same floor on granian's RSGI interface: request and answer through granian's own
+    calls (`await proto()`, `response_bytes`, `response_stream`) instead of ASGI messages."""
 
     def __rsgi_init__(self, loop: Any) -> None:
         async def start() -> None:
