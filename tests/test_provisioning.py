@@ -288,7 +288,12 @@ MORE_WRONG: list[tuple[str, str]] = [
     (
         '[[channels]]\nname = "c3"\nplatform = "openai"\nproxy = "gopher://x"\n',
         'config.toml: [[channels]] #3 (name "c3"): field "proxy": '
-        "must be a http or https or socks5 URL",
+        "must be an http, https, socks5 or socks5h URL",
+    ),
+    (  # R9.1: the password in a bad proxy URL is never echoed back
+        '[[channels]]\nname = "c3"\nplatform = "openai"\nproxy = "socks5://u:s3cret@h:99999"\n',
+        'config.toml: [[channels]] #3 (name "c3"): field "proxy": '
+        "the proxy port must be a number from 1 to 65535",
     ),
     (
         '[[channels]]\nname = "c3"\nplatform = "openai"\nmodels = ["gpt-5"]\n'
