@@ -23,13 +23,14 @@ failure as a refused CONNECT.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import aiohttp
 
-from torouter.upstreams.http import UpstreamHttp
+from torouter.upstreams.http import UpstreamConnector, UpstreamHttp
 from torouter.upstreams.proxy_url import ProxyUrl, parse_proxy, redacted
 from torouter.upstreams.transport import (
     StreamedBody,
@@ -42,7 +43,7 @@ from torouter.upstreams.transport import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
-    from typing import Any
+    from ssl import SSLContext
 
 __all__ = ["DirectTransport", "EgressTransports", "ProxyRouting", "transport_for"]
 
@@ -139,16 +140,19 @@ class EgressTransports:
         await self.direct.close()
 
 
-def proxy_client(proxy: ProxyUrl) -> UpstreamHttp:
-    """A pooled client whose every connection goes through `proxy`."""
+def proxy_client(proxy: ProxyUrl, *, ssl: SSLContext | None = None) -> UpstreamHttp:
+    """A pooled client whose every connection goes through `proxy`. `ssl`: how TLS upstreams
+    are verified (default: the system's CAs; the tests pass a private CA)."""
+    tls: dict[str, Any] = {} if ssl is None else {"ssl": ssl}
     if proxy.socks:
         from torouter.upstreams.egress_socks import socks_connector  # only with socks channels
 
-        return UpstreamHttp(connector=socks_connector(proxy))
+        return UpstreamHttp(connector=functools.partial(socks_connector(proxy), **tls))
     auth = None
     if proxy.username is not None:
         auth = aiohttp.BasicAuth(proxy.username, proxy.password or "")
-    return UpstreamHttp(proxy=proxy.endpoint, proxy_auth=auth)
+    connector = functools.partial(UpstreamConnector, **tls)
+    return UpstreamHttp(proxy=proxy.endpoint, proxy_auth=auth, connector=connector)
 
 
 class _ProxyClient:

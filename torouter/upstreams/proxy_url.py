@@ -48,6 +48,9 @@ def parse_proxy(value: str) -> ProxyUrl:
     """The proxy a URL names; `ValueError` saying what is wrong (never echoing the URL)."""
     try:
         parts = urlsplit(value.strip())
+    except ValueError:  # an unclosed IPv6 bracket
+        raise ValueError("not a valid URL: scheme://host:port") from None
+    try:
         port = parts.port
     except ValueError:
         raise ValueError("the proxy port must be a number from 1 to 65535") from None
