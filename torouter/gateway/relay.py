@@ -348,6 +348,8 @@ class Relay:
                 "status": status,
                 "class": outcome.value,
                 "error": type(cause).__name__ if cause is not None else None,
+                # The seam's own message (e.g. which egress proxy refused); never a secret.
+                "cause": str(cause) if isinstance(cause, UpstreamFailure) else None,
             },
         )
 
