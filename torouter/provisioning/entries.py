@@ -261,7 +261,13 @@ class ChannelEntry(_Entry):
     connect_timeout: Seconds = 10.0
     first_byte_timeout: Seconds = 300.0
     stream_idle_timeout: Seconds = 300.0
-    proxy: Annotated[str, AfterValidator(_proxy)] | None = Field(None, repr=False)
+    proxy: str | None = Field(
+        None,
+        repr=False,
+        description="egress proxy for every call to this channel's upstream: "
+        "`http://`, `https://`, `socks5://` or `socks5h://` (names resolved by the proxy), "
+        "`[user:password@]host[:port]`; `env:NAME` keeps the password out of the file.",
+    )
     auto_disable: bool = True
     status: Literal["enabled", "disabled"] = "enabled"
     test_model: str | None = None
@@ -275,6 +281,11 @@ class ChannelEntry(_Entry):
     @classmethod
     def _credential(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else _env(value, info)
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _proxy(_env(value, info))
 
     @model_validator(mode="after")
     def _consistent(self) -> ChannelEntry:
