@@ -373,3 +373,15 @@ async def test_probe_goes_through_the_channels_proxy(
         f"egress proxy http://***@127.0.0.1:{http_proxy.port} refused the credentials (407)"
     )
     assert repr(bad).count("nope") == 0  # the record's repr leaves the proxy out
+
+
+async def test_model_checks_go_through_the_channels_proxy(
+    egress: EgressTransports, upstream: Upstream, socks_proxy: SocksProxy
+) -> None:
+    from torouter.routing.model_checks import check_model
+
+    ch = _channel(upstream.url + "/v1", f"socks5://bob:{SECRET}@127.0.0.1:{socks_proxy.port}")
+    result = await check_model(egress, ch, "m", "chat", stream=False)
+    assert result.ok is True and result.status == 200
+    port = int(upstream.url.rsplit(":", 1)[1])
+    assert socks_proxy.targets == [(1, "127.0.0.1", port)]
