@@ -44,6 +44,7 @@ class Upstream:
     tls_url: str  # https://localhost:port
     ca: ssl.SSLContext
     hits: list[str]
+    server_tls: ssl.SSLContext  # for a proxy served over TLS
 
 
 def _certificate(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
@@ -110,7 +111,9 @@ async def upstream(tmp_path: Path) -> AsyncIterator[Upstream]:
     await tls.start()
     port = plain._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     tls_port = tls._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield Upstream(f"http://127.0.0.1:{port}", f"https://localhost:{tls_port}", client_ctx, hits)
+    yield Upstream(
+        f"http://127.0.0.1:{port}", f"https://localhost:{tls_port}", client_ctx, hits, server_ctx
+    )
     await runner.cleanup()
 
 
@@ -385,3 +388,21 @@ async def test_model_checks_go_through_the_channels_proxy(
     assert result.ok is True and result.status == 200
     port = int(upstream.url.rsplit(":", 1)[1])
     assert socks_proxy.targets == [(1, "127.0.0.1", port)]
+
+
+@pytest.mark.parametrize("target", ["plain", "tls"])
+async def test_https_proxy_speaks_tls_to_the_proxy(
+    egress: EgressTransports, upstream: Upstream, target: str
+) -> None:
+    """`https://` proxies: TLS to the proxy itself (verified like an upstream), then
+    forwarding or a CONNECT tunnel inside it."""
+    proxy = HttpProxy(user="alice", password=SECRET)
+    await proxy.start(tls=upstream.server_tls)
+    try:
+        t = transport_for(egress, f"https://alice:{SECRET}@localhost:{proxy.port}")
+        base = upstream.url if target == "plain" else upstream.tls_url
+        assert (await _post(t, base + "/v1/chat/completions"))[0] == 200
+        method = "POST" if target == "plain" else "CONNECT"
+        assert [m for m, _ in proxy.requests] == [method]
+    finally:
+        await proxy.stop()
