@@ -50,6 +50,7 @@ from torouter.state.bus import Bus, MemoryBus
 from torouter.state.lock import LockFactory, local_lock
 from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
+from torouter.upstreams.egress import EgressTransports
 from torouter.upstreams.http import UpstreamHttp
 from torouter.usage.journal import Journal
 from torouter.usage.journal_slots import JournalSlot, adopted_segments
@@ -81,7 +82,7 @@ class Components:
     ledger: Ledger
     snapshot: SnapshotHolder
     recorder: UsageRecorder
-    http: UpstreamHttp
+    http: EgressTransports
     metrics: Metrics
     gateway: Gateway
     sink: JsonSink
@@ -290,9 +291,14 @@ class ToRouterApp:
             lock=lock,
         )
 
+        # The direct client and one per egress proxy (R9.1, R20.3); a load retires the
+        # proxies no channel names any more.
+        http = EgressTransports(UpstreamHttp())
+
         async def seed(snap: Snapshot) -> None:
             await ledger.on_snapshot(snap)  # counters of users not seen yet
             health.sync_status(snap.channels.values())  # built below, before the first load
+            http.retain(c.proxy for c in snap.channels.values())
 
         slot = JournalSlot(Path(s.data_dir) / "journal")  # one per worker (R11.2)
         journal = Journal(slot.path)
@@ -321,7 +327,6 @@ class ToRouterApp:
         snapshot.attach(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
         if process_lock is not None:
             self._reload_on_signal(snapshot)
-        http = UpstreamHttp()
         await http.start()
         settlement = Settlement(ledger=ledger, recorder=recorder)
         relay = Relay(
@@ -486,7 +491,7 @@ class ToRouterApp:
         self,
         health: HealthBook,
         snapshot: SnapshotHolder,
-        http: UpstreamHttp,
+        http: EgressTransports,
         lock: LockFactory,
         job_log: Any = None,
     ) -> None:

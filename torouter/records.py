@@ -169,6 +169,8 @@ class ChannelRec:
     endpoints: frozenset[str] | None = None  # None: all the platform can serve
     auto_disable: bool = True
     test_model: str | None = None
+    # R9.1 egress proxy URL, credentials included (never logged: `upstreams.proxy_url`).
+    proxy: str | None = field(default=None, repr=False)
 
     def upstream_model(self, public_id: str, vendor: str = "", sent: str | None = None) -> str:
         """R6.2: the mapping, else on openrouter the vendor id as sent or `<vendor>/M`, else M."""

@@ -35,6 +35,7 @@ from torouter.routing.affinity import Affinity, session_signal
 from torouter.routing.classify import Outcome, classify_status
 from torouter.routing.health import HealthBook
 from torouter.routing.selector import select_channel
+from torouter.upstreams.egress import transport_for
 from torouter.upstreams.transport import (
     UpstreamFailure,
     UpstreamResponse,
@@ -94,6 +95,10 @@ class Relay:
         self._keepalive_s = settings.stream.keepalive_s
         # Least-recently-used stamps stay per process (R9.2, R20.3).
         self.last_used_ms: dict[int, int] = {}
+
+    def _egress(self, ch: ChannelRec) -> UpstreamTransport:
+        """The channel's egress proxy client (R9.1); a bad proxy fails the attempt."""
+        return transport_for(self._transport, ch.proxy)
 
     def candidates(self, ctx: RequestContext) -> list[ChannelRec]:
         adm = ctx.admission
@@ -247,7 +252,8 @@ class Relay:
         try:
             with watch.waiting():
                 async with asyncio.timeout(ch.first_byte_timeout):
-                    resp = await self._transport.send(
+                    transport = self._transport if ch.proxy is None else self._egress(ch)
+                    resp = await transport.send(
                         "POST",
                         ex.url,
                         body=ex.body,
@@ -342,6 +348,8 @@ class Relay:
                 "status": status,
                 "class": outcome.value,
                 "error": type(cause).__name__ if cause is not None else None,
+                # The seam's own message (e.g. which egress proxy refused); never a secret.
+                "cause": str(cause) if isinstance(cause, UpstreamFailure) else None,
             },
         )
 
