@@ -16,11 +16,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from torouter.state import lua
 from torouter.state import windows as w
@@ -90,16 +92,34 @@ class RedisState:
         self._append = client.register_script(lua.STREAM_APPEND)
 
     async def _run(self, calls: Sequence[Call]) -> list[Any]:
-        """The scripts' replies, from one pipelined round trip (EVALSHA each, in order).
+        """The scripts' replies (an error reply as its exception), from one pipelined round
+        trip: EVALSHA each, in order, in one write on one pooled connection.
 
-        A script Redis does not know (it restarted, or SCRIPT FLUSH) is loaded and only the
-        calls it refused run again, one by one: a refused call did nothing, so nothing is ever
-        applied twice. Any other error of a call is raised once every reply is in.
+        Leaner than redis-py's pipeline, which costs the hot path most of a request's Redis
+        CPU: commands are packed by hiredis (C), no pipeline object, no retry wrapper, and no
+        `SCRIPT EXISTS` first. A script Redis does not know (it restarted, or SCRIPT FLUSH) is
+        loaded and only the calls it refused run again, one by one: a refused call did
+        nothing, so nothing is ever applied twice. A connection that fails or is interrupted
+        mid-reply is closed by redis-py before it goes back to the pool.
         """
-        pipe = self.client.pipeline(transaction=False)
-        for script, keys, args in calls:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-        replies = await pipe.execute(raise_on_error=False)
+        packed = [hiredis.pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a in calls]
+        pool = self.client.connection_pool
+        conn = await pool.get_connection()
+        try:
+            try:
+                await conn.send_packed_command(packed, check_health=False)
+            except RedisConnectionError:
+                # A pooled connection Redis closed meanwhile: nothing was sent, once more.
+                await conn.disconnect()
+                await conn.send_packed_command(packed, check_health=False)
+            replies: list[Any] = []
+            for _ in calls:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:  # this call's error reply: the others follow
+                    replies.append(exc)
+        finally:
+            await pool.release(conn)
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
                 script, keys, args = calls[i]
@@ -109,7 +129,7 @@ class RedisState:
     def _append_call(self, a: StreamAppend) -> Call:
         return self._append, [a.stream], [a.group, a.consumer, 1, a.payload, *a.acks]
 
-    async def _with_append(self, call: Call, append: StreamAppend | None) -> Any:
+    async def _call(self, call: Call, append: StreamAppend | None = None) -> Any:
         """`call`'s reply; `append` goes first in the same round trip (a row in the stream
         whose charge did not reach Redis is still written by the database; the reverse would
         lose it), its entry id set once it is in."""
@@ -132,7 +152,7 @@ class RedisState:
         now_ms = _ms(req.now)
         try:
             if req.ip is None:
-                raw = await self._admit(keys=keys, args=args)
+                raw = await self._call((self._admit, keys, args))
                 ip_raw = None
             else:
                 ipw = req.ip
@@ -218,9 +238,7 @@ class RedisState:
             keys.append(win.counter)
             args += [n, win.bucket_s * 1000, win.buckets]
         try:
-            if append is None:
-                return bool(await self._settle(keys=keys, args=args))
-            return bool(await self._with_append((self._settle, keys, args), append))
+            return bool(await self._call((self._settle, keys, args), append))
         except RedisError as exc:
             log.error("redis unreachable during settlement: %s", exc)
             raise StateUnavailable(str(exc)) from exc
@@ -231,9 +249,7 @@ class RedisState:
         keys = [res_key(scope), lease_key(scope)]
         args: list[Any] = [_ms(now), admission_id]
         try:
-            if append is None:
-                return bool(await self._release(keys=keys, args=args))
-            return bool(await self._with_append((self._release, keys, args), append))
+            return bool(await self._call((self._release, keys, args), append))
         except RedisError as exc:
             log.error("redis unreachable during release: %s", exc)
             raise StateUnavailable(str(exc)) from exc
