@@ -18,6 +18,7 @@ from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -107,17 +108,13 @@ class RedisState:
         conn = await pool.get_connection()
         try:
             try:
-                await conn.send_packed_command(packed, check_health=False)
+                replies = await _exchange(conn, packed)
             except RedisConnectionError:
-                # A pooled connection Redis closed meanwhile: nothing was sent, once more.
+                # A pooled connection Redis had closed (redis-py's own retry, once): nothing
+                # was read, and what may have run is idempotent by admission id, or (an
+                # admission) a reservation the lease lapses.
                 await conn.disconnect()
-                await conn.send_packed_command(packed, check_health=False)
-            replies: list[Any] = []
-            for _ in calls:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as exc:  # this call's error reply: the others follow
-                    replies.append(exc)
+                replies = await _exchange(conn, packed)
         finally:
             await pool.release(conn)
         for i, reply in enumerate(replies):
@@ -322,6 +319,20 @@ class RedisState:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+async def _exchange(conn: AbstractConnection, packed: list[bytes]) -> list[Any]:
+    """Send the packed commands in one write and read one reply each (an error reply as its
+    exception: the connection stays in step). redis-py closes a connection that fails or is
+    interrupted mid-reply, so it never goes back to the pool half read."""
+    await conn.send_packed_command(packed, check_health=False)
+    replies: list[Any] = []
+    for _ in packed:
+        try:
+            replies.append(await conn.read_response())
+        except ResponseError as exc:
+            replies.append(exc)
+    return replies
 
 
 def _admit_call(req: AdmitRequest) -> tuple[list[str], list[Any]]:
