@@ -105,7 +105,8 @@ class RedisState:
         """
         packed = [hiredis.pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a in calls]
         pool = self.client.connection_pool
-        conn = await pool.get_connection()
+        # redis-py leaves `get_connection` unannotated.
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             try:
                 replies = await _exchange(conn, packed)
