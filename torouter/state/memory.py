@@ -12,7 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torouter.state import windows as w
-from torouter.state.base import AdmitRequest, Hold, StateUnavailable, Verdict, Window, WindowState
+from torouter.state.base import (
+    AdmitRequest,
+    Hold,
+    StateUnavailable,
+    StreamAppend,
+    Verdict,
+    Window,
+    WindowState,
+)
 
 __all__ = ["MemoryState"]
 
@@ -171,6 +179,7 @@ class MemoryState:
         *,
         now: float,
         tokens: tuple[Window, int] | None = None,
+        append: StreamAppend | None = None,  # no streams in process: the caller publishes
     ) -> bool:
         res = self._res.get(admission_id)
         if res is not None and res.state == "done":
@@ -189,7 +198,9 @@ class MemoryState:
         self._tombstone(admission_id, scope, now)
         return True
 
-    async def release(self, admission_id: str, scope: str, *, now: float) -> bool:
+    async def release(
+        self, admission_id: str, scope: str, *, now: float, append: StreamAppend | None = None
+    ) -> bool:
         res = self._res.get(admission_id)
         if res is None or res.state == "done":
             return False

@@ -29,6 +29,7 @@ from torouter.usage.money import apply_money
 from torouter.usage.row import UsageRow
 
 if TYPE_CHECKING:
+    from torouter.state.base import StreamAppend
     from torouter.usage.shared_journal import SharedJournal  # imports redis: scaled out only
 
 __all__ = ["LowBalanceHook", "UsageRecorder", "write_rows"]
@@ -144,12 +145,21 @@ class UsageRecorder:
     def has_room(self) -> bool:
         return self.depth < self._max
 
-    def record(self, row: UsageRow) -> None:
-        """Journal then queue one settled row (synchronous: no await on the hot path)."""
+    def stage(self, row: UsageRow) -> StreamAppend | None:
+        """Scaled out, the row's append to the shared journal's stream, for settlement to send
+        in its own round trip (`state.base.StreamAppend`); None without a shared journal."""
+        return self._shared.stage(row) if self._shared is not None else None
+
+    def record(self, row: UsageRow, staged: StreamAppend | None = None) -> None:
+        """Journal then queue one settled row (synchronous: no await on the hot path).
+        `staged`: the row's append from `stage`, sent with the settlement or not."""
         self._journal.append(row)
         self._queue.append(row)
         if self._shared is not None:
-            self._shared.publish(row)
+            if staged is None:
+                self._shared.publish(row)
+            else:
+                self._shared.staged(row, staged)
         if len(self._queue) >= self._batch:
             self._wake.set()
 

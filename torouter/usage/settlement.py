@@ -116,17 +116,21 @@ class Settlement:
             ctx.cost_nusd = cost_nusd(usage, adm.model.prices, adm.group.multiplier)
         ticket = ctx.ticket
         assert ticket is not None  # reserved, so admitted with a ticket
+        # The row is built first: scaled out, it goes to the shared journal's stream in the
+        # settlement's own round trip, so it is there as soon as the charge is (R11.2).
+        row = usage_row(ctx, ctx.admission_id)
+        staged = self._recorder.stage(row)
         try:
             if usage is not None and charge:
-                await self._ledger.settle(ticket, ctx.cost_nusd, usage.total_tokens)
+                await self._ledger.settle(ticket, ctx.cost_nusd, usage.total_tokens, staged)
             else:
-                await self._ledger.release(ticket)
+                await self._ledger.release(ticket, staged)
         except StateUnavailable as exc:
             # The usage row below still carries the charge to the database, which reseeds.
             log.error(
                 "settlement counters unavailable: %s", exc, extra={"request_id": ctx.request_id}
             )
-        self.record(ctx)
+        self._recorder.record(row, staged)
 
     def record(self, ctx: Settleable) -> None:
         """Queue the request's row (a settled request, or a sampled refusal)."""
