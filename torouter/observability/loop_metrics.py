@@ -108,7 +108,7 @@ class LoopGauge:
 class LoopHistogram:
     """An unlabelled histogram: per-bucket counts (not cumulative until a scrape) and a sum."""
 
-    __slots__ = ("_bounds", "_counts", "_created", "_doc", "_name", "_sum")
+    __slots__ = ("_bounds", "_counts", "_created", "_doc", "_les", "_name", "_sum")
 
     def __init__(
         self,
@@ -123,6 +123,11 @@ class LoopHistogram:
         self._name = name
         self._doc = documentation
         self._bounds = bounds
+        # The `le` label of each bucket, +Inf last, spelled as prometheus_client spells them.
+        self._les = [
+            floatToGoString(b)  # type: ignore[no-untyped-call]  # unannotated in the library
+            for b in (*bounds, float("inf"))
+        ]
         # A value belongs to the first bucket whose bound is >= it (prometheus' `le`); the last
         # slot is +Inf.
         self._counts = [0] * (len(bounds) + 1)
@@ -142,9 +147,9 @@ class LoopHistogram:
         counts = list(self._counts)  # one consistent copy for the cumulative series
         total = 0
         bucket = self._name + "_bucket"
-        for bound, n in zip([*self._bounds, float("inf")], counts, strict=True):
+        for le, n in zip(self._les, counts, strict=True):
             total += n
-            family.add_sample(bucket, {"le": floatToGoString(bound)}, total)
+            family.add_sample(bucket, {"le": le}, total)
         family.add_sample(self._name + "_count", {}, total)
         family.add_sample(self._name + "_sum", {}, self._sum)
         if _with_created():
