@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "torouter.errors": 0,
     "torouter.records": 0,
     "torouter.ids": 0,
+    "torouter.memo": 0,  # identity memo for immutable records (hot path)
     "torouter.config_keys": 0,
     "torouter.private_files": 0,
     "torouter.config": 1,

@@ -275,20 +275,21 @@ class TranslatedStream(StreamRelayer):
     def _encode(self, events: list[Any]) -> bytes:
         if self.upstream_error is not None:
             return b""  # the encoder rendered the stream's one error event: it has ended (R4.6)
+        # One pass, dispatched on the exact type (the event classes have no subclasses), text
+        # first: it is nearly every event of a stream. An error event is the last one kept.
         for i, ev in enumerate(events):
-            if isinstance(ev, ir.ErrorEvent):
+            kind = type(ev)
+            if kind is ir.TextDelta or kind is ir.ThinkingDelta:
+                self.chars += len(ev.text)
+            elif kind is ir.UsageEvent:
+                self.usage = ev.usage
+            elif kind is ir.Finish:
+                self._finished = True
+            elif kind is ir.ErrorEvent:
+                self.upstream_error = (ev.type, ev.message)
                 events = events[: i + 1]
                 break
-        for ev in events:
-            if isinstance(ev, ir.UsageEvent):
-                self.usage = ev.usage
-            elif isinstance(ev, ir.Finish):
-                self._finished = True
-            elif isinstance(ev, ir.ErrorEvent):
-                self.upstream_error = (ev.type, ev.message)
-            elif isinstance(ev, ir.TextDelta | ir.ThinkingDelta):
-                self.chars += len(ev.text)
-            elif isinstance(ev, ir.ToolArgsDelta):
+            elif kind is ir.ToolArgsDelta:
                 self.chars += len(ev.json)
         if not events:
             return b""

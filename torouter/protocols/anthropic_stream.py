@@ -268,7 +268,10 @@ class StreamEncoder:
         for ev in events:
             if self._done:
                 break
-            if isinstance(ev, Start):
+            if isinstance(ev, TextDelta):  # first: nearly every event (the classes are disjoint)
+                self._ensure(out, "text")
+                self._delta(out, {"type": "text_delta", "text": ev.text})
+            elif isinstance(ev, Start):
                 self._id = ev.id
                 self._begin(out)
             elif isinstance(ev, BlockStart):
@@ -280,9 +283,6 @@ class StreamEncoder:
                     )
                 else:
                     self._block(out, ev.kind, {"type": "redacted_thinking", "data": ev.data})
-            elif isinstance(ev, TextDelta):
-                self._ensure(out, "text")
-                self._delta(out, {"type": "text_delta", "text": ev.text})
             elif isinstance(ev, ThinkingDelta):
                 self._ensure(out, "thinking")
                 self._delta(out, {"type": "thinking_delta", "thinking": ev.text})

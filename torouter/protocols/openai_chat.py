@@ -60,7 +60,7 @@ __all__ = [
     "usage_of_body",
 ]
 
-_USAGE_MARKS = (b'"usage":{', b'"usage": {')
+_USAGE, _USAGE_SPACED = (b'"usage":{', b'"usage": {')
 DONE = b"data: [DONE]"
 
 
@@ -113,12 +113,13 @@ def scan_stream(events: bytes, keep_usage_chunk: bool) -> tuple[bytes, dict[str,
 
     The usage-only chunk (`"choices": []`) is removed when the client did not ask for it.
     """
-    if not any(m in events for m in _USAGE_MARKS):
+    # Both spellings tested inline: a generator per event cost ~70 calls per 24-event read.
+    if _USAGE not in events and _USAGE_SPACED not in events:
         return events, None
     usage: dict[str, Any] | None = None
     kept: list[bytes] = []
     for ev in events.split(b"\n\n"):
-        if ev and any(m in ev for m in _USAGE_MARKS):
+        if _USAGE in ev or _USAGE_SPACED in ev:
             start = ev.find(b"data:")
             try:
                 obj = orjson.loads(ev[start + 5 :]) if start >= 0 else None

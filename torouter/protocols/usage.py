@@ -10,6 +10,8 @@ __all__ = ["from_anthropic", "from_gemini", "from_openai", "merge_anthropic"]
 
 
 def _int(v: Any) -> int:
+    if type(v) is int:  # what JSON gives nearly always: no isinstance pair
+        return v
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
 
 
