@@ -285,6 +285,7 @@ class ToRouterApp:
         slot = JournalSlot(Path(s.data_dir) / "journal")  # one per worker (R11.2)
         journal = Journal(slot.path)
         notices = _low_balance_mailer(s, self.base_url())
+        shared_journal = _shared_journal(s, db, notices)
         recorder = UsageRecorder(
             db,
             journal,
@@ -293,7 +294,12 @@ class ToRouterApp:
             flush_interval_s=s.usage.flush_interval_s,
             zone=ZoneInfo(s.timezone),  # roll-up days and hours (R11.3)
             on_low_balance=notices,
-            shared=_shared_journal(s, db, notices),
+            shared=shared_journal,
+            # A second connection to a file: SQLite's in-memory database is per connection.
+            writer_thread=s.usage.writer_thread
+            and s.is_sqlite
+            and shared_journal is None
+            and ":memory:" not in s.database_url,
         )
         with adopted_segments(slot.root, slot.path) as adopted:  # dead processes' leftovers
             # Before seeding: balances must include what the journals held.
