@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy.exc import SQLAlchemyError
 from ulid import ULID
 
 from torouter.asgi import ASGIApp, Receive, Scope, Send, respond
@@ -44,6 +43,7 @@ from torouter.observability.readiness import Check, Readiness
 from torouter.private_files import private_folder
 from torouter.routing.affinity import Affinity
 from torouter.routing.health import HealthBook
+from torouter.schema_gate import StartupError, hold_process_lock, prepare_schema
 from torouter.snapshot import Snapshot, SnapshotHolder
 from torouter.state.base import StateBackend, StateUnavailable
 from torouter.state.bus import Bus, MemoryBus
@@ -68,10 +68,6 @@ log = logging.getLogger("torouter.app")
 
 _GATEWAY_PREFIXES = ("/v1/", "/v1beta/", "/api/v1/", "/api/v1beta/")
 _GATEWAY_EXACT = frozenset({"/v1", "/v1beta", "/api/v1", "/api/v1beta"})
-
-
-class StartupError(Exception):
-    """A configuration or database problem that stops `serve` with a clear message."""
 
 
 @dataclass
@@ -236,7 +232,6 @@ class ToRouterApp:
 
     async def startup(self) -> None:
         from torouter import crypto, provisioning
-        from torouter.storage.lock import LockHeld, ProcessLock
 
         s = self.settings
         private_folder(Path(s.data_dir))
@@ -244,18 +239,11 @@ class ToRouterApp:
         db = Database(s.database_url)
         process_lock = None
         if not s.redis.url:
-            process_lock = ProcessLock()
             try:
-                await process_lock.acquire(db, Path(s.data_dir))
-            except LockHeld as exc:
+                process_lock = await hold_process_lock(db, Path(s.data_dir))
+            except StartupError:
                 await db.dispose()
-                raise StartupError(
-                    f"{exc}; one process serves a database without Redis: stop the "
-                    "other one, or set redis.url to run several"
-                ) from exc
-            except (OSError, SQLAlchemyError) as exc:
-                await db.dispose()
-                raise StartupError(f"cannot reach the database: {_reason(exc)}") from exc
+                raise
         try:
             await prepare_schema(db)
         except BaseException:
@@ -303,6 +291,7 @@ class ToRouterApp:
         slot = JournalSlot(Path(s.data_dir) / "journal")  # one per worker (R11.2)
         journal = Journal(slot.path)
         notices = _low_balance_mailer(s, self.base_url())
+        shared_journal = _shared_journal(s, db, notices)
         recorder = UsageRecorder(
             db,
             journal,
@@ -311,7 +300,12 @@ class ToRouterApp:
             flush_interval_s=s.usage.flush_interval_s,
             zone=ZoneInfo(s.timezone),  # roll-up days and hours (R11.3)
             on_low_balance=notices,
-            shared=_shared_journal(s, db, notices),
+            shared=shared_journal,
+            # A second connection to a file: SQLite's in-memory database is per connection.
+            writer_thread=s.usage.writer_thread
+            and s.is_sqlite
+            and shared_journal is None
+            and ":memory:" not in s.database_url,
         )
         with adopted_segments(slot.root, slot.path) as adopted:  # dead processes' leftovers
             # Before seeding: balances must include what the journals held.
@@ -665,38 +659,6 @@ class ToRouterApp:
         if c.lock is not None:
             await c.lock.release()
         await c.db.dispose()
-
-
-async def prepare_schema(db: Database) -> None:
-    """SQLite migrates itself; PostgreSQL must have been migrated by `torouter migrate up`.
-
-    Raises `StartupError` with the step to take: an empty database and an outdated one are
-    told apart, and an unreachable one is named as such, never a traceback.
-    """
-    from torouter.storage import migrate
-
-    try:
-        if db.is_sqlite:
-            if not await migrate.is_current(db):  # alembic is loaded only to migrate
-                await migrate.upgrade(db)
-            return
-        if await migrate.is_current(db):
-            return
-        current = await migrate.current_revision(db)
-    except (OSError, SQLAlchemyError) as exc:
-        raise StartupError(f"cannot reach the database: {_reason(exc)}") from exc
-    if current is None:
-        raise StartupError("the database is not initialised: run `torouter migrate up`")
-    raise StartupError(
-        f"the database schema is outdated (at {current}, this version needs "
-        f"{migrate.head_revision()}): run `torouter migrate up`"
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    """The driver's own sentence, without SQLAlchemy's boilerplate and statement dump."""
-    inner = getattr(exc, "orig", None) or exc
-    return str(inner).split("\n")[0] or type(inner).__name__
 
 
 def build_app(settings: Settings, *, state: StateBackend | None = None) -> ToRouterApp:
