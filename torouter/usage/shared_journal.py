@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -42,7 +42,7 @@ log = logging.getLogger("torouter.usage")
 STREAM = "torouter:usage:journal"
 GROUP = "writers"
 
-RowWriter = Callable[[list[dict[str, Any]]], Awaitable[int]]
+RowWriter = Callable[[list[Mapping[str, Any]]], Awaitable[int]]
 
 # KEYS[1] the stream. ARGV: group, consumer, n, n rows, then the entry ids to acknowledge.
 # The group is created on first use (and again if Redis came back empty); a row's entry is
@@ -94,7 +94,7 @@ class SharedJournal:
         self._claim_idle_ms = int(claim_idle_s * 1000)
         self._sweep_every = sweep_every_s
         self._script = client.register_script(_PUBLISH)
-        self._outbox: list[dict[str, Any]] = []
+        self._outbox: list[Mapping[str, Any]] = []
         self._acks: list[bytes] = []
         self._ids: dict[str, bytes] = {}  # admission id → entry id, until committed
         self._sending: set[str] = set()  # admission ids of the publish call in flight
@@ -105,12 +105,12 @@ class SharedJournal:
 
     # -- the owner's side ------------------------------------------------------------------
 
-    def publish(self, row: dict[str, Any]) -> None:
+    def publish(self, row: Mapping[str, Any]) -> None:
         """Send this settled row to the stream soon (synchronous: no await on the hot path)."""
         self._outbox.append(row)
         self._wake.set()
 
-    def done(self, rows: Sequence[dict[str, Any]]) -> None:
+    def done(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """These rows are committed: their entries are acknowledged and deleted next call."""
         committed = {r["admission_id"] for r in rows}
         if self._outbox:  # committed before they were sent: never send them
