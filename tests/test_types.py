@@ -2,7 +2,8 @@
 
 The strict set is issue 13's (protocols/, access/, routing/, billing/, state/, gateway/, usage/)
 and the leaves they read. The rest of the package is followed for its types but not reported
-(`follow_imports = "silent"` in pyproject.toml). The incremental cache lives in the run directory, so a rerun takes seconds.
+(`follow_imports = "silent"` in pyproject.toml). The incremental cache lives in the run
+directory, so a rerun takes seconds.
 """
 
 from __future__ import annotations

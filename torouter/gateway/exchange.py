@@ -33,6 +33,7 @@ from torouter.platforms.spec import PlatformSpec
 from torouter.protocols import embeddings, media
 from torouter.protocols.envelopes import Surface
 from torouter.protocols.internal import Usage
+from torouter.protocols.shapes import UpstreamShapeError
 from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
 from torouter.records import ChannelRec
 from torouter.routing import matrix
@@ -111,6 +112,8 @@ class Exchange:
         else:
             u = obj.get("usageMetadata")
             usage = from_gemini(u) if isinstance(u, dict) else None
+        if usage is None and u is not None:  # unmeterable: a broken upstream (R9.4)
+            raise UpstreamShapeError("$.usage", "an object", u)
         return data, usage, rid if isinstance(rid, str) else None
 
     def _media_usage(self, data: bytes) -> Usage | None:

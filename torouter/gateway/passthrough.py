@@ -20,6 +20,7 @@ from torouter.protocols.envelopes import Surface
 from torouter.protocols.internal import Usage
 from torouter.protocols.media import StreamMeter
 from torouter.protocols.openai_responses_stream import TERMINAL, in_stream_error
+from torouter.protocols.shapes import UpstreamShapeError
 from torouter.protocols.usage import from_gemini, from_openai, merge_anthropic
 
 __all__ = [
@@ -118,7 +119,11 @@ class StreamRelayer:
             events = events[:good]
             if not events:
                 return b""
-        return self.events(events)
+        try:
+            return self.events(events)
+        except UpstreamShapeError:  # e.g. a usage block of the wrong type: this read is dropped
+            self.malformed = True
+            return b""
 
     def events(self, events: bytes) -> bytes:
         raise NotImplementedError

@@ -1,0 +1,95 @@
+"""The JSON types an upstream answer must have where a codec reads it (SPEC R9.4). Pure.
+
+A codec reads an upstream body with `.get`, indexing and iteration, trusting the provider's
+documented types. An upstream that breaks them (`"choices": "x"`, `"usage": []`, a message that
+is a number) is a broken upstream: it fails over like a cut connection or invalid JSON, and the
+client gets the SPEC's upstream error (E11) when no channel is left. Without this check such a
+body would raise `TypeError`, `KeyError` or `AttributeError` inside the codec, which the relay
+rightly treats as the gateway's own bug (E20 with a traceback). So each codec checks the body
+against its shape first, and the reading code stays as it is.
+
+A shape is one of:
+- a type or a tuple of types: the value's JSON type (`str`, `int`, `float`, `bool`, `list`,
+  `dict`; `int` also admits `bool`, as Python does, which the readers tolerate);
+- a dict `{key: shape}`: a JSON object whose listed keys, when present, have those shapes
+  (other keys are not looked at);
+- a one-item list `[shape]`: a JSON array whose items all have that shape.
+
+`null` passes everywhere: the codecs read a null field as an absent one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
+
+__all__ = ["JSON_NUMBER", "JSON_SCALAR", "Shape", "UpstreamShapeError", "answer", "check"]
+
+Shape: TypeAlias = "type | tuple[type, ...] | Mapping[str, Shape] | Sequence[Shape]"
+
+JSON_NUMBER = (int, float)
+JSON_SCALAR = (str, int, float)  # hashable JSON values: ids, enum-like strings
+
+
+class UpstreamShapeError(ValueError):
+    """An upstream answer with the wrong JSON type at `path` (a `ValueError`, like a body that
+    is not JSON at all, so the relay fails the channel over, R9.4)."""
+
+    def __init__(self, path: str, expected: str, got: object) -> None:
+        super().__init__(f"upstream answer: {path} should be {expected}, not {_json_type(got)}")
+        self.path = path
+
+
+def answer(body: object, shape: Mapping[str, Shape]) -> dict[str, Any]:
+    """The upstream's answer body, an object of this shape (not even `null` passes here)."""
+    if not isinstance(body, dict):
+        raise UpstreamShapeError("$", "an object", body)
+    check(body, shape)
+    return body
+
+
+def check(value: object, shape: Shape, path: str = "$") -> None:
+    """Raise `UpstreamShapeError` at the first place `value` breaks `shape`."""
+    if value is None:
+        return
+    if isinstance(shape, Mapping):
+        if not isinstance(value, dict):
+            raise UpstreamShapeError(path, "an object", value)
+        for key, inner in shape.items():
+            item = value.get(key)
+            if item is not None:
+                check(item, inner, f"{path}.{key}")
+        return
+    if isinstance(shape, Sequence) and not isinstance(shape, tuple):
+        if not isinstance(value, list):
+            raise UpstreamShapeError(path, "an array", value)
+        (inner,) = shape
+        for i, item in enumerate(value):
+            check(item, inner, f"{path}[{i}]")
+        return
+    if not isinstance(value, shape):
+        raise UpstreamShapeError(path, _expected(shape), value)
+
+
+def _expected(shape: type | tuple[type, ...]) -> str:
+    types = shape if isinstance(shape, tuple) else (shape,)
+    return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    for t, name in _TYPE_NAMES.items():
+        if isinstance(value, t):
+            return name
+    return type(value).__name__
+
+
+_TYPE_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+    bool: "a boolean",
+}
