@@ -110,3 +110,30 @@ def test_well_typed_answers_still_read_as_before() -> None:
     )
     assert resp.usage.output == 1 and resp.created == 5
     assert gemini.parse_response({"candidates": [{}], "usageMetadata": None}).parts == []
+
+
+# A streamed event of the wrong types ends the translated stream like an event that is not
+# JSON: one `upstream_unavailable` error event, never a `TypeError` mid-stream.
+BROKEN_EVENTS: list[tuple[Any, bytes]] = [
+    (openai_chat, b'data: {"choices":5}\n\n'),
+    (openai_chat, b'data: {"choices":[{"delta":"x"}]}\n\n'),
+    (openai_chat, b'data: {"choices":[{"delta":{"tool_calls":[{"function":5}]}}]}\n\n'),
+    (openai_chat, b'data: {"choices":[{"delta":{"tool_calls":[{"index":[0]}]}}]}\n\n'),
+    (openai_chat, b'data: {"choices":[],"usage":{"prompt_tokens_details":[1]}}\n\n'),
+    (anthropic, b'event: message_start\ndata: {"type":"message_start","message":"x"}\n\n'),
+    (anthropic, b'event: x\ndata: {"type":"content_block_start","index":0,"content_block":5}\n\n'),
+    (anthropic, b'event: x\ndata: {"type":"content_block_stop","index":[0]}\n\n'),
+    (anthropic, b'event: x\ndata: {"type":"message_delta","delta":{},"usage":[1]}\n\n'),
+    (anthropic, b'event: error\ndata: {"type":"error","error":"x"}\n\n'),
+    (gemini, b'data: {"candidates":5}\n\n'),
+    (gemini, b'data: {"candidates":[{"content":{"parts":true}}]}\n\n'),
+    (gemini, b'data: {"candidates":[{"content":{"parts":[{"functionCall":"f"}]}}]}\n\n'),
+    (gemini, b'data: {"promptFeedback":[1]}\n\n'),
+]
+
+
+@pytest.mark.parametrize(("codec", "event"), BROKEN_EVENTS)
+def test_stream_decoders_end_on_wrong_typed_events(codec: Any, event: bytes) -> None:
+    events = codec.StreamDecoder().decode(event)
+    errors = [e for e in events if type(e).__name__ == "ErrorEvent"]
+    assert len(errors) == 1 and errors[0].type == "upstream_unavailable", events

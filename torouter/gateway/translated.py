@@ -28,7 +28,6 @@ from torouter.protocols import (
 )
 from torouter.protocols import internal as ir
 from torouter.protocols.envelopes import Surface
-from torouter.protocols.shapes import UpstreamShapeError
 from torouter.protocols.translate import FRONT, UPSTREAM
 from torouter.records import ChannelRec, ModelRec
 
@@ -268,20 +267,10 @@ class TranslatedStream(StreamRelayer):
         return super().error_tail(front, message, type_, code, sse=sse)
 
     def feed(self, chunk: bytes) -> bytes:
-        try:
-            events = self._decoder.decode(chunk)
-        except UpstreamShapeError:  # a wrong-typed event: the relay ends the stream (R4.6)
-            self.malformed = True
-            return b""
-        return self._encode(events)
+        return self._encode(self._decoder.decode(chunk))
 
     def close(self) -> bytes:
-        try:
-            events = self._decoder.flush()
-        except UpstreamShapeError:
-            self.malformed = True
-            return b""
-        out = self._encode(events)
+        out = self._encode(self._decoder.flush())
         # The upstream may report usage after its finish event: done only at its end.
         self.done = self._finished and self.upstream_error is None
         return out

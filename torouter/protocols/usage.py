@@ -9,9 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from torouter.protocols.internal import Usage
-from torouter.protocols.shapes import UpstreamShapeError
+from torouter.protocols.shapes import Shape, UpstreamShapeError
 
-__all__ = ["from_anthropic", "from_gemini", "from_openai", "merge_anthropic"]
+__all__ = ["OPENAI_USAGE_SHAPE", "from_anthropic", "from_gemini", "from_openai", "merge_anthropic"]
+
+# The blocks `from_openai` reads as objects (R9.4: any other type is a broken upstream).
+OPENAI_USAGE_SHAPE: dict[str, Shape] = {
+    key: dict
+    for key in (
+        "prompt_tokens_details",
+        "input_tokens_details",
+        "completion_tokens_details",
+        "output_tokens_details",
+    )
+}
 
 
 def _int(v: Any) -> int:
