@@ -113,7 +113,8 @@ class Exchange:
             u = obj.get("usageMetadata")
             usage = from_gemini(u) if isinstance(u, dict) else None
         if usage is None and u is not None:  # unmeterable: a broken upstream (R9.4)
-            raise UpstreamShapeError("$.usage", "an object", u)
+            where = "$.usageMetadata" if self.front == "gemini" else "$.usage"
+            raise UpstreamShapeError(where, "an object", u)
         return data, usage, rid if isinstance(rid, str) else None
 
     def _media_usage(self, data: bytes) -> Usage | None:

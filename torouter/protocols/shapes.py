@@ -3,10 +3,11 @@
 A codec reads an upstream body with `.get`, indexing and iteration, trusting the provider's
 documented types. An upstream that breaks them (`"choices": "x"`, `"usage": []`, a message that
 is a number) is a broken upstream: it fails over like a cut connection or invalid JSON, and the
-client gets the SPEC's upstream error (E11) when no channel is left. Without this check such a
+client gets E21 (502 `upstream_unavailable`) when no channel is left. Without this check such a
 body would raise `TypeError`, `KeyError` or `AttributeError` inside the codec, which the relay
 rightly treats as the gateway's own bug (E20 with a traceback). So each codec checks the body
-against its shape first, and the reading code stays as it is.
+against its shape first, and the reading code stays as it is. In a stream, after the first
+byte, an event of the wrong types ends the stream like an event that is not JSON (R4.6).
 
 A shape is one of:
 - a type or a tuple of types: the value's JSON type (`str`, `int`, `float`, `bool`, `list`,
@@ -15,7 +16,7 @@ A shape is one of:
   (other keys are not looked at);
 - a one-item list `[shape]`: a JSON array whose items all have that shape.
 
-`null` passes everywhere: the codecs read a null field as an absent one.
+`null` passes everywhere but as the whole answer: the codecs read a null field as an absent one.
 """
 
 from __future__ import annotations
