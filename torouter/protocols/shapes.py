@@ -21,12 +21,11 @@ A shape is one of:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
 __all__ = ["JSON_NUMBER", "JSON_SCALAR", "Shape", "UpstreamShapeError", "answer", "check"]
 
-Shape: TypeAlias = "type | tuple[type, ...] | Mapping[str, Shape] | Sequence[Shape]"
+Shape: TypeAlias = "type | tuple[type, ...] | dict[str, Shape] | list[Shape]"
 
 JSON_NUMBER = (int, float)
 JSON_SCALAR = (str, int, float)  # hashable JSON values: ids, enum-like strings
@@ -41,7 +40,7 @@ class UpstreamShapeError(ValueError):
         self.path = path
 
 
-def answer(body: object, shape: Mapping[str, Shape]) -> dict[str, Any]:
+def answer(body: object, shape: dict[str, Shape]) -> dict[str, Any]:
     """The upstream's answer body, an object of this shape (not even `null` passes here)."""
     if not isinstance(body, dict):
         raise UpstreamShapeError("$", "an object", body)
@@ -51,25 +50,57 @@ def answer(body: object, shape: Mapping[str, Shape]) -> dict[str, Any]:
 
 def check(value: object, shape: Shape, path: str = "$") -> None:
     """Raise `UpstreamShapeError` at the first place `value` breaks `shape`."""
+    try:
+        _check(value, shape)
+    except _Wrong as wrong:
+        where = path + "".join(reversed(wrong.trail))
+        raise UpstreamShapeError(where, wrong.expected, wrong.got) from None
+
+
+class _Wrong(Exception):
+    """Raised inward, with the path collected on the way out: a well-typed value (every
+    streamed event) builds no path strings."""
+
+    def __init__(self, expected: str, got: object) -> None:
+        self.expected = expected
+        self.got = got
+        self.trail: list[str] = []
+
+
+def _check(value: object, shape: Shape) -> None:
+    # `isinstance` against the builtin dict and list only (C-fast; the abstract collections
+    # are several times slower): JSON decodes to plain dicts and lists. This runs per event.
     if value is None:
         return
-    if isinstance(shape, Mapping):
+    if isinstance(shape, dict):
         if not isinstance(value, dict):
-            raise UpstreamShapeError(path, "an object", value)
+            raise _Wrong("an object", value)
         for key, inner in shape.items():
             item = value.get(key)
-            if item is not None:
-                check(item, inner, f"{path}.{key}")
+            if item is None:
+                continue
+            if isinstance(inner, type | tuple):  # a leaf, checked without a call
+                if isinstance(item, inner):
+                    continue
+            try:
+                _check(item, inner)
+            except _Wrong as wrong:
+                wrong.trail.append(f".{key}")
+                raise
         return
-    if isinstance(shape, Sequence) and not isinstance(shape, tuple):
+    if isinstance(shape, list):
         if not isinstance(value, list):
-            raise UpstreamShapeError(path, "an array", value)
+            raise _Wrong("an array", value)
         (inner,) = shape
         for i, item in enumerate(value):
-            check(item, inner, f"{path}[{i}]")
+            try:
+                _check(item, inner)
+            except _Wrong as wrong:
+                wrong.trail.append(f"[{i}]")
+                raise
         return
     if not isinstance(value, shape):
-        raise UpstreamShapeError(path, _expected(shape), value)
+        raise _Wrong(_expected(shape), value)
 
 
 def _expected(shape: type | tuple[type, ...]) -> str:
