@@ -57,8 +57,19 @@ from torouter.usage.journal_slots import JournalSlot, adopted_segments
 from torouter.usage.recorder import UsageRecorder
 from torouter.usage.settlement import Settlement
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # built on demand or only in some deployments: imported where built
+    from torouter.accounts.service import Accounts
+    from torouter.app_payments import PaymentsWiring
+    from torouter.channel_status import ChannelStatusWriter
+    from torouter.demo import DemoInfo
+    from torouter.jobs.subscriptions import SubscriptionJobs
+    from torouter.operations.jobs import JobLog
+    from torouter.operations.nodes import Heartbeat
+    from torouter.site_config import SiteConfig
     from torouter.state.redis_bus import RedisBus
+    from torouter.storage.lock import ProcessLock
+    from torouter.usage.notices import LowBalanceMailer
+    from torouter.usage.retention import UsageRetention
     from torouter.usage.shared_journal import SharedJournal
 
 __all__ = ["ToRouterApp", "build_app"]
@@ -84,20 +95,21 @@ class Components:
     sink: JsonSink
     api: ASGIApp | None = None
     console: ASGIApp | None = None
-    accounts: Any = None
+    accounts: Accounts | None = None  # built with the management API, on its first request
     mock: ASGIApp | None = None
-    lock: Any = None
-    demo: Any = None
-    bus: Any = None
-    jobs: Any = None
-    payments: Any = None  # app_payments.PaymentsWiring
+    lock: ProcessLock | None = None  # the one process on the database, without Redis
+    demo: DemoInfo | None = None  # the demo data created on this run
+    bus: Bus | None = None
+    jobs: SubscriptionJobs | None = None
+    payments: PaymentsWiring | None = None
     fake_stripe: ASGIApp | None = None  # mounted at /mock/stripe with the mocks (the demo)
     readiness: Readiness | None = None
-    retention: Any = None
-    notices: Any = None  # the usage writer's low-balance mailer (R15.4)
-    heartbeat: Any = None
-    job_log: Any = None
-    site_config: Any = None
+    retention: UsageRetention | None = None
+    # Always built; keyword-only so that they may follow the optional fields.
+    notices: LowBalanceMailer = field(kw_only=True)  # the usage writer's mailer (R15.4)
+    heartbeat: Heartbeat = field(kw_only=True)
+    job_log: JobLog = field(kw_only=True)
+    site_config: SiteConfig = field(kw_only=True)
     journal_slot: JournalSlot | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -116,7 +128,7 @@ class ToRouterApp:
         self._signal: int | None = None
         self._tasks: set[asyncio.Future[None]] = set()
         self._probe_task: asyncio.Task[None] | None = None
-        self._status_writer: Any = None
+        self._status_writer: ChannelStatusWriter | None = None
         self._build_management: Callable[[], None] | None = None
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -492,6 +504,7 @@ class ToRouterApp:
         """Probes re-enable auto-disabled channels (R9.6), one node per round."""
         from torouter.routing import probe
 
+        assert self._status_writer is not None  # `_channel_state` made it, before the probes
         self._probe_task = asyncio.create_task(
             probe.run_probes(
                 http,
@@ -505,7 +518,7 @@ class ToRouterApp:
             name="channel-probes",
         )
 
-    def _operations(self, db: Database, recorder: UsageRecorder) -> tuple[Any, Any]:
+    def _operations(self, db: Database, recorder: UsageRecorder) -> tuple[Heartbeat, JobLog]:
         """This node's heartbeat row and the background jobs' run log (operations page)."""
         from torouter import __version__
         from torouter.operations.jobs import JobLog

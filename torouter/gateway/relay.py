@@ -315,7 +315,7 @@ class Relay:
     ) -> None:
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
-        ctx.attempts.append(Attempt(ch.id, status, outcome.value, int(elapsed * 1000)))
+        ctx.attempts.append(Attempt(ch.id, status, outcome, int(elapsed * 1000)))
         if outcome.fails_over:
             assert ctx.admission is not None
             cooldown = self.health.failure(
@@ -375,7 +375,7 @@ class Relay:
             raise _Failover(Outcome.NETWORK) from exc
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
-        ctx.attempts.append(Attempt(ch.id, resp.status, "success", int(elapsed * 1000)))
+        ctx.attempts.append(Attempt(ch.id, resp.status, Outcome.SUCCESS, int(elapsed * 1000)))
         assert ctx.admission is not None
         self.health.success(ch, ctx.admission.model.id, int(elapsed * 1000), None)
         try:
@@ -384,7 +384,7 @@ class Relay:
             # Only the upstream's bytes fail over; a KeyError or TypeError here is our bug and
             # goes to the entry's E20 with its traceback, never to the channel's record.
             log.warning("malformed upstream response", extra={"request_id": ctx.request_id})
-            ctx.attempts[-1].cls = Outcome.NETWORK.value
+            ctx.attempts[-1].cls = Outcome.NETWORK
             raise _Failover(Outcome.NETWORK) from exc
         if ex.estimated:  # e.g. Gemini embeddings, which report no usage (R10.1)
             ctx.estimated = True
@@ -425,7 +425,7 @@ class Relay:
         send: Send,
     ) -> None:
         first_ms = int((time.perf_counter() - t0) * 1000)
-        ctx.attempts.append(Attempt(ch.id, resp.status, "success", first_ms))
+        ctx.attempts.append(Attempt(ch.id, resp.status, Outcome.SUCCESS, first_ms))
         assert ctx.admission is not None
         self.health.success(ch, ctx.admission.model.id, first_ms, first_ms)
         ctx.status = resp.status

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from torouter.errors import GatewayError, error
+from torouter.protocols import shapes
 from torouter.protocols.common import dumps, effort_for, parse_data_uri, upstream_call_id
 from torouter.protocols.internal import (
     TOOL_MODES,
@@ -40,6 +41,7 @@ from torouter.protocols.openai_chat_stream import (
     usage_from,
     usage_json,
 )
+from torouter.protocols.shapes import JSON_SCALAR, Shape
 
 __all__ = [
     "STOP_REASONS",
@@ -573,8 +575,23 @@ def _tool_out(t: Tool, cache: bool) -> dict[str, Any]:
 # ── translation: response ───────────────────────────────────────────────────────────────────
 
 
+# What `parse_response` reads, with the types it reads them as (R9.4: anything else is a broken
+# upstream, failed over). The usage block's details are checked where they are read.
+RESPONSE_SHAPE: dict[str, Shape] = {
+    "choices": [
+        {
+            "message": {"content": (str, list), "tool_calls": [{"function": dict}]},
+            "finish_reason": JSON_SCALAR,
+        }
+    ],
+    "usage": dict,
+    "created": JSON_SCALAR,
+}
+
+
 def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) -> Response:
     """An upstream chat completion body → the internal response."""
+    shapes.answer(body, RESPONSE_SHAPE)  # the body is JSON as the upstream sent it
     choices = body.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}

@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +67,7 @@ _INSERT = BulkInsert(
 )
 
 
-def _parse_time(row: dict[str, Any]) -> dict[str, Any]:
+def _parse_time(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)  # keys that are not columns are ignored by the insert
     out["created_at"] = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
     out["debit_balance"] = row.get("debit_balance", True)  # read by apply_money, not stored
@@ -76,7 +76,7 @@ def _parse_time(row: dict[str, Any]) -> dict[str, Any]:
 
 async def write_rows(
     db: Database,
-    rows: list[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     *,
     zone: dt.tzinfo = dt.UTC,
     on_low_balance: LowBalanceHook | None = None,
@@ -87,7 +87,7 @@ async def write_rows(
     for i in range(0, len(rows), size):
         chunk = rows[i : i + size]
         async with db.begin() as conn:
-            unique: dict[str, dict[str, Any]] = {}
+            unique: dict[str, Mapping[str, Any]] = {}
             for r in chunk:
                 unique[r["admission_id"]] = r  # a row repeated within the chunk goes in once
             parsed = [_parse_time(r) for r in unique.values()]
@@ -141,8 +141,9 @@ class UsageRecorder:
         self._max = queue_size
         self._batch = batch_size
         self._interval = flush_interval_s
-        self._queue: list[dict[str, Any]] = []
-        self._retry: list[dict[str, Any]] = []
+        # Rows settled here (`UsageRow`) and rows replayed from a journal (plain dicts).
+        self._queue: list[Mapping[str, Any]] = []
+        self._retry: list[Mapping[str, Any]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -200,11 +201,11 @@ class UsageRecorder:
     def on_low_balance(self) -> LowBalanceHook | None:
         return self._on_low_balance
 
-    async def _write(self, rows: list[dict[str, Any]]) -> int:
+    async def _write(self, rows: Sequence[Mapping[str, Any]]) -> int:
         return await self.write_on(self._db, rows, self._on_low_balance)
 
     async def write_on(
-        self, db: Database, rows: list[dict[str, Any]], on_low_balance: LowBalanceHook | None
+        self, db: Database, rows: Sequence[Mapping[str, Any]], on_low_balance: LowBalanceHook | None
     ) -> int:
         """`write_rows` with this recorder's zone, through `db` (the writer thread's own)."""
         return await write_rows(db, rows, zone=self._zone, on_low_balance=on_low_balance)

@@ -15,14 +15,14 @@ import itertools
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from torouter.billing.pricing import cost_nusd
 from torouter.ids import new_ulid
 from torouter.protocols.internal import Usage
 from torouter.state.base import StateUnavailable
 from torouter.usage.billing_snapshot import billing_snapshot
-from torouter.usage.row import UsageRow
+from torouter.usage.row import RequestOutcome, UsageRow
 
 if TYPE_CHECKING:
     from torouter.access.admission import Admission
@@ -52,8 +52,10 @@ class Settleable(Protocol):
     """What settlement reads of a request, and the few fields it sets (`settled`, `usage`,
     `estimated`, `cost_nusd`)."""
 
+    @property
+    def route(self) -> _Operation: ...  # read-only here, so the gateway's `Route` fits
+
     request_id: str
-    route: _Operation
     started: float
     started_wall: float
     client_ip: str | None
@@ -73,7 +75,7 @@ class Settleable(Protocol):
     upstream_request_id: str | None
     ttft: float | None
     status: int
-    outcome: str
+    outcome: RequestOutcome | Literal[""]  # "" until the request ends
     code: str | None
     usage: Usage | None
     estimated: bool
@@ -161,7 +163,7 @@ def usage_row(ctx: Settleable, admission_id: str) -> UsageRow:
         "endpoint": ctx.route.operation,
         "stream": ctx.stream,
         "status": ctx.status,
-        "outcome": ctx.outcome,
+        "outcome": ctx.outcome or "failed",  # undecided: ended without an answer
         "error_code": ctx.code,
         "channel_id": ctx.channel_id,
         "attempts": len(ctx.attempts),

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -49,7 +49,7 @@ log = logging.getLogger("torouter.usage")
 STREAM = "torouter:usage:journal"
 GROUP = "writers"
 
-RowWriter = Callable[[list[dict[str, Any]]], Awaitable[int]]
+RowWriter = Callable[[list[Mapping[str, Any]]], Awaitable[int]]
 
 # Rows and acknowledgements per script call: well inside Lua's stack for `unpack`.
 _BATCH = 500
@@ -79,7 +79,7 @@ class SharedJournal:
         # `claim_idle_s`, or a sweeper would take committed rows (harmless, but work).
         self._ack_delay = min(ack_delay_s, claim_idle_s / 4)
         self._script = client.register_script(STREAM_APPEND)
-        self._outbox: list[dict[str, Any]] = []
+        self._outbox: list[Mapping[str, Any]] = []
         self._acks: list[bytes] = []
         self._ids: dict[str, bytes] = {}  # admission id → entry id, until committed
         self._sending: set[str] = set()  # admission ids of the publish call in flight
@@ -90,13 +90,13 @@ class SharedJournal:
 
     # -- the owner's side ------------------------------------------------------------------
 
-    def stage(self, row: dict[str, Any]) -> StreamAppend:
+    def stage(self, row: Mapping[str, Any]) -> StreamAppend:
         """The row's append, for the settlement's round trip; it carries the acknowledgements
         due so far (given back by `staged` if the call failed)."""
         acks, self._acks = self._acks[:_BATCH], self._acks[_BATCH:]
         return StreamAppend(self.stream, self.group, self.consumer, orjson.dumps(row), acks)
 
-    def staged(self, row: dict[str, Any], append: StreamAppend) -> None:
+    def staged(self, row: Mapping[str, Any], append: StreamAppend) -> None:
         """After the settlement's call: the row is pending under its entry id, or (the call
         failed) goes to the outbox, and the acknowledgements wait for the next call. An
         acknowledgement sent twice is a no-op."""
@@ -107,12 +107,12 @@ class SharedJournal:
             self._acks[:0] = append.acks
         self.publish(row)
 
-    def publish(self, row: dict[str, Any]) -> None:
+    def publish(self, row: Mapping[str, Any]) -> None:
         """Send this settled row to the stream soon (synchronous: no await on the hot path)."""
         self._outbox.append(row)
         self._wake.set()
 
-    def done(self, rows: Sequence[dict[str, Any]]) -> None:
+    def done(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """These rows are committed: their entries are acknowledged and deleted next call."""
         committed = {r["admission_id"] for r in rows}
         if self._outbox:  # committed before they were sent: never send them
