@@ -227,7 +227,7 @@ class UsageRecorder:
             self._wake.clear()
             await self.flush()
 
-    def take(self) -> tuple[list[dict[str, Any]], list[Path]]:
+    def take(self) -> tuple[list[Mapping[str, Any]], list[Path]]:
         """The rows to write now (earlier failures first) and the journal segments they fill."""
         with self._lock:
             if not self._queue and not self._retry:
@@ -240,7 +240,9 @@ class UsageRecorder:
             self._writing = len(rows)
         return rows, paths
 
-    def settled(self, rows: list[dict[str, Any]], paths: list[Path], written: int | None) -> None:
+    def settled(
+        self, rows: list[Mapping[str, Any]], paths: list[Path], written: int | None
+    ) -> None:
         """After a batch: `written` rows committed (drop their segments), or None: retry them."""
         if written is None:
             self._retry = rows
