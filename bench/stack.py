@@ -102,11 +102,12 @@ def mock_server(folder: Path, cpu: str | None, source: Path | None = None) -> Se
     )
 
 
-def floor_server(folder: Path, mock_base: str, cpu: str | None) -> Server:
-    """The bare reference proxy of `bench/floor.py`, in front of the same mock."""
+def floor_server(folder: Path, mock_base: str, cpu: str | None, engine: str = "uvicorn") -> Server:
+    """The bare reference proxy of `bench/floor.py`, in front of the same mock; `engine`: its
+    HTTP server (uvicorn, granian-asgi, granian-rsgi)."""
     port = free_port()
     return Server(
-        "floor",
+        "floor" if engine == "uvicorn" else f"floor-{engine}",
         [
             sys.executable,
             str(Path(__file__).with_name("floor.py")),
@@ -118,9 +119,11 @@ def floor_server(folder: Path, mock_base: str, cpu: str | None) -> Server:
             KEY,
             "--auth",
             MOCK_AUTH,
+            "--engine",
+            engine,
         ],
         cpu=cpu,
-        log=folder / "floor.log",
+        log=folder / ("floor.log" if engine == "uvicorn" else f"floor-{engine}.log"),
         base_url=f"http://127.0.0.1:{port}",
         ready_path="/healthz",
         cwd=folder,

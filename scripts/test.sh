@@ -8,7 +8,8 @@ scripts/setup-node.sh || exit 1
 eval "$(scripts/services.sh start)" || exit 1
 export TOROUTER_RECORDED_DIR=${TOROUTER_RECORDED_DIR:-$(cd .. && pwd)/shared/fixtures/recorded}
 workers=${TOROUTER_TEST_WORKERS:-2}
-.venv/bin/python -m pytest -n "$workers" -p no:cacheprovider "$@"
+# The slowest tests in every log: what to split or speed up when the budget tightens.
+.venv/bin/python -m pytest -n "$workers" -p no:cacheprovider --durations=25 "$@"
 rc=$?
 if [ $rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi
 exit $rc

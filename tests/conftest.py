@@ -97,3 +97,36 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 # ---- end of storage fixtures ---------------------------------------------------------------
+
+
+# ---- scheduling: the longest tests first (CI's wall time; .ci/run has a 25-minute budget) -----
+#
+# xdist hands tests out in collection order, so a long module collected last keeps one worker
+# busy while the other idles. Longest-first is the classic fix: modules marked `slow`, then
+# the ones that start processes, browsers or type checkers, then the quick unit tests that
+# balance the two workers at the end. The sort is stable and by module, so every module stays
+# contiguous (module-scoped fixtures set up once) and the order is the same in every worker,
+# as xdist requires.
+_HEAVY = (
+    "tests/e2e/",
+    "tests/docs_site/",
+    "tests/deploy/",
+    "tests/bench/",
+    "tests/console/test_browser",
+    "tests/console/test_admin_browser",
+    "tests/console/test_usage_browser",
+    "tests/test_types.py",
+    "tests/test_lint.py",
+    "tests/test_packaging.py",
+)
+
+
+def _schedule_rank(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow") is not None:
+        return 0
+    path = Path(str(item.path)).relative_to(Path(__file__).parent.parent).as_posix()
+    return 1 if path.startswith(_HEAVY) else 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_schedule_rank)

@@ -19,7 +19,7 @@ def test_embedded_app_imports_no_redis_or_alembic() -> None:
     code = (
         "import sys, torouter.app, torouter.cli; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'redis', 'alembic', 'mako', "
-        "'websockets'}))"
+        "'websockets', 'aiohttp_socks', 'python_socks'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -27,3 +27,17 @@ def test_new_ulids_are_unique_and_sort_by_time() -> None:
     while later is None or ULID.from_str(later).milliseconds == ULID.from_str(first).milliseconds:
         later = new_ulid()
     assert later > first
+
+
+def test_every_bit_lands_where_the_ulid_package_reads_it(monkeypatch) -> None:
+    """The spelled-out time and random parts (no per-id generator) keep the ULID layout: the
+    `ulid` package reads back exactly the milliseconds and the 80 bits that went in."""
+    from torouter import ids
+
+    for ms, bits in ((0, 0), (2**48 - 1, 2**80 - 1), (0x0123456789AB, 0x0123456789ABCDEF0123)):
+        monkeypatch.setattr(ids, "_bits", lambda n, bits=bits: bits)
+        monkeypatch.setattr(ids, "_prefix", (ms, ids._time_part(ms)))
+        monkeypatch.setattr(ids.time, "time_ns", lambda ms=ms: ms * 1_000_000)
+        parsed = ULID.from_str(new_ulid())
+        assert parsed.milliseconds == ms
+        assert parsed.bytes[6:] == bits.to_bytes(10, "big")

@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "torouter.errors": 0,
     "torouter.records": 0,
     "torouter.ids": 0,
+    "torouter.memo": 0,  # identity memo for immutable records (hot path)
     "torouter.config_keys": 0,
     "torouter.private_files": 0,
     "torouter.config": 1,
@@ -58,6 +59,7 @@ RANKS: dict[str, int] = {
     "torouter.site_config": 2,
     "torouter.invalidation": 2,
     "torouter.provisioning": 2,
+    "torouter.schema_gate": 2,  # the start-up's lock and schema checks, on storage/ alone
     "torouter.gateway": 3,
     "torouter.api": 3,
     "torouter.console": 3,
@@ -69,6 +71,7 @@ RANKS: dict[str, int] = {
     "torouter.app_payments": 4,
     "torouter.serving": 5,
     "torouter.cli": 5,
+    "torouter.migrate_apart": 5,  # serve's migration child, a program beside serving
     # The mock provider's own process entry (`torouter mock-provider`): a program like the CLI,
     # so it may use serving's socket binding.
     "torouter.mock.server": 5,

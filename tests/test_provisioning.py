@@ -22,7 +22,12 @@ from torouter.storage.repos.users import create_user
 
 KEY = "sk-" + "k" * 44 + "TEST"
 ARGON = hash_password("from-a-hash")
-ENV = {"ANTHROPIC_KEY_1": "sk-ant-upstream", "OPENAI_KEY": "sk-oa-upstream", "DEV_PW": "pw-123"}
+ENV = {
+    "ANTHROPIC_KEY_1": "sk-ant-upstream",
+    "ANTHROPIC_PROXY": "socks5h://u:pw@10.0.0.5:1080",
+    "OPENAI_KEY": "sk-oa-upstream",
+    "DEV_PW": "pw-123",
+}
 
 BASE = f"""
 [[groups]]
@@ -120,6 +125,7 @@ CHANNEL_2 = """
 name = "anthropic-main"
 platform = "anthropic"
 credential = "env:ANTHROPIC_KEY_1"
+proxy = "env:ANTHROPIC_PROXY"
 models = ["claude-opus-4-7"]
 groups = ["default", "pro"]
 priority = 0
@@ -288,7 +294,12 @@ MORE_WRONG: list[tuple[str, str]] = [
     (
         '[[channels]]\nname = "c3"\nplatform = "openai"\nproxy = "gopher://x"\n',
         'config.toml: [[channels]] #3 (name "c3"): field "proxy": '
-        "must be a http or https or socks5 URL",
+        "must be an http, https, socks5 or socks5h URL",
+    ),
+    (  # R9.1: the password in a bad proxy URL is never echoed back
+        '[[channels]]\nname = "c3"\nplatform = "openai"\nproxy = "socks5://u:s3cret@h:99999"\n',
+        'config.toml: [[channels]] #3 (name "c3"): field "proxy": '
+        "the proxy port must be a number from 1 to 65535",
     ),
     (
         '[[channels]]\nname = "c3"\nplatform = "openai"\nmodels = ["gpt-5"]\n'
@@ -495,6 +506,9 @@ async def test_apply_creates_everything(db: Database, settings: Settings, keyrin
     assert "sk-oa-upstream" not in openai["credential_enc"]
     assert openai["options"] == {"responses_native": True, "extra_headers": {"x-team": "a"}}
     assert openai["model_mapping"] == {"gpt-5": "gpt-5-2026"}
+    assert openai["proxy"] is None
+    anthropic = await one(db, tables.channels, name="anthropic-main")
+    assert anthropic["proxy"] == "socks5h://u:pw@10.0.0.5:1080"  # R9.1, from env:NAME
 
     dev = await one(db, tables.users, email="dev@example.com")
     assert dev["balance_nusd"] == 25_100_000_000 and dev["state"] == "active"

@@ -114,6 +114,22 @@ def test_a_lock_conflict_names_the_lock_file_and_the_holding_pid(tmp_path: Path)
         first.stop()
 
 
+def test_a_sqlite_file_that_cannot_be_migrated_exits_2(
+    tmp_path: Path,
+) -> None:
+    """The migration runs in a child (R20.1: alembic stays out of the server); its refusal is
+    the server's: one sentence, exit 2, no traceback, never "ready"."""
+    (tmp_path / "data").mkdir(mode=0o700)
+    (tmp_path / "data" / "torouter.db").write_bytes(b"not a database, " * 100)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(EMBEDDED.format(dir=tmp_path, port=free_port()))
+    out = run_cli(tmp_path, "serve", "--config", str(cfg))
+    assert out.returncode == 2, out.stderr
+    assert "ToRouter: cannot reach the database: file is not a database" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert '"ready"' not in out.stdout
+
+
 @pytest.mark.postgres
 async def test_an_empty_postgres_database_says_run_migrate_up(
     tmp_path: Path, empty_pg_url: str

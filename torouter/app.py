@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy.exc import SQLAlchemyError
 from ulid import ULID
 
 from torouter.asgi import ASGIApp, Receive, Scope, Send, respond
@@ -44,20 +43,33 @@ from torouter.observability.readiness import Check, Readiness
 from torouter.private_files import private_folder
 from torouter.routing.affinity import Affinity
 from torouter.routing.health import HealthBook
+from torouter.schema_gate import StartupError, hold_process_lock, prepare_schema
 from torouter.snapshot import Snapshot, SnapshotHolder
 from torouter.state.base import StateBackend, StateUnavailable
 from torouter.state.bus import Bus, MemoryBus
 from torouter.state.lock import LockFactory, local_lock
 from torouter.state.memory import MemoryState
 from torouter.storage.db import Database
-from torouter.upstreams.choice import UpstreamClient, upstream_client
+from torouter.upstreams.choice import upstream_client
+from torouter.upstreams.egress import EgressTransports
 from torouter.usage.journal import Journal
 from torouter.usage.journal_slots import JournalSlot, adopted_segments
 from torouter.usage.recorder import UsageRecorder
 from torouter.usage.settlement import Settlement
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # built on demand or only in some deployments: imported where built
+    from torouter.accounts.service import Accounts
+    from torouter.app_payments import PaymentsWiring
+    from torouter.channel_status import ChannelStatusWriter
+    from torouter.demo import DemoInfo
+    from torouter.jobs.subscriptions import SubscriptionJobs
+    from torouter.operations.jobs import JobLog
+    from torouter.operations.nodes import Heartbeat
+    from torouter.site_config import SiteConfig
     from torouter.state.redis_bus import RedisBus
+    from torouter.storage.lock import ProcessLock
+    from torouter.usage.notices import LowBalanceMailer
+    from torouter.usage.retention import UsageRetention
     from torouter.usage.shared_journal import SharedJournal
 
 __all__ = ["ToRouterApp", "build_app"]
@@ -69,10 +81,6 @@ _GATEWAY_PREFIXES = ("/v1/", "/v1beta/", "/api/v1/", "/api/v1beta/")
 _GATEWAY_EXACT = frozenset({"/v1", "/v1beta", "/api/v1", "/api/v1beta"})
 
 
-class StartupError(Exception):
-    """A configuration or database problem that stops `serve` with a clear message."""
-
-
 @dataclass
 class Components:
     settings: Settings
@@ -81,26 +89,27 @@ class Components:
     ledger: Ledger
     snapshot: SnapshotHolder
     recorder: UsageRecorder
-    http: UpstreamClient
+    http: EgressTransports
     metrics: Metrics
     gateway: Gateway
     sink: JsonSink
     api: ASGIApp | None = None
     console: ASGIApp | None = None
-    accounts: Any = None
+    accounts: Accounts | None = None  # built with the management API, on its first request
     mock: ASGIApp | None = None
-    lock: Any = None
-    demo: Any = None
-    bus: Any = None
-    jobs: Any = None
-    payments: Any = None  # app_payments.PaymentsWiring
+    lock: ProcessLock | None = None  # the one process on the database, without Redis
+    demo: DemoInfo | None = None  # the demo data created on this run
+    bus: Bus | None = None
+    jobs: SubscriptionJobs | None = None
+    payments: PaymentsWiring | None = None
     fake_stripe: ASGIApp | None = None  # mounted at /mock/stripe with the mocks (the demo)
     readiness: Readiness | None = None
-    retention: Any = None
-    notices: Any = None  # the usage writer's low-balance mailer (R15.4)
-    heartbeat: Any = None
-    job_log: Any = None
-    site_config: Any = None
+    retention: UsageRetention | None = None
+    # Always built; keyword-only so that they may follow the optional fields.
+    notices: LowBalanceMailer = field(kw_only=True)  # the usage writer's mailer (R15.4)
+    heartbeat: Heartbeat = field(kw_only=True)
+    job_log: JobLog = field(kw_only=True)
+    site_config: SiteConfig = field(kw_only=True)
     journal_slot: JournalSlot | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -119,7 +128,7 @@ class ToRouterApp:
         self._signal: int | None = None
         self._tasks: set[asyncio.Future[None]] = set()
         self._probe_task: asyncio.Task[None] | None = None
-        self._status_writer: Any = None
+        self._status_writer: ChannelStatusWriter | None = None
         self._build_management: Callable[[], None] | None = None
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -235,7 +244,6 @@ class ToRouterApp:
 
     async def startup(self) -> None:
         from torouter import crypto, provisioning
-        from torouter.storage.lock import LockHeld, ProcessLock
 
         s = self.settings
         private_folder(Path(s.data_dir))
@@ -243,18 +251,11 @@ class ToRouterApp:
         db = Database(s.database_url)
         process_lock = None
         if not s.redis.url:
-            process_lock = ProcessLock()
             try:
-                await process_lock.acquire(db, Path(s.data_dir))
-            except LockHeld as exc:
+                process_lock = await hold_process_lock(db, Path(s.data_dir))
+            except StartupError:
                 await db.dispose()
-                raise StartupError(
-                    f"{exc}; one process serves a database without Redis: stop the "
-                    "other one, or set redis.url to run several"
-                ) from exc
-            except (OSError, SQLAlchemyError) as exc:
-                await db.dispose()
-                raise StartupError(f"cannot reach the database: {_reason(exc)}") from exc
+                raise
         try:
             await prepare_schema(db)
         except BaseException:
@@ -290,13 +291,19 @@ class ToRouterApp:
             lock=lock,
         )
 
+        # The direct client and one per egress proxy (R9.1, R20.3); a load retires the
+        # proxies no channel names any more.
+        http = EgressTransports(upstream_client(s.upstream.client))
+
         async def seed(snap: Snapshot) -> None:
             await ledger.on_snapshot(snap)  # counters of users not seen yet
             health.sync_status(snap.channels.values())  # built below, before the first load
+            http.retain(c.proxy for c in snap.channels.values())
 
         slot = JournalSlot(Path(s.data_dir) / "journal")  # one per worker (R11.2)
         journal = Journal(slot.path)
         notices = _low_balance_mailer(s, self.base_url())
+        shared_journal = _shared_journal(s, db, notices)
         recorder = UsageRecorder(
             db,
             journal,
@@ -305,7 +312,12 @@ class ToRouterApp:
             flush_interval_s=s.usage.flush_interval_s,
             zone=ZoneInfo(s.timezone),  # roll-up days and hours (R11.3)
             on_low_balance=notices,
-            shared=_shared_journal(s, db, notices),
+            shared=shared_journal,
+            # A second connection to a file: SQLite's in-memory database is per connection.
+            writer_thread=s.usage.writer_thread
+            and s.is_sqlite
+            and shared_journal is None
+            and ":memory:" not in s.database_url,
         )
         with adopted_segments(slot.root, slot.path) as adopted:  # dead processes' leftovers
             # Before seeding: balances must include what the journals held.
@@ -321,7 +333,6 @@ class ToRouterApp:
         snapshot.attach(bus, f"{socket.gethostname()}-{os.getpid()}-{ULID()}")
         if process_lock is not None:
             self._reload_on_signal(snapshot)
-        http = upstream_client(s.upstream.client)
         await http.start()
         settlement = Settlement(ledger=ledger, recorder=recorder)
         relay = Relay(
@@ -486,13 +497,14 @@ class ToRouterApp:
         self,
         health: HealthBook,
         snapshot: SnapshotHolder,
-        http: UpstreamClient,
+        http: EgressTransports,
         lock: LockFactory,
         job_log: Any = None,
     ) -> None:
         """Probes re-enable auto-disabled channels (R9.6), one node per round."""
         from torouter.routing import probe
 
+        assert self._status_writer is not None  # `_channel_state` made it, before the probes
         self._probe_task = asyncio.create_task(
             probe.run_probes(
                 http,
@@ -506,7 +518,7 @@ class ToRouterApp:
             name="channel-probes",
         )
 
-    def _operations(self, db: Database, recorder: UsageRecorder) -> tuple[Any, Any]:
+    def _operations(self, db: Database, recorder: UsageRecorder) -> tuple[Heartbeat, JobLog]:
         """This node's heartbeat row and the background jobs' run log (operations page)."""
         from torouter import __version__
         from torouter.operations.jobs import JobLog
@@ -660,38 +672,6 @@ class ToRouterApp:
         if c.lock is not None:
             await c.lock.release()
         await c.db.dispose()
-
-
-async def prepare_schema(db: Database) -> None:
-    """SQLite migrates itself; PostgreSQL must have been migrated by `torouter migrate up`.
-
-    Raises `StartupError` with the step to take: an empty database and an outdated one are
-    told apart, and an unreachable one is named as such, never a traceback.
-    """
-    from torouter.storage import migrate
-
-    try:
-        if db.is_sqlite:
-            if not await migrate.is_current(db):  # alembic is loaded only to migrate
-                await migrate.upgrade(db)
-            return
-        if await migrate.is_current(db):
-            return
-        current = await migrate.current_revision(db)
-    except (OSError, SQLAlchemyError) as exc:
-        raise StartupError(f"cannot reach the database: {_reason(exc)}") from exc
-    if current is None:
-        raise StartupError("the database is not initialised: run `torouter migrate up`")
-    raise StartupError(
-        f"the database schema is outdated (at {current}, this version needs "
-        f"{migrate.head_revision()}): run `torouter migrate up`"
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    """The driver's own sentence, without SQLAlchemy's boilerplate and statement dump."""
-    inner = getattr(exc, "orig", None) or exc
-    return str(inner).split("\n")[0] or type(inner).__name__
 
 
 def build_app(settings: Settings, *, state: StateBackend | None = None) -> ToRouterApp:

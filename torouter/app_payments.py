@@ -15,7 +15,7 @@ import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from ulid import ULID
@@ -27,6 +27,10 @@ from torouter.crypto import Keyring
 from torouter.snapshot import SnapshotHolder
 from torouter.state.lock import LockFactory
 from torouter.storage.db import Database
+
+if TYPE_CHECKING:  # imported only when the jobs run or the fake is mounted
+    from torouter.jobs.payments import PaymentJobs
+    from torouter.mock.stripe.app import FakeStripe
 
 __all__ = ["FAKE_STRIPE_PATH", "PaymentsWiring", "subscribe_paid_plan", "wire_payments"]
 
@@ -54,8 +58,8 @@ async def subscribe_paid_plan(
 @dataclass
 class PaymentsWiring:
     payments: Payments
-    jobs: Any = None
-    fake_stripe: Any = None
+    jobs: PaymentJobs | None = None  # with `jobs.enabled`
+    fake_stripe: FakeStripe | None = None  # the demo's Stripe, when the mocks are mounted
 
     async def close(self) -> None:
         if self.jobs is not None:

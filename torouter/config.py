@@ -114,6 +114,8 @@ class UsageSettings(Section):
     batch_size: int = 500
     flush_interval_s: float = 0.2
     retention_days: int = 90
+    # SQLite only: write usage from a thread with its own connection (R20.1 peak RSS under load)
+    writer_thread: bool = False
 
 
 class JobsSettings(Section):

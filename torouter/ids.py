@@ -13,7 +13,6 @@ __all__ = ["new_ulid", "request_id_for"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits → 2 characters
-_SHIFTS = (70, 60, 50, 40, 30, 20, 10, 0)
 # Request ids need uniqueness, not secrecy: the Mersenne Twister (seeded from the OS) suffices.
 _rng = random.Random()
 _bits = _rng.getrandbits
@@ -22,7 +21,16 @@ _prefix: tuple[int, str] = (-1, "")
 
 
 def _time_part(ms: int) -> str:
-    return "".join(_ALPHABET[(ms >> shift) & 31] for shift in range(45, -5, -5))
+    # 48 bits: 3 + 5 × (2 × 5) + 5 — a character, four pairs, a character (no generator).
+    a, p = _ALPHABET, _PAIRS
+    return (
+        a[(ms >> 45) & 31]
+        + p[(ms >> 35) & 1023]
+        + p[(ms >> 25) & 1023]
+        + p[(ms >> 15) & 1023]
+        + p[(ms >> 5) & 1023]
+        + a[ms & 31]
+    )
 
 
 def new_ulid() -> str:
@@ -31,7 +39,18 @@ def new_ulid() -> str:
     if _prefix[0] != ms:
         _prefix = (ms, _time_part(ms))
     r = _bits(80)
-    return _prefix[1] + "".join([_PAIRS[(r >> s) & 1023] for s in _SHIFTS])
+    p = _PAIRS  # 80 random bits as 8 pairs, spelled out: no list built per id
+    return (
+        _prefix[1]
+        + p[(r >> 70) & 1023]
+        + p[(r >> 60) & 1023]
+        + p[(r >> 50) & 1023]
+        + p[(r >> 40) & 1023]
+        + p[(r >> 30) & 1023]
+        + p[(r >> 20) & 1023]
+        + p[(r >> 10) & 1023]
+        + p[r & 1023]
+    )
 
 
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")

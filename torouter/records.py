@@ -16,12 +16,15 @@ from decimal import Decimal
 from typing import Any, Literal
 
 __all__ = [
+    "BillingType",
     "ChannelRec",
     "ChannelStatus",
     "GroupRec",
+    "GroupStatus",
     "IPNet",
     "KeyLimits",
     "KeyRec",
+    "KeyStatus",
     "ModelRec",
     "PlanRec",
     "Prices",
@@ -30,6 +33,9 @@ __all__ = [
     "SubscriptionRec",
     "SubscriptionState",
     "UserRec",
+    "UserRole",
+    "UserState",
+    "Visibility",
 ]
 
 _ZERO = Decimal(0)
@@ -42,6 +48,13 @@ Row = Mapping[Any, Any]
 # `auto_disabled` is the health book's (R9.6), cleared by a probe; `disabled` is an admin's.
 ChannelStatus = Literal["enabled", "disabled", "auto_disabled"]
 SubscriptionState = Literal["active", "paused", "cancelled", "expired"]
+# The values the API writes to these columns (the database has no CHECK for them).
+UserState = Literal["unverified", "active", "suspended", "deleted"]
+UserRole = Literal["user", "admin"]
+KeyStatus = Literal["active", "disabled"]  # a deleted key keeps its status: `deleted_at` is set
+GroupStatus = Literal["enabled", "disabled"]
+BillingType = Literal["balance", "subscription"]
+Visibility = Literal["public", "private"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +108,8 @@ IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 class UserRec:
     id: int
     email: str
-    state: str
-    role: str
+    state: UserState
+    role: UserRole
     balance_nusd: int
 
 
@@ -123,7 +136,7 @@ class KeyRec:
     group_id: int
     name: str
     mask: str
-    status: str
+    status: KeyStatus
     expires_at: float | None  # unix seconds
     quota_nusd: int | None  # 0/None = no cap
     model_whitelist: frozenset[str] | None
@@ -169,6 +182,8 @@ class ChannelRec:
     endpoints: frozenset[str] | None = None  # None: all the platform can serve
     auto_disable: bool = True
     test_model: str | None = None
+    # R9.1 egress proxy URL, credentials included (never logged: `upstreams.proxy_url`).
+    proxy: str | None = field(default=None, repr=False)
 
     def upstream_model(self, public_id: str, vendor: str = "", sent: str | None = None) -> str:
         """R6.2: the mapping, else on openrouter the vendor id as sent or `<vendor>/M`, else M."""
@@ -186,10 +201,10 @@ class ChannelRec:
 class GroupRec:
     id: int
     name: str
-    billing_type: str
+    billing_type: BillingType
     multiplier: Decimal
-    status: str
-    visibility: str
+    status: GroupStatus
+    visibility: Visibility
     catalog: tuple[str, ...]  # ordered public ids
     catalog_set: frozenset[str]
     granted: frozenset[int]  # user ids (private groups)

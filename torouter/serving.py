@@ -56,11 +56,20 @@ def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
 
 def run_single(settings: Settings, options: dict[str, Any]) -> None:
     """Serve in this process until a signal; `ServeFailed` when it cannot start."""
+    from torouter.migrate_apart import migrate_apart
+    from torouter.schema_gate import StartupError
+
+    sock = bind(settings.server.host, settings.server.port)
+    try:
+        migrate_apart(settings)  # before the app is imported: alembic never loads here (R20.1)
+    except StartupError as exc:
+        sock.close()
+        raise ServeFailed(str(exc), EXIT_CONFIG) from None
+
     import uvicorn
 
     from torouter.app import build_app
 
-    sock = bind(settings.server.host, settings.server.port)
     settings.server.port = sock.getsockname()[1]  # `--port 0`: the port the kernel chose
     app = build_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, **options))
@@ -113,7 +122,7 @@ def run_workers(settings: Settings, options: dict[str, Any]) -> None:
 def _prepare_schema(settings: Settings) -> None:
     import asyncio
 
-    from torouter.app import StartupError, prepare_schema
+    from torouter.schema_gate import StartupError, prepare_schema
     from torouter.storage.db import Database
 
     async def run() -> None:

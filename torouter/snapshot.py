@@ -159,6 +159,7 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
                 endpoints=frozenset(r.endpoints) if r.endpoints else None,
                 auto_disable=r.auto_disable,
                 test_model=r.test_model,
+                proxy=r.proxy or None,
             )
         routes: dict[tuple[int, str], list[ChannelRec]] = {}
         for r in await conn.execute(select(t.channel_groups)):

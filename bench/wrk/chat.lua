@@ -7,6 +7,16 @@
 -- bodies nor calls Lua per response: the load generator stays as light as it can be. wrk itself
 -- counts responses with status > 399 (errors.status) and socket errors.
 
+-- WRK_DELAY_MS (environment): each connection waits that long after a response before its
+-- next request, so N connections offer a roughly fixed load instead of saturating the target
+-- (bench/engines.py compares CPU per request of HTTP servers at the same offered load).
+local DELAY_MS = tonumber(os.getenv("WRK_DELAY_MS") or "")
+if DELAY_MS then
+   function delay()
+      return DELAY_MS
+   end
+end
+
 local function slurp(path)
    local f = assert(io.open(path, "rb"))
    local data = f:read("*a")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -155,3 +156,35 @@ def test_rate_headers_pick_the_window_with_least_room() -> None:
         b"x-ratelimit-reset-tokens": b"12s",
     }
     assert limits.rate_headers(Verdict(ok=True)) == []
+
+
+def test_key_holds_names_follow_the_day_key_and_timezone() -> None:
+    """The remembered counter names (per key and current periods) are those computed afresh:
+    a new day, another key of the same user, another timezone each get their own."""
+
+    def fresh(k: KeyRec, now: float, tz: ZoneInfo) -> list[str]:
+        return [limits.key_counter(k.user_id, k.id)] + [
+            limits.key_period_counter(k.user_id, k.id, p) for p in periods(now, tz)
+        ]
+
+    k1, k2 = key(), dataclasses.replace(key(), id=4)
+    later = NOW + 86_400  # the next day, same week and month
+    next_month = ts(2026, 2, 1, 0, 0, 1)
+    for k, now, tz in (
+        (k1, NOW, SHANGHAI),
+        (k1, NOW, SHANGHAI),  # remembered
+        (k2, NOW, SHANGHAI),
+        (k1, later, SHANGHAI),
+        (k1, next_month, SHANGHAI),
+        (k1, NOW, ZoneInfo("America/New_York")),
+        (k1, NOW, SHANGHAI),
+    ):
+        holds = limits.key_holds(k, now, tz)
+        assert [h.counter for h in holds] == fresh(k, now, tz)
+        assert [h.ttl_s for h in holds[1:]] == [p.ttl_s(now) for p in periods(now, tz)]
+    day1 = limits.key_holds(k1, NOW, SHANGHAI)[1].counter
+    assert day1 != limits.key_holds(k1, later, SHANGHAI)[1].counter
+    assert (
+        limits.key_holds(k1, NOW, SHANGHAI)[2].counter
+        == limits.key_holds(k1, later, SHANGHAI)[2].counter
+    )  # the same week

@@ -118,3 +118,61 @@ async def test_an_unknown_platform_is_refused_with_the_registry_list(api: Api) -
     r = await api.client.post("/api/admin/channels", json=body, headers=api.auth)
     assert_error(r, 400, "INVALID_REQUEST", "platform")
     assert "'azure-openai'" in r.json()["error"]["message"]
+
+
+async def test_a_proxy_is_checked_redacted_and_used(api: Api, mock: MockServer) -> None:
+    """R9.1 `proxy`: refused with the reason and without echoing the password; stored whole,
+    read as `***@host`; a redacted copy sent back is refused; the channel's upstream calls
+    (here the models comparison) go through it."""
+    from tests.upstreams.proxy_servers import HttpProxy
+    from torouter.upstreams.egress import EgressTransports
+
+    proxy = HttpProxy(user="alice", password="pr0xy-s3cret")
+    await proxy.start()
+    egress = EgressTransports(UpstreamHttp())
+    await egress.start()
+    deps = dataclasses.replace(api.deps, http=egress, health=HealthBook())
+    app = build_management_api(deps)
+    await seed.group(api.db)
+    full = f"http://alice:pr0xy-s3cret@127.0.0.1:{proxy.port}"
+    shown = f"http://***@127.0.0.1:{proxy.port}"
+    body = {
+        "name": "proxied",
+        "platform": "openai",
+        "base_url": f"{mock.url}/v1",
+        "credential": "k",
+        "models": ["gpt-4o"],
+        "groups": ["default"],
+    }
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://testserver", headers=api.auth
+        ) as client:
+            for bad, reason in (
+                ("socks4://alice:pr0xy-s3cret@h:1080", "must be an http, https, socks5"),
+                ("http://alice:pr0xy-s3cret@h:99999", "port must be a number"),
+                ("http://alice:pr0xy-s3cret@h:1/path", "no path"),
+            ):
+                r = await client.post("/api/admin/channels", json={**body, "proxy": bad})
+                assert_error(r, 400, "INVALID_REQUEST", "proxy")
+                assert reason in r.text and "pr0xy-s3cret" not in r.text
+            r = await client.post("/api/admin/channels", json={**body, "proxy": full})
+            assert r.status_code == 201, r.text
+            cid = r.json()["id"]
+            assert r.json()["proxy"] == shown and "pr0xy-s3cret" not in r.text
+            async with api.db.connect() as conn:
+                stored = await conn.scalar(select(channels.c.proxy).where(channels.c.id == cid))
+            assert stored == full
+            assert api.snapshot.current.channels[cid].proxy == full
+            r = await client.get(f"/api/admin/channels/{cid}/models/diff")
+            assert r.status_code == 200, r.text
+            assert proxy.requests == [("GET", f"{mock.url}/v1/models")]
+            r = await client.patch(f"/api/admin/channels/{cid}", json={"proxy": shown})
+            assert_error(r, 400, "INVALID_REQUEST", "proxy")
+            assert "redacted" in r.json()["error"]["message"]
+            r = await client.patch(f"/api/admin/channels/{cid}", json={"proxy": ""})
+            assert r.status_code == 200 and r.json()["proxy"] is None
+            assert api.snapshot.current.channels[cid].proxy is None
+    finally:
+        await egress.close()
+        await proxy.stop()

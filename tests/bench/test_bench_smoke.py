@@ -75,3 +75,36 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
         assert summary["error_count"] == 0 and summary["rate"] > 0, summary
         assert summary["ratio"] is not None and summary["verdict"] != "n/a", summary
     assert "saved" in proc.stdout
+
+
+@pytest.mark.timeout(180)
+def test_the_big_stream_bench_relays_a_whole_stream(tmp_path: Path) -> None:
+    """`bench/big_stream.py` (R20.2) runs end to end; 2 MB here, 100 MB on the bench machine."""
+    _tools_or_skip()
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "big_stream.py"), "--mb", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = orjson.loads(proc.stdout.splitlines()[-1])
+    assert result["complete"] and result["bytes"] >= 1_800_000
+    assert result["verdict"] == "PASS"
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("writer", ["loop", "thread"])
+def test_the_usage_backlog_bench_drains_every_row(writer: str) -> None:
+    script = str(REPO / "bench" / "usage_backlog.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--writer", writer, "--seconds", "0.5"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = orjson.loads(proc.stdout.splitlines()[-1])
+    assert result["writer"] == writer and result["recorded"] > 0

@@ -9,6 +9,7 @@ from torouter.gateway.passthrough import (
     AnthropicPassthrough,
     GeminiPassthrough,
     OpenAIPassthrough,
+    ResponsesPassthrough,
     valid_prefix,
 )
 
@@ -68,3 +69,21 @@ def test_malformed_gemini_stream_is_not_complete_at_eof() -> None:
     out += relay.close()
     assert relay.malformed and not relay.done
     assert out == b'[{"candidates":[]}]'  # the array is still closed
+
+
+def test_a_usage_block_of_the_wrong_types_ends_the_stream_as_malformed() -> None:
+    """R9.4, R4.6: usage the gateway cannot meter is a broken upstream, not a `TypeError` of
+    ours: the read that carried it is not relayed and the relay ends the stream."""
+    relay = OpenAIPassthrough(1 << 20, keep_usage=True)
+    assert relay.feed(CHUNK) == CHUNK
+    bad = b'data: {"choices":[],"usage":{"prompt_tokens":3,"prompt_tokens_details":[1]}}\n\n'
+    assert relay.feed(bad + b"data: [DONE]\n\n") == b""
+    assert relay.malformed and not relay.done and relay.usage is None
+
+    responses = ResponsesPassthrough(1 << 20)
+    done = (
+        b'event: response.completed\ndata: {"type":"response.completed","response":'
+        b'{"id":"r1","usage":{"input_tokens":1,"output_tokens_details":"x"}}}\n\n'
+    )
+    assert responses.feed(done) == b""
+    assert responses.malformed and not responses.done

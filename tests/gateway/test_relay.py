@@ -278,3 +278,96 @@ async def test_a_bug_of_ours_is_no_channel_failure(bug: Exception) -> None:
     assert len(transport.requests) == 1
     assert classes(ctx) == []
     assert r.health.view(chans(1)[0])["consecutive_failures"] == 0
+
+
+# An upstream answer of the right JSON syntax but the wrong types where the codec reads it is a
+# broken upstream (R9.4): the attempt is a network failure and the next channel is tried. Each
+# platform codec, on a translated route and on a native one (whose usage the gateway meters).
+GOOD = {
+    "openai": ANSWER,
+    "anthropic": orjson.dumps(
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "text", "text": "hello"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 3, "output_tokens": 1},
+        }
+    ),
+    "gemini": orjson.dumps(
+        {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "hello"}]}}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1},
+        }
+    ),
+}
+FRONT_BODY = {
+    "chat": CHAT,
+    "messages": {**CHAT, "max_tokens": 16},
+    "generate": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+}
+WRONG_TYPES = [
+    # translated: an OpenAI client on other platforms, an Anthropic client on OpenAI's
+    ("chat", "anthropic", {"content": 5}),
+    ("chat", "anthropic", {"content": [], "usage": []}),
+    ("chat", "anthropic", {"content": [], "usage": {"cache_creation": [1]}}),
+    ("chat", "gemini", {"candidates": "x"}),
+    ("chat", "gemini", {"candidates": [{"content": "x"}]}),
+    ("chat", "gemini", {"candidates": [], "usageMetadata": []}),
+    ("messages", "openai", {"choices": "x"}),
+    ("messages", "openai", {"choices": [{"message": 5}]}),
+    ("messages", "openai", {"choices": [{"message": {"content": 5}}]}),
+    ("messages", "openai", {"choices": [], "usage": []}),
+    ("messages", "openai", {"choices": [], "usage": {"prompt_tokens_details": [1]}}),
+    ("generate", "openai", {"choices": [{"finish_reason": {"a": 1}}]}),
+    ("generate", "openai", [1, 2]),
+    # native: the body goes out as it came, but its usage is what the request is charged
+    ("chat", "openai", {"choices": [], "usage": []}),
+    ("chat", "openai", {"choices": [], "usage": {"completion_tokens_details": "x"}}),
+    ("messages", "anthropic", {"content": [], "usage": 7}),
+    ("generate", "gemini", {"candidates": [], "usageMetadata": "x"}),
+]
+
+
+def platform_chans(platform: str) -> tuple[ChannelRec, ...]:
+    path = "" if platform in ("anthropic", "gemini") else "/v1"
+    return tuple(
+        channel(platform, id=n, name=f"ch{n}", base_url=f"http://ch{n}.test{path}", priority=n)
+        for n in (1, 2)
+    )
+
+
+@pytest.mark.parametrize(("op", "platform", "answer"), WRONG_TYPES)
+async def test_an_answer_of_the_wrong_types_fails_over(op: str, platform: str, answer: Any) -> None:
+    script = by_url(
+        {
+            "ch1.test": Reply.json(200, orjson.dumps(answer)),
+            "ch2.test": Reply.json(200, GOOD[platform]),
+        }
+    )
+    client = Client()
+    transport = ScriptedTransport(script)
+    r = relay(transport, client)
+    ctx = context(op, FRONT_BODY[op], channels=platform_chans(platform))
+    ctx.started = time.perf_counter()
+    await r.run(ctx, r.candidates(ctx), client.receive, client.send)
+    assert hosts(transport) == ["ch1.test", "ch2.test"]
+    assert classes(ctx) == [(1, 200, "network"), (2, 200, "success")]
+    assert client.status == 200 and client.settled == [("success", 200)]
+    assert ctx.usage is not None and ctx.usage.output == 1
+
+
+async def test_when_every_answer_has_the_wrong_types_the_client_gets_e21() -> None:
+    """The SPEC's answer when every candidate failed (§8, 21): 502 `upstream_unavailable`,
+    never E20 (the gateway's own fault)."""
+    bad = Reply.json(200, orjson.dumps({"choices": "x"}))
+    client = Client()
+    transport = ScriptedTransport(lambda _: bad)
+    r = relay(transport, client)
+    ctx = context("messages", FRONT_BODY["messages"], channels=platform_chans("openai"))
+    ctx.started = time.perf_counter()
+    with pytest.raises(GatewayError) as info:
+        await r.run(ctx, r.candidates(ctx), client.receive, client.send)
+    assert info.value.code == "upstream_unavailable" and info.value.status == 502
+    assert classes(ctx) == [(1, 200, "network"), (2, 200, "network")]

@@ -26,6 +26,7 @@ from torouter.mock.faults import NONE, Directives, merge, parse_header, parse_te
         ("cache=128", Directives(cache=128)),
         ("ttft_ms=50,chunks=20", Directives(ttft_ms=50, chunks=20)),
         ("chunk_interval_ms=7", Directives(chunk_interval_ms=7)),
+        ("repeat=1000", Directives(repeat=1000)),
         ("tool", Directives(tool="")),
         ("tool=get_weather", Directives(tool="get_weather")),
         ("tools=3", Directives(tools=3)),

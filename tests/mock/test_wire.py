@@ -65,6 +65,30 @@ async def test_openai_chat_stream_framing(http: httpx.AsyncClient) -> None:
     assert b'"usage"' not in plain.content
 
 
+async def test_openai_chat_stream_repeat_sends_the_content_chunks_n_times(
+    http: httpx.AsyncClient,
+) -> None:
+    """`repeat=n` (the benchmark's 100 MB relay, R20.2): the content chunks n times over, one
+    role chunk before them and one finish chunk after."""
+
+    def contents(raw: bytes) -> list[str]:
+        events = [orjson.loads(e[6:]) for e in raw.split(b"\n\n")[:-2]]
+        return [e["choices"][0]["delta"].get("content") or "" for e in events]
+
+    once = await http.post(
+        "/v1/chat/completions", headers=OPENAI, json=chat("x [[mock:chunks=5]]", stream=True)
+    )
+    thrice = await http.post(
+        "/v1/chat/completions",
+        headers=OPENAI,
+        json=chat("x [[mock:chunks=5,repeat=3]]", stream=True),
+    )
+    body = contents(once.content)[1:-1]
+    assert len(body) == 5
+    assert contents(thrice.content)[1:-1] == body * 3
+    assert thrice.content.endswith(b"data: [DONE]\n\n")
+
+
 async def test_anthropic_stream_framing(http: httpx.AsyncClient) -> None:
     body = anthropic_body(
         "x [[mock:chunks=4]]", stream=True, thinking={"type": "enabled", "budget_tokens": 1024}

@@ -183,3 +183,17 @@ def test_recorded_usage_blocks_normalise_consistently(case: dict) -> None:
                 assert u.total_tokens == max(total, u.total_tokens)
         assert min(u.input, u.cache_read, u.cache_write_5m, u.output, u.reasoning) >= 0
         assert u.reasoning <= u.output
+
+
+def test_counts_that_are_not_json_integers() -> None:
+    """Integers pass as they are; floats are truncated; booleans, strings and null count 0."""
+    u = from_openai(
+        {
+            "prompt_tokens": 12,
+            "completion_tokens": 7.9,
+            "prompt_tokens_details": {"cached_tokens": True},
+            "completion_tokens_details": {"reasoning_tokens": "5"},
+        }
+    )
+    assert (u.input, u.cache_read, u.output, u.reasoning) == (12, 0, 7, 0)
+    assert from_openai({"prompt_tokens": None, "completion_tokens": False}).output == 0

@@ -15,7 +15,7 @@ from torouter.access.limits import Ticket
 from torouter.billing.pricing import cost_nusd
 from torouter.gateway.context import Attempt, RequestContext
 from torouter.protocols.internal import Usage
-from torouter.state.base import StateUnavailable
+from torouter.state.base import StateUnavailable, StreamAppend
 from torouter.storage import tables as t
 from torouter.usage.row import UsageRow
 from torouter.usage.settlement import Settlement, usage_row
@@ -28,13 +28,15 @@ class Ledger:
         self.calls: list[tuple[str, Any]] = []
         self.down = down
 
-    async def settle(self, ticket: Ticket, cost: int, tokens: int = 0) -> bool:
+    async def settle(
+        self, ticket: Ticket, cost: int, tokens: int = 0, append: StreamAppend | None = None
+    ) -> bool:
         self.calls.append(("settle", (ticket.admission_id, cost, tokens)))
         if self.down:
             raise StateUnavailable("redis gone")
         return True
 
-    async def release(self, ticket: Ticket) -> bool:
+    async def release(self, ticket: Ticket, append: StreamAppend | None = None) -> bool:
         self.calls.append(("release", ticket.admission_id))
         return True
 
@@ -43,7 +45,10 @@ class Recorder:
     def __init__(self) -> None:
         self.rows: list[UsageRow] = []
 
-    def record(self, row: UsageRow) -> None:
+    def stage(self, row: UsageRow) -> StreamAppend | None:
+        return None  # no shared journal (the embedded default)
+
+    def record(self, row: UsageRow, staged: StreamAppend | None = None) -> None:
         self.rows.append(row)
 
 

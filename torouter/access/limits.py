@@ -81,21 +81,35 @@ def ip_window(ip: str, ip_rpm: int) -> Window:
     return Window("ip", f"{{ip:{ip}}}:rpm", ip_rpm, 1)
 
 
+_BUDGET_LABELS = {kind: f"key_budget_{kind}" for kind in _PERIOD_LETTER}
+# A key's counter names for the current periods (cap, day, week, month), by (user, key, the
+# remembered periods' identity): built per request they were ten string formats, and a key
+# asks for the same names all day. Each entry holds its periods, so the id is not reused.
+_key_names: dict[tuple[int, int, int], tuple[tuple[Period, ...], tuple[str, ...]]] = {}
+_KEY_NAMES_MAX = 10_000
+
+
+def _names_of(user_id: int, key_id: int, ps: tuple[Period, ...]) -> tuple[str, ...]:
+    slot = (user_id, key_id, id(ps))
+    hit = _key_names.get(slot)
+    if hit is not None and hit[0] is ps:
+        return hit[1]
+    names = (key_counter(user_id, key_id), *(key_period_counter(user_id, key_id, p) for p in ps))
+    if len(_key_names) >= _KEY_NAMES_MAX:
+        _key_names.clear()
+    _key_names[slot] = (ps, names)
+    return names
+
+
 def key_holds(key: KeyRec, now: float, tz: ZoneInfo) -> tuple[Hold, ...]:
     """Key cap, then the key's day/week/month spend (limited by its budgets, else tracked)."""
     lim = key.limits
-    holds = [Hold(key_counter(key.user_id, key.id), lim.quota_nusd or None, "key")]
+    ps = periods(now, tz)
+    cap, *period_names = _names_of(key.user_id, key.id, ps)
+    holds = [Hold(cap, lim.quota_nusd or None, "key")]
     budgets = (lim.budget_daily_nusd, lim.budget_weekly_nusd, lim.budget_monthly_nusd)
-    for p, budget in zip(periods(now, tz), budgets, strict=True):
-        holds.append(
-            Hold(
-                key_period_counter(key.user_id, key.id, p),
-                budget or None,
-                f"key_budget_{p.kind}",
-                p.end,
-                p.ttl_s(now),
-            )
-        )
+    for p, name, budget in zip(ps, period_names, budgets, strict=True):
+        holds.append(Hold(name, budget or None, _BUDGET_LABELS[p.kind], p.end, p.ttl_s(now)))
     return tuple(holds)
 
 
@@ -142,14 +156,15 @@ def admit_request(
     if sub is not None:
         holds += subscription_holds(sub, now, tz)
     holds += kh[1:]
+    marker = balance_counter(key.user_id)
     if balance:
         # R7.8: balance > 0 as well, which a free request (estimate 0) would not check.
-        holds.append(Hold(balance_counter(key.user_id), 0 if estimate > 0 else -1, "balance"))
+        holds.append(Hold(marker, 0 if estimate > 0 else -1, "balance"))
     lim = key.limits
     return AdmitRequest(
         admission_id=admission_id,
         scope=str(key.user_id),
-        marker=balance_counter(key.user_id),
+        marker=marker,
         now=now,
         amount=estimate,
         lease_s=lease_s,

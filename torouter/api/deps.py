@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends
 from starlette.requests import Request
@@ -15,6 +15,12 @@ from torouter.config import Settings
 from torouter.errors import error
 from torouter.snapshot import SnapshotHolder
 from torouter.storage.db import Database
+
+if TYPE_CHECKING:  # read by a few routes; the gateway's own modules are not imported here
+    from torouter.asgi import ASGIApp
+    from torouter.billing.payments.service import Payments
+    from torouter.routing.health import HealthBook
+    from torouter.upstreams.http import UpstreamHttp
 
 __all__ = ["AccountsDep", "ApiDeps", "Deps", "get_accounts", "get_deps"]
 
@@ -30,13 +36,13 @@ class ApiDeps:
     # Sign-up, login, profile and TOTP flows (`/api/auth`, `/api/me`); None: not served.
     accounts: Accounts | None = None
     # The gateway's channel health book and upstream client (channel health view and Test).
-    health: Any = None
-    http: Any = None
+    health: HealthBook | None = None
+    http: UpstreamHttp | None = None
     # The gateway's ASGI callable: the playground sends its chats through it, so they are
     # admitted, metered and billed like any request (R15.1).
-    gateway: Any = None
-    # Orders, Stripe and refunds (`billing.payments.Payments`); None: 503 on payment routes.
-    payments: Any = None
+    gateway: ASGIApp | None = None
+    # Orders, Stripe and refunds; None: 503 on payment routes.
+    payments: Payments | None = None
 
 
 def get_deps(request: Request) -> ApiDeps:

@@ -10,17 +10,18 @@ language and user agent go along, so IP rules and messages apply as they would d
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from torouter.asgi import ASGIApp
+from torouter.asgi import Receive as GatewayReceive
 from torouter.gateway.credentials import INTERNAL_KEY_HASH
 
 __all__ = ["GatewayAnswer", "GatewayRelay", "call_gateway", "chat_scope"]
 
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _PASSED = (b"x-forwarded-for", b"accept-language", b"user-agent")
 CHAT_PATH = "/v1/chat/completions"
 
@@ -62,18 +63,19 @@ def chat_scope(
     return scope
 
 
-def _receive_body(body: bytes, outer: Receive | None) -> Receive:
+def _receive_body(body: bytes, outer: Receive | None) -> GatewayReceive:
     """The body once; after it, the caller's own `receive` (its disconnect ends the stream)."""
     sent = False
 
-    async def receive() -> MutableMapping[str, Any]:
+    async def receive() -> dict[str, Any]:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
         if outer is None:
             return {"type": "http.disconnect"}
-        return await outer()
+        msg = await outer()  # servers send dicts; the gateway's messages are typed as such
+        return msg if isinstance(msg, dict) else dict(msg)
 
     return receive
 

@@ -25,7 +25,7 @@ from torouter.access.limits import Ticket
 from torouter.billing.seed import committed_values
 from torouter.errors import error
 from torouter.records import Snapshot, SubscriptionRec
-from torouter.state.base import StateBackend, StateUnavailable, Verdict
+from torouter.state.base import StateBackend, StateUnavailable, StreamAppend, Verdict
 from torouter.state.lock import LockFactory
 from torouter.storage.db import Database
 
@@ -105,17 +105,28 @@ class Ledger:
         self._live[admission_id] = req.scope
         return Ticket(admission_id, req.scope, req.holds, req.tokens), verdict
 
-    async def settle(self, ticket: Ticket, cost: int, tokens: int = 0) -> bool:
-        """Charge `cost` (even if the lease lapsed); the TPM window gets `tokens` (R10.5)."""
+    async def settle(
+        self, ticket: Ticket, cost: int, tokens: int = 0, append: StreamAppend | None = None
+    ) -> bool:
+        """Charge `cost` (even if the lease lapsed); the TPM window gets `tokens` (R10.5).
+        `append` (the usage row, scaled out) goes to its stream in the same round trip."""
         self._live.pop(ticket.admission_id, None)
         tok = (ticket.tokens, tokens) if ticket.tokens is not None and tokens > 0 else None
         return await self.state.settle(
-            ticket.admission_id, ticket.scope, ticket.holds, cost, now=self.clock(), tokens=tok
+            ticket.admission_id,
+            ticket.scope,
+            ticket.holds,
+            cost,
+            now=self.clock(),
+            tokens=tok,
+            append=append,
         )
 
-    async def release(self, ticket: Ticket) -> bool:
+    async def release(self, ticket: Ticket, append: StreamAppend | None = None) -> bool:
         self._live.pop(ticket.admission_id, None)
-        return await self.state.release(ticket.admission_id, ticket.scope, now=self.clock())
+        return await self.state.release(
+            ticket.admission_id, ticket.scope, now=self.clock(), append=append
+        )
 
     # -- leases --------------------------------------------------------------------------------
 

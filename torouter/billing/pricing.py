@@ -9,6 +9,7 @@ import functools
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
+from torouter.memo import IdentityMemo
 from torouter.protocols.internal import Usage
 from torouter.records import Prices  # re-exported: the record lives in the leaf module
 
@@ -29,7 +30,7 @@ def cost_nusd(usage: Usage, prices: Prices, multiplier: Decimal = Decimal(1)) ->
     The same number as `_cost_decimal`, computed in integers when every price is a decimal of
     at most 12 places and no audio is priced (the hot path: a few multiplications, no Decimal).
     """
-    scaled = _scaled(prices)
+    scaled = _scaled_by_identity(prices)
     mult = _scaled_multiplier(multiplier)
     if scaled is None or mult is None or (usage.audio_seconds and prices.per_audio_minute):
         return _cost_decimal(usage, prices, multiplier)
@@ -100,6 +101,10 @@ def _scaled(prices: Prices) -> tuple[int, tuple[int, ...]] | None:
     if exp is None:
         return None
     return exp, tuple(int(v.scaleb(exp)) for v in per_unit)
+
+
+# The hot path's lookup: the snapshot's own Prices object, found without hashing its Decimals.
+_scaled_by_identity = IdentityMemo(_scaled)
 
 
 @functools.lru_cache(maxsize=256)

@@ -85,7 +85,7 @@ def render_provisioning() -> str:
     ]
     for table, model in _DECLARATIONS.items():
         rows = [(n, i, "") for n, i in model.model_fields.items()]
-        out += ["", f"## [[{table}]]", "", *_table(rows, env=False)]
+        out += ["", f"## [[{table}]]", "", *_table(rows, env=False), *_notes(model)]
         for name, info in model.model_fields.items():
             nested = _model(info.annotation)
             if nested is not None:  # an inline table, e.g. `prices = { input_usd_per_m = 3 }`

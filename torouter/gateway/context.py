@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from torouter.access.admission import Admission
+from torouter.access.limits import Ticket
 from torouter.gateway.routes import Route
-from torouter.protocols.internal import Usage
+from torouter.gateway.upload import Upload
+from torouter.protocols.envelopes import Surface
+from torouter.protocols.internal import Request, Usage
 from torouter.records import KeyRec
+from torouter.routing.classify import Outcome
+from torouter.usage.row import RequestOutcome
 
 __all__ = ["Attempt", "RequestContext"]
 
@@ -17,7 +22,7 @@ __all__ = ["Attempt", "RequestContext"]
 class Attempt:
     channel_id: int
     status: int
-    cls: str
+    cls: Outcome | Literal["client_cancelled"]  # how the attempt ended (R9.3)
     latency_ms: int
 
     def as_dict(self) -> dict[str, Any]:
@@ -35,7 +40,7 @@ class RequestContext:
     method: str
     path: str
     route: Route
-    surface: str  # envelope for errors
+    surface: Surface  # the envelope errors are rendered in
     lang: str
     client_ip: str | None
     user_agent: str
@@ -54,8 +59,8 @@ class RequestContext:
     stream: bool = False
     include_usage: bool = False
     max_output: int | None = None
-    internal: Any = None  # the parsed internal request, when translating
-    upload: Any = None  # gateway.upload.Upload: a multipart body held for replay (R3.3)
+    internal: Request | None = None  # the parsed internal request, when translating
+    upload: Upload | None = None  # a multipart body held for replay (R3.3)
     response_id: str | None = None  # a native Responses id, remembered for follow-ups (R3.3)
     estimate_nusd: int = 0
     estimate_input_tokens: int = 0
@@ -69,12 +74,12 @@ class RequestContext:
     upstream_wait: float = 0.0  # seconds spent waiting on the upstream
     ttft: float | None = None  # seconds until the first byte went to the client
     status: int = 0
-    outcome: str = ""
+    outcome: RequestOutcome | Literal[""] = ""  # "" until the request ends
     code: str | None = None
     usage: Usage | None = None
     estimated: bool = False
     cost_nusd: int = 0
     delivered_chars: int = 0
-    ticket: Any = None  # access.limits.Ticket: what settlement charges (steps 10–11)
+    ticket: Ticket | None = None  # what settlement charges (steps 10–11)
     # Added to a success response's headers by the relay (R7.5 rate-limit headers).
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)

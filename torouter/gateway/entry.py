@@ -33,9 +33,11 @@ from torouter.gateway.upload import read_upload
 from torouter.ids import new_ulid
 from torouter.observability.logging import JsonSink
 from torouter.observability.metrics import Metrics
+from torouter.platforms.names import FrontDoor
 from torouter.protocols import nesting, translate
 from torouter.protocols.envelopes import pick_language, render_error
 from torouter.protocols.openai_responses import check_front
+from torouter.records import ChannelRec
 from torouter.routing import matrix
 from torouter.snapshot import SnapshotHolder
 from torouter.storage.db import Database
@@ -109,7 +111,7 @@ class Gateway:
             method=method,
             path=path,
             route=route or routes.Route(routes.surface_for_path(path), "unknown"),
-            surface="openai",
+            surface=FrontDoor.OPENAI,
             lang=self._lang,
             client_ip=peer,
             user_agent=headers.get(b"user-agent", b"")[:200].decode("latin-1"),
@@ -410,7 +412,7 @@ def _not_on_endpoint(ctx: RequestContext) -> GatewayError:
     )
 
 
-def _upstream_counts(candidates: list, route: routes.Route) -> bool:
+def _upstream_counts(candidates: list[ChannelRec], route: routes.Route) -> bool:
     return any(matrix.mode(route.operation, c.platform) in ("N", "T") for c in candidates)
 
 

@@ -10,8 +10,9 @@ stream of bytes with the upstream's content type and length.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -26,15 +27,23 @@ from torouter.gateway.passthrough import (
     ResponsesPassthrough,
     StreamRelayer,
 )
+from torouter.gateway.upload import UploadBody
 from torouter.platforms.registry import PLATFORMS
 from torouter.platforms.spec import PlatformSpec
 from torouter.protocols import embeddings, media
+from torouter.protocols.envelopes import Surface
 from torouter.protocols.internal import Usage
+from torouter.protocols.shapes import UpstreamShapeError
 from torouter.protocols.usage import from_anthropic, from_gemini, from_openai
 from torouter.records import ChannelRec
 from torouter.routing import matrix
 
+if TYPE_CHECKING:  # at run time `build` imports it on the first translated exchange
+    from torouter.gateway.translated import Translation
+
 __all__ = ["Exchange", "build"]
+
+ResponseIdSink = Callable[[str], None]  # told a native Responses id, for follow-ups (R3.3)
 
 # Operations metered by `protocols/media.py` (R10.6) rather than as text generation.
 _MEDIA = frozenset(
@@ -54,8 +63,8 @@ _GEMINI_EMBED = {"embed_content": False, "batch_embed_contents": True}  # operat
 class Exchange:
     url: str
     headers: dict[str, str]
-    body: Any  # bytes, or an `upload.UploadBody` replaying a multipart body
-    front: str  # the client's protocol: openai | responses | anthropic | gemini
+    body: bytes | UploadBody  # an upload's body replays a multipart request from its spool
+    front: Surface  # the client's protocol, which its errors are rendered in
     platform: str
     native: bool
     stream: bool
@@ -66,18 +75,19 @@ class Exchange:
     model_for_client: str = ""
     input_estimate: int = 0
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    translation: Any = None  # translated.Translation when not native
+    translation: Translation | None = None  # set when not native
     operation: str = "chat"
     binary: bool = False  # speech audio: relayed as bytes with the upstream's content type
     estimated: bool = False  # the usage `json_response` gave is an estimate (R10.1)
     base_usage: Usage | None = None  # what a stream is metered by before any report (speech)
-    on_response_id: Any = None  # callable(str): a native Responses id, for follow-ups (R3.3)
+    on_response_id: ResponseIdSink | None = None  # a native Responses id, for follow-ups (R3.3)
 
     def json_response(self, data: bytes) -> tuple[bytes, Usage | None, str | None]:
         """(body for the client, usage, upstream response id)."""
-        if not self.native:
-            out = self.translation.json_response(data)
-            self.estimated = self.translation.estimated
+        tr = self.translation
+        if tr is not None:  # not native
+            out = tr.json_response(data)
+            self.estimated = tr.estimated
             return out
         if self.operation in _MEDIA:
             return data, self._media_usage(data), None
@@ -102,6 +112,9 @@ class Exchange:
         else:
             u = obj.get("usageMetadata")
             usage = from_gemini(u) if isinstance(u, dict) else None
+        if usage is None and u is not None:  # unmeterable: a broken upstream (R9.4)
+            where = "$.usageMetadata" if self.front == "gemini" else "$.usage"
+            raise UpstreamShapeError(where, "an object", u)
         return data, usage, rid if isinstance(rid, str) else None
 
     def _media_usage(self, data: bytes) -> Usage | None:
@@ -111,7 +124,7 @@ class Exchange:
             return self.base_usage
         return usage
 
-    def stream_head(self, headers: Any) -> list[tuple[bytes, bytes]] | None:
+    def stream_head(self, headers: Mapping[str, str]) -> list[tuple[bytes, bytes]] | None:
         """Response headers of a binary stream: the upstream's content type and length (R5.3);
         None for event streams (the relay's SSE headers)."""
         if not self.binary:
@@ -124,7 +137,7 @@ class Exchange:
         return head
 
     def stream_relayer(self, max_event: int) -> StreamRelayer:
-        if not self.native:
+        if self.translation is not None:  # not native
             return self.translation.stream_relayer(max_event, sse=self.sse)
         if self.binary:
             return BinaryPassthrough(max_event, self.base_usage)
@@ -155,7 +168,7 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
     sse = front != "gemini" or ctx.query.get("alt") == "sse"
     binary = op == "audio_speech" and ctx.payload.get("stream_format") != "sse"
     if native:
-        body: Any = _native_body(ctx, spec, front, upstream_model)
+        body = _native_body(ctx, spec, front, upstream_model)
         ex = Exchange(
             url="",
             headers={},
@@ -202,7 +215,7 @@ def build(ctx: RequestContext, ch: ChannelRec) -> Exchange:
     return ex
 
 
-def _response_id_setter(ctx: RequestContext) -> Any:
+def _response_id_setter(ctx: RequestContext) -> ResponseIdSink:
     def note(response_id: str) -> None:
         ctx.response_id = response_id
 
@@ -222,7 +235,7 @@ def _embed_estimate(op: str, payload: dict[str, Any]) -> Usage | None:
 class _ResponsesRelay(ResponsesPassthrough):
     """The native Responses relay, remembering the response id for follow-ups (R3.3)."""
 
-    def __init__(self, max_event: int, on_id: Any) -> None:
+    def __init__(self, max_event: int, on_id: ResponseIdSink | None) -> None:
         super().__init__(max_event)
         self._on_id = on_id
 
@@ -234,7 +247,9 @@ class _ResponsesRelay(ResponsesPassthrough):
         return out
 
 
-def _native_body(ctx: RequestContext, spec: PlatformSpec, front: str, upstream_model: str) -> Any:
+def _native_body(
+    ctx: RequestContext, spec: PlatformSpec, front: Surface, upstream_model: str
+) -> bytes | UploadBody:
     if ctx.upload is not None:  # multipart: replayed from the spool, model field rewritten
         return ctx.upload.payload(upstream_model)
     payload = ctx.payload

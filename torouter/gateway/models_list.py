@@ -12,18 +12,19 @@ from torouter.asgi import Send, respond
 from torouter.config import Settings
 from torouter.errors import error
 from torouter.gateway.context import RequestContext
+from torouter.platforms.names import FrontDoor
 from torouter.records import ModelRec, Snapshot
 
 __all__ = ["answer", "list_surface"]
 
 
-def list_surface(headers: dict[bytes, bytes], query: dict[str, str]) -> str:
+def list_surface(headers: dict[bytes, bytes], query: dict[str, str]) -> FrontDoor:
     """R2.2: x-goog-api-key or ?key= → Gemini; anthropic-version or x-api-key → Anthropic."""
     if b"x-goog-api-key" in headers or "key" in query:
-        return "gemini"
+        return FrontDoor.GEMINI
     if b"anthropic-version" in headers or b"x-api-key" in headers:
-        return "anthropic"
-    return "openai"
+        return FrontDoor.ANTHROPIC
+    return FrontDoor.OPENAI
 
 
 def visible_models(

@@ -16,9 +16,11 @@ from typing import Any
 import orjson
 
 from torouter.protocols import envelopes, openai_chat
+from torouter.protocols.envelopes import Surface
 from torouter.protocols.internal import Usage
 from torouter.protocols.media import StreamMeter
 from torouter.protocols.openai_responses_stream import TERMINAL, in_stream_error
+from torouter.protocols.shapes import UpstreamShapeError
 from torouter.protocols.usage import from_gemini, from_openai, merge_anthropic
 
 __all__ = [
@@ -49,9 +51,9 @@ def valid_prefix(events: bytes, separator: bytes) -> int:
     pos = 0
     step = len(separator)
     for ev in events.split(separator):
-        lines = [ln[5:] for ln in ev.splitlines() if ln.startswith(b"data:")]
-        if lines:
-            payload = b"\n".join(ln[1:] if ln.startswith(b" ") else ln for ln in lines)
+        data = [ln[5:] for ln in ev.splitlines() if ln.startswith(b"data:")]
+        if data:
+            payload = b"\n".join(ln[1:] if ln.startswith(b" ") else ln for ln in data)
             if payload.strip() != b"[DONE]":
                 try:
                     obj = orjson.loads(payload)
@@ -117,12 +119,18 @@ class StreamRelayer:
             events = events[:good]
             if not events:
                 return b""
-        return self.events(events)
+        try:
+            return self.events(events)
+        except UpstreamShapeError:  # e.g. a usage block of the wrong type: this read is dropped
+            self.malformed = True
+            return b""
 
     def events(self, events: bytes) -> bytes:
         raise NotImplementedError
 
-    def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
+    def error_tail(
+        self, front: Surface, message: str, type_: str, code: str, *, sse: bool
+    ) -> bytes:
         """The in-stream error that ends a stream cut after the first byte (R4.6)."""
         return envelopes.stream_error(front, message, type_, code, sse=sse)
 
@@ -308,14 +316,14 @@ class ResponsesPassthrough(StreamRelayer):
             rid = resp.get("id")
             self.response_id = rid if isinstance(rid, str) else None
         elif kind == "error":
-            err = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+            err = e if isinstance(e := obj.get("error"), dict) else obj
             self.upstream_error = (str(err.get("type") or err.get("code")), str(err.get("message")))
         elif kind in TERMINAL and isinstance(resp, dict):
             u = resp.get("usage")
             if isinstance(u, dict):
                 self.usage = from_openai(u)
             if kind == "response.failed":
-                err = resp.get("error") if isinstance(resp.get("error"), dict) else {}
+                err = e if isinstance(e := resp.get("error"), dict) else {}
                 self.upstream_error = (
                     str(err.get("code") or "server_error"),
                     str(err.get("message") or "The response failed upstream"),
@@ -323,7 +331,9 @@ class ResponsesPassthrough(StreamRelayer):
                 self.failed = True
             self.done = True
 
-    def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
+    def error_tail(
+        self, front: Surface, message: str, type_: str, code: str, *, sse: bool
+    ) -> bytes:
         return in_stream_error(
             message, type_, code, sequence_number=self._seq + 1, response=self._shell
         )
@@ -387,5 +397,7 @@ class BinaryPassthrough(StreamRelayer):
         self.done = True
         return b""
 
-    def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
+    def error_tail(
+        self, front: Surface, message: str, type_: str, code: str, *, sse: bool
+    ) -> bytes:
         return b""  # no in-band error in audio: the connection ends short of content-length

@@ -35,6 +35,7 @@ from torouter.routing.affinity import Affinity, session_signal
 from torouter.routing.classify import Outcome, classify_status
 from torouter.routing.health import HealthBook
 from torouter.routing.selector import select_channel
+from torouter.upstreams.egress import transport_for
 from torouter.upstreams.transport import (
     UpstreamFailure,
     UpstreamResponse,
@@ -94,6 +95,10 @@ class Relay:
         self._keepalive_s = settings.stream.keepalive_s
         # Least-recently-used stamps stay per process (R9.2, R20.3).
         self.last_used_ms: dict[int, int] = {}
+
+    def _egress(self, ch: ChannelRec) -> UpstreamTransport:
+        """The channel's egress proxy client (R9.1); a bad proxy fails the attempt."""
+        return transport_for(self._transport, ch.proxy)
 
     def candidates(self, ctx: RequestContext) -> list[ChannelRec]:
         adm = ctx.admission
@@ -247,7 +252,8 @@ class Relay:
         try:
             with watch.waiting():
                 async with asyncio.timeout(ch.first_byte_timeout):
-                    resp = await self._transport.send(
+                    transport = self._transport if ch.proxy is None else self._egress(ch)
+                    resp = await transport.send(
                         "POST",
                         ex.url,
                         body=ex.body,
@@ -309,7 +315,7 @@ class Relay:
     ) -> None:
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
-        ctx.attempts.append(Attempt(ch.id, status, outcome.value, int(elapsed * 1000)))
+        ctx.attempts.append(Attempt(ch.id, status, outcome, int(elapsed * 1000)))
         if outcome.fails_over:
             assert ctx.admission is not None
             cooldown = self.health.failure(
@@ -342,6 +348,8 @@ class Relay:
                 "status": status,
                 "class": outcome.value,
                 "error": type(cause).__name__ if cause is not None else None,
+                # The seam's own message (e.g. which egress proxy refused); never a secret.
+                "cause": str(cause) if isinstance(cause, UpstreamFailure) else None,
             },
         )
 
@@ -367,7 +375,7 @@ class Relay:
             raise _Failover(Outcome.NETWORK) from exc
         elapsed = time.perf_counter() - t0
         ctx.upstream_wait += elapsed
-        ctx.attempts.append(Attempt(ch.id, resp.status, "success", int(elapsed * 1000)))
+        ctx.attempts.append(Attempt(ch.id, resp.status, Outcome.SUCCESS, int(elapsed * 1000)))
         assert ctx.admission is not None
         self.health.success(ch, ctx.admission.model.id, int(elapsed * 1000), None)
         try:
@@ -376,7 +384,7 @@ class Relay:
             # Only the upstream's bytes fail over; a KeyError or TypeError here is our bug and
             # goes to the entry's E20 with its traceback, never to the channel's record.
             log.warning("malformed upstream response", extra={"request_id": ctx.request_id})
-            ctx.attempts[-1].cls = Outcome.NETWORK.value
+            ctx.attempts[-1].cls = Outcome.NETWORK
             raise _Failover(Outcome.NETWORK) from exc
         if ex.estimated:  # e.g. Gemini embeddings, which report no usage (R10.1)
             ctx.estimated = True
@@ -417,7 +425,7 @@ class Relay:
         send: Send,
     ) -> None:
         first_ms = int((time.perf_counter() - t0) * 1000)
-        ctx.attempts.append(Attempt(ch.id, resp.status, "success", first_ms))
+        ctx.attempts.append(Attempt(ch.id, resp.status, Outcome.SUCCESS, first_ms))
         assert ctx.admission is not None
         self.health.success(ch, ctx.admission.model.id, first_ms, first_ms)
         ctx.status = resp.status

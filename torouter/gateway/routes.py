@@ -8,13 +8,29 @@ under `/v1/models/{model}:{action}` (google-genai 3.x).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["GEMINI_ACTIONS", "MULTIPART", "SELF_SERVICE", "Route", "match", "surface_for_path"]
+from torouter.platforms.names import FrontDoor
+
+__all__ = [
+    "GEMINI_ACTIONS",
+    "MULTIPART",
+    "SELF_SERVICE",
+    "Route",
+    "RouteSurface",
+    "match",
+    "surface_for_path",
+]
+
+# A route's surface: a front door, or `models`, whose answer format the headers choose (R2.2).
+RouteSurface = FrontDoor | Literal["models"]
+
+_OPENAI, _ANTHROPIC, _GEMINI = FrontDoor.OPENAI, FrontDoor.ANTHROPIC, FrontDoor.GEMINI
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    surface: str  # openai | anthropic | gemini | models (format chosen by headers, R2.2)
+    surface: RouteSurface
     operation: str  # chat | messages | count_tokens | generate | models_list | model_get …
     model: str | None = None  # from the path (model get, Gemini actions)
     gemini: bool = False  # a Gemini route for the query-key rule (R2.4)
@@ -22,24 +38,24 @@ class Route:
 
 
 _EXACT: dict[tuple[str, str], Route] = {
-    ("POST", "/v1/chat/completions"): Route("openai", "chat"),
+    ("POST", "/v1/chat/completions"): Route(_OPENAI, "chat"),
     ("GET", "/v1/models"): Route("models", "models_list", gemini=True),
-    ("POST", "/v1/responses"): Route("openai", "responses"),
-    ("POST", "/v1/embeddings"): Route("openai", "embeddings"),
-    ("POST", "/v1/images/generations"): Route("openai", "images"),
-    ("POST", "/v1/images/edits"): Route("openai", "image_edits"),
-    ("POST", "/v1/audio/transcriptions"): Route("openai", "audio_transcription"),
-    ("POST", "/v1/audio/speech"): Route("openai", "audio_speech"),
-    ("POST", "/v1/rerank"): Route("openai", "rerank"),
-    ("POST", "/v1/completions"): Route("openai", "completions"),
-    ("POST", "/v1/moderations"): Route("openai", "moderations"),
-    ("POST", "/v1/messages"): Route("anthropic", "messages"),
-    ("POST", "/v1/messages/count_tokens"): Route("anthropic", "count_tokens"),
-    ("GET", "/v1beta/models"): Route("gemini", "models_list", gemini=True),
+    ("POST", "/v1/responses"): Route(_OPENAI, "responses"),
+    ("POST", "/v1/embeddings"): Route(_OPENAI, "embeddings"),
+    ("POST", "/v1/images/generations"): Route(_OPENAI, "images"),
+    ("POST", "/v1/images/edits"): Route(_OPENAI, "image_edits"),
+    ("POST", "/v1/audio/transcriptions"): Route(_OPENAI, "audio_transcription"),
+    ("POST", "/v1/audio/speech"): Route(_OPENAI, "audio_speech"),
+    ("POST", "/v1/rerank"): Route(_OPENAI, "rerank"),
+    ("POST", "/v1/completions"): Route(_OPENAI, "completions"),
+    ("POST", "/v1/moderations"): Route(_OPENAI, "moderations"),
+    ("POST", "/v1/messages"): Route(_ANTHROPIC, "messages"),
+    ("POST", "/v1/messages/count_tokens"): Route(_ANTHROPIC, "count_tokens"),
+    ("GET", "/v1beta/models"): Route(_GEMINI, "models_list", gemini=True),
     # Self-service with the API key (R11.6): admission steps 1–6 only.
-    ("GET", "/v1/key"): Route("openai", "key_info"),
-    ("GET", "/v1/dashboard/billing/subscription"): Route("openai", "billing_subscription"),
-    ("GET", "/v1/dashboard/billing/usage"): Route("openai", "billing_usage"),
+    ("GET", "/v1/key"): Route(_OPENAI, "key_info"),
+    ("GET", "/v1/dashboard/billing/subscription"): Route(_OPENAI, "billing_subscription"),
+    ("GET", "/v1/dashboard/billing/usage"): Route(_OPENAI, "billing_usage"),
 }
 
 SELF_SERVICE = frozenset({"key_info", "billing_subscription", "billing_usage"})
@@ -57,6 +73,10 @@ GEMINI_ACTIONS: dict[str, tuple[str, bool]] = {
 
 _V1_MODELS = "/v1/models/"
 _V1BETA_MODELS = "/v1beta/models/"
+_MODEL_PREFIXES: tuple[tuple[str, RouteSurface], ...] = (
+    (_V1BETA_MODELS, _GEMINI),
+    (_V1_MODELS, "models"),
+)
 
 
 def normalise(path: str) -> str:
@@ -79,7 +99,7 @@ def match(method: str, path: str) -> Route | None:
     r = _EXACT.get((method, p))
     if r is not None:
         return r
-    for prefix, surface in ((_V1BETA_MODELS, "gemini"), (_V1_MODELS, "models")):
+    for prefix, surface in _MODEL_PREFIXES:
         if not p.startswith(prefix) or len(p) == len(prefix):
             continue
         rest = p[len(prefix) :]
@@ -89,18 +109,18 @@ def match(method: str, path: str) -> Route | None:
                 return None
             model, action = found
             op, stream = GEMINI_ACTIONS[action]
-            return Route("gemini", op, model=model, gemini=True, stream=stream)
+            return Route(_GEMINI, op, model=model, gemini=True, stream=stream)
         if method == "GET" and ":" not in rest:
             return Route(surface, "model_get", model=rest, gemini=True)
         return None
     return None
 
 
-def surface_for_path(path: str) -> str:
+def surface_for_path(path: str) -> FrontDoor:
     """The envelope for an unmatched gateway path (E19)."""
     p = normalise(path)
     if p.startswith("/v1beta") or ":" in p.rsplit("/", 1)[-1]:
-        return "gemini"
+        return _GEMINI
     if p.startswith("/v1/messages"):
-        return "anthropic"
-    return "openai"
+        return _ANTHROPIC
+    return _OPENAI

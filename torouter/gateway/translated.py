@@ -27,6 +27,7 @@ from torouter.protocols import (
     openai_responses,
 )
 from torouter.protocols import internal as ir
+from torouter.protocols.envelopes import Surface
 from torouter.protocols.translate import FRONT, UPSTREAM
 from torouter.records import ChannelRec, ModelRec
 
@@ -35,7 +36,7 @@ __all__ = ["TranslatedStream", "Translation"]
 
 @dataclass(slots=True)
 class Translation:
-    front: str
+    front: Surface
     platform: str
     client_model: str
     body: bytes
@@ -55,7 +56,7 @@ class Translation:
         ctx: RequestContext,
         ch: ChannelRec,
         spec: PlatformSpec,
-        front: str,
+        front: Surface,
         upstream_model: str,
     ) -> Translation:
         adm = ctx.admission
@@ -113,7 +114,7 @@ class Translation:
 
     @classmethod
     def _prepare_embed(
-        cls, ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str
+        cls, ctx: RequestContext, ch: ChannelRec, front: Surface, upstream_model: str
     ) -> Translation:
         """Embeddings across protocols (R5.2): OpenAI ⇄ Gemini batchEmbedContents."""
         assert ctx.payload is not None
@@ -144,7 +145,7 @@ class Translation:
 
     @classmethod
     def _prepare_count(
-        cls, ctx: RequestContext, ch: ChannelRec, front: str, upstream_model: str
+        cls, ctx: RequestContext, ch: ChannelRec, front: Surface, upstream_model: str
     ) -> Translation:
         """Token counting across protocols (R5.2): Anthropic count_tokens ⇄ Gemini countTokens."""
         assert ctx.payload is not None
@@ -258,7 +259,9 @@ class TranslatedStream(StreamRelayer):
             **extra,
         )
 
-    def error_tail(self, front: str, message: str, type_: str, code: str, *, sse: bool) -> bytes:
+    def error_tail(
+        self, front: Surface, message: str, type_: str, code: str, *, sse: bool
+    ) -> bytes:
         if isinstance(self._encoder, openai_responses.StreamEncoder):
             return self._encoder.error(message, type_, code)  # numbered after what was sent
         return super().error_tail(front, message, type_, code, sse=sse)
@@ -275,20 +278,21 @@ class TranslatedStream(StreamRelayer):
     def _encode(self, events: list[Any]) -> bytes:
         if self.upstream_error is not None:
             return b""  # the encoder rendered the stream's one error event: it has ended (R4.6)
+        # One pass, dispatched on the exact type (the event classes have no subclasses), text
+        # first: it is nearly every event of a stream. An error event is the last one kept.
         for i, ev in enumerate(events):
-            if isinstance(ev, ir.ErrorEvent):
+            kind = type(ev)
+            if kind is ir.TextDelta or kind is ir.ThinkingDelta:
+                self.chars += len(ev.text)
+            elif kind is ir.UsageEvent:
+                self.usage = ev.usage
+            elif kind is ir.Finish:
+                self._finished = True
+            elif kind is ir.ErrorEvent:
+                self.upstream_error = (ev.type, ev.message)
                 events = events[: i + 1]
                 break
-        for ev in events:
-            if isinstance(ev, ir.UsageEvent):
-                self.usage = ev.usage
-            elif isinstance(ev, ir.Finish):
-                self._finished = True
-            elif isinstance(ev, ir.ErrorEvent):
-                self.upstream_error = (ev.type, ev.message)
-            elif isinstance(ev, ir.TextDelta | ir.ThinkingDelta):
-                self.chars += len(ev.text)
-            elif isinstance(ev, ir.ToolArgsDelta):
+            elif kind is ir.ToolArgsDelta:
                 self.chars += len(ev.json)
         if not events:
             return b""

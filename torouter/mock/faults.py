@@ -16,6 +16,8 @@ no brackets (``x-mock: 429, retry_after=2``). Tokens:
 ``cache=n``            report n cached prompt tokens
 ``ttft_ms`` ``chunk_interval_ms`` ``chunks``   stream timing and number of content chunks
 ``tokens=n``           length of the answer in tokens
+``repeat=n``           OpenAI chat streams: send the content chunks n times over (a stream of
+                       any size from a small plan: the 100 MB relay of the benchmark, R20.2)
 ``tool`` ``tool=name`` ``tools=n``             call the first, the named, or n tools
 ``reasoning_content``  OpenAI chat: stream reasoning as ``delta.reasoning_content``
 ``retry_after=s``      reset announced by a 429
@@ -57,6 +59,7 @@ class Directives:
     reasoning_content: bool | None = None
     retry_after_s: float | None = None
     replay: str | None = None
+    repeat: int | None = None
 
     def is_empty(self) -> bool:
         return self == NONE
@@ -78,6 +81,7 @@ _INTS = {
     "chunks": "chunks",
     "tokens": "tokens",
     "tools": "tools",
+    "repeat": "repeat",
 }
 _FLAGS = {
     "timeout": "timeout",

@@ -277,8 +277,9 @@ def chat_frames(
                     )
             else:
                 events.append(chunk(i, b'{"role":"assistant","content":"","refusal":null}'))
-            for piece in plan.pieces:
-                body.append(chunk(i, orjson.dumps({"content": piece})))
+            content = [chunk(i, orjson.dumps({"content": piece})) for piece in plan.pieces]
+            # `repeat`: the same chunk objects again, so any stream size costs the mock a list.
+            body.extend(content * max(1, d.repeat or 1))
         finish = b'"' + FINISH[plan.finish].encode() + b'"'
         (body if body else preamble).append(chunk(i, b"{}", finish))
     trailer: list[bytes] = []

@@ -47,7 +47,7 @@ class JsonSink:
         return self._stream or sys.stdout.buffer
 
     def write(self, record: dict[str, Any]) -> None:
-        self._buf.append(orjson.dumps(record, default=str) + b"\n")
+        self._buf.append(orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE))
         if len(self._buf) >= 256 or self._task is None:
             self.flush()
 

@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 from torouter.errors import GatewayError, error
+from torouter.protocols import shapes
 from torouter.protocols.anthropic_stream import (
     STOP_REASONS,
     STOP_REASONS_IN,
@@ -45,6 +46,7 @@ from torouter.protocols.internal import (
     ToolChoice,
     ToolResultPart,
 )
+from torouter.protocols.shapes import Shape
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -470,8 +472,14 @@ def _tool(t: Tool) -> dict[str, Any]:
 # ── response ────────────────────────────────────────────────────────────────────────────────
 
 
+# What `parse_response` reads, with the types it reads them as (R9.4: anything else is a broken
+# upstream, failed over). The usage block's details are checked where they are read.
+RESPONSE_SHAPE: dict[str, Shape] = {"content": list, "usage": dict}
+
+
 def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) -> Response:
     """An upstream Messages body → the internal response (`json_response` input as text)."""
+    shapes.answer(body, RESPONSE_SHAPE)  # the body is JSON as the upstream sent it
     parts: list[Part] = []
     for b in body.get("content") or ():
         kind = b.get("type") if isinstance(b, dict) else None

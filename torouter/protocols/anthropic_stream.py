@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from torouter.protocols import shapes
 from torouter.protocols.common import JSON_TOOL, dumps, upstream_call_id
 from torouter.protocols.internal import (
     BlockStart,
@@ -31,6 +32,7 @@ from torouter.protocols.internal import (
     Usage,
     UsageEvent,
 )
+from torouter.protocols.shapes import JSON_SCALAR, Shape
 from torouter.protocols.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
 from torouter.protocols.usage import from_anthropic, merge_anthropic
 
@@ -95,6 +97,18 @@ def in_stream_error(message: str, type_: str, code: str) -> bytes:
     return _event("error", {"type": "error", "error": {"type": type_, "message": message}})
 
 
+# What the decoder reads of an event, with the types it reads them as (R9.4: an event of other
+# types ends the stream like one that is not JSON).
+EVENT_SHAPE: dict[str, Shape] = {
+    "index": JSON_SCALAR,
+    "message": {"usage": {"cache_creation": dict}},
+    "content_block": dict,
+    "delta": dict,
+    "usage": {"cache_creation": dict},
+    "error": dict,
+}
+
+
 class StreamDecoder:
     """Upstream Messages SSE bytes → internal events; `Finish` at `message_stop` (or at
     `flush()` after a `message_delta`)."""
@@ -154,7 +168,8 @@ class StreamDecoder:
     def _handle(self, data: bytes, out: list[Event]) -> None:
         try:
             obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            shapes.check(obj, EVENT_SHAPE)
+        except ValueError:  # not JSON (orjson's error is a ValueError), or of the wrong types
             self._ended = True
             out.append(
                 ErrorEvent(
@@ -268,7 +283,10 @@ class StreamEncoder:
         for ev in events:
             if self._done:
                 break
-            if isinstance(ev, Start):
+            if isinstance(ev, TextDelta):  # first: nearly every event (the classes are disjoint)
+                self._ensure(out, "text")
+                self._delta(out, {"type": "text_delta", "text": ev.text})
+            elif isinstance(ev, Start):
                 self._id = ev.id
                 self._begin(out)
             elif isinstance(ev, BlockStart):
@@ -280,9 +298,6 @@ class StreamEncoder:
                     )
                 else:
                     self._block(out, ev.kind, {"type": "redacted_thinking", "data": ev.data})
-            elif isinstance(ev, TextDelta):
-                self._ensure(out, "text")
-                self._delta(out, {"type": "text_delta", "text": ev.text})
             elif isinstance(ev, ThinkingDelta):
                 self._ensure(out, "thinking")
                 self._delta(out, {"type": "thinking_delta", "thinking": ev.text})

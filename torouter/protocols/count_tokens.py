@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from torouter.protocols import anthropic, gemini
+from torouter.protocols import anthropic, gemini, shapes
 from torouter.protocols.common import estimate_request_tokens
 from torouter.protocols.internal import Request
+from torouter.protocols.shapes import JSON_NUMBER
 
 __all__ = [
     "anthropic_response_from_gemini",
@@ -60,11 +61,13 @@ def gemini_to_anthropic(
 
 def anthropic_response_from_gemini(body: dict[str, Any]) -> dict[str, Any]:
     """Gemini `{"totalTokens": N}` → Anthropic `{"input_tokens": N}`."""
+    shapes.answer(body, {"totalTokens": JSON_NUMBER})  # else a broken upstream (R9.4)
     return {"input_tokens": int(body.get("totalTokens") or 0)}
 
 
 def gemini_response_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     """Anthropic `{"input_tokens": N}` → Gemini `{"totalTokens": N}`."""
+    shapes.answer(body, {"input_tokens": JSON_NUMBER})  # else a broken upstream (R9.4)
     return {"totalTokens": int(body.get("input_tokens") or 0)}
 
 

@@ -14,7 +14,9 @@ import struct
 from typing import Any
 
 from torouter.errors import GatewayError, error
+from torouter.protocols import shapes
 from torouter.protocols.internal import Usage
+from torouter.protocols.shapes import JSON_NUMBER, Shape
 from torouter.protocols.usage import from_openai
 
 __all__ = [
@@ -156,8 +158,13 @@ def openai_request(
     return body, dropped
 
 
+# What `gemini_response` reads of an OpenAI answer, with the types it reads them as.
+_OPENAI_ANSWER: dict[str, Shape] = {"data": [{"index": JSON_NUMBER}], "usage": dict}
+
+
 def gemini_response(resp: dict[str, Any], *, batch: bool) -> tuple[dict[str, Any], Usage | None]:
     """An OpenAI embeddings answer → a Gemini embed answer, with the upstream's token usage."""
+    shapes.check(resp, _OPENAI_ANSWER)  # else a broken upstream (R9.4)
     data = resp.get("data")
     if not isinstance(data, list):
         raise ValueError("no data in the upstream answer")

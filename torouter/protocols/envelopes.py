@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import orjson
 
 from torouter.errors import GatewayError
+from torouter.platforms.names import FrontDoor
 from torouter.protocols.openai_responses_stream import in_stream_error as responses_stream_error
 
 __all__ = ["Surface", "pick_language", "render_error", "should_retry_header"]
 
 # The envelope a client reads errors in: its front door's protocol (`matrix.FRONT_PROTOCOL`).
-Surface = Literal["openai", "responses", "anthropic", "gemini"]
+# The registry's enum itself, so a route's front door is a surface without conversion.
+Surface = FrontDoor
 
 _GEMINI_STATUS = {
     400: "INVALID_ARGUMENT",

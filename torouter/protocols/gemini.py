@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from torouter.errors import GatewayError, error
-from torouter.protocols import nesting
+from torouter.protocols import nesting, shapes
 from torouter.protocols.common import args_object, dumps, new_call_id, std_b64, upstream_call_id
 from torouter.protocols.gemini_stream import (
     STOP_REASONS,
@@ -45,6 +45,7 @@ from torouter.protocols.internal import (
     ToolMode,
     ToolResultPart,
 )
+from torouter.protocols.shapes import Shape
 
 __all__ = [
     "SKIP_SIGNATURE",
@@ -480,8 +481,18 @@ def render_request(
 # ── response ────────────────────────────────────────────────────────────────────────────────
 
 
+# What `parse_response` reads, with the types it reads them as (R9.4: anything else is a broken
+# upstream, failed over).
+RESPONSE_SHAPE: dict[str, Shape] = {
+    "candidates": [{"content": {"parts": list}}],
+    "promptFeedback": dict,
+    "usageMetadata": dict,
+}
+
+
 def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) -> Response:
     """An upstream GenerateContentResponse → the internal response."""
+    shapes.answer(body, RESPONSE_SHAPE)  # the body is JSON as the upstream sent it
     candidates = body.get("candidates") or ()
     cand = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
     parts = model_parts((cand.get("content") or {}).get("parts"), rng)

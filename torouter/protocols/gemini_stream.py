@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from torouter.protocols import shapes
 from torouter.protocols.common import args_object, dumps, upstream_call_id
 from torouter.protocols.internal import (
     BlockKind,
@@ -35,6 +36,7 @@ from torouter.protocols.internal import (
     UsageEvent,
 )
 from torouter.protocols.nesting import TooDeep
+from torouter.protocols.shapes import Shape
 from torouter.protocols.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
 from torouter.protocols.usage import from_gemini
 
@@ -145,6 +147,15 @@ def _set_path(obj: dict[str, Any], path: str, value: Any, append: bool) -> None:
             return
 
 
+# What the decoder reads of an event, with the types it reads them as (R9.4: an event of other
+# types ends the stream like one that is not JSON).
+EVENT_SHAPE: dict[str, Shape] = {
+    "candidates": [{"content": {"parts": [{"functionCall": {"partialArgs": list}}]}}],
+    "promptFeedback": dict,
+    "usageMetadata": dict,
+}
+
+
 class StreamDecoder:
     """Upstream Gemini SSE bytes → internal events. Gemini has no end marker, so `Finish`
     comes from `flush()` at the end of the stream, after the last usage."""
@@ -222,7 +233,8 @@ class StreamDecoder:
     def _handle(self, data: bytes, out: list[Event]) -> None:
         try:
             obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            shapes.check(obj, EVENT_SHAPE)
+        except ValueError:  # not JSON (orjson's error is a ValueError), or of the wrong types
             self._ended = True
             out.append(
                 ErrorEvent(

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from torouter.protocols import shapes
 from torouter.protocols.common import upstream_call_id
 from torouter.protocols.internal import (
     BlockKind,
@@ -31,8 +32,9 @@ from torouter.protocols.internal import (
     Usage,
     UsageEvent,
 )
+from torouter.protocols.shapes import JSON_SCALAR, Shape
 from torouter.protocols.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
-from torouter.protocols.usage import from_openai
+from torouter.protocols.usage import OPENAI_USAGE_SHAPE, from_openai
 
 __all__ = [
     "STOP_REASONS",
@@ -81,6 +83,23 @@ def in_stream_error(message: str, type_: str, code: str) -> bytes:
     """R4.6: one error event, then `[DONE]`."""
     err = {"error": {"message": message, "type": type_, "param": None, "code": code}}
     return b"data: " + orjson.dumps(err) + b"\n\n" + _DONE
+
+
+# What the decoder reads of an event, with the types it reads them as (R9.4: an event of other
+# types ends the stream like one that is not JSON).
+EVENT_SHAPE: dict[str, Shape] = {
+    "choices": [
+        {
+            "index": JSON_SCALAR,
+            "delta": {
+                "reasoning_details": list,
+                "tool_calls": [{"index": JSON_SCALAR, "function": dict}],
+            },
+            "finish_reason": JSON_SCALAR,
+        }
+    ],
+    "usage": OPENAI_USAGE_SHAPE,
+}
 
 
 class StreamDecoder:
@@ -154,7 +173,8 @@ class StreamDecoder:
             return
         try:
             obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            shapes.check(obj, EVENT_SHAPE)
+        except ValueError:  # not JSON (orjson's error is a ValueError), or of the wrong types
             out.extend(self._fail("malformed upstream event"))
             return
         if not isinstance(obj, dict):

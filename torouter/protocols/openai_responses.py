@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from torouter.errors import GatewayError, error
+from torouter.protocols import shapes
 from torouter.protocols.common import dumps, parse_data_uri, upstream_call_id
 from torouter.protocols.internal import (
     TOOL_MODES,
@@ -44,6 +45,7 @@ from torouter.protocols.openai_responses_stream import (
     usage_from,
     usage_json,
 )
+from torouter.protocols.shapes import Shape
 
 __all__ = [
     "STOP_REASONS",
@@ -478,8 +480,17 @@ def render_request(req: Request, *, upstream_model: str, **_: Any) -> dict[str, 
 # ── responses ───────────────────────────────────────────────────────────────────────────────
 
 
+# What `parse_response` reads, with the types it reads them as (R9.4: anything else is a broken
+# upstream, failed over). The usage block's details are checked where they are read.
+RESPONSE_SHAPE: dict[str, Shape] = {
+    "output": [{"content": list, "summary": list}],
+    "usage": dict,
+}
+
+
 def parse_response(body: dict[str, Any], *, rng: random.Random | None = None) -> Response:
     """An upstream Responses body → the internal response."""
+    shapes.answer(body, RESPONSE_SHAPE)  # the body is JSON as the upstream sent it
     parts: list[Part] = []
     for item in body.get("output") or ():
         if not isinstance(item, dict):

@@ -1,15 +1,33 @@
-"""Upstream usage blocks → normalised `Usage` (SPEC R10.2). Pure functions."""
+"""Upstream usage blocks → normalised `Usage` (SPEC R10.2). Pure functions.
+
+Counts of the wrong type read as 0, as they always did; a detail block that is not an object
+raises `UpstreamShapeError` (a `ValueError`): the upstream is broken, and the relay fails it over
+rather than guess what it meant (R9.4)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from torouter.protocols.internal import Usage
+from torouter.protocols.shapes import Shape, UpstreamShapeError
 
-__all__ = ["from_anthropic", "from_gemini", "from_openai", "merge_anthropic"]
+__all__ = ["OPENAI_USAGE_SHAPE", "from_anthropic", "from_gemini", "from_openai", "merge_anthropic"]
+
+# The blocks `from_openai` reads as objects (R9.4: any other type is a broken upstream).
+OPENAI_USAGE_SHAPE: dict[str, Shape] = {
+    key: dict
+    for key in (
+        "prompt_tokens_details",
+        "input_tokens_details",
+        "completion_tokens_details",
+        "output_tokens_details",
+    )
+}
 
 
 def _int(v: Any) -> int:
+    if type(v) is int:  # what JSON gives nearly always: no isinstance pair
+        return v
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
 
 
@@ -23,6 +41,8 @@ def from_openai(u: dict[str, Any]) -> Usage:
     completion = _int(u.get("completion_tokens", u.get("output_tokens")))
     pdetails = u.get("prompt_tokens_details") or u.get("input_tokens_details") or {}
     cdetails = u.get("completion_tokens_details") or u.get("output_tokens_details") or {}
+    if not isinstance(pdetails, dict) or not isinstance(cdetails, dict):
+        raise UpstreamShapeError("$.usage", "token details as objects", [pdetails, cdetails])
     if "cached_tokens" in pdetails and pdetails["cached_tokens"] is not None:
         cached = _int(pdetails.get("cached_tokens"))
     else:
@@ -43,6 +63,8 @@ def from_openai(u: dict[str, Any]) -> Usage:
 
 def from_anthropic(u: dict[str, Any]) -> Usage:
     creation = u.get("cache_creation") or {}
+    if not isinstance(creation, dict):
+        raise UpstreamShapeError("$.usage.cache_creation", "an object", creation)
     w5 = _int(creation.get("ephemeral_5m_input_tokens"))
     w1 = _int(creation.get("ephemeral_1h_input_tokens"))
     if not creation:

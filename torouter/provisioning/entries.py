@@ -32,6 +32,7 @@ from torouter.access.keys import KEY_RE
 from torouter.accounts.passwords import is_password_hash
 from torouter.platforms.names import PlatformName
 from torouter.platforms.registry import EndpointName, spec_for
+from torouter.upstreams.proxy_url import valid_proxy
 
 __all__ = [
     "KIND_IDENTITY",
@@ -106,6 +107,14 @@ def _url(schemes: tuple[str, ...]) -> Any:
         return value
 
     return AfterValidator(check)
+
+
+def _proxy(value: str) -> str | None:
+    """A channel's egress proxy (R9.1), checked as the admin API checks it."""
+    try:
+        return valid_proxy(value)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _cidr_lines(value: Any) -> list[str]:
@@ -252,7 +261,13 @@ class ChannelEntry(_Entry):
     connect_timeout: Seconds = 10.0
     first_byte_timeout: Seconds = 300.0
     stream_idle_timeout: Seconds = 300.0
-    proxy: Annotated[str, _url(("http", "https", "socks5"))] | None = None
+    proxy: str | None = Field(
+        None,
+        repr=False,
+        description="egress proxy for every call to this channel's upstream: "
+        "`http://`, `https://`, `socks5://` or `socks5h://` (names resolved by the proxy), "
+        "`[user:password@]host[:port]`; `env:NAME` keeps the password out of the file.",
+    )
     auto_disable: bool = True
     status: Literal["enabled", "disabled"] = "enabled"
     test_model: str | None = None
@@ -266,6 +281,11 @@ class ChannelEntry(_Entry):
     @classmethod
     def _credential(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else _env(value, info)
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _proxy(_env(value, info))
 
     @model_validator(mode="after")
     def _consistent(self) -> ChannelEntry:

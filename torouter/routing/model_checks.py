@@ -26,6 +26,7 @@ import orjson
 from torouter.platforms.names import Operation, Wire
 from torouter.platforms.registry import spec_for
 from torouter.records import ChannelRec
+from torouter.upstreams.egress import transport_for
 from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 __all__ = ["ModelCheck", "check_model", "check_models", "kind_of", "request_for"]
@@ -163,7 +164,7 @@ async def check_model(
     started = time.perf_counter()
     ttft: int | None = None
     try:
-        resp = await http.send(
+        resp = await transport_for(http, ch.proxy).send(
             "POST",
             url,
             body=body,

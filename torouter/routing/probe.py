@@ -20,6 +20,7 @@ from torouter.platforms.registry import spec_for
 from torouter.records import ChannelRec, ChannelStatus
 from torouter.routing.health import HealthBook
 from torouter.state.lock import LockFactory, local_lock
+from torouter.upstreams.egress import transport_for
 from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 if TYPE_CHECKING:  # annotations only: routing imports no SQL (DESIGN §2)
@@ -43,7 +44,7 @@ async def probe_channel(http: UpstreamTransport, ch: ChannelRec) -> tuple[bool, 
     """(ok, status, first 200 characters of the answer, or the failure's cause)."""
     url, headers, body = probe_request(ch)
     try:
-        resp = await http.send(
+        resp = await transport_for(http, ch.proxy).send(
             "POST", url, body=body, headers=headers, total_s=min(ch.first_byte_timeout, 30)
         )
         try:

@@ -22,6 +22,7 @@ import orjson
 from torouter.platforms.names import Wire
 from torouter.platforms.registry import spec_for
 from torouter.records import ChannelRec, Snapshot
+from torouter.upstreams.egress import transport_for
 from torouter.upstreams.transport import UpstreamFailure, UpstreamTransport
 
 __all__ = [
@@ -84,7 +85,7 @@ async def fetch_upstream_models(http: UpstreamTransport, ch: ChannelRec) -> list
     cursor: str | None = None
     for _ in range(MAX_PAGES):
         try:
-            resp = await http.send(
+            resp = await transport_for(http, ch.proxy).send(
                 "GET",
                 list_url(ch, cursor),
                 headers=_headers(ch),

@@ -31,6 +31,7 @@ __all__ = [
     "Hold",
     "StateBackend",
     "StateUnavailable",
+    "StreamAppend",
     "Verdict",
     "Window",
     "WindowState",
@@ -98,6 +99,26 @@ class Verdict:
     rate: bool = False  # True: a step-10 refusal (E14); False with blocked: a money one
 
 
+@dataclass(slots=True)
+class StreamAppend:
+    """A record to add to a Redis stream in the same round trip as a settlement or release.
+
+    Scaled out, a settled usage row goes to the shared journal's stream (R11.2) in the very
+    pipeline that charges it, so the row is in the stream as soon as the charge is in Redis: a
+    node killed once settlement has returned never leaves a row only on its own disk. The entry
+    is pending under `consumer` in `group` from the moment it exists; `acks` are entry ids of
+    rows committed since, acknowledged and deleted in the same call. A backend without streams
+    (the in-process one) leaves `entry_id` None, and the caller publishes the row itself.
+    """
+
+    stream: str
+    group: str
+    consumer: str
+    payload: bytes  # the row, serialized
+    acks: list[bytes] = field(default_factory=list)
+    entry_id: bytes | None = None  # set by the backend once the record is in the stream
+
+
 class StateBackend(Protocol):
     async def admit(self, req: AdmitRequest) -> Verdict:
         """Check every window and hold; count and reserve only if all have room.
@@ -114,12 +135,17 @@ class StateBackend(Protocol):
         *,
         now: float,
         tokens: tuple[Window, int] | None = None,
+        append: StreamAppend | None = None,
     ) -> bool:
         """Swap the reservation for `actual` (charged to `counters` even if the lease lapsed);
-        False if this admission was already settled or released."""
+        False if this admission was already settled or released. `append` goes to its stream
+        in the same round trip (its `entry_id` set), or is left untouched."""
 
-    async def release(self, admission_id: str, scope: str, *, now: float) -> bool:
-        """Drop the reservation without charge; False if it was already gone."""
+    async def release(
+        self, admission_id: str, scope: str, *, now: float, append: StreamAppend | None = None
+    ) -> bool:
+        """Drop the reservation without charge; False if it was already gone. `append`: as for
+        `settle`."""
 
     async def renew(self, leases: Sequence[tuple[str, str]], *, now: float, lease_s: float) -> None:
         """Push the lease of every (scope, admission id) to `now + lease_s`, in one batched

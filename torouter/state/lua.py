@@ -15,7 +15,7 @@ Data model (per user):
 
 from __future__ import annotations
 
-__all__ = ["ADD", "ADMIT", "IP_WINDOW", "RELEASE", "SEED", "SETTLE", "UNDO"]
+__all__ = ["ADD", "ADMIT", "IP_WINDOW", "RELEASE", "SEED", "SETTLE", "STREAM_APPEND", "UNDO"]
 
 TOMBSTONE_MS = 3_600_000
 
@@ -277,4 +277,32 @@ ADD = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'u', ARGV[1])
 return 1
+"""
+
+# The shared usage journal's stream (R11.2; its own key, so its own script: a Redis Cluster
+# runs it on the stream's node). KEYS[1] the stream. ARGV: group, consumer, n, n rows, then
+# the entry ids to acknowledge → the new entry ids. The group is created on first use (and
+# again if Redis came back empty); a row's entry is pending under this consumer from the
+# moment it exists, so a sweeper can always find it.
+STREAM_APPEND = """
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '$', 'MKSTREAM')
+local n = tonumber(ARGV[3])
+local ids = {}
+for i = 1, n do
+  ids[i] = redis.call('XADD', KEYS[1], '*', 'row', ARGV[3 + i])
+end
+if n > 0 then
+  local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+  for i = 1, n do claim[#claim + 1] = ids[i] end
+  claim[#claim + 1] = 'FORCE'
+  claim[#claim + 1] = 'JUSTID'
+  redis.call(unpack(claim))
+end
+if #ARGV > 3 + n then
+  local done = {}
+  for i = 4 + n, #ARGV do done[#done + 1] = ARGV[i] end
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(done))
+  redis.call('XDEL', KEYS[1], unpack(done))
+end
+return ids
 """

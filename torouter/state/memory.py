@@ -12,7 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torouter.state import windows as w
-from torouter.state.base import AdmitRequest, Hold, StateUnavailable, Verdict, Window, WindowState
+from torouter.state.base import (
+    AdmitRequest,
+    Hold,
+    StateUnavailable,
+    StreamAppend,
+    Verdict,
+    Window,
+    WindowState,
+)
 
 __all__ = ["MemoryState"]
 
@@ -107,11 +115,13 @@ class MemoryState:
         if req.concurrency is not None:
             conc = req.concurrency[0]
             self._conc[conc] = self._conc.get(conc, 0) + 1
+        expiry = self._expiry
         for h in req.holds:
             flight[h.counter] = flight.get(h.counter, 0) + req.amount
-            self._keep(h, now)
+            if h.ttl_s and h.counter not in expiry:  # a calendar counter's expiry, set once
+                expiry[h.counter] = now + h.ttl_s
         self._res[req.admission_id] = _Res(
-            req.scope, tuple(h.counter for h in req.holds), req.amount, conc
+            req.scope, tuple([h.counter for h in req.holds]), req.amount, conc
         )
         self._leases.setdefault(req.scope, {})[req.admission_id] = now + req.lease_s
         v.ok = True
@@ -126,10 +136,6 @@ class MemoryState:
         if total < win.limit:
             return total, None
         return total, w.room_after(buckets, total, win.limit, win.buckets, win.bucket_s, now)
-
-    def _keep(self, h: Hold, now: float) -> None:
-        if h.ttl_s and h.counter not in self._expiry:
-            self._expiry[h.counter] = now + h.ttl_s
 
     def _purge(self, scope: str, now: float) -> None:
         """Release reservations whose lease lapsed; forget old tombstones. O(in flight)."""
@@ -171,15 +177,18 @@ class MemoryState:
         *,
         now: float,
         tokens: tuple[Window, int] | None = None,
+        append: StreamAppend | None = None,  # no streams in process: the caller publishes
     ) -> bool:
         res = self._res.get(admission_id)
         if res is not None and res.state == "done":
             return False
         if res is not None and res.state == "live":
             self._drop_flight(res)
+        used, expiry = self._used, self._expiry
         for h in counters:
-            self._used[h.counter] = self._used.get(h.counter, 0) + actual
-            self._keep(h, now)
+            used[h.counter] = used.get(h.counter, 0) + actual
+            if h.ttl_s and h.counter not in expiry:  # a calendar counter's expiry, set once
+                expiry[h.counter] = now + h.ttl_s
         if tokens is not None and tokens[1] > 0:
             win, n = tokens
             buckets = self._windows.setdefault(win.counter, {})
@@ -189,7 +198,9 @@ class MemoryState:
         self._tombstone(admission_id, scope, now)
         return True
 
-    async def release(self, admission_id: str, scope: str, *, now: float) -> bool:
+    async def release(
+        self, admission_id: str, scope: str, *, now: float, append: StreamAppend | None = None
+    ) -> bool:
         res = self._res.get(admission_id)
         if res is None or res.state == "done":
             return False

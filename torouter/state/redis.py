@@ -1,9 +1,12 @@
 """Redis state backend (scale-out): the same interface as `memory.py`, in Lua (SPEC R7.11).
 
-Admission is one script call for the user's counters (plus, when `gateway.ip_rpm` is on, the
-per-IP script in the same pipeline): one round trip. Settlement is one script call. Socket
-timeouts are short and retries off, so an unreachable Redis becomes `StateUnavailable` (E20)
-within about a second, never a hang.
+One pipelined round trip to admit and one to settle (R20.3): admission is one script call for
+the user's counters (plus, when `gateway.ip_rpm` is on, the per-IP script in the same
+pipeline); settlement (or release) is one script call, plus the usage row's append to the
+shared journal's stream in the same pipeline when one is given (`StreamAppend`). Scripts run
+by EVALSHA in one write: redis-py's own pipelined scripts ask `SCRIPT EXISTS` first, a second
+round trip on every call. Socket timeouts are short and retries off, so an unreachable Redis
+becomes `StateUnavailable` (E20) within about a second, never a hang.
 """
 
 from __future__ import annotations
@@ -13,16 +16,31 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from torouter.state import lua
 from torouter.state import windows as w
-from torouter.state.base import AdmitRequest, Hold, StateUnavailable, Verdict, Window, WindowState
+from torouter.state.base import (
+    AdmitRequest,
+    Hold,
+    StateUnavailable,
+    StreamAppend,
+    Verdict,
+    Window,
+    WindowState,
+)
 
 __all__ = ["RedisState", "connect"]
+
+# One script call of a pipeline: (script, keys, args).
+Call = tuple[AsyncScript, list[Any], list[Any]]
 
 log = logging.getLogger("torouter.state")
 
@@ -72,6 +90,58 @@ class RedisState:
         self._ip = client.register_script(lua.IP_WINDOW)
         self._seed = client.register_script(lua.SEED)
         self._add = client.register_script(lua.ADD)
+        self._append = client.register_script(lua.STREAM_APPEND)
+
+    async def _run(self, calls: Sequence[Call]) -> list[Any]:
+        """The scripts' replies (an error reply as its exception), from one pipelined round
+        trip: EVALSHA each, in order, in one write on one pooled connection.
+
+        Leaner than redis-py's pipeline, which costs the hot path most of a request's Redis
+        CPU: commands are packed by hiredis (C), no pipeline object, no retry wrapper, and no
+        `SCRIPT EXISTS` first. A script Redis does not know (it restarted, or SCRIPT FLUSH) is
+        loaded and only the calls it refused run again, one by one: a refused call did
+        nothing, so nothing is ever applied twice. A connection that fails or is interrupted
+        mid-reply is closed by redis-py before it goes back to the pool.
+        """
+        packed = [hiredis.pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a in calls]
+        pool = self.client.connection_pool
+        # redis-py leaves `get_connection` unannotated.
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            try:
+                replies = await _exchange(conn, packed)
+            except RedisConnectionError:
+                # A pooled connection Redis had closed (redis-py's own retry, once): nothing
+                # was read, and what may have run is idempotent by admission id, or (an
+                # admission) a reservation the lease lapses.
+                await conn.disconnect()
+                replies = await _exchange(conn, packed)
+        finally:
+            await pool.release(conn)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                script, keys, args = calls[i]
+                replies[i] = await script(keys=keys, args=args)  # loads it, then runs it
+        return replies
+
+    def _append_call(self, a: StreamAppend) -> Call:
+        return self._append, [a.stream], [a.group, a.consumer, 1, a.payload, *a.acks]
+
+    async def _call(self, call: Call, append: StreamAppend | None = None) -> Any:
+        """`call`'s reply; `append` goes first in the same round trip (a row in the stream
+        whose charge did not reach Redis is still written by the database; the reverse would
+        lose it), its entry id set once it is in."""
+        if append is None:
+            reply = (await self._run([call]))[0]
+        else:
+            added, reply = await self._run([self._append_call(append), call])
+            if not isinstance(added, Exception):
+                append.entry_id = added[0]
+            elif not isinstance(reply, Exception):
+                raise added
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     # -- admission -----------------------------------------------------------------------------
 
@@ -80,18 +150,19 @@ class RedisState:
         now_ms = _ms(req.now)
         try:
             if req.ip is None:
-                raw = await self._admit(keys=keys, args=args)
+                raw = await self._call((self._admit, keys, args))
                 ip_raw = None
             else:
                 ipw = req.ip
-                pipe = self.client.pipeline(transaction=False)
-                await self._ip(
-                    keys=[ipw.counter],
-                    args=[now_ms, ipw.limit, ipw.bucket_s * 1000, ipw.buckets, "take"],
-                    client=pipe,
+                ip_call: Call = (
+                    self._ip,
+                    [ipw.counter],
+                    [now_ms, ipw.limit, ipw.bucket_s * 1000, ipw.buckets, "take"],
                 )
-                await self._admit(keys=keys, args=args, client=pipe)
-                ip_raw, raw = await pipe.execute()
+                ip_raw, raw = await self._run([ip_call, (self._admit, keys, args)])
+                for reply in (ip_raw, raw):
+                    if isinstance(reply, Exception):
+                        raise reply
         except RedisError as exc:
             log.error("redis unreachable during admission: %s", exc)
             raise StateUnavailable(str(exc)) from exc
@@ -149,6 +220,7 @@ class RedisState:
         *,
         now: float,
         tokens: tuple[Window, int] | None = None,
+        append: StreamAppend | None = None,
     ) -> bool:
         keys = [res_key(scope), lease_key(scope), *(h.counter for h in counters)]
         args: list[Any] = [
@@ -164,18 +236,18 @@ class RedisState:
             keys.append(win.counter)
             args += [n, win.bucket_s * 1000, win.buckets]
         try:
-            return bool(await self._settle(keys=keys, args=args))
+            return bool(await self._call((self._settle, keys, args), append))
         except RedisError as exc:
             log.error("redis unreachable during settlement: %s", exc)
             raise StateUnavailable(str(exc)) from exc
 
-    async def release(self, admission_id: str, scope: str, *, now: float) -> bool:
+    async def release(
+        self, admission_id: str, scope: str, *, now: float, append: StreamAppend | None = None
+    ) -> bool:
+        keys = [res_key(scope), lease_key(scope)]
+        args: list[Any] = [_ms(now), admission_id]
         try:
-            return bool(
-                await self._release(
-                    keys=[res_key(scope), lease_key(scope)], args=[_ms(now), admission_id]
-                )
-            )
+            return bool(await self._call((self._release, keys, args), append))
         except RedisError as exc:
             log.error("redis unreachable during release: %s", exc)
             raise StateUnavailable(str(exc)) from exc
@@ -248,6 +320,20 @@ class RedisState:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+async def _exchange(conn: AbstractConnection, packed: list[bytes]) -> list[Any]:
+    """Send the packed commands in one write and read one reply each (an error reply as its
+    exception: the connection stays in step). redis-py closes a connection that fails or is
+    interrupted mid-reply, so it never goes back to the pool half read."""
+    await conn.send_packed_command(packed, check_health=False)
+    replies: list[Any] = []
+    for _ in packed:
+        try:
+            replies.append(await conn.read_response())
+        except ResponseError as exc:
+            replies.append(exc)
+    return replies
 
 
 def _admit_call(req: AdmitRequest) -> tuple[list[str], list[Any]]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import select
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -251,7 +251,15 @@ class UpstreamHttp:
         limit_per_host: int = 0,
         idle_expiry_s: float = IDLE_EXPIRY_S,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
+        proxy: str | None = None,
+        proxy_auth: aiohttp.BasicAuth | None = None,
+        connector: Callable[..., UpstreamConnector] = UpstreamConnector,
     ) -> None:
+        """`proxy`/`proxy_auth`: an http(s) egress proxy for every request; `connector`: the
+        pool's class (a SOCKS one, `upstreams/egress_socks.py`). Both from `egress.py`."""
+        self._proxy = proxy
+        self._proxy_auth = proxy_auth
+        self._connector = connector
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._idle_expiry = idle_expiry_s
@@ -263,7 +271,7 @@ class UpstreamHttp:
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
-        self.connector = UpstreamConnector(
+        self.connector = self._connector(
             limit=self._limit,
             limit_per_host=self._limit_per_host,
             ttl_dns_cache=300,
@@ -278,6 +286,8 @@ class UpstreamHttp:
             skip_auto_headers=("User-Agent",),
             timeout=aiohttp.ClientTimeout(total=None),
             trace_configs=self._trace_configs,
+            proxy=self._proxy,
+            proxy_auth=self._proxy_auth,
         )
 
     def _timeout(

@@ -13,6 +13,8 @@ import functools
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
 
+from torouter.memo import IdentityMemo
+
 if TYPE_CHECKING:
     from torouter.billing.pricing import Prices
 
@@ -38,11 +40,15 @@ def unit_prices(prices: Prices) -> dict[str, str]:
     return out
 
 
+# Per row: the snapshot's own Prices object, found without hashing its nine Decimals.
+_unit_prices_by_identity = IdentityMemo(unit_prices)
+
+
 def billing_snapshot(
     prices: Prices | None, multiplier: Decimal | None, estimate_nusd: int | None
 ) -> BillingSnapshot:
     return {
         "estimate_nusd": estimate_nusd,
         "price_multiplier": None if multiplier is None else format(multiplier, "f"),
-        "unit_prices": None if prices is None else unit_prices(prices),
+        "unit_prices": None if prices is None else _unit_prices_by_identity(prices),
     }

@@ -43,7 +43,7 @@ class Journal:
         if self._fd is None:
             self._open_new()
         assert self._fd is not None
-        os.write(self._fd, orjson.dumps(row) + b"\n")
+        os.write(self._fd, orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))  # no 2nd copy
 
     def rotate(self) -> list[Path]:
         """Close the current segment; return every closed segment (oldest first)."""

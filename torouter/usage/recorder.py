@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,10 @@ from torouter.usage.journal import Journal
 from torouter.usage.low_balance import LowBalance
 from torouter.usage.money import apply_money
 from torouter.usage.row import UsageRow
+from torouter.usage.writer_thread import WriterThread
 
 if TYPE_CHECKING:
+    from torouter.state.base import StreamAppend
     from torouter.usage.shared_journal import SharedJournal  # imports redis: scaled out only
 
 __all__ = ["LowBalanceHook", "UsageRecorder", "write_rows"]
@@ -64,7 +67,7 @@ _INSERT = BulkInsert(
 )
 
 
-def _parse_time(row: dict[str, Any]) -> dict[str, Any]:
+def _parse_time(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)  # keys that are not columns are ignored by the insert
     out["created_at"] = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
     out["debit_balance"] = row.get("debit_balance", True)  # read by apply_money, not stored
@@ -73,7 +76,7 @@ def _parse_time(row: dict[str, Any]) -> dict[str, Any]:
 
 async def write_rows(
     db: Database,
-    rows: list[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     *,
     zone: dt.tzinfo = dt.UTC,
     on_low_balance: LowBalanceHook | None = None,
@@ -84,7 +87,7 @@ async def write_rows(
     for i in range(0, len(rows), size):
         chunk = rows[i : i + size]
         async with db.begin() as conn:
-            unique: dict[str, dict[str, Any]] = {}
+            unique: dict[str, Mapping[str, Any]] = {}
             for r in chunk:
                 unique[r["admission_id"]] = r  # a row repeated within the chunk goes in once
             parsed = [_parse_time(r) for r in unique.values()]
@@ -108,6 +111,15 @@ async def write_rows(
 
 
 class UsageRecorder:
+    """Journal and queue settled rows on the hot path; write them in batches behind it.
+
+    The writer runs as a task on the serving loop, or (`writer_thread`, SQLite files only) in
+    a thread of its own with its own loop and connection (`writer_thread.py`): there each
+    statement's round trip waits on an idle loop instead of a saturated one, so rows leave
+    memory under load. Either way a batch is taken under `_lock` together with the journal's
+    rotation, so the closed segments hold exactly the rows in the writer's hands (R11.2).
+    """
+
     def __init__(
         self,
         db: Database,
@@ -119,6 +131,7 @@ class UsageRecorder:
         zone: dt.tzinfo = dt.UTC,
         on_low_balance: LowBalanceHook | None = None,
         shared: SharedJournal | None = None,
+        writer_thread: bool = False,
     ) -> None:
         self._db = db
         self._journal = journal
@@ -128,13 +141,20 @@ class UsageRecorder:
         self._max = queue_size
         self._batch = batch_size
         self._interval = flush_interval_s
-        self._queue: list[dict[str, Any]] = []
-        self._retry: list[dict[str, Any]] = []
+        # Rows settled here (`UsageRow`) and rows replayed from a journal (plain dicts).
+        self._queue: list[Mapping[str, Any]] = []
+        self._retry: list[Mapping[str, Any]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._writing = 0  # rows taken by the writer, not yet committed
         self.written = 0
+        # Held while a row goes to the journal and the queue, and while the writer rotates the
+        # journal and takes the queue: the two never interleave, whichever thread writes.
+        self._lock = threading.Lock()
+        self._thread: WriterThread | None = None
+        if writer_thread:
+            self._thread = WriterThread(self, db.url, interval_s=flush_interval_s)
 
     @property
     def depth(self) -> int:
@@ -144,14 +164,27 @@ class UsageRecorder:
     def has_room(self) -> bool:
         return self.depth < self._max
 
-    def record(self, row: UsageRow) -> None:
-        """Journal then queue one settled row (synchronous: no await on the hot path)."""
-        self._journal.append(row)
-        self._queue.append(row)
+    def stage(self, row: UsageRow) -> StreamAppend | None:
+        """Scaled out, the row's append to the shared journal's stream, for settlement to send
+        in its own round trip (`state.base.StreamAppend`); None without a shared journal."""
+        return self._shared.stage(row) if self._shared is not None else None
+
+    def record(self, row: UsageRow, staged: StreamAppend | None = None) -> None:
+        """Journal then queue one settled row (synchronous: no await on the hot path).
+        `staged`: the row's append from `stage`, sent with the settlement or not."""
+        with self._lock:
+            self._journal.append(row)
+            self._queue.append(row)
         if self._shared is not None:
-            self._shared.publish(row)
+            if staged is None:
+                self._shared.publish(row)
+            else:
+                self._shared.staged(row, staged)
         if len(self._queue) >= self._batch:
-            self._wake.set()
+            if self._thread is not None:
+                self._thread.wake()
+            else:
+                self._wake.set()
 
     async def replay(self, adopted: Sequence[Path] = ()) -> int:
         """Write what a previous process left in the journal, and the `adopted` segments of
@@ -164,13 +197,24 @@ class UsageRecorder:
             log.info("usage journal replayed", extra={"rows": len(rows), "written": n})
         return n
 
-    async def _write(self, rows: list[dict[str, Any]]) -> int:
-        return await write_rows(
-            self._db, rows, zone=self._zone, on_low_balance=self._on_low_balance
-        )
+    @property
+    def on_low_balance(self) -> LowBalanceHook | None:
+        return self._on_low_balance
+
+    async def _write(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        return await self.write_on(self._db, rows, self._on_low_balance)
+
+    async def write_on(
+        self, db: Database, rows: Sequence[Mapping[str, Any]], on_low_balance: LowBalanceHook | None
+    ) -> int:
+        """`write_rows` with this recorder's zone, through `db` (the writer thread's own)."""
+        return await write_rows(db, rows, zone=self._zone, on_low_balance=on_low_balance)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="usage-recorder")
+        if self._thread is not None:
+            self._thread.start(asyncio.get_running_loop())
+        else:
+            self._task = asyncio.create_task(self._run(), name="usage-recorder")
         if self._shared is not None:
             self._shared.start()
 
@@ -183,35 +227,60 @@ class UsageRecorder:
             self._wake.clear()
             await self.flush()
 
-    async def flush(self) -> None:
-        if not self._queue and not self._retry:
-            return
-        # Rotate first: every row appended so far is now in the queue (no await in between).
-        paths = self._journal.rotate()
-        rows = self._retry + self._queue
-        self._retry, self._queue = [], []
-        self._writing = len(rows)
-        try:
-            self.written += await self._write(rows)
-        except Exception:
-            log.exception("usage batch write failed; will retry")
+    def take(self) -> tuple[list[Mapping[str, Any]], list[Path]]:
+        """The rows to write now (earlier failures first) and the journal segments they fill."""
+        with self._lock:
+            if not self._queue and not self._retry:
+                return [], []
+            # Rotate with the queue: every row appended so far is in the closed segments and
+            # in the rows taken, none of a later one.
+            paths = self._journal.rotate()
+            rows = self._retry + self._queue
+            self._retry, self._queue = [], []
+            self._writing = len(rows)
+        return rows, paths
+
+    def settled(
+        self, rows: list[Mapping[str, Any]], paths: list[Path], written: int | None
+    ) -> None:
+        """After a batch: `written` rows committed (drop their segments), or None: retry them."""
+        if written is None:
             self._retry = rows
-            return
-        finally:
             self._writing = 0
+            return
+        self.written += written
+        self._writing = 0
         Journal.remove(paths)
         if self._shared is not None:
             self._shared.done(rows)
+
+    async def flush(self) -> None:
+        if self._thread is not None and self._thread.running:
+            await self._thread.flush()
+            return
+        rows, paths = self.take()
+        if not rows:
+            return
+        try:
+            written = await self._write(rows)
+        except Exception:
+            log.exception("usage batch write failed; will retry")
+            self.settled(rows, paths, None)
+            return
+        self.settled(rows, paths, written)
 
     async def close(self) -> None:
         self._closing = True
         self._wake.set()
         if self._task is not None:
             await self._task
-        for _ in range(3):
-            await self.flush()
-            if not self._retry:
-                break
+        if self._thread is not None and self._thread.running:
+            await self._thread.stop()  # it flushes what is queued, retrying failures, then ends
+        else:
+            for _ in range(3):
+                await self.flush()
+                if not self._retry:
+                    break
         if self._shared is not None:
             await self._shared.close()
         self._journal.close()

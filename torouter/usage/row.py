@@ -3,9 +3,14 @@ journal stores it and the batched writer inserts it (SPEC R11.1). A leaf: types 
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
-__all__ = ["UsageRow"]
+__all__ = ["RequestOutcome", "UsageRow"]
+
+# How a request ended (R11.1): the `outcome` column, its filters and the gateway's context.
+RequestOutcome = Literal[
+    "success", "partial", "client_cancelled", "upstream_error", "failed", "refused", "test"
+]
 
 
 class UsageRow(TypedDict):
@@ -25,7 +30,7 @@ class UsageRow(TypedDict):
     endpoint: str
     stream: bool
     status: int
-    outcome: str
+    outcome: RequestOutcome
     error_code: str | None
     channel_id: int | None
     attempts: int

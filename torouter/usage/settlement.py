@@ -15,14 +15,14 @@ import itertools
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from torouter.billing.pricing import cost_nusd
 from torouter.ids import new_ulid
 from torouter.protocols.internal import Usage
 from torouter.state.base import StateUnavailable
 from torouter.usage.billing_snapshot import billing_snapshot
-from torouter.usage.row import UsageRow
+from torouter.usage.row import RequestOutcome, UsageRow
 
 if TYPE_CHECKING:
     from torouter.access.admission import Admission
@@ -52,8 +52,10 @@ class Settleable(Protocol):
     """What settlement reads of a request, and the few fields it sets (`settled`, `usage`,
     `estimated`, `cost_nusd`)."""
 
+    @property
+    def route(self) -> _Operation: ...  # read-only here, so the gateway's `Route` fits
+
     request_id: str
-    route: _Operation
     started: float
     started_wall: float
     client_ip: str | None
@@ -73,7 +75,7 @@ class Settleable(Protocol):
     upstream_request_id: str | None
     ttft: float | None
     status: int
-    outcome: str
+    outcome: RequestOutcome | Literal[""]  # "" until the request ends
     code: str | None
     usage: Usage | None
     estimated: bool
@@ -116,17 +118,21 @@ class Settlement:
             ctx.cost_nusd = cost_nusd(usage, adm.model.prices, adm.group.multiplier)
         ticket = ctx.ticket
         assert ticket is not None  # reserved, so admitted with a ticket
+        # The row is built first: scaled out, it goes to the shared journal's stream in the
+        # settlement's own round trip, so it is there as soon as the charge is (R11.2).
+        row = usage_row(ctx, ctx.admission_id)
+        staged = self._recorder.stage(row)
         try:
             if usage is not None and charge:
-                await self._ledger.settle(ticket, ctx.cost_nusd, usage.total_tokens)
+                await self._ledger.settle(ticket, ctx.cost_nusd, usage.total_tokens, staged)
             else:
-                await self._ledger.release(ticket)
+                await self._ledger.release(ticket, staged)
         except StateUnavailable as exc:
             # The usage row below still carries the charge to the database, which reseeds.
             log.error(
                 "settlement counters unavailable: %s", exc, extra={"request_id": ctx.request_id}
             )
-        self.record(ctx)
+        self._recorder.record(row, staged)
 
     def record(self, ctx: Settleable) -> None:
         """Queue the request's row (a settled request, or a sampled refusal)."""
@@ -157,7 +163,7 @@ def usage_row(ctx: Settleable, admission_id: str) -> UsageRow:
         "endpoint": ctx.route.operation,
         "stream": ctx.stream,
         "status": ctx.status,
-        "outcome": ctx.outcome,
+        "outcome": ctx.outcome or "failed",  # undecided: ended without an answer
         "error_code": ctx.code,
         "channel_id": ctx.channel_id,
         "attempts": len(ctx.attempts),

@@ -4,13 +4,17 @@ The local journal keeps a killed node's settled rows on its own disk until it co
 node that never comes back (a lost machine, a pod rescheduled without its volume) would take
 its charges with it. So, with Redis configured, each settled row also goes to one Redis stream:
 
-- Publish: `publish(row)` only appends to an outbox (no await on the hot path); a task sends
-  the outbox in one script call per batch — XADD each row, then XCLAIM … FORCE puts the new
-  entries in the consumer group's pending list under this node's name. Under load one round
-  trip carries many rows; idle, a row reaches Redis on the loop's next turn, long before the
-  writer's next batch (200 ms).
+- Publish, in the settlement's round trip: settlement takes the row's append from `stage(row)`
+  and the state backend sends it in the same pipeline as the charge (`state.base.StreamAppend`,
+  the script `state.lua.STREAM_APPEND`): XADD, then XCLAIM … FORCE puts the new entry in the
+  consumer group's pending list under this node's name. So once settlement has returned, the
+  row is in the stream: a node killed at any moment after that leaves no row only on its own
+  disk, and no round trip is added. `staged(row, append)` records the entry id.
+- Fallback: a row whose settlement call failed (Redis away) goes to an outbox that a task
+  sends, one script call per batch, retrying until Redis is back (`publish(row)`).
 - Done: once the writer has committed rows, `done(rows)` queues their entry ids; the next
-  publish call acknowledges and deletes them (XACK + XDEL), in the same round trip.
+  settlement's append acknowledges and deletes them (XACK + XDEL) in its round trip. Idle,
+  the publisher task sends them after `ack_delay_s`, long before a sweep would take them.
 - Recover: every node sweeps the group every `sweep_every_s` with XAUTOCLAIM for entries idle
   longer than `claim_idle_s`: only the rows of a node that died (or whose writer has stalled
   that long) are that old. It writes them through the ordinary writer — idempotent by admission
@@ -18,9 +22,9 @@ its charges with it. So, with Redis configured, each settled row also goes to on
   then acknowledges and deletes them. A sweeper killed half-way leaves them pending under its
   own name; the next sweep of any node takes them again.
 
-Rows a node settled and had not yet sent when it was killed are in its local journal only:
-the stream narrows the loss window of a node that never returns, the local journal still
-covers a node that does.
+Only a row whose settlement failed to reach Redis waits in the outbox (and the local journal):
+its charge is not in Redis either, so a node lost in that moment loses a row whose counters
+were not charged, and the local journal still covers a node that comes back.
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
+
+from torouter.state.base import StreamAppend
+from torouter.state.lua import STREAM_APPEND
 
 __all__ = ["GROUP", "STREAM", "SharedJournal"]
 
@@ -42,33 +49,7 @@ log = logging.getLogger("torouter.usage")
 STREAM = "torouter:usage:journal"
 GROUP = "writers"
 
-RowWriter = Callable[[list[dict[str, Any]]], Awaitable[int]]
-
-# KEYS[1] the stream. ARGV: group, consumer, n, n rows, then the entry ids to acknowledge.
-# The group is created on first use (and again if Redis came back empty); a row's entry is
-# pending under this node from the moment it exists, so a sweeper can always find it.
-_PUBLISH = """
-redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '$', 'MKSTREAM')
-local n = tonumber(ARGV[3])
-local ids = {}
-for i = 1, n do
-  ids[i] = redis.call('XADD', KEYS[1], '*', 'row', ARGV[3 + i])
-end
-if n > 0 then
-  local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
-  for i = 1, n do claim[#claim + 1] = ids[i] end
-  claim[#claim + 1] = 'FORCE'
-  claim[#claim + 1] = 'JUSTID'
-  redis.call(unpack(claim))
-end
-if #ARGV > 3 + n then
-  local done = {}
-  for i = 4 + n, #ARGV do done[#done + 1] = ARGV[i] end
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(done))
-  redis.call('XDEL', KEYS[1], unpack(done))
-end
-return ids
-"""
+RowWriter = Callable[[list[Mapping[str, Any]]], Awaitable[int]]
 
 # Rows and acknowledgements per script call: well inside Lua's stack for `unpack`.
 _BATCH = 500
@@ -85,6 +66,7 @@ class SharedJournal:
         group: str = GROUP,
         claim_idle_s: float = 5.0,
         sweep_every_s: float = 1.0,
+        ack_delay_s: float = 0.25,
     ) -> None:
         self._client = client
         self.consumer = consumer  # this node's name in the group: unique per process
@@ -93,8 +75,11 @@ class SharedJournal:
         self.group = group
         self._claim_idle_ms = int(claim_idle_s * 1000)
         self._sweep_every = sweep_every_s
-        self._script = client.register_script(_PUBLISH)
-        self._outbox: list[dict[str, Any]] = []
+        # Acknowledgements wait this long for a settlement to carry them: well under
+        # `claim_idle_s`, or a sweeper would take committed rows (harmless, but work).
+        self._ack_delay = min(ack_delay_s, claim_idle_s / 4)
+        self._script = client.register_script(STREAM_APPEND)
+        self._outbox: list[Mapping[str, Any]] = []
         self._acks: list[bytes] = []
         self._ids: dict[str, bytes] = {}  # admission id → entry id, until committed
         self._sending: set[str] = set()  # admission ids of the publish call in flight
@@ -105,12 +90,29 @@ class SharedJournal:
 
     # -- the owner's side ------------------------------------------------------------------
 
-    def publish(self, row: dict[str, Any]) -> None:
+    def stage(self, row: Mapping[str, Any]) -> StreamAppend:
+        """The row's append, for the settlement's round trip; it carries the acknowledgements
+        due so far (given back by `staged` if the call failed)."""
+        acks, self._acks = self._acks[:_BATCH], self._acks[_BATCH:]
+        return StreamAppend(self.stream, self.group, self.consumer, orjson.dumps(row), acks)
+
+    def staged(self, row: Mapping[str, Any], append: StreamAppend) -> None:
+        """After the settlement's call: the row is pending under its entry id, or (the call
+        failed) goes to the outbox, and the acknowledgements wait for the next call. An
+        acknowledgement sent twice is a no-op."""
+        if append.entry_id is not None:
+            self._ids[row["admission_id"]] = append.entry_id
+            return
+        if append.acks:
+            self._acks[:0] = append.acks
+        self.publish(row)
+
+    def publish(self, row: Mapping[str, Any]) -> None:
         """Send this settled row to the stream soon (synchronous: no await on the hot path)."""
         self._outbox.append(row)
         self._wake.set()
 
-    def done(self, rows: Sequence[dict[str, Any]]) -> None:
+    def done(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """These rows are committed: their entries are acknowledged and deleted next call."""
         committed = {r["admission_id"] for r in rows}
         if self._outbox:  # committed before they were sent: never send them
@@ -168,6 +170,10 @@ class SharedJournal:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if not self._outbox:
+                # Only acknowledgements: under load the next settlements carry them, so this
+                # task makes no call of its own; idle, they go after a short wait.
+                await asyncio.sleep(self._ack_delay)
             try:
                 await self.push()
             except RedisError as exc:

@@ -197,3 +197,36 @@ async def test_a_managed_channel_is_read_only_but_can_be_tested(world: World) ->
     assert r.status_code == 400 and "read-only" in r.text
     assert (await world.admin.get(f"{url}/edit")).status_code == 200
     assert "This channel is declared" in (await world.admin.get(f"{url}/edit")).text
+
+
+async def test_the_proxy_password_is_never_shown(world: World) -> None:
+    """R9.1 `proxy`: stored with its credentials and used (the snapshot carries it), shown
+    only as `***@host`; the redacted value sent back unchanged keeps what is stored, and a
+    refused proxy URL is not echoed."""
+    url = f"/admin/channels/{world.channel_id}/edit"
+    form = {
+        "name": "mock-openai",
+        "base_url": (await _base(world)),
+        "models": "m-chat\nm-embed",
+        "group_" + str(world.group_id): "on",
+        "priority": "0",
+        "weight": "1",
+        "max_concurrency": "0",
+        "connect_timeout": "10",
+        "first_byte_timeout": "60",
+        "stream_idle_timeout": "60",
+        "proxy": "socks5h://alice:pr0xy-s3cret@127.0.0.1:1080",
+    }
+    r = await world.post(url, url, form)
+    assert r.status_code == 303, r.text[-800:]
+    assert rec(world).proxy == "socks5h://alice:pr0xy-s3cret@127.0.0.1:1080"
+    page = (await world.admin.get(url)).text
+    assert "socks5h://***@127.0.0.1:1080" in page and "pr0xy-s3cret" not in page
+    r = await world.post(url, url, {**form, "proxy": "socks5h://***@127.0.0.1:1080"})
+    assert r.status_code == 303
+    assert rec(world).proxy == "socks5h://alice:pr0xy-s3cret@127.0.0.1:1080"  # kept
+    r = await world.post(url, url, {**form, "proxy": "http://alice:typed-s3cret@h:99999"})
+    assert r.status_code == 400 and 'id="proxy-error"' in r.text
+    assert "typed-s3cret" not in r.text
+    r = await world.post(url, url, {**form, "proxy": ""})
+    assert r.status_code == 303 and rec(world).proxy is None

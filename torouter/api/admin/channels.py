@@ -35,6 +35,7 @@ from torouter.routing.upstream_models import (
 )
 from torouter.storage.repos.channels import create_channel, set_channel_groups
 from torouter.storage.tables import channel_groups, channels, groups
+from torouter.upstreams.proxy_url import valid_proxy
 from torouter.usage.test_rows import record_test
 
 __all__ = ["router"]
@@ -85,9 +86,7 @@ class ChannelFields(InputModel):
     @field_validator("proxy")
     @classmethod
     def _proxy(cls, v: str | None) -> str | None:
-        if v and urlsplit(v).scheme not in ("http", "https", "socks5"):
-            raise ValueError("must be an http, https or socks5 URL")
-        return v or None
+        return valid_proxy(v)  # R9.1: scheme, host, port, optional user:password
 
 
 class ChannelCreate(ChannelFields):

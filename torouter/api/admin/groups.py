@@ -8,7 +8,7 @@ declared in the config file are read-only (409); grants stay editable on them.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 from pydantic import Field, StringConstraints
@@ -26,6 +26,7 @@ from torouter.api.key_schemas import KeyLimitsIn
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel
 from torouter.errors import error
+from torouter.records import BillingType, GroupStatus, Visibility
 from torouter.storage.repos import groups as repo
 from torouter.storage.tables import group_grants, groups, models, users
 
@@ -34,9 +35,7 @@ __all__ = ["GrantRead", "GroupCreate", "GroupUpdate", "router"]
 router = APIRouter(tags=["groups"])
 _ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
-BillingType = Literal["balance", "subscription"]
-Visibility = Literal["public", "private"]
-Status = Literal["enabled", "disabled"]
+Status = GroupStatus  # one list with the snapshot's records
 Description = Annotated[str, StringConstraints(max_length=2000)]
 ModelId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

@@ -8,7 +8,7 @@ upstream's request id are left out (admins only, R11.4).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator
@@ -34,14 +34,13 @@ from torouter.api.usage_views import (
 from torouter.errors import error
 from torouter.usage import export, logs, summaries
 from torouter.usage.filters import UsageFilter
+from torouter.usage.row import RequestOutcome
 
 __all__ = ["Days", "End", "Model", "Outcome", "Start", "router"]
 
 router = APIRouter(prefix="/usage", tags=["usage"])
 
-Outcome = Literal[
-    "success", "partial", "client_cancelled", "upstream_error", "failed", "refused", "test"
-]
+Outcome = RequestOutcome
 Start = Annotated[Day | None, Query(description="First day (YYYY-MM-DD, deployment timezone)")]
 End = Annotated[Day | None, Query(description="Last day, inclusive")]
 Model = Annotated[str | None, Query(description="The requested (public) model id")]

@@ -29,6 +29,7 @@ from torouter.errors import error
 from torouter.platforms import registry
 from torouter.storage.repos.models import ENDPOINTS
 from torouter.storage.tables import channels
+from torouter.upstreams.proxy_url import redacted
 
 __all__ = ["routes"]
 
@@ -205,6 +206,7 @@ async def create_channel(request: Request, v: Visitor) -> Response:
     if created is None:
         form.pop("credential", None)  # never sent back to the page
         form.pop("extra_headers", None)
+        form["proxy"] = redacted(form.get("proxy")) or ""  # nor a typed proxy password
         return await _form_page(
             request, v, channel=None, form=form, errors=errors, status=_status(errors)
         )
@@ -238,6 +240,7 @@ async def update_channel(request: Request, v: Visitor) -> Response:
     if await attempt(errors, FIELDS, save) is None:
         form.pop("credential", None)
         form.pop("extra_headers", None)
+        form["proxy"] = redacted(form.get("proxy")) or ""
         form["platform"] = channel.platform
         return await _form_page(
             request, v, channel=channel, form=form, errors=errors, status=_status(errors)

@@ -1,0 +1,153 @@
+"""Instructions per gateway request under callgrind: an A/B measure that machine load does not
+move (bench/README.md, "Per-request Python work").
+
+    .venv/bin/python -m bench.instructions REV SCENARIO [--requests N]
+
+REV is a commit (exported with `git archive`) or `tree`; SCENARIO is `nonstream`, `stream`,
+`tr_nonstream` or `tr_stream` (the Anthropic front door on the OpenAI channel). The gateway
+runs as `torouter serve` under `valgrind --tool=callgrind` with collection off; after a warm-up
+the idle background (timers) is counted for 12 s, then a fixed number of requests (8
+connections) is sent and counted. The usage writer's flush is held off, so its batching, which
+depends on the request rate under valgrind, stays out of the figure (the journal write per
+request stays in). Prints raw instructions per request and the same less the idle rate times
+the elapsed time. Needs valgrind (`callgrind_control`); takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from bench.machine import REPO
+from bench.procs import free_port
+from bench.stack import KEY, export_commit, gateway_config, mock_server
+
+# The writer idles during the measurement: rows queue (and are journaled) but are not written.
+_HOLD_WRITER = "[usage]\nflush_interval_s = 3600.0\nbatch_size = 1000000\n"
+_CONNECTIONS = 8
+_IDLE_S = 12.0
+
+
+def _request(base: str, scenario: str) -> tuple[str, bytes, dict[str, str]]:
+    stream = scenario.endswith("_stream") or scenario == "stream"
+    body: dict[str, object] = {
+        "model": "bench-gpt",
+        "messages": [{"role": "user", "content": "hello " * 20}],
+        "stream": stream,
+    }
+    if scenario.startswith("tr_"):
+        body["max_tokens"] = 100
+        headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+        return base + "/v1/messages", orjson.dumps(body), headers
+    return base + "/v1/chat/completions", orjson.dumps(body), {"authorization": f"Bearer {KEY}"}
+
+
+async def _send(url: str, body: bytes, headers: dict[str, str], n: int) -> int:
+    """`n` requests over `_CONNECTIONS` connections, bodies read whole; returns the non-200s."""
+    bad = 0
+    hdrs = {**headers, "content-type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+
+        async def worker(count: int) -> None:
+            nonlocal bad
+            for _ in range(count):
+                async with session.post(url, data=body, headers=hdrs) as resp:
+                    await resp.read()
+                    bad += resp.status != 200
+
+        await asyncio.gather(*(worker(n // _CONNECTIONS) for _ in range(_CONNECTIONS)))
+    return bad
+
+
+def _dumped_total(pid: int, folder: Path) -> int:
+    """Dump callgrind's counters and sum every dump's total instructions so far."""
+    subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True, check=False)
+    time.sleep(2)
+    total = 0
+    for dump in folder.glob("cg.out*"):
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith("totals:"):
+                total += int(line.split()[1])
+    return total
+
+
+def _collect(pid: int, on: bool) -> None:
+    flag = "on" if on else "off"
+    subprocess.run(["callgrind_control", "-i", flag, str(pid)], capture_output=True, check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rev", help="a commit, or `tree` for the installed package")
+    parser.add_argument("scenario", choices=["nonstream", "stream", "tr_nonstream", "tr_stream"])
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args(argv)
+    folder = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
+    source: Path | None = None
+    env: dict[str, str] = {}
+    if args.rev != "tree":
+        source = folder / "src"
+        export_commit(REPO, args.rev, source)
+        env["PYTHONPATH"] = str(source)
+    mock = mock_server(folder, None, source).start()
+    config = folder / "torouter.toml"
+    config.write_text(gateway_config(folder / "data", mock.base_url, stores=_HOLD_WRITER))
+    port = free_port()
+    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    cmd += [f"--callgrind-out-file={folder}/cg.out", sys.executable, "-m", "torouter.cli"]
+    cmd += ["serve", "--config", str(config), "--port", str(port), "--workers", "1"]
+    log = (folder / "gateway.log").open("wb")
+    gw = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=folder, stdout=log, stderr=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                urllib.request.urlopen(base + "/readyz", timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        url, body, headers = _request(base, args.scenario)
+        asyncio.run(_send(url, body, headers, 80))  # warm-up, not counted
+        time.sleep(4)
+        _collect(gw.pid, True)
+        time.sleep(_IDLE_S)
+        _collect(gw.pid, False)
+        idle = _dumped_total(gw.pid, folder)
+        subprocess.run(["callgrind_control", "-z", str(gw.pid)], capture_output=True, check=False)
+        _collect(gw.pid, True)
+        started = time.monotonic()
+        bad = asyncio.run(_send(url, body, headers, args.requests))
+        time.sleep(3)  # let the last answers' work finish
+        elapsed = time.monotonic() - started
+        _collect(gw.pid, False)
+        counted = _dumped_total(gw.pid, folder) - idle
+    finally:
+        gw.send_signal(signal.SIGKILL)
+        gw.wait(30)
+        mock.stop()
+    n = args.requests // _CONNECTIONS * _CONNECTIONS
+    rate = idle / _IDLE_S
+    print(
+        f"{args.rev} {args.scenario}: {n} requests ({bad} not 200) in {elapsed:.0f} s; "
+        f"raw {counted / n:,.0f} instructions/request; idle {rate:,.0f}/s; "
+        f"less idle {(counted - rate * elapsed) / n:,.0f} ({folder})"
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,200 @@
+"""The usage writer in its own thread (`usage.writer_thread`, SQLite; issue 20, R20.1): rows
+leave memory while the serving loop is saturated, and everything the loop writer promises
+still holds: exactly once by admission id, retries, the journal (R11.2), the flush at
+shutdown (R17.4) and low-balance notices on the serving loop (R15.4)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from tests.usage.test_recorder import add_user, make_rows
+from torouter.storage import tables as t
+from torouter.storage.db import Database
+from torouter.storage.migrate import upgrade
+from torouter.usage.journal import Journal
+from torouter.usage.low_balance import LowBalance
+from torouter.usage.recorder import UsageRecorder
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'usage.db'}")
+    await upgrade(db)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+def stored_ids(db: Database) -> list[str]:
+    path = db.url.split("///", 1)[1]
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT admission_id FROM usage_logs")]
+
+
+def record_all(recorder: UsageRecorder, rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        recorder.record(r)  # type: ignore[arg-type]
+
+
+async def test_rows_are_written_while_the_loop_never_yields(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """The loop is held (no await at all) until the rows are in the file: only a writer that
+    does not need the loop can have written them."""
+    user = await add_user(sqlite_db)
+    rows = make_rows(300, [user])
+    recorder = UsageRecorder(sqlite_db, Journal(tmp_path / "j"), batch_size=100, writer_thread=True)
+    recorder.start()
+    try:
+        record_all(recorder, rows)
+        deadline = time.monotonic() + 60
+        while len(stored_ids(sqlite_db)) < len(rows) and time.monotonic() < deadline:
+            time.sleep(0.02)  # noqa: ASYNC251 - blocks the loop on purpose
+        assert sorted(stored_ids(sqlite_db)) == sorted(r["admission_id"] for r in rows)
+        assert recorder.written == len(rows)
+        assert recorder.depth == 0
+        assert not list((tmp_path / "j").glob("usage-*.jsonl"))  # committed: segments gone
+    finally:
+        await recorder.close()
+
+
+async def test_close_writes_every_queued_row_once(sqlite_db: Database, tmp_path: Path) -> None:
+    user = await add_user(sqlite_db)
+    rows = make_rows(250, [user])
+    recorder = UsageRecorder(
+        sqlite_db,
+        Journal(tmp_path / "j"),
+        batch_size=10_000,  # never woken by size: close alone must write them
+        flush_interval_s=3600,
+        writer_thread=True,
+    )
+    recorder.start()
+    record_all(recorder, rows + rows[:50])  # an admission id twice is charged once
+    await recorder.close()
+    ids = stored_ids(sqlite_db)
+    assert len(ids) == 250 and set(ids) == {r["admission_id"] for r in rows}
+    assert recorder.depth == 0
+    assert not list((tmp_path / "j").glob("usage-*.jsonl"))
+
+
+async def test_flush_returns_once_the_rows_are_committed(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    user = await add_user(sqlite_db)
+    recorder = UsageRecorder(
+        sqlite_db,
+        Journal(tmp_path / "j"),
+        batch_size=10_000,
+        flush_interval_s=3600,
+        writer_thread=True,
+    )
+    recorder.start()
+    try:
+        record_all(recorder, make_rows(20, [user]))
+        await recorder.flush()
+        assert len(stored_ids(sqlite_db)) == 20 and recorder.written == 20
+    finally:
+        await recorder.close()
+
+
+async def test_a_failed_batch_is_retried_and_the_journal_kept_until_then(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    user = await add_user(sqlite_db)
+    rows = make_rows(30, [user])
+    recorder = UsageRecorder(
+        sqlite_db,
+        Journal(tmp_path / "j"),
+        batch_size=10_000,
+        flush_interval_s=3600,
+        writer_thread=True,
+    )
+    real = recorder.write_on
+    failures = 1
+
+    async def flaky(*args: Any) -> int:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise OSError("disk I/O error")
+        return await real(*args)
+
+    recorder.write_on = flaky  # type: ignore[method-assign]
+    recorder.start()
+    try:
+        record_all(recorder, rows)
+        await recorder.flush()  # the first attempt fails
+        assert stored_ids(sqlite_db) == [] and recorder.depth == 30
+        assert list((tmp_path / "j").glob("usage-*.jsonl"))  # the durable copy stays
+        replayed = list(Journal.read(sorted((tmp_path / "j").glob("usage-*.jsonl"))))
+        assert len(replayed) == 30
+        await recorder.flush()  # the retry
+        assert len(stored_ids(sqlite_db)) == 30 and recorder.depth == 0
+        assert not list((tmp_path / "j").glob("usage-*.jsonl"))
+    finally:
+        await recorder.close()
+
+
+async def test_a_journal_left_by_a_crash_is_replayed_once(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """Rows journaled, some written, then the process died: the next start writes the rest and
+    never a row twice (admission ids)."""
+    user = await add_user(sqlite_db)
+    rows = make_rows(40, [user])
+    first = UsageRecorder(
+        sqlite_db, Journal(tmp_path / "j"), flush_interval_s=3600, writer_thread=True
+    )
+    first.start()
+    record_all(first, rows[:25])
+    await first.flush()  # 25 committed
+    record_all(first, rows[25:])  # 15 journaled only: then "killed" (no close)
+    first._thread._stopping = True  # type: ignore[union-attr]  # the thread ends, no flush
+    first._thread.wake()  # type: ignore[union-attr]
+    first._thread._thread.join(30)  # type: ignore[union-attr]
+    first._journal.close()
+    second = UsageRecorder(sqlite_db, Journal(tmp_path / "j"), writer_thread=True)
+    assert await second.replay() == 40 - len(stored_ids(sqlite_db))
+    assert sorted(stored_ids(sqlite_db)) == sorted(r["admission_id"] for r in rows)
+    await second.close()
+
+
+async def test_low_balance_notices_are_handed_to_the_serving_loop(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    user = await add_user(sqlite_db, balance=10**9)
+    async with sqlite_db.begin() as conn:
+        await conn.execute(
+            update(t.users).where(t.users.c.id == user).values(low_balance_threshold_nusd=10**9)
+        )
+    got: list[tuple[int, Sequence[LowBalance]]] = []
+    arrived = asyncio.Event()
+
+    def hook(notices: Sequence[LowBalance]) -> None:
+        got.append((threading.get_ident(), notices))
+        arrived.set()
+
+    recorder = UsageRecorder(
+        sqlite_db, Journal(tmp_path / "j"), on_low_balance=hook, writer_thread=True
+    )
+    recorder.start()
+    try:
+        row = make_rows(1, [user])[0] | {"outcome": "success", "cost_nusd": 5, "status": 200}
+        recorder.record(row)  # type: ignore[arg-type]
+        await recorder.flush()
+        await asyncio.wait_for(arrived.wait(), 30)
+    finally:
+        await recorder.close()
+    ((thread, notices),) = got
+    assert thread == threading.get_ident()  # the loop's thread, where the mailer lives
+    assert [n.user_id for n in notices] == [user]
