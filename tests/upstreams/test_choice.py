@@ -17,12 +17,12 @@ def test_each_name_builds_its_client() -> None:
     assert isinstance(upstream_client("aiohttp"), UpstreamHttp)
 
 
-def test_the_setting_defaults_to_aiohttp_and_takes_the_environment(
+def test_the_setting_defaults_to_native_and_takes_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert Settings().upstream.client == "aiohttp"
-    monkeypatch.setenv("TOROUTER_UPSTREAM__CLIENT", "native")
     assert Settings().upstream.client == "native"
+    monkeypatch.setenv("TOROUTER_UPSTREAM__CLIENT", "aiohttp")
+    assert Settings().upstream.client == "aiohttp"
 
 
 def test_an_unknown_client_is_a_config_error(tmp_path: Path) -> None:

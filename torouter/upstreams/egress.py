@@ -28,9 +28,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import aiohttp
-
-from torouter.upstreams.http import UpstreamConnector, UpstreamHttp
 from torouter.upstreams.proxy_url import ProxyUrl, parse_proxy, redacted
 from torouter.upstreams.transport import (
     StreamedBody,
@@ -44,6 +41,8 @@ from torouter.upstreams.transport import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from ssl import SSLContext
+
+    from torouter.upstreams.http import UpstreamHttp
 
 __all__ = ["DirectTransport", "EgressTransports", "ProxyRouting", "transport_for"]
 
@@ -143,6 +142,10 @@ class EgressTransports:
 def proxy_client(proxy: ProxyUrl, *, ssl: SSLContext | None = None) -> UpstreamHttp:
     """A pooled client whose every connection goes through `proxy`. `ssl`: how TLS upstreams
     are verified (default: the system's CAs; the tests pass a private CA)."""
+    import aiohttp  # loaded only once a channel names a proxy: direct workers may not need it
+
+    from torouter.upstreams.http import UpstreamConnector, UpstreamHttp
+
     tls: dict[str, Any] = {} if ssl is None else {"ssl": ssl}
     if proxy.socks:
         from torouter.upstreams.egress_socks import socks_connector  # only with socks channels
@@ -227,6 +230,8 @@ class _ProxyClient:
 
     def _explained(self, exc: UpstreamFailure) -> UpstreamFailure:
         """The seam's error, naming the proxy when the proxy is what failed."""
+        import aiohttp  # already loaded: this client is aiohttp's
+
         cause = exc.__cause__
         if isinstance(cause, aiohttp.ClientHttpProxyError):
             if cause.status == 407:
