@@ -87,3 +87,34 @@ def modes(folder: Path) -> dict[Path, int]:
         with contextlib.suppress(FileNotFoundError):
             found[path] = mode(path)
     return found
+
+
+def test_an_existing_database_file_is_never_opened_so_the_process_keeps_its_locks(
+    tmp_path: Path,
+) -> None:
+    """SQLite's locks are POSIX record locks, owned by the process: closing any descriptor of
+    the file drops them all. A second engine made in a process that already uses the database
+    (the usage writer's thread) once dropped the first one's locks, and another process's
+    writes then corrupted the file ("database disk image is malformed")."""
+    import fcntl
+    import subprocess
+    import sys
+
+    db = tmp_path / "data" / "torouter.db"
+    private_file(db)
+    fd = os.open(db, os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a POSIX lock, as SQLite takes them
+        private_file(db)  # the file exists: must not open (and close) it
+        probe = (
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+            "except OSError: print('held')\n"
+            "else: print('free')\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe, str(db)], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "held"
+    finally:
+        os.close(fd)

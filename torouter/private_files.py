@@ -38,5 +38,12 @@ def private_file(path: Path) -> Path:
     the same permissions as the database file.
     """
     private_folder(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
+    except FileExistsError:
+        # Never open an existing file: SQLite's locks are POSIX locks, owned by the process,
+        # and closing *any* descriptor of the file drops them all. A second engine opened in
+        # a process already using the database (the usage writer's thread) would unlock the
+        # first one's connections under another process's writes: a corrupt database.
+        pass
     return path
