@@ -67,12 +67,13 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
+    # `serve` binds its socket before it migrates and starts (demo data included): wait for
+    # /readyz, not for the socket.
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                 return proc, url
-        except OSError:
-            time.sleep(0.2)
+        time.sleep(0.2)
     proc.kill()
     raise SystemExit("the server did not start")
 
