@@ -6,7 +6,9 @@ shutdown (R17.4) and low-balance notices on the serving loop (R15.4)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -198,3 +200,102 @@ async def test_low_balance_notices_are_handed_to_the_serving_loop(
     ((thread, notices),) = got
     assert thread == threading.get_ident()  # the loop's thread, where the mailer lives
     assert [n.user_id for n in notices] == [user]
+
+
+needs_idle_policy = pytest.mark.skipif(
+    not hasattr(os, "SCHED_IDLE"),
+    reason="SCHED_IDLE is Linux's: elsewhere the writer runs at normal priority",
+)
+
+
+def _writer_native_id() -> int:
+    (thread,) = [t for t in threading.enumerate() if t.name == "usage-writer"]
+    assert thread.native_id is not None
+    return thread.native_id
+
+
+@needs_idle_policy
+async def test_the_writer_yields_the_core_and_the_gil_to_requests(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """R20.1 added p99: the writer (and aiosqlite's thread, started from it) runs only when the
+    serving thread does not want the core, and waits for the GIL at 0.1 ms switches; the
+    interpreter's own interval comes back when the writer stops."""
+    user = await add_user(sqlite_db)
+    before = sys.getswitchinterval()
+    tasks_before = set(os.listdir("/proc/self/task"))
+    recorder = UsageRecorder(sqlite_db, Journal(tmp_path / "j"), writer_thread=True)
+    recorder.start()
+    try:
+        record_all(recorder, make_rows(5, [user]))
+        await recorder.flush()  # the thread has set its policy and opened its connection
+        assert os.sched_getscheduler(_writer_native_id()) == os.SCHED_IDLE
+        spawned = set(os.listdir("/proc/self/task")) - tasks_before
+        assert len(spawned) >= 2  # the writer and its aiosqlite thread
+        assert all(os.sched_getscheduler(int(tid)) == os.SCHED_IDLE for tid in spawned)
+        assert sys.getswitchinterval() == pytest.approx(0.0001)
+        assert os.sched_getscheduler(threading.get_native_id()) == os.SCHED_OTHER  # not us
+    finally:
+        await recorder.close()
+    assert sys.getswitchinterval() == before
+
+
+@needs_idle_policy
+async def test_a_writer_starved_by_a_busy_serving_thread_is_lent_the_core(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """On one core with a serving thread that never waits, an idle-priority writer would get
+    nothing and every row would stay in memory; instead requests lend it the core once a full
+    batch waits behind the one being written, so the backlog stays about two batches."""
+    user = await add_user(sqlite_db)
+    rows = make_rows(3_000, [user])
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mine)})  # this thread; the writer's threads inherit it
+    recorder = UsageRecorder(sqlite_db, Journal(tmp_path / "j"), batch_size=100, writer_thread=True)
+    try:
+        recorder.start()
+        deepest = 0
+        for r in rows:  # no await, no sleep: a saturated serving thread
+            recorder.record(r)  # type: ignore[arg-type]
+            deepest = max(deepest, recorder.depth)
+        assert recorder.written > 0
+        assert deepest <= 3 * 100, deepest
+        await recorder.flush()
+        assert len(stored_ids(sqlite_db)) == len(rows)
+    finally:
+        await recorder.close()
+        os.sched_setaffinity(0, mine)
+
+
+@needs_idle_policy
+async def test_no_lending_while_batches_fail(sqlite_db: Database, tmp_path: Path) -> None:
+    """A failing database is not helped by slowing requests: rows wait in the journal and the
+    queue (R11.2), and recording stays as fast as ever."""
+    user = await add_user(sqlite_db)
+    recorder = UsageRecorder(sqlite_db, Journal(tmp_path / "j"), batch_size=10, writer_thread=True)
+
+    async def broken(*args: Any) -> int:
+        raise OSError("disk I/O error")
+
+    recorder.write_on = broken  # type: ignore[method-assign]
+    recorder.start()
+    try:
+        record_all(recorder, make_rows(15, [user]))
+        await recorder.flush()  # fails: the writer is now failing
+        lent = 0
+        real_lend = recorder._thread.lend_core  # type: ignore[union-attr]
+
+        def counting() -> None:
+            nonlocal lent
+            lent += 1
+            real_lend()
+
+        recorder._thread.lend_core = counting  # type: ignore[union-attr, method-assign]
+        started = time.monotonic()
+        record_all(recorder, make_rows(200, [user], start=15))
+        assert lent > 0  # asked …
+        assert time.monotonic() - started < 0.2  # … and refused at once (no 2 ms waits)
+        assert recorder.depth == 215
+    finally:
+        recorder.write_on = recorder.write_on  # type: ignore[method-assign]
+        await recorder.close()
