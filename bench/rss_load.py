@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,18 +87,20 @@ def main() -> int:
             if scenario.front == "anthropic":
                 headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
                 path = "/v1/messages"
-            run = wrk(
-                gateway.base_url + path,
-                bodies[scenario.body],
-                connections=scenario.connections,
-                seconds=a.seconds,
-                headers=headers,
-                cpu=a.load_cpu,
-            )
+            try:
+                run = wrk(
+                    gateway.base_url + path,
+                    bodies[scenario.body],
+                    connections=scenario.connections,
+                    seconds=a.seconds,
+                    headers=headers,
+                    cpu=a.load_cpu,
+                )
+                done: dict[str, Any] = {"requests": run.requests, "errors": run.error_count}
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:  # a stalled load: say so
+                done = {"failed": str(exc)[:200]}
             after = sample(gateway.pid)
-            out[scenario.key] = {
-                "requests": run.requests,
-                "errors": sum(run.errors.values()),
+            out[scenario.key] = done | {
                 "rss_mb": _mb(after.rss_kb),
                 "peak_mb": _mb(after.peak_rss_kb),
             }
