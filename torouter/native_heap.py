@@ -16,7 +16,6 @@ Two levers, each a no-op where the C library is not glibc (musl, macOS):
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from functools import cache
 
@@ -28,11 +27,10 @@ _M_ARENA_MAX = -8  # <malloc.h>
 
 @cache
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        libc = ctypes.CDLL(name)
+        # The symbols the interpreter already links (its C library's among them): no search
+        # for the library file, which `ctypes.util.find_library` does by running `ldconfig`.
+        libc = ctypes.CDLL(None)
         libc.mallopt  # noqa: B018 (glibc only: musl and others lack it)
         libc.malloc_trim  # noqa: B018
     except (OSError, AttributeError):
