@@ -4,10 +4,10 @@ Two levers, each a no-op where the C library is not glibc (musl, macOS):
 
 - `limit_arenas(n)`: glibc gives each thread that allocates its own arena (up to 8 per core),
   and an arena's freed memory stays with it. The gateway's threads (the usage writer,
-  aiosqlite's one per database connection, the resolver's executor) each kept 0.3-2 MB that the
-  others could have reused. Called before any thread starts; the setting is inherited by
-  nothing, so the environment variable `MALLOC_ARENA_MAX` is set too, for workers started
-  later as new processes.
+  aiosqlite's one per database connection, the resolver's executor) each kept 0.25-3 MB that
+  the others could have reused. Called before any thread starts; `mallopt` only holds for this
+  process, so the environment variable `MALLOC_ARENA_MAX` is set too, for the workers it
+  starts as new processes.
 - `trim()`: after start-up (migrations checked, snapshot built, provisioning applied) the
   freed temporary memory stays in the heap's free lists; `malloc_trim(0)` hands whole free
   pages back to the kernel, so the resident set after start is what the process keeps.
