@@ -44,6 +44,17 @@ def test_start_up_heap_is_frozen_out_of_the_collector() -> None:
     assert out.stdout.strip() == "True (5000, 20, 20)"
 
 
+def test_start_up_heap_is_trimmed_before_it_is_frozen() -> None:
+    """What start-up freed in the C heap goes back to the kernel once, before serving."""
+    code = (
+        "import gc, torouter.app as a, torouter.native_heap as h; calls = []; "
+        "h.trim = lambda: calls.append(gc.get_freeze_count()) or True; a._settle_heap(); "
+        "print(calls == [0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
 _LAZY = """
 import asyncio, sys, tempfile
 import httpx

@@ -57,8 +57,10 @@ def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
 def run_single(settings: Settings, options: dict[str, Any]) -> None:
     """Serve in this process until a signal; `ServeFailed` when it cannot start."""
     from torouter.migrate_apart import migrate_apart
+    from torouter.native_heap import limit_arenas
     from torouter.schema_gate import StartupError
 
+    limit_arenas()  # before any thread: the writer's and aiosqlite's share one arena (R20.1)
     sock = bind(settings.server.host, settings.server.port)
     try:
         migrate_apart(settings)  # before the app is imported: alembic never loads here (R20.1)
@@ -90,6 +92,9 @@ def run_workers(settings: Settings, options: dict[str, Any]) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from torouter.native_heap import limit_arenas
+
+    limit_arenas()  # set in the environment the workers inherit (R20.1)
     _prepare_schema(settings)  # once, here: workers migrating one SQLite file at once would race
     sock = bind(settings.server.host, settings.server.port)
     sock.set_inheritable(True)

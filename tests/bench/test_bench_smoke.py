@@ -95,6 +95,37 @@ def test_the_big_stream_bench_relays_a_whole_stream(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(180)
+def test_the_rss_load_bench_reads_the_peak_after_each_scenario() -> None:
+    """`bench/rss_load.py` (R20.1 peak RSS) runs end to end, with a variant's environment."""
+    _tools_or_skip()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "rss_load.py"),
+            "--seconds",
+            "1",
+            "--scenarios",
+            "nonstream_c32,translated_stream_c32",
+            "--env",
+            "MALLOC_ARENA_MAX=16",
+            "--maps",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = orjson.loads(proc.stdout.splitlines()[-1])
+    assert result["env"] == ["MALLOC_ARENA_MAX=16"]
+    assert 20 < result["ready"]["rss_mb"] <= result["nonstream_c32"]["peak_mb"]
+    for key in ("nonstream_c32", "translated_stream_c32"):
+        assert result[key]["requests"] > 0 and result[key]["errors"] == 0, result[key]
+    assert result["translated_stream_c32"]["peak_mb"] >= result["nonstream_c32"]["peak_mb"]
+    assert result["maps"] and all(m["rss_mb"] >= 0 for m in result["maps"])
+
+
+@pytest.mark.timeout(180)
 @pytest.mark.parametrize("writer", ["loop", "thread"])
 def test_the_usage_backlog_bench_drains_every_row(writer: str) -> None:
     script = str(REPO / "bench" / "usage_backlog.py")

@@ -39,6 +39,14 @@ class _Res:
     state: str = "live"  # live | lapsed | done
 
 
+# A settled or lapsed admission needs only its state (a second settlement is refused or counted
+# without a hold to drop), so every one shares one of these instead of keeping its own record:
+# up to TOMBSTONE_MAX of them stay in memory, ~300 bytes each with the counters' strings (§20).
+# Never mutated: a state change replaces the entry.
+_LAPSED = _Res("", (), 0, None, "lapsed")
+_DONE = _Res("", (), 0, None, "done")
+
+
 class MemoryState:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -148,7 +156,7 @@ class MemoryState:
                 res = self._res.get(aid)
                 if res is not None and res.state == "live":
                     self._drop_flight(res)
-                    res.state = "lapsed"
+                    self._res[aid] = _LAPSED
                     self._remember(aid, now)
         tombs = self._tombs
         while tombs:
@@ -211,10 +219,7 @@ class MemoryState:
         return was_live
 
     def _tombstone(self, admission_id: str, scope: str, now: float) -> None:
-        res = self._res.get(admission_id)
-        if res is None:
-            res = self._res[admission_id] = _Res(scope, (), 0, None)
-        res.state = "done"
+        self._res[admission_id] = _DONE
         live = self._leases.get(scope)
         if live is not None:
             live.pop(admission_id, None)
