@@ -8,6 +8,7 @@ from decimal import Decimal
 from tests.api import seed
 from tests.api.conftest import Api
 from torouter.api.admin.catalog import redact_url
+from torouter.crypto import encrypt
 
 
 async def test_keys_are_masked_with_spend(api: Api) -> None:
@@ -52,7 +53,7 @@ async def test_channels_hide_credentials(api: Api) -> None:
         name="primary",
         group_id=gid,
         base_url="https://user:pw@api.example.com/v1",
-        proxy="http://u:p@proxy.local:3128",
+        proxy_enc=encrypt("http://u:p@proxy.local:3128", api.accounts.keyring),
     )
     r = await api.client.get("/api/admin/channels", headers=api.auth)
     assert r.status_code == 200
