@@ -82,7 +82,8 @@ def test_migrate_check_and_up(tmp_path: Path) -> None:
 
 
 def test_rotate_encryption_key(tmp_path: Path) -> None:
-    """R18.2: every secret re-encrypted under the new primary key; the old one can then go."""
+    """R18.2: every secret re-encrypted under the new primary key, the channel's egress proxy
+    (R9.1) included; the old one can then go."""
     import sqlite3
 
     from torouter import crypto
@@ -93,6 +94,7 @@ def test_rotate_encryption_key(tmp_path: Path) -> None:
         f'data_dir = "{tmp_path}/data"\n'
         "[[channels]]\n"
         'name = "c1"\nplatform = "openai"\ncredential = "sk-upstream-secret"\n'
+        'proxy = "http://alice:pr0xy-s3cret@10.0.0.5:3128"\n'
     )
     first = tmp_path / "a.toml"
     first.write_text(f'encryption_key = "{old}"\n' + body)
@@ -100,9 +102,11 @@ def test_rotate_encryption_key(tmp_path: Path) -> None:
     second = tmp_path / "b.toml"
     second.write_text(f'encryption_key = "{new},{old}"\n' + body)
     out = run_cli(tmp_path, "rotate-encryption-key", "--config", str(second))
-    assert out.returncode == 0 and "re-encrypted 1" in out.stdout, out.stderr
+    assert out.returncode == 0 and "re-encrypted 2" in out.stdout, out.stderr
     con = sqlite3.connect(tmp_path / "data" / "torouter.db")
-    token = con.execute("SELECT credential_enc FROM channels").fetchone()[0]
+    token, proxy = con.execute("SELECT credential_enc, proxy_enc FROM channels").fetchone()
     con.close()
-    assert "sk-upstream-secret" not in token
-    assert crypto.decrypt(token, crypto.Keyring.from_setting(new)) == "sk-upstream-secret"
+    assert "sk-upstream-secret" not in token and "pr0xy-s3cret" not in proxy
+    only_new = crypto.Keyring.from_setting(new)
+    assert crypto.decrypt(token, only_new) == "sk-upstream-secret"
+    assert crypto.decrypt(proxy, only_new) == "http://alice:pr0xy-s3cret@10.0.0.5:3128"
