@@ -1,5 +1,6 @@
 """`reencrypt_secrets` (R18.2, `torouter rotate-encryption-key`): every stored secret, channel
-egress proxies included (R9.1), ends under the primary key; a proxy in clear gets encrypted."""
+egress proxies (R9.1) and secret site settings included, ends under the primary key; a proxy
+in clear gets encrypted."""
 
 from __future__ import annotations
 
@@ -35,16 +36,20 @@ async def test_rotation_re_encrypts_credentials_proxies_and_settings(db: Databas
         await conn.execute(
             insert(t.settings_kv).values(key="payments.secret", value=encrypt("sk_live", old))
         )
+        # A secret site setting (site_config.py's shape) and a plain one, left alone.
+        smtp = {"enc": encrypt("smtp-pw", old)}
+        await conn.execute(insert(t.settings_kv).values(key="mail.smtp_password", value=smtp))
+        await conn.execute(insert(t.settings_kv).values(key="site.name", value="Acme"))
 
     async with db.begin() as conn:
-        assert await reencrypt_secrets(conn, both, ["payments.secret"]) == 5
+        assert await reencrypt_secrets(conn, both, ["payments.secret"]) == 6
     async with db.begin() as conn:
         assert await reencrypt_secrets(conn, both, ["payments.secret"]) == 0  # all current
 
     async with db.connect() as conn:
         rows = {r["name"]: r for r in (await conn.execute(select(t.channels))).mappings()}
         totp = await conn.scalar(select(t.users.c.totp_secret_enc))
-        stripe = await conn.scalar(select(t.settings_kv.c.value))
+        kv = dict((await conn.execute(select(t.settings_kv.c.key, t.settings_kv.c.value))).all())
     # The old key can go: everything reads under the new one alone.
     assert channels.channel_credential(rows["a"], new) == "sk-a"
     for name in ("a", "clear"):
@@ -52,7 +57,9 @@ async def test_rotation_re_encrypts_credentials_proxies_and_settings(db: Databas
         assert is_encrypted(stored) and "pr0xy-s3cret" not in stored
         assert channels.channel_proxy(rows[name], new) == PROXY
     assert rows["direct"]["proxy_enc"] is None
-    assert decrypt(totp, new) == "JBSW" and decrypt(str(stripe), new) == "sk_live"
+    assert decrypt(totp, new) == "JBSW" and decrypt(kv["payments.secret"], new) == "sk_live"
+    assert decrypt(kv["mail.smtp_password"]["enc"], new) == "smtp-pw"
+    assert kv["site.name"] == "Acme"
 
 
 async def test_rotation_stops_on_a_secret_no_key_reads(db: Database) -> None:

@@ -2,9 +2,10 @@
 
 Put a new key first in `encryption_key`, keep the old ones after it, run this, then drop the
 old ones: every secret the database holds must be readable under the keys that stay. The
-secrets are the channels' credentials and egress proxy URLs, the users' TOTP seeds, and the
-`settings` rows the caller names (the Stripe keys admins saved, R14.8). A proxy URL still in
-clear (migration 0005 ran without the key) is encrypted here as well.
+secrets are the channels' credentials and egress proxy URLs, the users' TOTP seeds, the
+`settings` rows the caller names (the Stripe keys admins saved, R14.8), and every `settings`
+row stored as `{"enc": …}` (the secret site settings admins saved, e.g. the SMTP password). A
+proxy URL still in clear (migration 0005 ran without the key) is encrypted here as well.
 """
 
 from __future__ import annotations
@@ -52,14 +53,16 @@ async def reencrypt_secrets(
             if fresh is not None:
                 await conn.execute(update(table).where(table.c.id == row_id).values({name: fresh}))
                 n += 1
-    if settings_keys:
-        kv = t.settings_kv
-        rows = await conn.execute(
-            select(kv.c.key, kv.c.value).where(kv.c.key.in_(list(settings_keys)))
-        )
-        for key, token in rows.all():
-            fresh = _fresh(str(token), keyring, False) if token else None
-            if fresh is not None:
-                await conn.execute(update(kv).where(kv.c.key == key).values(value=fresh))
-                n += 1
+    kv = t.settings_kv
+    named = set(settings_keys)
+    for key, value in (await conn.execute(select(kv.c.key, kv.c.value))).all():
+        new_value: str | dict[str, str] | None = None
+        if key in named and value:
+            new_value = _fresh(str(value), keyring, False)
+        elif isinstance(value, dict) and set(value) == {"enc"} and isinstance(value["enc"], str):
+            token = _fresh(value["enc"], keyring, False)
+            new_value = None if token is None else {"enc": token}
+        if new_value is not None:
+            await conn.execute(update(kv).where(kv.c.key == key).values(value=new_value))
+            n += 1
     return n
