@@ -81,8 +81,45 @@ def test_migrate_check_and_up(tmp_path: Path) -> None:
     assert run_cli(tmp_path, "migrate", "check", "--config", str(cfg)).returncode == 0
 
 
+async def test_migrate_up_encrypts_proxies_with_the_configured_key(tmp_path: Path) -> None:
+    """Migration 0005 through `torouter migrate up` (the PostgreSQL path; SQLite here): the
+    configuration's `encryption_key` encrypts the proxy URLs a 0004 database held in clear."""
+    import datetime as dt
+    import sqlite3
+
+    from sqlalchemy import insert, text
+
+    from torouter import crypto
+    from torouter.storage.db import Database
+    from torouter.storage.migrate import upgrade
+    from torouter.storage.tables import channels
+
+    key = crypto.generate_key()
+    (tmp_path / "data").mkdir()
+    url = "http://alice:pr0xy-s3cret@10.0.0.5:3128"
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'torouter.db'}")
+    try:
+        await upgrade(db, "0004")
+        async with db.begin() as conn:
+            row = {"name": "c", "platform": "openai", "created_at": dt.datetime.now(dt.UTC)}
+            await conn.execute(insert(channels).values(row))
+            await conn.execute(text("UPDATE channels SET proxy = :u"), {"u": url})
+    finally:
+        await db.dispose()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'data_dir = "{tmp_path}/data"\nencryption_key = "{key}"\n')
+    out = run_cli(tmp_path, "migrate", "up", "--config", str(cfg))
+    assert out.returncode == 0, out.stderr
+    con = sqlite3.connect(tmp_path / "data" / "torouter.db")
+    (stored,) = con.execute("SELECT proxy_enc FROM channels").fetchone()
+    con.close()
+    assert "pr0xy-s3cret" not in stored
+    assert crypto.decrypt(stored, crypto.Keyring.from_setting(key)) == url
+
+
 def test_rotate_encryption_key(tmp_path: Path) -> None:
-    """R18.2: every secret re-encrypted under the new primary key; the old one can then go."""
+    """R18.2: every secret re-encrypted under the new primary key, the channel's egress proxy
+    (R9.1) included; the old one can then go."""
     import sqlite3
 
     from torouter import crypto
@@ -93,6 +130,7 @@ def test_rotate_encryption_key(tmp_path: Path) -> None:
         f'data_dir = "{tmp_path}/data"\n'
         "[[channels]]\n"
         'name = "c1"\nplatform = "openai"\ncredential = "sk-upstream-secret"\n'
+        'proxy = "http://alice:pr0xy-s3cret@10.0.0.5:3128"\n'
     )
     first = tmp_path / "a.toml"
     first.write_text(f'encryption_key = "{old}"\n' + body)
@@ -100,9 +138,11 @@ def test_rotate_encryption_key(tmp_path: Path) -> None:
     second = tmp_path / "b.toml"
     second.write_text(f'encryption_key = "{new},{old}"\n' + body)
     out = run_cli(tmp_path, "rotate-encryption-key", "--config", str(second))
-    assert out.returncode == 0 and "re-encrypted 1" in out.stdout, out.stderr
+    assert out.returncode == 0 and "re-encrypted 2" in out.stdout, out.stderr
     con = sqlite3.connect(tmp_path / "data" / "torouter.db")
-    token = con.execute("SELECT credential_enc FROM channels").fetchone()[0]
+    token, proxy = con.execute("SELECT credential_enc, proxy_enc FROM channels").fetchone()
     con.close()
-    assert "sk-upstream-secret" not in token
-    assert crypto.decrypt(token, crypto.Keyring.from_setting(new)) == "sk-upstream-secret"
+    assert "sk-upstream-secret" not in token and "pr0xy-s3cret" not in proxy
+    only_new = crypto.Keyring.from_setting(new)
+    assert crypto.decrypt(token, only_new) == "sk-upstream-secret"
+    assert crypto.decrypt(proxy, only_new) == "http://alice:pr0xy-s3cret@10.0.0.5:3128"

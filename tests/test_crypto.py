@@ -13,9 +13,12 @@ from torouter.crypto import (
     Keyring,
     decrypt,
     encrypt,
+    existing_keyring,
     generate_key,
+    is_encrypted,
     keyring_for,
     load_or_create_key_file,
+    migration_keyring,
 )
 
 K1 = base64.b64encode(bytes(range(32))).decode()
@@ -115,3 +118,27 @@ def test_keyring_for_settings(tmp_path: Path, caplog: pytest.LogCaptureFixture) 
     assert keyring_for(Settings(data_dir=tmp_path)) == embedded
     with pytest.raises(CryptoError, match="PostgreSQL"):
         keyring_for(Settings(data_dir=tmp_path, database={"url": "postgresql+asyncpg://x@h/db"}))
+
+
+def test_is_encrypted_tells_ciphertext_from_a_url() -> None:
+    """The two forms a `channels.proxy_enc` value may take (migration 0005 without the key)."""
+    assert is_encrypted(encrypt("http://u:p@h:1", Keyring.from_setting(K1)))
+    for url in ("http://u:p@h:1", "socks5h://h:1080", "https://h", ""):
+        assert not is_encrypted(url)
+
+
+def test_the_migrations_keyring_generates_nothing(tmp_path: Path) -> None:
+    """Migrations use the key a deployment has; none yet (a fresh folder, a PostgreSQL
+    deployment without `encryption_key` set for this command) is None, not a new key file."""
+    assert migration_keyring(Settings(data_dir=tmp_path)) is None
+    assert not (tmp_path / KEY_FILE).exists()
+    pg = Settings(data_dir=tmp_path, database={"url": "postgresql+asyncpg://x@h/db"})
+    assert migration_keyring(pg) is None
+    embedded = keyring_for(Settings(data_dir=tmp_path))  # the key file now exists
+    assert migration_keyring(Settings(data_dir=tmp_path)) == embedded
+    assert migration_keyring(pg) is None  # PostgreSQL never reads a node's key file
+    explicit = Settings(data_dir=tmp_path, encryption_key=K1)
+    assert migration_keyring(explicit) == Keyring.from_setting(K1)
+    assert existing_keyring(None, None) is None
+    with pytest.raises(CryptoError):
+        existing_keyring("not-a-key", None)

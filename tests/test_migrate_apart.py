@@ -70,6 +70,38 @@ async def test_an_outdated_file_is_brought_to_head(tmp_path: Path) -> None:
     assert not needs_migration(s)  # a current file starts no child
 
 
+async def test_the_child_encrypts_proxies_with_the_deployment_key(tmp_path: Path) -> None:
+    """Migration 0005 in the child (R9.1 proxies at rest, R18.2): it gets `encryption_key`
+    on stdin and encrypts the proxy URLs a 0004 file held in clear."""
+    import datetime as dt
+    import sqlite3
+
+    from sqlalchemy import insert, text
+
+    from torouter.crypto import Keyring, decrypt, generate_key
+    from torouter.storage.tables import channels
+
+    key = generate_key()
+    s = settings(tmp_path, encryption_key=key)
+    s.data_dir.mkdir()
+    url = "http://alice:pr0xy-s3cret@10.0.0.5:3128"
+    db = Database(s.database_url)
+    try:
+        await upgrade(db, "0004")
+        async with db.begin() as conn:
+            now = dt.datetime.now(dt.UTC)
+            row = {"id": 1, "name": "c", "platform": "openai", "created_at": now}
+            await conn.execute(insert(channels).values(row))
+            await conn.execute(text("UPDATE channels SET proxy = :u"), {"u": url})
+    finally:
+        await db.dispose()
+    migrate_apart(s)
+    con = sqlite3.connect(s.data_dir / "torouter.db")
+    (stored,) = con.execute("SELECT proxy_enc FROM channels").fetchone()
+    con.close()
+    assert "pr0xy-s3cret" not in stored and decrypt(stored, Keyring.from_setting(key)) == url
+
+
 def test_what_needs_a_child(tmp_path: Path) -> None:
     assert needs_migration(settings(tmp_path))  # no file yet
     assert sqlite_revision(settings(tmp_path).database_url) is None

@@ -506,9 +506,10 @@ async def test_apply_creates_everything(db: Database, settings: Settings, keyrin
     assert "sk-oa-upstream" not in openai["credential_enc"]
     assert openai["options"] == {"responses_native": True, "extra_headers": {"x-team": "a"}}
     assert openai["model_mapping"] == {"gpt-5": "gpt-5-2026"}
-    assert openai["proxy"] is None
+    assert openai["proxy_enc"] is None
     anthropic = await one(db, tables.channels, name="anthropic-main")
-    assert anthropic["proxy"] == "socks5h://u:pw@10.0.0.5:1080"  # R9.1, from env:NAME
+    assert "u:pw@" not in anthropic["proxy_enc"]  # R9.1 from env:NAME, encrypted (R18.2)
+    assert decrypt(anthropic["proxy_enc"], keyring) == "socks5h://u:pw@10.0.0.5:1080"
 
     dev = await one(db, tables.users, email="dev@example.com")
     assert dev["balance_nusd"] == 25_100_000_000 and dev["state"] == "active"

@@ -258,7 +258,7 @@ class ToRouterApp:
                 await db.dispose()
                 raise
         try:
-            await prepare_schema(db)
+            await prepare_schema(db, keyring)
         except BaseException:
             if process_lock is not None:
                 await process_lock.release()

@@ -7,11 +7,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from torouter.config import ConfigError, Settings, env_warnings, load_settings
+
+if TYPE_CHECKING:
+    from torouter.crypto import Keyring
 
 __all__ = ["main"]
 
@@ -71,6 +74,18 @@ def _settings(config: str | None, **overrides: object) -> Settings:
     except Exception as exc:  # a TOML syntax error
         _die(f"{config or os.environ.get('TOROUTER_CONFIG')}: {exc}", 2)
     raise AssertionError
+
+
+def _migration_keyring(s: Settings) -> Keyring | None:
+    """The key migrations encrypt secrets with (`crypto.migration_keyring`); a bad
+    `encryption_key` ends the command with its reason, not a traceback."""
+    from torouter import crypto
+
+    try:
+        return crypto.migration_keyring(s)
+    except crypto.CryptoError as exc:
+        _die(str(exc), 2)
+        raise  # unreachable: _die exits
 
 
 def _deployment(config: str | None) -> Settings:
@@ -178,7 +193,7 @@ def migrate(
         db = Database(s.database_url)
         try:
             if action == "up":
-                await m.upgrade(db)
+                await m.upgrade(db, keyring=_migration_keyring(s))
                 print(f"database at revision {m.head_revision()}")
                 return 0
             if action == "check":
@@ -230,7 +245,7 @@ def apply(
         db = Database(s.database_url)
         try:
             if db.is_sqlite:
-                await m.upgrade(db)
+                await m.upgrade(db, keyring=_migration_keyring(s))
             report = await provisioning.apply(db, s, crypto.keyring_for(s))
             print(report.summary())
             await _notify(s, db)
@@ -265,7 +280,7 @@ def create_admin(
         db = Database(s.database_url)
         try:
             if db.is_sqlite:
-                await m.upgrade(db)
+                await m.upgrade(db, keyring=_migration_keyring(s))
             await repos.create_admin(db, email=email, password_hash=hash_password(password))
             await _notify(s, db)
         finally:
@@ -322,7 +337,7 @@ def create_admin_token(
         db = Database(s.database_url)
         try:
             if db.is_sqlite:
-                await m.upgrade(db)
+                await m.upgrade(db, keyring=_migration_keyring(s))
             user_id = None
             if email:
                 async with db.connect() as conn:
@@ -402,47 +417,23 @@ def rotate_encryption_key(config: ConfigOpt = None) -> None:
 
     Put the new key first and keep the old ones after it (comma-separated) until this ran.
     """
-    from sqlalchemy import select, update
-
     from torouter import crypto
-    from torouter.storage import tables as t
+    from torouter.billing.payments.config import PREFIX, SECRETS
     from torouter.storage.db import Database
+    from torouter.storage.rekey import reencrypt_secrets
 
     s = _deployment(config)
     keyring = crypto.keyring_for(s)
 
     async def run() -> int:
         db = Database(s.database_url)
-        n = 0
         try:
             async with db.begin() as conn:
-                for table, col in ((t.channels, "credential_enc"), (t.users, "totp_secret_enc")):
-                    column = table.c[col]
-                    rows = (await conn.execute(select(table.c.id, column))).all()
-                    for row_id, token in rows:
-                        if not token or keyring.key_id_of(token) == keyring.primary:
-                            continue
-                        fresh = crypto.encrypt(crypto.decrypt(token, keyring), keyring)
-                        await conn.execute(
-                            update(table).where(table.c.id == row_id).values({col: fresh})
-                        )
-                        n += 1
-                # Secrets admins saved in the settings table (the Stripe keys, R14.8).
-                from torouter.billing.payments.config import PREFIX, SECRETS
-
-                kv = t.settings_kv
-                names = [PREFIX + s for s in SECRETS]
-                for key, token in (
-                    await conn.execute(select(kv.c.key, kv.c.value).where(kv.c.key.in_(names)))
-                ).all():
-                    if not token or keyring.key_id_of(str(token)) == keyring.primary:
-                        continue
-                    fresh = crypto.encrypt(crypto.decrypt(str(token), keyring), keyring)
-                    await conn.execute(update(kv).where(kv.c.key == key).values(value=fresh))
-                    n += 1
+                # Channel credentials and proxies, TOTP seeds, and the Stripe keys admins
+                # saved in the settings table (R14.8).
+                return await reencrypt_secrets(conn, keyring, [PREFIX + k for k in SECRETS])
         finally:
             await db.dispose()
-        return n
 
     try:
         print(f"re-encrypted {asyncio.run(run())} secrets under the primary key")

@@ -36,9 +36,12 @@ __all__ = [
     "Keyring",
     "decrypt",
     "encrypt",
+    "existing_keyring",
     "generate_key",
+    "is_encrypted",
     "keyring_for",
     "load_or_create_key_file",
+    "migration_keyring",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,12 @@ def encrypt(plaintext: str, keyring: Keyring) -> str:
     return f"{_VERSION}:{kid}:{data}"
 
 
+def is_encrypted(value: str) -> bool:
+    """True for a value `encrypt` made (`v1:<key id>:…`), False for anything else, e.g. a URL
+    stored before its column was encrypted (a URL's scheme is never `v1`)."""
+    return value.startswith(f"{_VERSION}:")
+
+
 def decrypt(token: str, keyring: Keyring) -> str:
     kid, blob = _split(token)
     key = keyring.keys.get(kid)
@@ -171,3 +180,24 @@ def keyring_for(settings: Settings) -> Keyring:
             Path(settings.data_dir) / KEY_FILE,
         )
     return keyring
+
+
+def existing_keyring(encryption_key: str | None, key_dir: Path | None) -> Keyring | None:
+    """The keyring a deployment already has, generating nothing: `encryption_key`, else the
+    key file in `key_dir` (the SQLite default's data directory) when it exists, else None."""
+    if encryption_key:
+        return Keyring.from_setting(encryption_key)
+    path = Path(key_dir) / KEY_FILE if key_dir is not None else None
+    if path is not None and path.exists():
+        return Keyring.from_setting(path.read_text().strip())
+    return None
+
+
+def migration_keyring(settings: Settings) -> Keyring | None:
+    """The keyring migrations encrypt stored secrets with (0005, channel proxies).
+
+    None where there is no key yet: such a database holds no secret to encrypt, and
+    `migrate up` must not fail on a PostgreSQL deployment whose key is set elsewhere.
+    """
+    key_dir = Path(settings.data_dir) if settings.is_sqlite else None
+    return existing_keyring(settings.encryption_key, key_dir)

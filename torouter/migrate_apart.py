@@ -75,6 +75,8 @@ def migrate_apart(settings: Settings) -> None:
         "database_url": settings.database_url,
         "data_dir": str(settings.data_dir),
         "lock": not settings.redis.url,  # Redis-less servers hold the file lock (R1.5)
+        # For the migrations that encrypt stored secrets (0005); on stdin, never in argv.
+        "encryption_key": settings.encryption_key,
     }
     done = subprocess.run(
         [sys.executable, "-m", "torouter.migrate_apart"],
@@ -88,7 +90,10 @@ def migrate_apart(settings: Settings) -> None:
         raise StartupError(reason)
 
 
-async def _migrate(database_url: str, data_dir: Path, lock: bool) -> None:
+async def _migrate(
+    database_url: str, data_dir: Path, lock: bool, encryption_key: str | None = None
+) -> None:
+    from torouter.crypto import existing_keyring
     from torouter.private_files import private_folder
     from torouter.schema_gate import hold_process_lock, prepare_schema
     from torouter.storage.db import Database
@@ -99,7 +104,7 @@ async def _migrate(database_url: str, data_dir: Path, lock: bool) -> None:
     try:
         if lock:
             held = await hold_process_lock(db, data_dir)
-        await prepare_schema(db)
+        await prepare_schema(db, existing_keyring(encryption_key, data_dir))
     finally:
         if held is not None:
             await held.release()
@@ -110,7 +115,14 @@ def main() -> int:
     """The child: a JSON job on stdin; exit 0, or 1 with the reason on stdout."""
     job = json.loads(sys.stdin.read())
     try:
-        asyncio.run(_migrate(job["database_url"], Path(job["data_dir"]), bool(job["lock"])))
+        asyncio.run(
+            _migrate(
+                job["database_url"],
+                Path(job["data_dir"]),
+                bool(job["lock"]),
+                job.get("encryption_key"),
+            )
+        )
     except StartupError as exc:
         print(exc)
         return 1

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from torouter.storage.db import Database
 
 if TYPE_CHECKING:
+    from torouter.crypto import Keyring
     from torouter.storage.lock import ProcessLock
 
 __all__ = ["StartupError", "hold_process_lock", "prepare_schema"]
@@ -41,8 +42,10 @@ async def hold_process_lock(db: Database, data_dir: Path) -> ProcessLock:
     return lock
 
 
-async def prepare_schema(db: Database) -> None:
+async def prepare_schema(db: Database, keyring: Keyring | None = None) -> None:
     """SQLite migrates itself; PostgreSQL must have been migrated by `torouter migrate up`.
+
+    `keyring`: the deployment key, which the migrations that encrypt stored secrets use.
 
     Raises `StartupError` with the step to take: an empty database and an outdated one are
     told apart, and an unreachable one is named as such, never a traceback.
@@ -52,7 +55,7 @@ async def prepare_schema(db: Database) -> None:
     try:
         if db.is_sqlite:
             if not await migrate.is_current(db):  # alembic is loaded only to migrate
-                await migrate.upgrade(db)
+                await migrate.upgrade(db, keyring=keyring)
             return
         if await migrate.is_current(db):
             return

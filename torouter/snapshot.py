@@ -33,6 +33,7 @@ from torouter.records import (
 )
 from torouter.storage import tables as t
 from torouter.storage.db import Database
+from torouter.storage.repos.channels import stored_proxy
 
 __all__ = [
     "ChannelRec",
@@ -159,7 +160,7 @@ async def load_snapshot(db: Database, decrypt: Callable[[str], str]) -> Snapshot
                 endpoints=frozenset(r.endpoints) if r.endpoints else None,
                 auto_disable=r.auto_disable,
                 test_model=r.test_model,
-                proxy=r.proxy or None,
+                proxy=stored_proxy(r.proxy_enc, decrypt),  # decrypted here, once per load
             )
         routes: dict[tuple[int, str], list[ChannelRec]] = {}
         for r in await conn.execute(select(t.channel_groups)):

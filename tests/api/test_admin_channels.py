@@ -14,8 +14,10 @@ from tests.api import seed
 from tests.api.conftest import Api
 from tests.api.test_me_keys import assert_error
 from torouter.api import build_management_api
+from torouter.crypto import decrypt, is_encrypted
 from torouter.mock.testing import MockServer
 from torouter.routing.health import HealthBook
+from torouter.snapshot import SnapshotHolder
 from torouter.storage.tables import audit_log, channels, usage_logs
 from torouter.upstreams.http import UpstreamHttp
 
@@ -121,9 +123,9 @@ async def test_an_unknown_platform_is_refused_with_the_registry_list(api: Api) -
 
 
 async def test_a_proxy_is_checked_redacted_and_used(api: Api, mock: MockServer) -> None:
-    """R9.1 `proxy`: refused with the reason and without echoing the password; stored whole,
-    read as `***@host`; a redacted copy sent back is refused; the channel's upstream calls
-    (here the models comparison) go through it."""
+    """R9.1 `proxy`: refused with the reason and without echoing the password; stored whole and
+    encrypted (R18.2), read as `***@host`; a redacted copy sent back is refused; the channel's
+    upstream calls (here the models comparison) go through it."""
     from tests.upstreams.proxy_servers import HttpProxy
     from torouter.upstreams.egress import EgressTransports
 
@@ -131,7 +133,9 @@ async def test_a_proxy_is_checked_redacted_and_used(api: Api, mock: MockServer) 
     await proxy.start()
     egress = EgressTransports(UpstreamHttp())
     await egress.start()
-    deps = dataclasses.replace(api.deps, http=egress, health=HealthBook())
+    # The gateway's snapshot: it decrypts the proxy once, at load (the fixture's does not).
+    snapshot = SnapshotHolder(api.db, decrypt=lambda t: decrypt(t, api.accounts.keyring))
+    deps = dataclasses.replace(api.deps, http=egress, health=HealthBook(), snapshot=snapshot)
     app = build_management_api(deps)
     await seed.group(api.db)
     full = f"http://alice:pr0xy-s3cret@127.0.0.1:{proxy.port}"
@@ -161,9 +165,12 @@ async def test_a_proxy_is_checked_redacted_and_used(api: Api, mock: MockServer) 
             cid = r.json()["id"]
             assert r.json()["proxy"] == shown and "pr0xy-s3cret" not in r.text
             async with api.db.connect() as conn:
-                stored = await conn.scalar(select(channels.c.proxy).where(channels.c.id == cid))
-            assert stored == full
-            assert api.snapshot.current.channels[cid].proxy == full
+                stored = await conn.scalar(select(channels.c.proxy_enc).where(channels.c.id == cid))
+            assert (
+                is_encrypted(stored) and "pr0xy-s3cret" not in stored and "127.0.0.1" not in stored
+            )
+            assert decrypt(stored, api.accounts.keyring) == full
+            assert snapshot.current.channels[cid].proxy == full
             r = await client.get(f"/api/admin/channels/{cid}/models/diff")
             assert r.status_code == 200, r.text
             assert proxy.requests == [("GET", f"{mock.url}/v1/models")]
@@ -172,7 +179,7 @@ async def test_a_proxy_is_checked_redacted_and_used(api: Api, mock: MockServer) 
             assert "redacted" in r.json()["error"]["message"]
             r = await client.patch(f"/api/admin/channels/{cid}", json={"proxy": ""})
             assert r.status_code == 200 and r.json()["proxy"] is None
-            assert api.snapshot.current.channels[cid].proxy is None
+            assert snapshot.current.channels[cid].proxy is None
     finally:
         await egress.close()
         await proxy.stop()

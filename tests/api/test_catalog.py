@@ -8,6 +8,7 @@ from decimal import Decimal
 from tests.api import seed
 from tests.api.conftest import Api
 from torouter.api.admin.catalog import redact_url
+from torouter.crypto import Keyring, encrypt
 
 
 async def test_keys_are_masked_with_spend(api: Api) -> None:
@@ -52,7 +53,7 @@ async def test_channels_hide_credentials(api: Api) -> None:
         name="primary",
         group_id=gid,
         base_url="https://user:pw@api.example.com/v1",
-        proxy="http://u:p@proxy.local:3128",
+        proxy_enc=encrypt("http://u:p@proxy.local:3128", api.accounts.keyring),
     )
     r = await api.client.get("/api/admin/channels", headers=api.auth)
     assert r.status_code == 200
@@ -63,6 +64,27 @@ async def test_channels_hide_credentials(api: Api) -> None:
     assert ch["proxy"] == "http://***@proxy.local:3128"
     for secret in ("ENCRYPTED-CREDENTIAL", "credential_enc", "x-secret", "hidden", "pw@", "u:p"):
         assert secret not in r.text
+
+
+async def test_a_proxy_no_key_reads_shows_masked_not_an_error(api: Api) -> None:
+    """R18.2: a proxy encrypted under a key since dropped from `encryption_key` reads as `***`
+    in the list and the single read (never a 500, never ciphertext); a clear one left by a
+    key-less migration reads redacted like any other."""
+    gid = await seed.group(api.db)
+    lost = await seed.channel(
+        api.db,
+        name="lost",
+        group_id=gid,
+        proxy_enc=encrypt("http://u:p@proxy.local:3128", Keyring.generate()),
+    )
+    await seed.channel(api.db, name="clear", group_id=gid, proxy_enc="socks5h://u:p@10.0.0.5:1080")
+    r = await api.client.get("/api/admin/channels", headers=api.auth)
+    assert r.status_code == 200, r.text
+    shown = {c["name"]: c["proxy"] for c in r.json()["data"]}
+    assert shown == {"lost": "***", "clear": "socks5h://***@10.0.0.5:1080"}
+    one = await api.client.get(f"/api/admin/channels/{lost}", headers=api.auth)
+    assert one.status_code == 200 and one.json()["proxy"] == "***"
+    assert "v1:" not in r.text + one.text
 
 
 async def test_models_and_groups(api: Api) -> None:

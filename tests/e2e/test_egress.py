@@ -21,6 +21,7 @@ from tests.e2e.conftest import KEY
 from tests.e2e.harness import GatewayProcess
 from tests.e2e.test_openai_chat import usage_row
 from tests.upstreams.proxy_servers import HttpProxy, ProxyThread, SocksProxy, closed_port
+from torouter.crypto import is_encrypted
 
 OAI = {"Authorization": f"Bearer {KEY}"}
 SECRET = "pr0xy-s3cret"
@@ -150,6 +151,16 @@ def chain(s: Setup, r: httpx.Response) -> list[tuple[int, str]]:
     return [(a["channel_id"], a["class"]) for a in row["attempt_chain"]]
 
 
+def _stored_proxy(s: Setup, name: str) -> Any:
+    import sqlite3
+
+    con = sqlite3.connect(s.gw.workdir / "data" / "torouter.db")
+    try:
+        return con.execute("SELECT proxy_enc FROM channels WHERE name = ?", (name,)).fetchone()[0]
+    finally:
+        con.close()
+
+
 def _count(s: Setup, what: Any) -> Any:
     return s.loop.call(what)
 
@@ -222,6 +233,17 @@ def test_reads_redact_the_proxy_password(setup: Setup) -> None:
     assert SECRET not in one.text and SECRET not in listed.text
 
 
+def test_proxies_are_stored_encrypted(setup: Setup) -> None:
+    """R18.2: the database holds no proxy URL, only ciphertext (the calls above decrypted it
+    from there); a proxy edited through the API is stored the same way (next test)."""
+    names = ("c-http", "c-socks", "c-dead", "c-badauth", "c-direct", "c-fail-direct")
+    stored = {name: _stored_proxy(setup, name) for name in names}
+    assert stored["c-direct"] is None and stored["c-fail-direct"] is None
+    for name in ("c-http", "c-socks", "c-dead", "c-badauth"):
+        assert is_encrypted(stored[name]), name
+        assert SECRET not in stored[name] and "127.0.0.1" not in stored[name]
+
+
 def test_an_edit_swaps_the_proxy_on_the_next_request(setup: Setup) -> None:
     spare_http, spare_socks = setup.spare_http, setup.spare_socks
     with admin(setup.gw) as c:
@@ -245,6 +267,7 @@ def test_an_edit_swaps_the_proxy_on_the_next_request(setup: Setup) -> None:
             f"/api/admin/channels/{cid}", json={"proxy": f"socks5://127.0.0.1:{spare_socks.port}"}
         )
         assert r.status_code == 200, r.text
+        assert is_encrypted(_stored_proxy(setup, "c-swap"))  # an API edit is encrypted too
         assert call(setup.gw, "m-swap").status_code == 200
         assert _count(setup, lambda: len(spare_socks.targets)) == 1
         assert _count(setup, lambda: len(spare_http.requests)) == 1  # the old one: no more

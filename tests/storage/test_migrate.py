@@ -32,4 +32,4 @@ async def test_schema_diff_sees_drift(db: Database) -> None:
 
 
 def test_one_head() -> None:
-    assert migrate.head_revision() == "0004"
+    assert migrate.head_revision() == "0005"

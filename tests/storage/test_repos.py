@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from torouter.access.keys import hash_key, new_key
 from torouter.accounts.passwords import hash_password, verify_password
-from torouter.crypto import Keyring
+from torouter.crypto import CryptoError, Keyring, decrypt, encrypt, is_encrypted
 from torouter.storage.db import Database
 from torouter.storage.repos import apikeys, channels, groups, models, plans, users
 
@@ -94,6 +94,38 @@ async def test_channels_store_the_credential_encrypted(db: Database) -> None:
     with pytest.raises(TypeError):
         async with db.begin() as conn:
             await channels.create_channel(conn, name="d", platform="openai", keyring=ring, nope=1)
+
+
+async def test_channels_store_the_proxy_encrypted(db: Database) -> None:
+    """R9.1 `proxy` at rest (R18.2): never the clear URL in the column; blank is no proxy."""
+    ring = Keyring.generate()
+    url = "socks5h://alice:pr0xy-s3cret@10.0.0.5:1080"
+    async with db.begin() as conn:
+        await channels.create_channel(conn, name="p", platform="openai", keyring=ring, proxy=url)
+        await channels.create_channel(conn, name="none", platform="openai", keyring=ring, proxy="")
+        row = await channels.get_channel_by_name(conn, name="p")
+        bare = await channels.get_channel_by_name(conn, name="none")
+    assert row is not None and bare is not None
+    assert is_encrypted(row["proxy_enc"])
+    assert "pr0xy-s3cret" not in row["proxy_enc"] and "10.0.0.5" not in row["proxy_enc"]
+    assert channels.channel_proxy(row, ring) == url
+    assert bare["proxy_enc"] is None and channels.channel_proxy(bare, ring) is None
+    with pytest.raises(CryptoError):  # another deployment's key: never silently "no proxy"
+        channels.channel_proxy(row, Keyring.generate())
+
+
+def test_stored_proxy_reads_both_forms() -> None:
+    """A URL left in clear by a key-less migration still reads; ciphertext is decrypted."""
+    ring = Keyring.generate()
+    url = "http://u:p@proxy.local:3128"
+
+    def dec(token: str) -> str:
+        return decrypt(token, ring)
+
+    assert channels.stored_proxy(encrypt(url, ring), dec) == url
+    assert channels.stored_proxy(url, dec) == url
+    assert channels.stored_proxy(None, dec) is None and channels.stored_proxy("", dec) is None
+    assert channels.encrypt_proxy(None, ring) is None and channels.encrypt_proxy("", ring) is None
 
 
 async def test_keys(db: Database) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.access.keys import mask_key
 from torouter.accounts.passwords import hash_password, verify_password
-from torouter.crypto import CryptoError, Keyring, decrypt, encrypt
+from torouter.crypto import CryptoError, Keyring, decrypt, encrypt, is_encrypted
 from torouter.provisioning.entries import (
     ChannelEntry,
     GroupEntry,
@@ -45,7 +45,7 @@ from torouter.provisioning.validate import (
 )
 from torouter.storage.repos._common import Action, now, select_one, sync_row
 from torouter.storage.repos.apikeys import HASH_ONLY_MASK
-from torouter.storage.repos.channels import set_channel_groups
+from torouter.storage.repos.channels import channel_proxy, encrypt_proxy, set_channel_groups
 from torouter.storage.repos.groups import set_group_models
 from torouter.storage.repos.ledger import add_ledger_entry
 from torouter.storage.repos.models import price_columns
@@ -208,6 +208,20 @@ class _Writer:
         except CryptoError:
             return False  # unreadable under the current keys: write it afresh
 
+    def _same_proxy(self, row: RowMapping | None, proxy: str | None) -> bool:
+        """True when the row already stores this proxy encrypted: a fresh nonce on every apply
+        would report the channel as updated each time. One left in clear by a key-less
+        migration (R18.2) is not the same: it is written afresh, encrypted."""
+        if row is None:
+            return False
+        stored = row["proxy_enc"]
+        if not stored or not proxy:
+            return not stored and not proxy
+        try:
+            return is_encrypted(stored) and channel_proxy(row, self.keyring) == proxy
+        except CryptoError:
+            return False  # unreadable under the current keys: write it afresh
+
     async def channel(self, c: ChannelEntry, group_ids: dict[str, int]) -> None:
         row = await select_one(self.conn, channels, {"name": c.name})
         values: dict[str, Any] = {
@@ -220,7 +234,6 @@ class _Writer:
             "connect_timeout": c.connect_timeout,
             "first_byte_timeout": c.first_byte_timeout,
             "stream_idle_timeout": c.stream_idle_timeout,
-            "proxy": c.proxy,
             "auto_disable": c.auto_disable,
             "test_model": c.test_model,
             "endpoints": c.endpoints,
@@ -230,6 +243,8 @@ class _Writer:
         }
         if not (c.status == "enabled" and row is not None and row["status"] == "auto_disabled"):
             values["status"] = c.status
+        if not self._same_proxy(row, c.proxy):
+            values["proxy_enc"] = encrypt_proxy(c.proxy, self.keyring)  # R9.1, encrypted
         if not self._same_credential(row, c.credential):
             values["credential_enc"] = (
                 None if c.credential is None else encrypt(c.credential, self.keyring)

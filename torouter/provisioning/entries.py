@@ -266,7 +266,8 @@ class ChannelEntry(_Entry):
         repr=False,
         description="egress proxy for every call to this channel's upstream: "
         "`http://`, `https://`, `socks5://` or `socks5h://` (names resolved by the proxy), "
-        "`[user:password@]host[:port]`; `env:NAME` keeps the password out of the file.",
+        "`[user:password@]host[:port]`; `env:NAME` keeps the password out of the file. "
+        "Stored encrypted in the database, like the credential.",
     )
     auto_disable: bool = True
     status: Literal["enabled", "disabled"] = "enabled"

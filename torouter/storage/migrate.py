@@ -21,7 +21,16 @@ from torouter.storage.db import Database
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["current_revision", "head_revision", "is_current", "schema_diff", "upgrade"]
+    from torouter.crypto import Keyring
+
+__all__ = [
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "is_current",
+    "schema_diff",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -29,12 +38,15 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATE_LOCK = 0x746F726D69677261
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, keyring: Keyring | None = None) -> Config:
+    """`keyring`: the deployment key, for the revisions that encrypt or decrypt stored values
+    (0005, channel proxies); they say what they do without it."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
+    cfg.attributes["keyring"] = keyring
     return cfg
 
 
@@ -59,15 +71,33 @@ def head_revision() -> str:
     return heads.pop()
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
-    """Migrate the database to `revision` (the newest by default); a no-op when current."""
+async def upgrade(db: Database, revision: str = "head", keyring: Keyring | None = None) -> None:
+    """Migrate the database to `revision` (the newest by default); a no-op when current.
+
+    Pass the deployment's `keyring` whenever there is one: without it 0005 leaves existing
+    channel proxies unencrypted (the loaders accept both forms)."""
 
     def run(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATE_LOCK})
         from alembic import command
 
-        command.upgrade(alembic_config(conn), revision)
+        command.upgrade(alembic_config(conn, keyring), revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def downgrade(db: Database, revision: str, keyring: Keyring | None = None) -> None:
+    """Migrate the database back to `revision` (operators' escape hatch and the migration
+    tests); below 0005 it needs the `keyring` that encrypted the channel proxies."""
+
+    def run(conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATE_LOCK})
+        from alembic import command
+
+        command.downgrade(alembic_config(conn, keyring), revision)
 
     async with db.engine.begin() as conn:
         await conn.run_sync(run)

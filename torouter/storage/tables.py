@@ -187,7 +187,7 @@ channels = Table(
     Column("connect_timeout", Float, nullable=False, default=10.0),
     Column("first_byte_timeout", Float, nullable=False, default=300.0),
     Column("stream_idle_timeout", Float, nullable=False, default=300.0),
-    Column("proxy", String(500)),
+    Column("proxy_enc", Text),  # R9.1 egress proxy URL, encrypted like the credential (R18.2)
     Column("auto_disable", Boolean, nullable=False, default=True),
     Column("status", String(14), nullable=False, default="enabled"),
     Column("status_reason", Text),

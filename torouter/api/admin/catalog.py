@@ -7,7 +7,7 @@ Groups and models have their own modules (`groups.py`, `models.py`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Query
@@ -17,9 +17,11 @@ from torouter.api.catalog_reads import links as catalog_links
 from torouter.api.deps import Deps
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, Timestamp
+from torouter.crypto import CryptoError, Keyring
+from torouter.storage.repos.channels import channel_proxy
 from torouter.storage.tables import channel_groups, channels
 
-__all__ = ["ChannelRead", "redact_url", "router"]
+__all__ = ["ChannelRead", "keyring_of", "redact_url", "redacted_proxy", "router"]
 
 router = APIRouter(tags=["catalog"])
 
@@ -33,6 +35,28 @@ def redact_url(url: str | None) -> str | None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def keyring_of(deps: Any) -> Keyring:
+    """The deployment's keyring: the accounts service's, else the settings' (R18.2)."""
+    if deps.accounts is not None:
+        keyring: Keyring = deps.accounts.keyring
+        return keyring
+    from torouter.crypto import keyring_for
+
+    return keyring_for(deps.settings)
+
+
+def redacted_proxy(row: Any, keyring: Keyring) -> str | None:
+    """A channel row's egress proxy as reads show it: decrypted, then without `user:password`.
+
+    One the current keys cannot decrypt (its key was dropped from `encryption_key`) shows as
+    `***`: a read never fails on it, and a console form sent back unchanged keeps it.
+    """
+    try:
+        return redact_url(channel_proxy(row, keyring))
+    except CryptoError:
+        return "***"
 
 
 class ChannelRead(ApiModel):
@@ -73,6 +97,7 @@ async def list_channels(
     for column, value in (("platform", platform), ("status", status)):
         if value is not None:
             stmt = stmt.where(channels.c[column] == value)
+    keyring = keyring_of(deps)
     async with deps.db.connect() as conn:
         page = await fetch_page(conn, stmt, paging, dict)
         ids = [r["id"] for r in page.data]
@@ -83,7 +108,7 @@ async def list_channels(
         ChannelRead.from_row(
             r,
             base_url=redact_url(r["base_url"]),
-            proxy=redact_url(r["proxy"]),
+            proxy=redacted_proxy(r, keyring),
             has_credential=r["credential_enc"] is not None,
             group_ids=links[r["id"]],
         )

@@ -16,14 +16,14 @@ from fastapi import APIRouter, Response
 from pydantic import Field, field_validator
 from sqlalchemy import delete, select, update
 
-from torouter.api.admin.catalog import ChannelRead, redact_url
+from torouter.api.admin.catalog import ChannelRead, keyring_of, redact_url, redacted_proxy
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.changes import publish
 from torouter.api.deps import Deps
 from torouter.api.fields import Count, Id, NotNull
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel
-from torouter.crypto import encrypt
+from torouter.crypto import Keyring, encrypt
 from torouter.errors import error
 from torouter.platforms.names import PlatformName
 from torouter.platforms.registry import spec_for
@@ -33,7 +33,7 @@ from torouter.routing.upstream_models import (
     fetch_upstream_models,
     upstream_ids,
 )
-from torouter.storage.repos.channels import create_channel, set_channel_groups
+from torouter.storage.repos.channels import create_channel, encrypt_proxy, set_channel_groups
 from torouter.storage.tables import channel_groups, channels, groups
 from torouter.upstreams.proxy_url import valid_proxy
 from torouter.usage.test_rows import record_test
@@ -124,7 +124,7 @@ async def _group_ids(conn: Any, names: list[str]) -> list[int]:
     return [rows[n] for n in names]
 
 
-async def _read(conn: Any, channel_id: int) -> ChannelRead:
+async def _read(conn: Any, channel_id: int, keyring: Keyring) -> ChannelRead:
     row = (
         (await conn.execute(select(channels).where(channels.c.id == channel_id))).mappings().first()
     )
@@ -138,18 +138,13 @@ async def _read(conn: Any, channel_id: int) -> ChannelRead:
     return ChannelRead.from_row(
         row,
         base_url=redact_url(row["base_url"]),
-        proxy=redact_url(row["proxy"]),
+        proxy=redacted_proxy(row, keyring),
         has_credential=row["credential_enc"] is not None,
         group_ids=sorted(gids),
     )
 
 
-def _keyring(deps: Any) -> Any:
-    if deps.accounts is not None:
-        return deps.accounts.keyring
-    from torouter.crypto import keyring_for
-
-    return keyring_for(deps.settings)
+_keyring = keyring_of
 
 
 @router.post(
@@ -183,7 +178,7 @@ async def create(body: ChannelCreate, deps: Deps, principal: Admin) -> ChannelRe
         await record_audit(
             conn, actor=principal.actor, action="channel.create", target=f"channel:{cid}"
         )
-        out = await _read(conn, cid)
+        out = await _read(conn, cid, _keyring(deps))
     await publish(deps)
     return out
 
@@ -215,6 +210,8 @@ async def edit(channel_id: Id, body: ChannelUpdate, deps: Deps, principal: Admin
             if (await conn.execute(taken)).first():
                 raise error("CONFLICT", f"a channel named {sent['name']!r} exists")
             values["name"] = sent["name"]
+        if "proxy" in values:  # R9.1: stored encrypted, like the credential (R18.2)
+            values["proxy_enc"] = encrypt_proxy(values.pop("proxy"), _keyring(deps))
         if "credential" in sent:
             cred = sent["credential"]
             values["credential_enc"] = encrypt(cred, _keyring(deps)) if cred else None
@@ -238,7 +235,7 @@ async def edit(channel_id: Id, body: ChannelUpdate, deps: Deps, principal: Admin
             target=f"channel:{channel_id}",
             detail={"fields": changed},
         )
-        out = await _read(conn, channel_id)
+        out = await _read(conn, channel_id, _keyring(deps))
     await publish(deps)
     return out
 
@@ -277,7 +274,7 @@ async def _set_status(deps: Any, channel_id: int, status: str, actor: str) -> Ch
             target=f"channel:{channel_id}",
             detail={"status": {"from": before, "to": status}},
         )
-        out = await _read(conn, channel_id)
+        out = await _read(conn, channel_id, _keyring(deps))
     if deps.health is not None and status == "enabled":
         deps.health.enable(channel_id)
     await publish(deps)
@@ -359,7 +356,7 @@ async def health_one(channel_id: Id, deps: Deps, principal: Admin) -> dict[str, 
 @router.get("/{channel_id}", response_model=ChannelRead, summary="Get a channel")
 async def get_channel(channel_id: Id, deps: Deps) -> ChannelRead:
     async with deps.db.connect() as conn:
-        return await _read(conn, channel_id)
+        return await _read(conn, channel_id, _keyring(deps))
 
 
 class ModelDiffRead(ApiModel):

@@ -1,15 +1,16 @@
-"""Channels (R9.1): one upstream account each; the credential is stored encrypted (R18.2)."""
+"""Channels (R9.1): one upstream account each; the credential and the egress proxy URL (which
+may carry the proxy account's password) are stored encrypted (R18.2)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from torouter.crypto import Keyring, decrypt, encrypt
+from torouter.crypto import Keyring, decrypt, encrypt, is_encrypted
 from torouter.platforms.registry import PLATFORM_NAMES
 from torouter.storage.repos._common import insert_row, now, select_one
 from torouter.storage.tables import channel_groups, channels
@@ -18,11 +19,14 @@ __all__ = [
     "PLATFORMS",
     "channel_credential",
     "channel_group_ids",
+    "channel_proxy",
     "create_channel",
+    "encrypt_proxy",
     "get_channel",
     "get_channel_by_name",
     "set_channel_groups",
     "set_channel_status",
+    "stored_proxy",
 ]
 
 PLATFORMS = PLATFORM_NAMES  # the registry's platforms, in display order
@@ -44,9 +48,11 @@ async def create_channel(
     status: str = "enabled",
     options: Mapping[str, Any] | None = None,
     managed: bool = False,
+    proxy: str | None = None,
     **fields: Any,
 ) -> int:
-    """`fields`: the other columns of `channels` (timeouts, proxy, test_model, endpoints…)."""
+    """`proxy`: the egress proxy URL in clear (stored encrypted); `fields`: the other columns of
+    `channels` (timeouts, test_model, endpoints…)."""
     unknown = set(fields) - set(channels.c.keys())
     if unknown:
         raise TypeError(f"unknown channel fields {sorted(unknown)}")
@@ -59,6 +65,7 @@ async def create_channel(
             "platform": platform,
             "base_url": base_url,
             "credential_enc": encrypt(credential, keyring) if credential is not None else None,
+            "proxy_enc": encrypt_proxy(proxy, keyring),
             "models": list(models),
             "model_mapping": dict(model_mapping or {}),
             "priority": priority,
@@ -77,6 +84,29 @@ def channel_credential(row: Mapping[str, Any], keyring: Keyring) -> str | None:
     """The plaintext credential of a channel row (for the upstream adapter only)."""
     enc = row["credential_enc"]
     return None if enc is None else decrypt(enc, keyring)
+
+
+def encrypt_proxy(url: str | None, keyring: Keyring) -> str | None:
+    """The `proxy_enc` value of a proxy URL: encrypted, None for no proxy (blank included)."""
+    return encrypt(url, keyring) if url else None
+
+
+def stored_proxy(value: str | None, decrypt: Callable[[str], str]) -> str | None:
+    """The clear proxy URL of a `proxy_enc` value, None for none.
+
+    Accepts both stored forms: ciphertext, and a URL a key-less run of migration 0005 left
+    unencrypted (a URL's scheme is never the ciphertext's `v1:`); `rotate-encryption-key` and
+    the next save encrypt those. An undecryptable value raises `CryptoError`, as a credential
+    does: a channel must never silently lose its proxy and call its upstream directly.
+    """
+    if not value:
+        return None
+    return decrypt(value) if is_encrypted(value) else value
+
+
+def channel_proxy(row: Mapping[str, Any], keyring: Keyring) -> str | None:
+    """The clear egress proxy URL of a channel row (for the transports and redacted reads)."""
+    return stored_proxy(row["proxy_enc"], lambda token: decrypt(token, keyring))
 
 
 async def get_channel(conn: AsyncConnection, *, channel_id: int) -> RowMapping | None:
