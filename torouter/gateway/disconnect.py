@@ -56,8 +56,8 @@ class ClientWatch:
 
     def __init__(self, receive: Receive, grace_s: float = GRACE_S) -> None:
         self._receive = receive
-        self._task = asyncio.current_task()
         self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task(self._loop)  # given the loop: no second lookup
         self._watcher: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = self._loop.call_later(grace_s, self._start)
         self._armed = False
