@@ -184,3 +184,20 @@ def test_serial_percentiles_are_nearest_rank_in_microseconds() -> None:
     assert pct["min"] == 1 and pct["max"] == 1000 and pct["mean"] == 500.5
     assert pct["p50"] == 500 and pct["p99"] == 990 and pct["p99.9"] == 999
     assert percentiles([]) == {}
+
+
+def test_strace_counts_are_read_per_call(tmp_path: Path) -> None:
+    """bench/syscalls.py reads `strace -c`'s table (errors column present or not)."""
+    from bench.syscalls import _counts
+
+    report = tmp_path / "strace.txt"
+    report.write_text(
+        "% time     seconds  usecs/call     calls    errors syscall\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        " 66.77    1.251881          64     19362      2249 futex\n"
+        "  5.50    0.103146           6     15254         4 write\n"
+        "  1.22    0.022839           2      7695           read\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        "100.00    1.874879          29     42311      2253 total\n"
+    )
+    assert _counts(report) == {"futex": 19362, "write": 15254, "read": 7695}

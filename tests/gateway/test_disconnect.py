@@ -76,3 +76,43 @@ async def test_the_end_of_the_answer_is_no_disconnect() -> None:
     client.left.set()  # the server reports a complete response as a disconnect too
     await asyncio.sleep(0)
     assert not watch.gone
+
+
+async def test_a_window_deadline_cancels_the_wait_and_says_so() -> None:
+    """R9.3: the first-byte deadline of an attempt is the window's (no `asyncio.timeout`)."""
+    client = Client()
+    watch = ClientWatch(client.receive, grace_s=60)
+    upstream = asyncio.Event()  # a hung upstream
+    with pytest.raises(asyncio.CancelledError):
+        with watch.waiting(0.01):
+            await upstream.wait()
+    assert watch.expired and not watch.gone
+    assert watch.swallow()
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    with watch.waiting():  # the next window starts afresh
+        assert not watch.expired
+    watch.close()
+
+
+async def test_a_window_left_in_time_leaves_no_deadline_behind() -> None:
+    client = Client()
+    watch = ClientWatch(client.receive, grace_s=60)
+    with watch.waiting(0.01):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)  # past the deadline, outside the window: nothing happens
+    assert not watch.expired and not watch.swallow()
+    watch.close()
+
+
+async def test_a_disconnect_after_the_deadline_cancels_once() -> None:
+    client = Client()
+    watch = ClientWatch(client.receive, grace_s=0)
+    await eventually(lambda: client.calls == 1, within=10, what="the watch")
+    with pytest.raises(asyncio.CancelledError):
+        with watch.waiting(0.01):
+            await asyncio.sleep(60)  # the deadline cancels this wait
+    client.left.set()  # and the client leaves before the relay has handled it
+    await eventually(lambda: watch.gone, within=10, what="the disconnect")
+    assert watch.expired and watch.swallow()
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    watch.close()

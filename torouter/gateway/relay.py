@@ -250,26 +250,29 @@ class Relay:
         resp: UpstreamResponse | None = None
         first = b""
         try:
-            with watch.waiting():
-                async with asyncio.timeout(ch.first_byte_timeout):
-                    transport = self._transport if ch.proxy is None else self._egress(ch)
-                    resp = await transport.send(
-                        "POST",
-                        ex.url,
-                        body=ex.body,
-                        headers=ex.headers,
-                        connect_s=ch.connect_timeout,
-                        read_s=ch.stream_idle_timeout,
-                    )
-                    if ex.stream and 200 <= resp.status < 300:
-                        first = await resp.read_chunk()
-                        if not first:
-                            raise _EmptyStream
+            with watch.waiting(ch.first_byte_timeout):  # the first-byte deadline (R9.3)
+                transport = self._transport if ch.proxy is None else self._egress(ch)
+                resp = await transport.send(
+                    "POST",
+                    ex.url,
+                    body=ex.body,
+                    headers=ex.headers,
+                    connect_s=ch.connect_timeout,
+                    read_s=ch.stream_idle_timeout,
+                )
+                if ex.stream and 200 <= resp.status < 300:
+                    first = await resp.read_chunk()
+                    if not first:
+                        raise _EmptyStream
         except asyncio.CancelledError:
             if not watch.swallow():
                 raise
-            raise self._abandoned(ctx, ch, t0, resp) from None
-        except (TimeoutError, UpstreamTimeout) as exc:  # the first-byte deadline, or a phase's
+            if watch.gone or not watch.expired:
+                raise self._abandoned(ctx, ch, t0, resp) from None
+            late = TimeoutError()  # the first-byte deadline passed
+            self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp, cause=late)
+            raise _Failover(Outcome.TIMEOUT) from late
+        except (TimeoutError, UpstreamTimeout) as exc:  # a phase's own timeout (connect, read)
             self._fail(ctx, ch, t0, 0, Outcome.TIMEOUT, resp, cause=exc)
             raise _Failover(Outcome.TIMEOUT) from exc
         except (UpstreamFailure, _EmptyStream) as exc:
