@@ -86,7 +86,7 @@ async def owned_key(conn: AsyncConnection, key_id: int, principal: Principal) ->
         api_keys.c.user_id == principal.user_id,
         api_keys.c.deleted_at.is_(None),
     )
-    row = (await conn.execute(stmt)).mappings().first()
+    row: RowMapping | None = (await conn.execute(stmt)).mappings().first()
     if row is None:
         raise error("E19", "API key not found")
     return row

@@ -26,14 +26,14 @@ from torouter.api.key_schemas import (
     KeyUpdate,
 )
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ErrorEnvelope
+from torouter.api.schemas import ErrorEnvelope, Responses
 from torouter.errors import error
 from torouter.storage.tables import api_keys
 
 __all__ = ["KeyRead", "router"]
 
 router = APIRouter(tags=["keys"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
 def _audit_detail(columns: dict[str, Any]) -> dict[str, Any]:

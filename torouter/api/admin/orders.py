@@ -75,7 +75,9 @@ async def list_orders(
     if start is not None or end is not None:  # days of the deployment's timezone
         if start is not None and end is not None and end < start:
             raise error("E16", "end: must not be before start", param="end")
-        days = DayRange.of(start or end, end or start, deployment_zone(deps))  # type: ignore[arg-type]
+        first, last = start or end, end or start
+        assert first is not None and last is not None  # one end is set: it bounds both
+        days = DayRange.of(first, last, deployment_zone(deps))
         if start is not None:
             stmt = stmt.where(orders.c.created_at >= days.since)
         if end is not None:

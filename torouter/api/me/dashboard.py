@@ -156,14 +156,16 @@ async def _keys(deps: ApiDeps, conn: AsyncConnection, user_id: int, at: float) -
             for name, w in st["windows"].items()
         ]
         out.append(
-            KeyUseRead(
-                id=rec.id,
-                name=rec.name,
-                status=rec.status,
-                quota_nusd=rec.limits.quota_nusd or None,
-                spend_nusd=st["spend_nusd"],
-                budgets=budgets,
-                windows=windows,
+            KeyUseRead.model_validate(
+                {
+                    "id": rec.id,
+                    "name": rec.name,
+                    "status": rec.status,
+                    "quota_nusd": rec.limits.quota_nusd or None,
+                    "spend_nusd": st["spend_nusd"],
+                    "budgets": budgets,
+                    "windows": windows,
+                }
             )
         )
     return out
@@ -240,8 +242,12 @@ async def get_dashboard(deps: Deps, principal: SessionUser) -> DashboardRead:
     runway = rw.runway(balance, burn)
     top = [m for m in summary_read(found).models if m.cost_nusd > 0][:TOP_MODELS]
     fields: dict[str, Any] = {
-        "balance": BalanceRead(
-            balance_nusd=balance, reserved_nusd=reserved, available_nusd=balance - reserved
+        "balance": BalanceRead.model_validate(
+            {
+                "balance_nusd": balance,
+                "reserved_nusd": reserved,
+                "available_nusd": balance - reserved,
+            }
         ),
         "runway": RunwayRead.model_validate(
             {

@@ -17,13 +17,13 @@ from torouter.api.deps import Deps
 from torouter.api.fields import Id
 from torouter.api.key_schemas import KeyCreate, KeyCreated, KeyDetail, KeyRead, KeyUpdate
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ErrorEnvelope
+from torouter.api.schemas import ErrorEnvelope, Responses
 from torouter.storage.tables import api_keys
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["me"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
 @router.post(

@@ -113,7 +113,11 @@ async def save_signup_or_display(request: Request, v: Visitor) -> Response:
             part["cny_rate"] = form.get("display.cny_rate", "").strip() or None
         body["display"] = part
     errors = FormErrors(v.t)
-    known = (f"{section}.enabled", f"{section}.allowed_domains", f"{section}.public_pricing")
+    known: tuple[str, ...] = (
+        f"{section}.enabled",
+        f"{section}.allowed_domains",
+        f"{section}.public_pricing",
+    )
     known += (f"{section}.cny_rate",)
 
     async def save() -> Any:
