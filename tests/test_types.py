@@ -1,7 +1,7 @@
 """mypy, strict, on the packages typed so far (issue 13, item 6).
 
 The strict set is issue 13's (protocols/, access/, routing/, billing/, state/, gateway/, usage/)
-and the leaves they read, then the management API (api/) and the console (console/). The rest
+and the leaves they read, then the management API (api/), the console (console/) and accounts/. The rest
 of the package is followed for its types but not reported
 (`follow_imports = "silent"` in pyproject.toml). The incremental cache lives in the run
 directory, so a rerun takes seconds.
@@ -29,6 +29,7 @@ STRICT = (
     "usage",
     "api",
     "console",
+    "accounts",
 )
 
 
