@@ -1,10 +1,10 @@
 """mypy, strict, on the packages typed so far (issue 13, item 6).
 
 The strict set is issue 13's (protocols/, access/, routing/, billing/, state/, gateway/, usage/)
-and the leaves they read, then the management API (api/), the console (console/) and accounts/. The rest
-of the package is followed for its types but not reported
-(`follow_imports = "silent"` in pyproject.toml). The incremental cache lives in the run
-directory, so a rerun takes seconds.
+and the leaves they read, then the management API (api/), the console (console/), accounts/,
+provisioning/, jobs/, operations/ and the payments wiring. The rest of the package is followed
+for its types but not reported (`follow_imports = "silent"` in pyproject.toml). The incremental
+cache lives in the run directory, so a rerun takes seconds.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ STRICT = (
     "api",
     "console",
     "accounts",
+    "provisioning",
+    "jobs",
+    "operations",
+    "app_payments",
 )
 
 
