@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
@@ -37,7 +37,7 @@ router = APIRouter(tags=["orders"])
 _ERR = ORDER_ERRORS
 
 
-def _select() -> Any:
+def _select() -> Select[Any]:
     return select(orders, users.c.email.label("user_email")).join(
         users, users.c.id == orders.c.user_id
     )

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from torouter.accounts.live_mailer import LiveMailer
 from torouter.accounts.mailer import Mail
 from torouter.api.admin import settings as api
-from torouter.api.admin.settings import SettingsUpdate
+from torouter.api.admin.settings import SettingsRead, SettingsUpdate
 from torouter.api.audit import record_audit
 from torouter.console.admin import settings_payments
 from torouter.console.admin.common import attempt, deps
@@ -120,7 +120,7 @@ async def save_signup_or_display(request: Request, v: Visitor) -> Response:
     )
     known += (f"{section}.cny_rate",)
 
-    async def save() -> Any:
+    async def save() -> SettingsRead:
         return await api.patch_settings(d.api, v.principal, SettingsUpdate.model_validate(body))
 
     if await attempt(errors, known, save) is None:
