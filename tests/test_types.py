@@ -2,9 +2,10 @@
 
 The strict set is issue 13's (protocols/, access/, routing/, billing/, state/, gateway/, usage/)
 and the leaves they read, then the management API (api/), the console (console/), accounts/,
-provisioning/, jobs/, operations/, the payments wiring, storage/ and docs_gen/. The rest of the
-package is followed for its types but not reported (`follow_imports = "silent"` in
-pyproject.toml). The incremental cache lives in the run directory, so a rerun takes seconds.
+provisioning/, jobs/, operations/, the payments wiring, storage/, docs_gen/ and the mock
+providers (mock/). The rest of the package is followed for its types but not reported
+(`follow_imports = "silent"` in pyproject.toml). The incremental cache lives in the run
+directory, so a rerun takes seconds.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ STRICT = (
     "app_payments",
     "storage",
     "docs_gen",
+    "mock",
 )
 
 
