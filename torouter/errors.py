@@ -40,9 +40,11 @@ class ErrorSpec:
     retryable: bool = False
 
 
-def _row(status: int, code: str, en: str, zh: str, **kw: object) -> ErrorSpec:
-    type_ = kw.pop("type", code)
-    return ErrorSpec(status, code, str(type_), en, zh, **kw)  # type: ignore[arg-type]
+def _row(
+    status: int, code: str, en: str, zh: str, *, type: str | None = None, retryable: bool = False
+) -> ErrorSpec:
+    """A row whose `type` is its code unless named (several codes share ACCESS_DENIED)."""
+    return ErrorSpec(status, code, type or code, en, zh, retryable)
 
 
 # Keys are the E-numbers of SPEC R8.1 for gateway rows, the code itself for the rest.
@@ -173,9 +175,16 @@ class GatewayError(Exception):
         return self.spec.zh if lang.startswith("zh") else self.spec.en
 
 
-def error(key: str, message: str | None = None, **kw: object) -> GatewayError:
+def error(
+    key: str,
+    message: str | None = None,
+    *,
+    param: str | None = None,
+    retry_after: float | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> GatewayError:
     """Build the error of SPEC row `key` (`"E16"`, `"AUTH_REQUIRED"`…)."""
-    return GatewayError(ERRORS[key], message, **kw)  # type: ignore[arg-type]
+    return GatewayError(ERRORS[key], message, param, retry_after, headers or [])
 
 
 # Statuses the official SDKs retry when the answer carries no `x-should-retry` (R8.1).

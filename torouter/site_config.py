@@ -152,6 +152,7 @@ class SiteConfig:
         for s in SETTINGS:
             if s.own_module:
                 continue
+            source: Source
             if s.key in self.fixed:
                 value, source = _get(self.settings, s.key), "file"
             elif s.key in stored:
@@ -160,7 +161,7 @@ class SiteConfig:
                 value, source = s.default, "default"
             if s.kind == "secret":
                 value = bool(value)
-            out[s.key] = Value(s, value, source)  # type: ignore[arg-type]
+            out[s.key] = Value(s, value, source)
         return out
 
     # -- writing ---------------------------------------------------------------------------

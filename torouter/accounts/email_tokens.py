@@ -184,7 +184,8 @@ async def wrong_try(conn: AsyncConnection, *, row_id: int, now: dt.datetime) -> 
         .where(email_tokens.c.id == row_id)
         .values(tries=email_tokens.c.tries + 1)
     )
-    tries = int(await conn.scalar(select(email_tokens.c.tries).where(email_tokens.c.id == row_id)))
+    found = await conn.execute(select(email_tokens.c.tries).where(email_tokens.c.id == row_id))
+    tries = int(found.scalar_one())  # the row just counted
     if tries >= MAX_TRIES:
         await _mark_used(conn, row_id, now)
     return max(MAX_TRIES - tries, 0)

@@ -109,4 +109,5 @@ async def login_totp(
                 failure = error("AUTH_REQUIRED", m.TICKET_TRIES, param="login_ticket")
     if failure is not None:  # raised after the commit: the counted try must stay counted
         raise failure
+    assert user is not None  # no failure: the ticket's user is live and passed
     return LoginOk(user, session)

@@ -94,7 +94,9 @@ async def create_session(
             user_agent=(user_agent or "")[:200] or None,
         )
     )
-    return NewSession(int(result.inserted_primary_key[0]), token, csrf_for(token))
+    pk = result.inserted_primary_key
+    assert pk is not None  # a single-row INSERT always has its key
+    return NewSession(int(pk[0]), token, csrf_for(token))
 
 
 def _live(now: dt.datetime) -> list[ColumnElement[bool]]:

@@ -52,7 +52,9 @@ async def insert_admin_token(
             created_at=_now(),
         )
     )
-    return int(result.inserted_primary_key[0]), token
+    pk = result.inserted_primary_key
+    assert pk is not None  # a single-row INSERT always has its key
+    return int(pk[0]), token
 
 
 async def create_admin_token(db: Database, *, name: str, user_id: int | None) -> str:

@@ -31,7 +31,7 @@ from torouter.api.client import client_ip, request_language
 from torouter.api.deps import AccountsDep
 from torouter.api.errors import render
 from torouter.api.principal import Principal
-from torouter.api.schemas import ErrorEnvelope, InputModel
+from torouter.api.schemas import ErrorEnvelope, InputModel, Responses
 from torouter.api.session_auth import clear_session_cookies, set_session_cookies
 from torouter.errors import error
 
@@ -43,7 +43,9 @@ Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
 LooseEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
 _E = {"model": ErrorEnvelope}
-_LIMITED = {429: {"model": ErrorEnvelope, "description": "Too many attempts (`Retry-After`)"}}
+_LIMITED: Responses = {
+    429: {"model": ErrorEnvelope, "description": "Too many attempts (`Retry-After`)"}
+}
 
 
 class SignupBody(TwicePassword):

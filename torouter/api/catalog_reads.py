@@ -4,18 +4,18 @@ records with their prices (R6.0, R10.3)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, Table, select
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.api.key_schemas import KeyLimitsRead
 from torouter.api.schemas import ApiModel, Timestamp
 from torouter.billing.pricing import Prices as EffectivePrices
+from torouter.records import Row
 from torouter.storage.repos.models import PRICE_FIELDS
 from torouter.storage.tables import channel_groups, group_models, models
 
@@ -61,7 +61,7 @@ class Prices(BaseModel):
     per_1m_characters: str | None
 
 
-def effective_prices(row: Mapping[str, Any]) -> EffectivePrices:
+def effective_prices(row: Row) -> EffectivePrices:
     return EffectivePrices.with_defaults(**{f: row[f"price_{f}"] for f in PRICE_FIELDS})
 
 
@@ -88,7 +88,7 @@ class ModelRead(ApiModel):
     managed: bool
 
     @classmethod
-    def build(cls, row: Mapping[str, Any]) -> ModelRead:
+    def build(cls, row: Row) -> ModelRead:
         values = {name: row[f"price_{name}"] for name in PRICE_FIELDS}
         effective = effective_prices(row)
         return cls.from_row(
@@ -115,7 +115,7 @@ class GroupRead(ApiModel):
 
 
 async def group_reads(
-    conn: AsyncConnection, rows: Sequence[RowMapping], *, enabled_models_only: bool = False
+    conn: AsyncConnection, rows: Sequence[Row], *, enabled_models_only: bool = False
 ) -> list[GroupRead]:
     ids = [r["id"] for r in rows]
     catalog = await links(conn, group_models, group_models.c.group_id, group_models.c.model_id, ids)

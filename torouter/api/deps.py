@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # read by a few routes; the gateway's own modules are not imp
     from torouter.asgi import ASGIApp
     from torouter.billing.payments.service import Payments
     from torouter.routing.health import HealthBook
-    from torouter.upstreams.http import UpstreamHttp
+    from torouter.upstreams.transport import UpstreamTransport
 
 __all__ = ["AccountsDep", "ApiDeps", "Deps", "get_accounts", "get_deps"]
 
@@ -37,7 +37,7 @@ class ApiDeps:
     accounts: Accounts | None = None
     # The gateway's channel health book and upstream client (channel health view and Test).
     health: HealthBook | None = None
-    http: UpstreamHttp | None = None
+    http: UpstreamTransport | None = None
     # The gateway's ASGI callable: the playground sends its chats through it, so they are
     # admitted, metered and billed like any request (R15.1).
     gateway: ASGIApp | None = None

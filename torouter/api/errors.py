@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from torouter.accounts.messages import translate
 from torouter.errors import GatewayError, error
+from torouter.platforms.names import FrontDoor
 from torouter.protocols.envelopes import pick_language, render_error
 
 __all__ = ["error_response", "field_path", "install_error_handlers", "render"]
@@ -43,7 +44,7 @@ def render(
     lang = pick_language(accept_language, default_language)
     if err.message is not None and lang.startswith("zh"):
         err = dataclasses.replace(err, message=_translated(err.message, lang))
-    return render_error(err, "openai", lang=lang)
+    return render_error(err, FrontDoor.OPENAI, lang=lang)
 
 
 def _translated(message: str, lang: str) -> str:

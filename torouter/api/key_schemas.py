@@ -8,7 +8,6 @@ key itself appears once, in `KeyCreated.key`; no read model carries its hash.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
@@ -26,6 +25,7 @@ from torouter.api.fields import (
 from torouter.api.schemas import ApiModel, InputModel, Timestamp, Usd
 from torouter.api.windows import KeyStats
 from torouter.errors import error
+from torouter.records import Row
 
 __all__ = [
     "AdminKeyCreate",
@@ -220,7 +220,7 @@ class KeyRead(ApiModel):
     created_at: Timestamp
 
     @classmethod
-    def build(cls, row: Mapping[str, Any], stats: KeyStats | None = None) -> KeyRead:
+    def build(cls, row: Row, stats: KeyStats | None = None) -> KeyRead:
         lists = {f: split_list(row[f]) for f in ("ip_whitelist", "ip_blacklist", "model_whitelist")}
         s = stats or KeyStats()
         return cls.from_row(

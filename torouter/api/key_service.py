@@ -48,6 +48,7 @@ __all__ = [
     "max_keys_per_user",
     "owned_key",
     "update_key",
+    "written_key",
 ]
 
 DEFAULT_MAX_KEYS_PER_USER = 100
@@ -67,11 +68,21 @@ def key_select() -> Select[Any]:
     )
 
 
-async def load_key(conn: AsyncConnection, key_id: int, *, include_deleted: bool = False) -> Any:
+async def load_key(
+    conn: AsyncConnection, key_id: int, *, include_deleted: bool = False
+) -> RowMapping | None:
     stmt = key_select().where(api_keys.c.id == key_id)
     if not include_deleted:
         stmt = stmt.where(api_keys.c.deleted_at.is_(None))
-    return (await conn.execute(stmt)).mappings().first()
+    row: RowMapping | None = (await conn.execute(stmt)).mappings().first()
+    return row
+
+
+async def written_key(conn: AsyncConnection, key_id: int) -> RowMapping:
+    """A live key this transaction has just created or updated (to answer with)."""
+    row = await load_key(conn, key_id)
+    assert row is not None  # written in this transaction, and a deleted key is not editable
+    return row
 
 
 async def owned_key(conn: AsyncConnection, key_id: int, principal: Principal) -> RowMapping:
@@ -86,7 +97,7 @@ async def owned_key(conn: AsyncConnection, key_id: int, principal: Principal) ->
         api_keys.c.user_id == principal.user_id,
         api_keys.c.deleted_at.is_(None),
     )
-    row = (await conn.execute(stmt)).mappings().first()
+    row: RowMapping | None = (await conn.execute(stmt)).mappings().first()
     if row is None:
         raise error("E19", "API key not found")
     return row

@@ -6,7 +6,6 @@ reference read back, and the CSV of one user's entries, for `/api/me/ledger` and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -22,6 +21,7 @@ from torouter.api.schemas import ApiModel, Timestamp, Usd
 from torouter.api.usage_views import csv_response, range_of
 from torouter.billing import timeline
 from torouter.billing.timeline import LedgerFilter
+from torouter.records import Row
 from torouter.storage.tables import ledger
 
 __all__ = ["LedgerEntryRead", "LedgerQuery", "LedgerQueryParams", "ledger_csv"]
@@ -66,7 +66,7 @@ class LedgerEntryRead(ApiModel):
     created_at: Timestamp
 
     @classmethod
-    def build(cls, row: Mapping[str, Any]) -> LedgerEntryRead:
+    def build(cls, row: Row) -> LedgerEntryRead:
         ref = timeline.reference_of(row["reference"])
         extra: dict[str, Any] = {}
         if ref is not None:

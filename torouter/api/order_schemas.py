@@ -8,7 +8,6 @@ top-up). Stripe's own ids are for admins only.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -17,10 +16,19 @@ from pydantic import Field, StringConstraints
 
 from torouter.api.deps import Deps
 from torouter.api.fields import Id
-from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp, Usd, UsdAmount
+from torouter.api.schemas import (
+    ApiModel,
+    ErrorEnvelope,
+    InputModel,
+    Responses,
+    Timestamp,
+    Usd,
+    UsdAmount,
+)
 from torouter.billing.payments.config import PaymentsConfig
 from torouter.billing.payments.service import Payments
 from torouter.errors import error
+from torouter.records import Row
 
 __all__ = [
     "ORDER_ERRORS",
@@ -49,7 +57,7 @@ Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 
 
 # The error statuses of the routes that may talk to Stripe.
-ORDER_ERRORS: dict[int | str, dict[str, Any]] = {
+ORDER_ERRORS: Responses = {
     404: {"model": ErrorEnvelope},
     409: {"model": ErrorEnvelope},
     502: {"model": ErrorEnvelope, "description": "Stripe failed (`upstream_unavailable`)"},
@@ -152,7 +160,7 @@ class AdminOrderRead(OrderRead):
     refund_attempts: int
 
 
-def _fields(row: Mapping[str, Any], now: dt.datetime, refundable: int | None) -> dict[str, Any]:
+def _fields(row: Row, now: dt.datetime, refundable: int | None) -> dict[str, Any]:
     open_ = (
         row["status"] == "pending"
         and row["session_expires_at"] is not None
@@ -166,13 +174,9 @@ def _fields(row: Mapping[str, Any], now: dt.datetime, refundable: int | None) ->
     }
 
 
-def order_read(
-    row: Mapping[str, Any], now: dt.datetime, refundable: int | None = None
-) -> OrderRead:
+def order_read(row: Row, now: dt.datetime, refundable: int | None = None) -> OrderRead:
     return OrderRead.model_validate(_fields(row, now, refundable))
 
 
-def admin_order_read(
-    row: Mapping[str, Any], now: dt.datetime, refundable: int | None = None
-) -> AdminOrderRead:
+def admin_order_read(row: Row, now: dt.datetime, refundable: int | None = None) -> AdminOrderRead:
     return AdminOrderRead.model_validate(_fields(row, now, refundable))

@@ -49,7 +49,7 @@ async def offered_plan(deps: ApiDeps, user_id: int, plan_id: int) -> RowMapping:
     """An enabled plan of a group open to the user; E16 (`plan_id`) otherwise."""
     q = subs.plan_select().where(plans.c.enabled, visible_groups(user_id), plans.c.id == plan_id)
     async with deps.db.connect() as conn:
-        plan = (await conn.execute(q)).mappings().first()
+        plan: RowMapping | None = (await conn.execute(q)).mappings().first()
     if plan is None:
         raise error("E16", "plan_id: no such plan on offer to you", param="plan_id")
     return plan

@@ -23,12 +23,14 @@ from pydantic import (
 )
 
 from torouter.api.money import nusd_to_usd, parse_usd
+from torouter.records import Row
 
 __all__ = [
     "ApiModel",
     "ErrorBody",
     "ErrorEnvelope",
     "InputModel",
+    "Responses",
     "Timestamp",
     "Usd",
     "UsdAmount",
@@ -88,7 +90,7 @@ class ApiModel(BaseModel):
         return out
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], **extra: Any) -> Self:
+    def from_row(cls, row: Row, **extra: Any) -> Self:
         return cls.model_validate({**row, **extra})
 
 
@@ -96,6 +98,12 @@ class InputModel(BaseModel):
     """A request body: unknown fields are an error naming them (E16, `param`)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+# A route's `responses=` table (status -> OpenAPI response fields), spelled as FastAPI declares
+# it: a dict is invariant in its types, so an unannotated table (inferred as `dict[int, ...]`)
+# would be refused.
+Responses = dict[int | str, dict[str, Any]]
 
 
 class ErrorBody(BaseModel):

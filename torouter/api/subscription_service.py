@@ -11,7 +11,7 @@ Caps are copied from the plan at every purchase. The stored state is `active`, `
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
@@ -25,6 +25,7 @@ from torouter.api.pagination import Page
 from torouter.api.schemas import ApiModel, Timestamp, Usd
 from torouter.api.windows import calendar_windows, subscription_use
 from torouter.errors import error
+from torouter.records import Row
 from torouter.storage.repos import plans as repo
 from torouter.storage.tables import groups, plans, subscriptions
 
@@ -107,13 +108,13 @@ def sub_select() -> Select[Any]:
     )
 
 
-def effective_state(row: Mapping[str, Any], at: dt.datetime) -> str:
+def effective_state(row: Row, at: dt.datetime) -> str:
     if row["state"] in _LIVE and row["expires_at"] <= at:
         return "expired"
     return str(row["state"])
 
 
-def is_live(row: Mapping[str, Any], at: dt.datetime) -> bool:
+def is_live(row: Row, at: dt.datetime) -> bool:
     return effective_state(row, at) in _LIVE
 
 
@@ -166,7 +167,7 @@ async def load_sub(conn: AsyncConnection, sub_id: int) -> RowMapping | None:
     return row
 
 
-def writable(row: Mapping[str, Any]) -> None:
+def writable(row: Row) -> None:
     if row["managed"]:
         raise error("CONFLICT", "This subscription is declared in the config file and is read-only")
 
@@ -175,7 +176,7 @@ async def subscribe(
     conn: AsyncConnection,
     *,
     user_id: int,
-    plan: Mapping[str, Any],
+    plan: Row,
     at: dt.datetime,
     enforce_max: bool,
 ) -> tuple[int, bool]:

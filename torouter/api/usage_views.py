@@ -9,8 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
@@ -19,6 +18,7 @@ from starlette.responses import StreamingResponse
 
 from torouter.api.changes import deployment_zone, now
 from torouter.api.deps import ApiDeps
+from torouter.api.schemas import Responses
 from torouter.api.usage_schemas import (
     AdminAttemptRead,
     AttemptRead,
@@ -35,6 +35,7 @@ from torouter.api.usage_schemas import (
     UsageRead,
 )
 from torouter.errors import error
+from torouter.records import Row
 from torouter.storage.tables import channels, users
 from torouter.usage import detail
 from torouter.usage.filters import DayRange, day_range
@@ -54,7 +55,7 @@ __all__ = [
     "summary_read",
 ]
 
-CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
+CSV_RESPONSES: Responses = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The file"}
 }
 
@@ -76,7 +77,7 @@ _TAG = "u1:"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def encode_position(row: Mapping[str, Any]) -> str:
+def encode_position(row: Row) -> str:
     micros = (row["created_at"] - _EPOCH) // dt.timedelta(microseconds=1)  # exact
     raw = f"{_TAG}{micros}:{row['id']}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -102,7 +103,7 @@ def next_cursor(rows: Sequence[RowMapping], page_size: int) -> str | None:
 # -- request detail ----------------------------------------------------------------------------
 
 
-def _billing(row: Mapping[str, Any]) -> BillingRead:
+def _billing(row: Row) -> BillingRead:
     b = detail.billing(row)
     tokens = TokensRead.model_validate(detail.usage_of(row), from_attributes=True)
     return BillingRead.model_validate(
@@ -124,7 +125,7 @@ def _billing(row: Mapping[str, Any]) -> BillingRead:
     )
 
 
-def _timings(row: Mapping[str, Any]) -> TimingsRead:
+def _timings(row: Row) -> TimingsRead:
     started: dt.datetime = row["created_at"]
     latency = row["latency_ms"]
     ended = None if latency is None else started + dt.timedelta(milliseconds=latency)

@@ -83,6 +83,7 @@ def build_console(
     applied (so it knows which ones the file set); by default made from `api.settings`."""
     templates = environment()
     templates.globals["admin_sections"] = admin.SECTIONS
+    assert api.accounts is not None, "the console needs the account services"
     deps = ConsoleDeps.build(
         api,
         assets=Assets(),

@@ -25,7 +25,7 @@ from torouter.console.forms import CsrfFailed, FormTooLarge
 from torouter.console.render import page, redirect
 from torouter.console.visitor import Visitor, visitor
 
-__all__ = ["Handler", "admin", "public", "signed_in", "verified"]
+__all__ = ["Endpoint", "Handler", "admin", "public", "signed_in", "verified"]
 
 log = logging.getLogger("torouter.console")
 

@@ -26,7 +26,7 @@ __all__ = [
     "usage_filters",
 ]
 
-OUTCOMES: tuple[str, ...] = tuple(o for o in get_args(Outcome) if o != "test")
+OUTCOMES: tuple[Outcome, ...] = tuple(o for o in get_args(Outcome) if o != "test")
 REASONS: tuple[str, ...] = get_args(Reason)
 LEDGER_DAYS = (7, 30, 90, 365)
 _MAX_ID = 2**63 - 1
@@ -39,7 +39,7 @@ class UsageFilters:
     end: dt.date | None = None
     model: str | None = None
     key_id: int | None = None
-    outcome: str | None = None
+    outcome: Outcome | None = None
     cursor: str | None = None
     request_id: str | None = None
     errors: dict[str, str] = field(default_factory=dict)  # field → message key
@@ -93,11 +93,10 @@ def usage_filters(q: Mapping[str, str]) -> UsageFilters:
             f.key_id = int(key)
         else:
             f.errors["key_id"] = "usage.errors.key"
-    outcome = q.get("outcome") or None
-    if outcome is not None and outcome not in OUTCOMES:
+    raw = q.get("outcome") or None
+    f.outcome = next((o for o in OUTCOMES if o == raw), None)  # the list's own Literal
+    if raw is not None and f.outcome is None:
         f.errors["outcome"] = "usage.errors.outcome"
-        outcome = None
-    f.outcome = outcome
     f.cursor = (q.get("cursor") or "").strip()[:100] or None
     rid = (q.get("request_id") or "").strip()
     if len(rid) > _MAX_TEXT:

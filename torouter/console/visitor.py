@@ -82,8 +82,8 @@ class Visitor:
 
 async def visitor(request: Request) -> Visitor:
     cached = getattr(request.state, "visitor", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    if isinstance(cached, Visitor):  # set below, once per request
+        return cached
     deps: ConsoleDeps = request.app.state.deps
     token = request.cookies.get(SESSION_COOKIE)
     session = await resolve_session(deps.accounts, token) if token else None

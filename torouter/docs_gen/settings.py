@@ -17,7 +17,7 @@ from torouter.provisioning import entries
 
 __all__ = ["render_configuration", "render_provisioning"]
 
-_DECLARATIONS = {
+_DECLARATIONS: dict[str, type[BaseModel]] = {
     "groups": entries.GroupEntry,
     "models": entries.ModelEntry,
     "channels": entries.ChannelEntry,
@@ -137,7 +137,7 @@ def _type_name(annotation: Any) -> str:
         return f"list of {_type_name(args[0])}" if args else "list"
     if origin is dict:
         return "table"
-    names = {
+    plain = {
         "str": "string",
         "int": "integer",
         "float": "number",
@@ -147,12 +147,12 @@ def _type_name(annotation: Any) -> str:
         "datetime": "date-time",
     }
     name = getattr(annotation, "__name__", None) or str(annotation)
-    return names.get(name, name)
+    return plain.get(name, name)
 
 
 def _default(info: FieldInfo) -> str:
     if info.default_factory is not None:
-        value: Any = info.default_factory()  # type: ignore[call-arg]
+        value: Any = info.get_default(call_default_factory=True)  # no setting's takes data
     elif info.default is PydanticUndefined:
         return "required"
     else:

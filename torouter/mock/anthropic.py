@@ -124,9 +124,9 @@ def messages_prompt(
     one_hour = b'"ttl":"1h"' in raw
     tools = body.get("tools")
     if tools:
-        key = orjson.dumps(tools)
-        segments.append((key, len(key)))
-        if b"cache_control" in key:
+        listed = orjson.dumps(tools)
+        segments.append((listed, len(listed)))
+        if b"cache_control" in listed:
             breakpoint = 0
     system = body.get("system")
     if system:
@@ -258,7 +258,9 @@ class Anthropic(Provider):
         if d is not NONE and await self.gate(call, d):
             return
         max_tokens = body["max_tokens"]
-        thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
+        thinking = body.get("thinking")
+        if not isinstance(thinking, dict):
+            thinking = {}
         thinking_tokens = 0
         if thinking.get("type") == "enabled":
             budget = thinking.get("budget_tokens")
@@ -283,7 +285,9 @@ class Anthropic(Provider):
             and isinstance(t.get("name"), str)
             and t.get("type") in (None, "custom")
         ]
-        choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
+        choice = body.get("tool_choice")
+        if not isinstance(choice, dict):
+            choice = {}
         forced = {"any": "", "tool": choice.get("name", ""), "none": "none"}.get(
             choice.get("type", "")
         )

@@ -129,7 +129,7 @@ def parse_tokens(spec: str) -> Directives:
             values["replay"] = value
         elif name in _FLAGS and value.lower() in ("1", "true", "yes", "on"):
             values[_FLAGS[name]] = True
-    return Directives(**values) if values else NONE  # type: ignore[arg-type]
+    return Directives(**values) if values else NONE  # type: ignore[arg-type]  # keyed per field above
 
 
 def merge(base: Directives, override: Directives) -> Directives:

@@ -342,7 +342,9 @@ class Gemini(Provider):
                 emit([{"text": piece, "thought": True}], None)
         finish = _FINISH[plan.finish]
         if plan.tool_calls:
-            parts = [{"functionCall": {"name": c.name, "args": c.args}} for c in plan.tool_calls]
+            parts: list[dict[str, Any]] = [
+                {"functionCall": {"name": c.name, "args": c.args}} for c in plan.tool_calls
+            ]
             if pending_signature:
                 parts[0]["thoughtSignature"] = pending_signature
             sent_chars = plan.tool_tokens * 4

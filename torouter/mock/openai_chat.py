@@ -145,7 +145,9 @@ async def chat(call: Call) -> None:
     plan = make_plan(ask, d, call.config)
     usage = call.cache.measure(call.credential, segments, forced=d.cache)
     show_reasoning = bool(d.reasoning_content or "reasoner" in model) and bool(plan.thinking)
-    n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 1 else 1
+    n = body.get("n")
+    if not (isinstance(n, int) and n > 1):
+        n = 1
     cid = "chatcmpl-" + new_id(29)
     created = int(time.time())
     if body.get("stream") is True:
@@ -293,8 +295,8 @@ def chat_frames(
             + (obfuscation(len(data)) if obfuscate else b"") + b"}\n\n"
         )  # fmt: skip
     trailer.append(DONE)
-    events = [(e, False) for e in preamble] + [(e, True) for e in body]
-    return group(events + [(e, False) for e in trailer], d, STREAM_ERROR)
+    marked = [(e, False) for e in preamble] + [(e, True) for e in body]
+    return group(marked + [(e, False) for e in trailer], d, STREAM_ERROR)
 
 
 def _fragments(arguments: str) -> list[str]:

@@ -142,7 +142,9 @@ async def rerank(call: Call) -> None:
     body = await provider.parse(call, "documents")
     if body is None:
         return
-    query = body.get("query") if isinstance(body.get("query"), str) else ""
+    query = body.get("query")
+    if not isinstance(query, str):
+        query = ""
     d, query = call.directives(query)
     if d is not NONE and await provider.gate(call, d):
         return
@@ -175,8 +177,9 @@ async def rerank(call: Call) -> None:
 def _doc_text(doc: Any) -> str:
     if isinstance(doc, str):
         return doc
-    if isinstance(doc, dict) and isinstance(doc.get("text"), str):
-        return doc["text"]
+    text = doc.get("text") if isinstance(doc, dict) else None
+    if isinstance(text, str):
+        return text
     return orjson.dumps(doc).decode()
 
 
@@ -214,7 +217,9 @@ async def _images(call: Call, body: dict[str, Any], event_prefix: str) -> None:
     if d is not NONE and await provider.gate(call, d):
         return
     model = str(body.get("model") or "dall-e-2")
-    n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
+    n = body.get("n")
+    if not (isinstance(n, int) and n > 0):
+        n = 1
     size = str(body.get("size") or "1024x1024")
     quality = str(body.get("quality") or "auto")
     gpt_image = model.startswith("gpt-image")
@@ -230,12 +235,14 @@ async def _images(call: Call, body: dict[str, Any], event_prefix: str) -> None:
     meta = {"background": "opaque", "output_format": "png", "quality": quality, "size": size}
     if body.get("stream") is True and gpt_image:
         events: list[tuple[bytes, bool]] = []
-        partial = body.get("partial_images") if isinstance(body.get("partial_images"), int) else 0
+        partial = body.get("partial_images")
+        if not isinstance(partial, int):
+            partial = 0
         for index in range(partial):
             kind = f"{event_prefix}.partial_image"
-            data = {"type": kind, "b64_json": PNG_B64, "created_at": created, **meta}
-            data["partial_image_index"] = index
-            events.append((_named(kind, data), True))
+            frame = {"type": kind, "b64_json": PNG_B64, "created_at": created, **meta}
+            frame["partial_image_index"] = index
+            events.append((_named(kind, frame), True))
         kind = f"{event_prefix}.completed"
         done = {"type": kind, "b64_json": PNG_B64, "created_at": created, **meta}
         if not d.no_usage:

@@ -40,8 +40,8 @@ def responses_prompt(body: dict[str, Any]) -> tuple[list[tuple[Hashable, int]], 
     segments: list[tuple[Hashable, int]] = []
     tools = body.get("tools")
     if tools:
-        key = orjson.dumps(tools)
-        segments.append((key, len(key)))
+        listed = orjson.dumps(tools)
+        segments.append((listed, len(listed)))
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions:
         segments.append((("instructions", instructions), len(instructions)))
@@ -188,7 +188,9 @@ async def respond(call: Call) -> None:
     d, prompt = call.directives(last)
     if d is not NONE and await provider.gate(call, d):
         return
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    reasoning = body.get("reasoning")
+    if not isinstance(reasoning, dict):
+        reasoning = {}
     tools, choice = _tools(body) if body.get("tools") else ([], None)
     ask = Ask(
         prompt,

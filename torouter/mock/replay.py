@@ -66,7 +66,7 @@ def _load(root: str, case_id: str) -> dict[str, Any]:
     for provider in ("openai", "anthropic", "gemini", "openai-compatible"):
         path = Path(root) / provider / f"{case_id}.json"
         if path.is_file():
-            return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]
+            return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]  # our files: objects
     raise ReplayError(f"no recorded case {case_id!r}")
 
 

@@ -41,7 +41,7 @@ def _drop_values(context: ExceptionContext) -> None:
     exc: BaseException | None = context.original_exception
     while exc is not None:
         if getattr(exc, "detail", None) is not None:
-            exc.detail = None  # type: ignore[attr-defined]
+            exc.detail = None  # type: ignore[attr-defined]  # asyncpg's errors carry it
         exc = exc.__cause__
 
 

@@ -23,7 +23,8 @@ async def fetch_raw(conn: AsyncConnection, stmt: Select[Any]) -> Sequence[Sequen
     compiled = stmt.compile(dialect=conn.dialect)
     params = [compiled.params[name] for name in compiled.positiontup or ()]
     driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out connection always holds its driver's
     if conn.dialect.name == "postgresql":  # asyncpg
-        return await driver.fetch(compiled.string, *params)  # type: ignore[no-any-return]
+        return await driver.fetch(compiled.string, *params)  # type: ignore[no-any-return]  # asyncpg is untyped
     async with driver.execute(compiled.string, params) as cursor:  # aiosqlite
-        return await cursor.fetchall()  # type: ignore[no-any-return]
+        return await cursor.fetchall()  # type: ignore[no-any-return]  # the driver is reached untyped

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from torouter.api.catalog_reads import links as catalog_links
-from torouter.api.deps import Deps
+from torouter.api.deps import ApiDeps, Deps
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ApiModel, Timestamp
 from torouter.crypto import CryptoError, Keyring
@@ -37,11 +37,10 @@ def redact_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
-def keyring_of(deps: Any) -> Keyring:
+def keyring_of(deps: ApiDeps) -> Keyring:
     """The deployment's keyring: the accounts service's, else the settings' (R18.2)."""
     if deps.accounts is not None:
-        keyring: Keyring = deps.accounts.keyring
-        return keyring
+        return deps.accounts.keyring
     from torouter.crypto import keyring_for
 
     return keyring_for(deps.settings)

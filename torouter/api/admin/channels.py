@@ -15,18 +15,20 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Response
 from pydantic import Field, field_validator
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.api.admin.catalog import ChannelRead, keyring_of, redact_url, redacted_proxy
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
 from torouter.api.changes import publish
-from torouter.api.deps import Deps
+from torouter.api.deps import ApiDeps, Deps
 from torouter.api.fields import Count, Id, NotNull
 from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel
 from torouter.crypto import Keyring, encrypt
 from torouter.errors import error
 from torouter.platforms.names import PlatformName
 from torouter.platforms.registry import spec_for
+from torouter.records import ChannelStatus
 from torouter.routing.upstream_models import (
     UpstreamListError,
     compare,
@@ -116,7 +118,7 @@ _COLUMNS = (
 )
 
 
-async def _group_ids(conn: Any, names: list[str]) -> list[int]:
+async def _group_ids(conn: AsyncConnection, names: list[str]) -> list[int]:
     rows = dict((await conn.execute(select(groups.c.name, groups.c.id))).all())
     missing = [n for n in names if n not in rows]
     if missing:
@@ -124,7 +126,7 @@ async def _group_ids(conn: Any, names: list[str]) -> list[int]:
     return [rows[n] for n in names]
 
 
-async def _read(conn: Any, channel_id: int, keyring: Keyring) -> ChannelRead:
+async def _read(conn: AsyncConnection, channel_id: int, keyring: Keyring) -> ChannelRead:
     row = (
         (await conn.execute(select(channels).where(channels.c.id == channel_id))).mappings().first()
     )
@@ -183,7 +185,7 @@ async def create(body: ChannelCreate, deps: Deps, principal: Admin) -> ChannelRe
     return out
 
 
-async def _managed_guard(conn: Any, channel_id: int) -> dict[str, Any]:
+async def _managed_guard(conn: AsyncConnection, channel_id: int) -> dict[str, Any]:
     row = (
         (await conn.execute(select(channels).where(channels.c.id == channel_id))).mappings().first()
     )
@@ -259,7 +261,9 @@ async def remove(channel_id: Id, deps: Deps, principal: Admin) -> Response:
     return Response(status_code=204)
 
 
-async def _set_status(deps: Any, channel_id: int, status: str, actor: str) -> ChannelRead:
+async def _set_status(
+    deps: ApiDeps, channel_id: int, status: ChannelStatus, actor: str
+) -> ChannelRead:
     async with deps.db.begin() as conn:
         before = (await _managed_guard(conn, channel_id))["status"]  # managed: read-only
         await conn.execute(

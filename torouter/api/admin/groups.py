@@ -24,7 +24,7 @@ from torouter.api.deps import Deps
 from torouter.api.fields import DecimalIn, Id, Name, sent_values
 from torouter.api.key_schemas import KeyLimitsIn
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel
+from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Responses
 from torouter.errors import error
 from torouter.records import BillingType, GroupStatus, Visibility
 from torouter.storage.repos import groups as repo
@@ -33,7 +33,7 @@ from torouter.storage.tables import group_grants, groups, models, users
 __all__ = ["GrantRead", "GroupCreate", "GroupUpdate", "router"]
 
 router = APIRouter(tags=["groups"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 Status = GroupStatus  # one list with the snapshot's records
 Description = Annotated[str, StringConstraints(max_length=2000)]
@@ -173,7 +173,9 @@ async def patch_group(deps: Deps, principal: Admin, group_id: Id, body: GroupUpd
     values = sent_values(body, nullable=frozenset({"description"}))
     catalog: list[str] | None = values.pop("models", None)
     if "default_key_limits" in values:
-        values["default_key_limits"] = body.default_key_limits.columns()  # type: ignore[union-attr]
+        limits = body.default_key_limits
+        assert limits is not None  # sent_values refused a null: the field is not nullable
+        values["default_key_limits"] = limits.columns()
     async with deps.db.begin() as conn:
         row = await _group_or_404(conn, group_id)
         if row["managed"]:

@@ -26,14 +26,14 @@ from torouter.api.key_schemas import (
     KeyUpdate,
 )
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ErrorEnvelope
+from torouter.api.schemas import ErrorEnvelope, Responses
 from torouter.errors import error
 from torouter.storage.tables import api_keys
 
 __all__ = ["KeyRead", "router"]
 
 router = APIRouter(tags=["keys"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
 def _audit_detail(columns: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +41,9 @@ def _audit_detail(columns: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in columns.items()}
 
 
-async def _key_or_404(conn: AsyncConnection, key_id: int, *, include_deleted: bool = False) -> Any:
+async def _key_or_404(
+    conn: AsyncConnection, key_id: int, *, include_deleted: bool = False
+) -> RowMapping:
     row = await keys.load_key(conn, key_id, include_deleted=include_deleted)
     if row is None:
         raise error("E19", "API key not found")
@@ -87,7 +89,7 @@ async def create_key(deps: Deps, principal: Admin, body: AdminKeyCreate) -> KeyC
             target=f"key:{key_id}",
             detail={"user_id": body.user_id, "name": body.name},
         )
-        (read,) = await keys.key_reads(deps, conn, [await keys.load_key(conn, key_id)])
+        (read,) = await keys.key_reads(deps, conn, [await keys.written_key(conn, key_id)])
     await publish(deps)
     return KeyCreated(**read.model_dump(), key=key)
 
@@ -123,7 +125,7 @@ async def patch_key(deps: Deps, principal: Admin, key_id: Id, body: KeyUpdate) -
             target=f"key:{key_id}",
             detail=_audit_detail(columns),
         )
-        (read,) = await keys.key_reads(deps, conn, [await keys.load_key(conn, key_id)])
+        (read,) = await keys.key_reads(deps, conn, [await keys.written_key(conn, key_id)])
     await publish(deps)
     return read
 

@@ -11,7 +11,7 @@ from torouter.api.deps import Deps
 from torouter.api.fields import Id
 from torouter.api.ledger_views import LedgerEntryRead, LedgerQueryParams, ledger_csv
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ErrorEnvelope
+from torouter.api.schemas import ErrorEnvelope, Responses
 from torouter.api.usage_views import CSV_RESPONSES
 from torouter.errors import error
 from torouter.storage.tables import users
@@ -19,7 +19,7 @@ from torouter.storage.tables import users
 __all__ = ["router"]
 
 router = APIRouter(tags=["users"])
-_NOT_FOUND = {404: {"model": ErrorEnvelope}}
+_NOT_FOUND: Responses = {404: {"model": ErrorEnvelope}}
 
 
 async def _exists(deps: Deps, user_id: int) -> None:

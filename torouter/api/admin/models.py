@@ -24,7 +24,7 @@ from torouter.api.changes import publish
 from torouter.api.deps import Deps
 from torouter.api.fields import DecimalIn, blank_to_none, sent_values
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ErrorEnvelope, InputModel
+from torouter.api.schemas import ErrorEnvelope, InputModel, Responses
 from torouter.errors import error
 from torouter.provisioning.entries import DEFAULT_ENDPOINTS, Endpoint, Modality
 from torouter.storage.repos import models as repo
@@ -33,7 +33,7 @@ from torouter.storage.tables import models
 __all__ = ["ModelCreate", "ModelUpdate", "PricesIn", "router"]
 
 router = APIRouter(tags=["models"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s,]+$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from torouter.api.audit import record_audit
 from torouter.api.auth import Admin
@@ -37,7 +37,7 @@ router = APIRouter(tags=["orders"])
 _ERR = ORDER_ERRORS
 
 
-def _select() -> Any:
+def _select() -> Select[Any]:
     return select(orders, users.c.email.label("user_email")).join(
         users, users.c.id == orders.c.user_id
     )
@@ -75,7 +75,9 @@ async def list_orders(
     if start is not None or end is not None:  # days of the deployment's timezone
         if start is not None and end is not None and end < start:
             raise error("E16", "end: must not be before start", param="end")
-        days = DayRange.of(start or end, end or start, deployment_zone(deps))  # type: ignore[arg-type]
+        first, last = start or end, end or start
+        assert first is not None and last is not None  # one end is set: it bounds both
+        days = DayRange.of(first, last, deployment_zone(deps))
         if start is not None:
             stmt = stmt.where(orders.c.created_at >= days.since)
         if end is not None:

@@ -21,7 +21,7 @@ from torouter.api.changes import publish
 from torouter.api.deps import Deps
 from torouter.api.fields import Count, Id, Money, Name, nusd, sent_values
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ErrorEnvelope, InputModel
+from torouter.api.schemas import ErrorEnvelope, InputModel, Responses
 from torouter.api.subscription_service import PlanRead, plan_select
 from torouter.errors import error
 from torouter.storage.repos import plans as repo
@@ -31,7 +31,7 @@ from torouter.storage.tables import plans
 __all__ = ["PlanCreate", "PlanUpdate", "router"]
 
 router = APIRouter(tags=["plans"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 Days = Annotated[int, Field(ge=1, le=36_500)]
 _MONEY = {

@@ -24,7 +24,7 @@ from torouter.api.deps import ApiDeps, Deps
 from torouter.api.fields import Id
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.principal import Principal
-from torouter.api.schemas import ErrorEnvelope, InputModel
+from torouter.api.schemas import ErrorEnvelope, InputModel, Responses
 from torouter.api.subscription_service import SubscriptionRead
 from torouter.errors import error
 from torouter.storage.repos import plans as repo
@@ -34,7 +34,7 @@ from torouter.storage.tables import subscriptions
 __all__ = ["Extension", "SubscriptionAssign", "router"]
 
 router = APIRouter(tags=["subscriptions"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 State = Literal["active", "paused", "cancelled", "expired"]
 

@@ -23,14 +23,14 @@ from torouter.api.changes import now, publish
 from torouter.api.deps import Deps
 from torouter.api.fields import Id
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp
+from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Responses, Timestamp
 from torouter.errors import error
 from torouter.storage.tables import users
 
 __all__ = ["RoleChange", "UserSessionRead", "router"]
 
 router = APIRouter(tags=["users"])
-_ERRORS = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ERRORS: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
 class RoleChange(InputModel):

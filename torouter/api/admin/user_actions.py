@@ -21,14 +21,14 @@ from torouter.api.auth import Admin
 from torouter.api.changes import publish
 from torouter.api.deps import ApiDeps, Deps
 from torouter.api.fields import Id
-from torouter.api.schemas import ErrorEnvelope
+from torouter.api.schemas import ErrorEnvelope, Responses
 from torouter.errors import error
 from torouter.storage.tables import users
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["users"])
-_ERRORS = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ERRORS: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
 def _now(deps: ApiDeps) -> dt.datetime:

@@ -18,7 +18,15 @@ from torouter.api.fields import Id
 from torouter.api.ledger_views import LedgerEntryRead
 from torouter.api.money import usd_to_nusd
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ApiModel, ErrorEnvelope, InputModel, Timestamp, Usd, UsdAmount
+from torouter.api.schemas import (
+    ApiModel,
+    ErrorEnvelope,
+    InputModel,
+    Responses,
+    Timestamp,
+    Usd,
+    UsdAmount,
+)
 from torouter.errors import error
 from torouter.storage.repos.ledger import add_ledger_entry
 from torouter.storage.tables import ledger, users
@@ -26,7 +34,7 @@ from torouter.storage.tables import ledger, users
 __all__ = ["BalanceChange", "LedgerEntryRead", "UserRead", "router"]
 
 router = APIRouter(tags=["users"])
-_NOT_FOUND = {404: {"model": ErrorEnvelope}}
+_NOT_FOUND: Responses = {404: {"model": ErrorEnvelope}}
 
 
 class UserRead(ApiModel):

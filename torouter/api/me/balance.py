@@ -37,8 +37,9 @@ async def read_balance(deps: ApiDeps, user_id: int) -> BalanceRead:
         raise error("E19", "User not found")
     _, in_flight = await deps.ledger.state.used(balance_counter(user_id))
     reserved = max(int(in_flight), 0)
-    return BalanceRead(
-        balance_nusd=balance, reserved_nusd=reserved, available_nusd=balance - reserved
+    # Validated from the nUSD fields alone: the model derives their `_usd` siblings.
+    return BalanceRead.model_validate(
+        {"balance_nusd": balance, "reserved_nusd": reserved, "available_nusd": balance - reserved}
     )
 
 

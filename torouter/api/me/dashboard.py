@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torouter.access import limits as lim
@@ -36,6 +37,7 @@ from torouter.storage.tables import api_keys, users
 from torouter.usage import logs, summaries
 from torouter.usage.filters import UsageFilter
 from torouter.usage.rollups import local_hour
+from torouter.usage.summaries import DayPoint, ModelHealth, Summary
 
 __all__ = ["DashboardRead", "router"]
 
@@ -156,14 +158,16 @@ async def _keys(deps: ApiDeps, conn: AsyncConnection, user_id: int, at: float) -
             for name, w in st["windows"].items()
         ]
         out.append(
-            KeyUseRead(
-                id=rec.id,
-                name=rec.name,
-                status=rec.status,
-                quota_nusd=rec.limits.quota_nusd or None,
-                spend_nusd=st["spend_nusd"],
-                budgets=budgets,
-                windows=windows,
+            KeyUseRead.model_validate(
+                {
+                    "id": rec.id,
+                    "name": rec.name,
+                    "status": rec.status,
+                    "quota_nusd": rec.limits.quota_nusd or None,
+                    "spend_nusd": st["spend_nusd"],
+                    "budgets": budgets,
+                    "windows": windows,
+                }
             )
         )
     return out
@@ -221,11 +225,13 @@ async def get_dashboard(deps: Deps, principal: SessionUser) -> DashboardRead:
         burn = await rw.burn(conn, user_id, now=at)
         return user, burn, await _keys(deps, conn, user_id, at.timestamp())
 
-    async def rollups(conn: AsyncConnection) -> Any:
+    async def rollups(
+        conn: AsyncConnection,
+    ) -> tuple[Summary, list[DayPoint], list[ModelHealth]]:
         found, series = await summaries.overview(conn, mine, month)
         return found, series, await summaries.model_health(conn, since=since, user_id=user_id)
 
-    async def recent(conn: AsyncConnection) -> Any:
+    async def recent(conn: AsyncConnection) -> list[RowMapping]:
         return await logs.read_page(conn, mine, None, RECENT)
 
     # Three independent reads on three pooled connections: their round trips overlap.
@@ -240,8 +246,12 @@ async def get_dashboard(deps: Deps, principal: SessionUser) -> DashboardRead:
     runway = rw.runway(balance, burn)
     top = [m for m in summary_read(found).models if m.cost_nusd > 0][:TOP_MODELS]
     fields: dict[str, Any] = {
-        "balance": BalanceRead(
-            balance_nusd=balance, reserved_nusd=reserved, available_nusd=balance - reserved
+        "balance": BalanceRead.model_validate(
+            {
+                "balance_nusd": balance,
+                "reserved_nusd": reserved,
+                "available_nusd": balance - reserved,
+            }
         ),
         "runway": RunwayRead.model_validate(
             {

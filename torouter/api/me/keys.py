@@ -17,13 +17,13 @@ from torouter.api.deps import Deps
 from torouter.api.fields import Id
 from torouter.api.key_schemas import KeyCreate, KeyCreated, KeyDetail, KeyRead, KeyUpdate
 from torouter.api.pagination import Page, Paging, fetch_page
-from torouter.api.schemas import ErrorEnvelope
+from torouter.api.schemas import ErrorEnvelope, Responses
 from torouter.storage.tables import api_keys
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["me"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
 @router.post(
@@ -41,7 +41,7 @@ async def create_key(deps: Deps, principal: VerifiedUser, body: KeyCreate) -> Ke
     assert principal.user_id is not None
     async with deps.db.begin() as conn:
         key_id, key = await keys.create_key(deps, conn, user_id=principal.user_id, body=body)
-        (read,) = await keys.key_reads(deps, conn, [await keys.load_key(conn, key_id)])
+        (read,) = await keys.key_reads(deps, conn, [await keys.written_key(conn, key_id)])
     await publish(deps)
     return KeyCreated(**read.model_dump(), key=key)
 
@@ -90,7 +90,7 @@ async def patch_key(deps: Deps, principal: VerifiedUser, key_id: Id, body: KeyUp
     async with deps.db.begin() as conn:
         row = await keys.owned_key(conn, key_id, principal)
         await keys.update_key(deps, conn, row, body)
-        (read,) = await keys.key_reads(deps, conn, [await keys.load_key(conn, key_id)])
+        (read,) = await keys.key_reads(deps, conn, [await keys.written_key(conn, key_id)])
     await publish(deps)
     return read
 

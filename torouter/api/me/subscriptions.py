@@ -24,7 +24,7 @@ from torouter.api.fields import Id
 from torouter.api.me.catalog import visible_groups
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.principal import Principal
-from torouter.api.schemas import ErrorEnvelope, InputModel
+from torouter.api.schemas import ErrorEnvelope, InputModel, Responses
 from torouter.api.subscription_service import PlanRead, SubscriptionRead
 from torouter.billing.ledger import balance_counter
 from torouter.errors import error
@@ -36,7 +36,7 @@ from torouter.storage.tables import groups, plans, subscriptions
 __all__ = ["Purchase", "SubscriptionUpdate", "my_plans", "router", "set_auto_renew"]
 
 router = APIRouter(tags=["me"])
-_ONE = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
+_ONE: Responses = {404: {"model": ErrorEnvelope}, 409: {"model": ErrorEnvelope}}
 
 
 class Purchase(InputModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -41,6 +41,7 @@ from torouter.billing.payments.settle import (
 from torouter.config import PaymentsSettings
 from torouter.crypto import Keyring
 from torouter.errors import GatewayError, error
+from torouter.records import Row
 from torouter.snapshot import SnapshotHolder
 from torouter.storage.db import Database
 from torouter.storage.repos.ledger import debit_if_covered
@@ -260,9 +261,7 @@ class Payments:
             )
         return await self.order(order_id)
 
-    async def buy_plan_from_balance(
-        self, *, user_id: int, plan: Mapping[str, Any], actor: str
-    ) -> RowMapping:
+    async def buy_plan_from_balance(self, *, user_id: int, plan: Row, actor: str) -> RowMapping:
         """A subscription paid from the balance (R14.6): paid at once, or 402
         INSUFFICIENT_BALANCE with nothing charged. Same rules as buying on the plans page."""
         price = int(plan["price_nusd"])

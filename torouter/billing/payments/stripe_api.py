@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import stripe
@@ -27,6 +27,14 @@ from torouter.billing.payments.provider import (
     ProviderRefund,
     SignatureError,
 )
+
+if TYPE_CHECKING:  # the SDK's request shapes, for the checker only
+    from stripe.params import RefundCreateParams, RefundListParams, RefundListParamsCreated
+    from stripe.params.checkout import (
+        SessionCreateParams,
+        SessionListParams,
+        SessionRetrieveParams,
+    )
 
 __all__ = ["StripeProvider"]
 
@@ -135,7 +143,7 @@ class StripeProvider:
 
     async def create_session(self, req: CheckoutRequest) -> CheckoutSession:
         ids = {"order_id": req.order_id, "user_id": str(req.user_id), "kind": req.kind}
-        params: dict[str, Any] = {
+        params: SessionCreateParams = {
             "mode": "payment",
             "line_items": [
                 {
@@ -158,7 +166,7 @@ class StripeProvider:
             params["customer_email"] = req.customer_email
         with _mapped():
             obj = await self.client.v1.checkout.sessions.create_async(
-                params,  # type: ignore[arg-type]
+                params,
                 {"idempotency_key": f"checkout-{req.order_id}"},
             )
         return _session(obj.to_dict())
@@ -166,11 +174,11 @@ class StripeProvider:
     async def retrieve_session(
         self, session_id: str, *, with_receipt: bool = False
     ) -> CheckoutSession:
-        params: dict[str, Any] = (
+        params: SessionRetrieveParams = (
             {"expand": ["payment_intent.latest_charge"]} if with_receipt else {}
         )
         with _mapped():
-            obj = await self.client.v1.checkout.sessions.retrieve_async(session_id, params)  # type: ignore[arg-type]
+            obj = await self.client.v1.checkout.sessions.retrieve_async(session_id, params)
         return _session(obj.to_dict())
 
     async def expire_session(self, session_id: str) -> CheckoutSession:
@@ -179,9 +187,12 @@ class StripeProvider:
         return _session(obj.to_dict())
 
     async def list_sessions(self, *, created_gte: int, created_lt: int) -> list[CheckoutSession]:
-        params = {"created": {"gte": created_gte, "lt": created_lt}, "limit": _LIST_PAGE}
+        params: SessionListParams = {
+            "created": {"gte": created_gte, "lt": created_lt},
+            "limit": _LIST_PAGE,
+        }
         with _mapped():
-            page = await self.client.v1.checkout.sessions.list_async(params)  # type: ignore[arg-type]
+            page = await self.client.v1.checkout.sessions.list_async(params)
             return [_session(s.to_dict()) async for s in page.auto_paging_iter()]
 
     async def create_refund(
@@ -192,7 +203,7 @@ class StripeProvider:
         order_id: str,
         idempotency_key: str,
     ) -> ProviderRefund:
-        params = {
+        params: RefundCreateParams = {
             "payment_intent": payment_intent,
             "amount": amount_minor,
             "reason": "requested_by_customer",
@@ -200,7 +211,7 @@ class StripeProvider:
         }
         with _mapped():
             obj = await self.client.v1.refunds.create_async(
-                params,  # type: ignore[arg-type]
+                params,
                 {"idempotency_key": idempotency_key},
             )
         return _refund(obj.to_dict())
@@ -212,14 +223,18 @@ class StripeProvider:
         created_gte: int | None = None,
         created_lt: int | None = None,
     ) -> list[ProviderRefund]:
-        params: dict[str, Any] = {"limit": _LIST_PAGE}
+        params: RefundListParams = {"limit": _LIST_PAGE}
         if payment_intent:
             params["payment_intent"] = payment_intent
-        created = {k: v for k, v in (("gte", created_gte), ("lt", created_lt)) if v is not None}
+        created: RefundListParamsCreated = {}
+        if created_gte is not None:
+            created["gte"] = created_gte
+        if created_lt is not None:
+            created["lt"] = created_lt
         if created:
             params["created"] = created
         with _mapped():
-            page = await self.client.v1.refunds.list_async(params)  # type: ignore[arg-type]
+            page = await self.client.v1.refunds.list_async(params)
             return [_refund(r.to_dict()) async for r in page.auto_paging_iter()]
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> ProviderEvent:

@@ -69,7 +69,10 @@ def _pairs(text: str, sep: str, param: str) -> dict[str, str]:
     return out
 
 
-def _body(form: dict[str, str], *, channel: ChannelRead | None, groups: dict[int, str]) -> Any:
+def _body(
+    form: dict[str, str], *, channel: ChannelRead | None, groups: dict[int, str]
+) -> dict[str, Any]:
+    """The form as the API's ChannelCreate (no `channel`) or ChannelUpdate body."""
     data: dict[str, Any] = {
         "name": form.get("name", "").strip(),
         "models": _lines(form.get("models", "")),
@@ -104,8 +107,7 @@ def _body(form: dict[str, str], *, channel: ChannelRead | None, groups: dict[int
         data["extra_headers"] = {}
     if channel is None:
         data["platform"] = form.get("platform", "")
-        return ChannelCreate.model_validate(data)
-    return ChannelUpdate.model_validate(data)
+    return data
 
 
 async def _options(request: Request, channel_id: int) -> dict[str, Any]:
@@ -200,7 +202,8 @@ async def create_channel(request: Request, v: Visitor) -> Response:
     groups = {g.id: g.name for g in await all_groups(request)}
 
     async def create() -> ChannelRead:
-        return await api.create(_body(form, channel=None, groups=groups), a, v.principal)
+        body = ChannelCreate.model_validate(_body(form, channel=None, groups=groups))
+        return await api.create(body, a, v.principal)
 
     created = await attempt(errors, FIELDS, create)
     if created is None:
@@ -233,9 +236,8 @@ async def update_channel(request: Request, v: Visitor) -> Response:
     groups = {g.id: g.name for g in await all_groups(request)}
 
     async def save() -> ChannelRead:
-        return await api.edit(
-            channel.id, _body(form, channel=channel, groups=groups), a, v.principal
-        )
+        body = ChannelUpdate.model_validate(_body(form, channel=channel, groups=groups))
+        return await api.edit(channel.id, body, a, v.principal)
 
     if await attempt(errors, FIELDS, save) is None:
         form.pop("credential", None)

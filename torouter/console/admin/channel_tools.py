@@ -99,6 +99,7 @@ async def run_checks(request: Request, v: Visitor) -> Response:
             detail={"models": len(models), "stream": stream},
         )
     templates = deps(request).templates
+    assert rec is not None and a.http is not None  # else `errors` answered 503 above
     results = check_models(a.http, rec, models, stream=stream)
 
     def item(result: ModelCheck) -> str:

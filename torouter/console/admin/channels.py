@@ -31,7 +31,7 @@ from torouter.console.admin.common import (
 )
 from torouter.console.admin.groups import all_groups
 from torouter.console.forms import FormErrors, read_form
-from torouter.console.guards import admin
+from torouter.console.guards import Endpoint, admin
 from torouter.console.render import page, redirect
 from torouter.console.visitor import Visitor
 from torouter.errors import GatewayError
@@ -158,7 +158,7 @@ async def test_channel(request: Request, v: Visitor) -> Response:
     )
 
 
-def _set_status(enable: bool) -> Any:
+def _set_status(enable: bool) -> Endpoint:
     @admin
     async def endpoint(request: Request, v: Visitor) -> Response:
         channel = await load_channel(request)

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+Choice = TypeVar("Choice", bound=str)
 
 
 def deps(request: Request) -> ConsoleDeps:
@@ -65,10 +66,11 @@ def query_text(request: Request, name: str, max_length: int = 200) -> str:
     return request.query_params.get(name, "").strip()[:max_length]
 
 
-def query_choice(request: Request, name: str, choices: Iterable[str]) -> str | None:
-    """A filter value from a fixed list, else None (no filter)."""
+def query_choice(request: Request, name: str, choices: Iterable[Choice]) -> Choice | None:
+    """A filter value from a fixed list, else None (no filter). The list's own value is
+    returned, so a list of Literals gives that Literal."""
     value = request.query_params.get(name, "")
-    return value if value in set(choices) else None
+    return next((choice for choice in choices if choice == value), None)
 
 
 def query_date(request: Request, name: str, errors: FormErrors) -> dt.date | None:

@@ -25,6 +25,7 @@ from torouter.api.order_schemas import (
     RefundApproval,
     RefundRejection,
 )
+from torouter.api.pagination import Page
 from torouter.billing.payments.service import Payments
 from torouter.console.admin.common import (
     attempt,
@@ -36,7 +37,7 @@ from torouter.console.admin.common import (
     user_of,
 )
 from torouter.console.forms import FormErrors, read_form
-from torouter.console.guards import admin
+from torouter.console.guards import Endpoint, admin
 from torouter.console.render import page, redirect
 from torouter.console.visitor import Visitor
 from torouter.errors import GatewayError, error
@@ -78,7 +79,7 @@ async def list_orders(request: Request, v: Visitor) -> Response:
     if not errors:
         a = deps(request).api
 
-        async def read() -> Any:
+        async def read() -> Page[AdminOrderRead]:
             return await api.list_orders(
                 a,
                 p,
@@ -170,10 +171,12 @@ async def order_page(request: Request, v: Visitor) -> Response:
     return await _render_order(request, v, order)
 
 
-Act = Callable[[Payments, AdminOrderRead, dict[str, str], Visitor, Request], Awaitable[Any]]
+Act = Callable[
+    [Payments, AdminOrderRead, dict[str, str], Visitor, Request], Awaitable[AdminOrderRead]
+]
 
 
-def _action(section: str, known: tuple[str, ...], notice: str, act: Act) -> Any:
+def _action(section: str, known: tuple[str, ...], notice: str, act: Act) -> Endpoint:
     """POST handler: read the form (CSRF), act through the API, redirect to the order with
     a notice, or re-render the order with the refusal in the section's form."""
 
@@ -189,7 +192,7 @@ def _action(section: str, known: tuple[str, ...], notice: str, act: Act) -> Any:
         errors = FormErrors(v.t)
         status = [400]
 
-        async def run() -> Any:
+        async def run() -> AdminOrderRead:
             try:
                 return await act(p, order, form, v, request)
             except GatewayError as exc:

@@ -69,7 +69,7 @@ async def _render(
     elif run and not errors:
         days = DayRange.of(first, last, zone)
 
-        async def compare() -> Any:
+        async def compare() -> dict[str, Any]:
             if last < first:
                 raise error("E16", "to: must not be before from", param="to")
             return await api.reconcile(p, days.since.isoformat(), days.until.isoformat())
@@ -136,7 +136,7 @@ async def repair_all(request: Request, v: Visitor) -> Response:
     if p is not None and not errors and first <= last:
         days = DayRange.of(first, last, zone)
 
-        async def compare() -> Any:
+        async def compare() -> dict[str, Any]:
             return await api.reconcile(p, days.since.isoformat(), days.until.isoformat())
 
         report = await attempt(errors, (), compare)

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from torouter.accounts.live_mailer import LiveMailer
 from torouter.accounts.mailer import Mail
 from torouter.api.admin import settings as api
-from torouter.api.admin.settings import SettingsUpdate
+from torouter.api.admin.settings import SettingsRead, SettingsUpdate
 from torouter.api.audit import record_audit
 from torouter.console.admin import settings_payments
 from torouter.console.admin.common import attempt, deps
@@ -113,10 +113,14 @@ async def save_signup_or_display(request: Request, v: Visitor) -> Response:
             part["cny_rate"] = form.get("display.cny_rate", "").strip() or None
         body["display"] = part
     errors = FormErrors(v.t)
-    known = (f"{section}.enabled", f"{section}.allowed_domains", f"{section}.public_pricing")
+    known: tuple[str, ...] = (
+        f"{section}.enabled",
+        f"{section}.allowed_domains",
+        f"{section}.public_pricing",
+    )
     known += (f"{section}.cny_rate",)
 
-    async def save() -> Any:
+    async def save() -> SettingsRead:
         return await api.patch_settings(d.api, v.principal, SettingsUpdate.model_validate(body))
 
     if await attempt(errors, known, save) is None:

@@ -38,7 +38,7 @@ from torouter.storage.tables import users
 
 __all__ = ["routes"]
 
-OUTCOMES: tuple[str, ...] = get_args(Outcome)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 PAGE_SIZE = 50
 _KNOWN = ("user", "key", "channel", "model", "outcome", "status", "request_id", "start", "end")
 
@@ -64,9 +64,11 @@ async def _filters(request: Request, errors: FormErrors) -> tuple[dict[str, Any]
         outcome=query_choice(request, "outcome", OUTCOMES),
         status=_small_int(text["status"], "status", errors, 100, 599),
     )
-    text["start_date"] = query_date(request, "start", errors)
-    text["end_date"] = query_date(request, "end", errors)
-    return text, f
+    days = {
+        "start_date": query_date(request, "start", errors),
+        "end_date": query_date(request, "end", errors),
+    }
+    return {**text, **days}, f
 
 
 @admin

@@ -10,7 +10,6 @@ the message in the form that caused it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,25 +23,26 @@ from torouter.api.admin import users as users_api
 from torouter.api.admin.subscriptions import Extension, SubscriptionAssign
 from torouter.api.admin.user_account import RoleChange
 from torouter.api.admin.users import BalanceChange, UserRead
+from torouter.api.deps import ApiDeps
 from torouter.api.subscription_service import load_sub
 from torouter.console.admin.common import attempt, deps
 from torouter.console.admin.users import load_user, render_user
 from torouter.console.forms import FormErrors, read_form
-from torouter.console.guards import admin
+from torouter.console.guards import Endpoint, admin
 from torouter.console.render import page, redirect
 from torouter.console.visitor import Visitor
 from torouter.errors import error
 
 __all__ = ["routes"]
 
-Action = Callable[[Any, UserRead, dict[str, str], Visitor], Awaitable[str | None]]
+Action = Callable[[ApiDeps, UserRead, dict[str, str], Visitor], Awaitable[str | None]]
 
 
 def _status(errors: FormErrors) -> int:
     return 409 if errors.general and not errors.fields else 400
 
 
-def _endpoint(action: Action, section: str, notice: str, known: tuple[str, ...]) -> Any:
+def _endpoint(action: Action, section: str, notice: str, known: tuple[str, ...]) -> Endpoint:
     """The POST handler of one action: load the account, read the form (CSRF), act, then
     redirect to the account's page at `#section` with a notice (the action may name a more
     precise one), or re-render the page with the refusal in that section's form."""
@@ -71,24 +71,24 @@ def _endpoint(action: Action, section: str, notice: str, known: tuple[str, ...])
     return endpoint
 
 
-async def suspend(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> None:
+async def suspend(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> None:
     await actions_api.suspend(api, v.principal, user.id)
 
 
-async def reactivate(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> None:
+async def reactivate(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> None:
     await actions_api.reactivate(api, v.principal, user.id)
 
 
-async def verify(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> None:
+async def verify(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> None:
     await account_api.verify(api, v.principal, user.id)
 
 
-async def role(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> None:
+async def role(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> None:
     body = RoleChange.model_validate({"role": form.get("role", "")})
     await account_api.change_role(api, v.principal, user.id, body)
 
 
-async def balance(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> str:
+async def balance(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> str:
     """A credit or debit (R14.7): the amount is positive, the direction says which; the
     reason is required and lands in the ledger entry's note."""
     amount = form.get("amount_usd", "").strip()
@@ -101,7 +101,7 @@ async def balance(api: Any, user: UserRead, form: dict[str, str], v: Visitor) ->
     return "balance_debited" if debit else "balance_credited"
 
 
-async def grants(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> str:
+async def grants(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> str:
     group_id = _int(form.get("group_id"), "group_id")
     if form.get("grant") == "revoke":
         await groups_api.revoke(api, v.principal, group_id, user.id)
@@ -110,19 +110,19 @@ async def grants(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> 
     return "grant_added"
 
 
-async def totp_reset(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> None:
+async def totp_reset(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> None:
     await actions_api.reset_two_factor(api, v.principal, user.id)
 
 
-async def end_all_sessions(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> None:
+async def end_all_sessions(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> None:
     await account_api.end_all_sessions(api, v.principal, user.id)
 
 
-async def end_session(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> None:
+async def end_session(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> None:
     await account_api.end_session(api, v.principal, user.id, _int(form.get("session_id"), "id"))
 
 
-async def assign(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> None:
+async def assign(api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor) -> None:
     body = SubscriptionAssign.model_validate(
         {
             "user_id": user.id,
@@ -133,7 +133,9 @@ async def assign(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> 
     await subs_api.assign(api, v.principal, body, Response())
 
 
-async def change_subscription(api: Any, user: UserRead, form: dict[str, str], v: Visitor) -> str:
+async def change_subscription(
+    api: ApiDeps, user: UserRead, form: dict[str, str], v: Visitor
+) -> str:
     """Extend (by days), pause, resume or cancel one of this account's subscriptions."""
     sub_id = _int(form.get("subscription_id"), "subscription_id")
     async with api.db.connect() as conn:
@@ -185,6 +187,10 @@ def _int(value: str | None, param: str) -> int:
 
 
 routes = [
-    Route(f"/admin/users/{{user_id}}/{path}", _endpoint(*rest), methods=["POST"])
-    for path, *rest in _ACTIONS
+    Route(
+        f"/admin/users/{{user_id}}/{path}",
+        _endpoint(action, section, notice, known),
+        methods=["POST"],
+    )
+    for path, action, section, notice, known in _ACTIONS
 ]

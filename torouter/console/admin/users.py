@@ -7,7 +7,7 @@ renders, so a failed action re-renders the page with its errors through `render_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -29,12 +29,13 @@ from torouter.console.guards import admin
 from torouter.console.render import page
 from torouter.console.visitor import Visitor
 from torouter.errors import GatewayError
+from torouter.records import UserRole, UserState
 from torouter.storage.tables import group_grants, groups, plans
 
 __all__ = ["SECTIONS", "render_user", "routes"]
 
-STATES = ("unverified", "active", "suspended", "deleted")
-ROLES = ("user", "admin")
+STATES: tuple[UserState, ...] = get_args(UserState)
+ROLES: tuple[UserRole, ...] = get_args(UserRole)
 # The forms of the account page, each with its own errors.
 SECTIONS = ("state", "role", "balance", "grants", "subscriptions", "totp", "sessions")
 LEDGER_PAGE = 10
@@ -50,7 +51,7 @@ async def list_users(request: Request, v: Visitor) -> Response:
         page_params(request),
         q=q or None,
         role=role,
-        state=state,  # type: ignore[arg-type]
+        state=state,
     )
     return page(
         request,

@@ -146,7 +146,7 @@ async def create_key(request: Request, v: Visitor) -> Response:
             key_id, secret = await key_service.create_key(
                 deps.api, conn, user_id=v.user_id, body=body
             )
-            row = await key_service.load_key(conn, key_id)
+            row = await key_service.written_key(conn, key_id)
         await publish(deps.api)
     except ValidationError as exc:
         errors.from_validation(exc, FIELDS)

@@ -9,7 +9,7 @@ offers; the services decide, and a stale button meets their error.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from torouter.console.payment_messages import payment_error
 from torouter.console.render import page, safe_next
 from torouter.console.visitor import Visitor
 from torouter.errors import GatewayError
+from torouter.records import Row
 from torouter.storage.tables import orders, plans
 
 __all__ = [
@@ -67,7 +68,7 @@ def orders_with_plans(user_id: int, status: str | None = None) -> Select[Any]:
 
 @dataclass(frozen=True, slots=True)
 class OrderView:
-    row: Mapping[str, Any]
+    row: Row
     can_resume: bool
     can_cancel: bool
     can_refund: bool
@@ -88,7 +89,7 @@ class OrderView:
         return self.can_resume
 
 
-def order_view(row: Mapping[str, Any], now: dt.datetime, refund_days: int | None) -> OrderView:
+def order_view(row: Row, now: dt.datetime, refund_days: int | None) -> OrderView:
     pending = row["status"] == "pending" and row["method"] == "stripe"
     expires = row["session_expires_at"]
     return OrderView(
@@ -101,7 +102,7 @@ def order_view(row: Mapping[str, Any], now: dt.datetime, refund_days: int | None
 
 
 def order_views(
-    rows: Sequence[Mapping[str, Any]], now: dt.datetime, cfg: PaymentsConfig | None
+    rows: Sequence[Row], now: dt.datetime, cfg: PaymentsConfig | None
 ) -> list[OrderView]:
     days = cfg.refund_window_days if cfg is not None and cfg.configured else None
     return [order_view(r, now, days) for r in rows]

@@ -100,7 +100,7 @@ async def _state(request: Request, v: Visitor, *, fragment: bool) -> Response:
     return page(request, v, template, form_targets=form_targets(cfg, [view]), **context)
 
 
-async def _subscription(request: Request, view: OrderView) -> Any:
+async def _subscription(request: Request, view: OrderView) -> subs.SubscriptionRead | None:
     """The subscription a paid plan order started or extended, as `/subscriptions` shows it."""
     if view.kind != "subscription" or view.subscription_id is None:
         return None

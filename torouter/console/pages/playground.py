@@ -139,7 +139,11 @@ async def send(request: Request, v: Visitor) -> Response:
         key_hash=key_hash,
         api_key=pasted,
     )
-    answer = await call_gateway(deps.api.gateway, scope, payload)
+    gateway = deps.api.gateway
+    if gateway is None:  # a server built without the gateway (the API's playground: E19)
+        errors.add(None, v.t("playground.unavailable"))
+        return await _render(request, v, form=form, status=503, errors=errors)
+    answer = await call_gateway(gateway, scope, payload)
     doc = _json(bytes(answer.body))
     if answer.status != 200:
         err = doc.get("error")

@@ -114,7 +114,9 @@ async def usage_page(request: Request, v: Visitor) -> Response:
         deps.api, principal, start=f.start, end=f.end, model=f.model, key_id=f.key_id
     )
     daily = await _daily(deps, v.user_id, f)
-    models = sorted({m.model for m in summary.models if m.model} | ({f.model} - {None}))
+    models = sorted(
+        {m.model for m in summary.models if m.model}.union([f.model] if f.model else [])
+    )
     return page(
         request,
         v,

@@ -99,7 +99,7 @@ class FakeAccount:
     # -- events --------------------------------------------------------------------------------
 
     def _emit(self, type_: str, obj: Obj) -> Obj:
-        event = {
+        event: Obj = {
             "id": new_id("evt_"),
             "object": "event",
             "api_version": API_VERSION,

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from torouter.records import Row
 from torouter.storage.repos._common import insert_row, now, select_one
 from torouter.storage.tables import orders, plans, subscriptions
 
@@ -70,7 +71,7 @@ async def get_plan_by_name(conn: AsyncConnection, *, name: str) -> RowMapping | 
     return await select_one(conn, plans, {"name": name})
 
 
-def plan_caps(plan: Mapping[str, Any]) -> dict[str, int]:
+def plan_caps(plan: Row) -> dict[str, int]:
     return {c: int(plan[c]) for c in _CAPS}
 
 

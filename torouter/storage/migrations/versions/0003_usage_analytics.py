@@ -26,7 +26,7 @@ depends_on = None
 _BUCKETS = 24  # frozen here: the bucket bounds are part of the stored data
 
 
-def _measures() -> list[sa.Column]:  # type: ignore[type-arg]
+def _measures() -> list[sa.Column[int]]:
     names = [
         "requests",
         "successes",
