@@ -54,6 +54,13 @@ STRICT = (
     "preflight",
     "migrate_apart",
     "demo",
+    "server",
+    "observability",
+    "asgi",
+    "cli",
+    "serving",
+    "native_heap",
+    "upstreams",
 )
 
 

@@ -78,7 +78,7 @@ class UpstreamConnector(aiohttp.TCPConnector):
             conn = await super().connect(req, traces, timeout)
             proto = conn.protocol
             reused = proto is not None and proto in self._seen
-            if reused and closed_by_peer(proto.transport):
+            if reused and proto is not None and closed_by_peer(proto.transport):
                 self.dropped += 1
                 conn.close()
                 continue
@@ -223,6 +223,7 @@ class _StreamedPayload(Payload):
         super().__init__(body, content_type=body.content_type)
         self._body = body
         self._size = body.size
+        self._length = body.size  # aiohttp types `_size` as optional; this one is always known
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a streamed body is not text")
@@ -233,7 +234,7 @@ class _StreamedPayload(Payload):
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
-        left = content_length if content_length is not None else self._size
+        left = content_length if content_length is not None else self._length
         async for block in self._body.chunks():
             if left <= 0:
                 return

@@ -104,7 +104,7 @@ def stored_proxy(value: str | None, decrypt: Callable[[str], str]) -> str | None
     return decrypt(value) if is_encrypted(value) else value
 
 
-def channel_proxy(row: Mapping[str, Any], keyring: Keyring) -> str | None:
+def channel_proxy(row: Mapping[Any, Any], keyring: Keyring) -> str | None:
     """The clear egress proxy URL of a channel row (for the transports and redacted reads)."""
     return stored_proxy(row["proxy_enc"], lambda token: decrypt(token, keyring))
 
