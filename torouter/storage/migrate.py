@@ -77,27 +77,26 @@ async def upgrade(db: Database, revision: str = "head", keyring: Keyring | None 
     Pass the deployment's `keyring` whenever there is one: without it 0005 leaves existing
     channel proxies unencrypted (the loaders accept both forms)."""
 
-    def run(conn: Connection) -> None:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATE_LOCK})
-        from alembic import command
-
-        command.upgrade(alembic_config(conn, keyring), revision)
-
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
+    await _alembic(db, "upgrade", revision, keyring)
 
 
 async def downgrade(db: Database, revision: str, keyring: Keyring | None = None) -> None:
     """Migrate the database back to `revision` (operators' escape hatch and the migration
     tests); below 0005 it needs the `keyring` that encrypted the channel proxies."""
 
+    await _alembic(db, "downgrade", revision, keyring)
+
+
+async def _alembic(db: Database, step: str, revision: str, keyring: Keyring | None) -> None:
+    """Run alembic's `step` ("upgrade" or "downgrade") in one transaction, PostgreSQL's
+    migration lock held: concurrent nodes migrate one after the other."""
+
     def run(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATE_LOCK})
         from alembic import command
 
-        command.downgrade(alembic_config(conn, keyring), revision)
+        getattr(command, step)(alembic_config(conn, keyring), revision)
 
     async with db.engine.begin() as conn:
         await conn.run_sync(run)
