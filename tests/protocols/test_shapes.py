@@ -9,10 +9,24 @@ import pytest
 
 from torouter.protocols import anthropic, count_tokens, embeddings, gemini, openai_chat
 from torouter.protocols import openai_responses as responses
-from torouter.protocols.shapes import JSON_NUMBER, Shape, UpstreamShapeError, answer, check
+from torouter.protocols.shapes import (
+    JSON_NUMBER,
+    Shape,
+    UpstreamShapeError,
+    answer,
+    check,
+    checker,
+)
 from torouter.protocols.usage import from_anthropic, from_openai
 
 SHAPE: dict[str, Shape] = {"items": [{"n": JSON_NUMBER, "tags": [str]}], "meta": dict}
+
+# The interpreted check and the compiled one (the streams' per-event check) agree on everything.
+CHECKS = pytest.mark.parametrize(
+    "run",
+    [lambda value: check(value, SHAPE), checker(SHAPE)],
+    ids=["check", "checker"],
+)
 
 
 @pytest.mark.parametrize(
@@ -24,8 +38,9 @@ SHAPE: dict[str, Shape] = {"items": [{"n": JSON_NUMBER, "tags": [str]}], "meta":
         {"other": "not looked at", "items": []},
     ],
 )
-def test_values_of_the_shape_pass(value: Any) -> None:
-    check(value, SHAPE)
+@CHECKS
+def test_values_of_the_shape_pass(run: Any, value: Any) -> None:
+    run(value)
 
 
 @pytest.mark.parametrize(
@@ -39,11 +54,21 @@ def test_values_of_the_shape_pass(value: Any) -> None:
         ({"meta": True}, "$.meta should be an object, not a boolean"),
     ],
 )
-def test_the_first_wrong_type_is_named_by_its_path(value: Any, message: str) -> None:
+@CHECKS
+def test_the_first_wrong_type_is_named_by_its_path(run: Any, value: Any, message: str) -> None:
     with pytest.raises(UpstreamShapeError) as info:
-        check(value, SHAPE)
+        run(value)
     assert str(info.value) == f"upstream answer: {message}"
     assert isinstance(info.value, ValueError)  # what the relay fails over on
+
+
+@CHECKS
+def test_the_first_key_in_the_shape_s_order_is_named(run: Any) -> None:
+    """A nested key before a leaf key: both checks walk the shape in its own order."""
+    with pytest.raises(UpstreamShapeError, match=r"\$\.items should be an array"):
+        run({"meta": 1, "items": 1})
+    with pytest.raises(UpstreamShapeError, match=r"\$\.meta should be an object"):
+        checker({"meta": dict, "items": [dict]})({"items": 1, "meta": 1})
 
 
 def test_an_answer_must_be_an_object_even_null_is_refused() -> None:

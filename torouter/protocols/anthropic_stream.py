@@ -107,6 +107,7 @@ EVENT_SHAPE: dict[str, Shape] = {
     "usage": {"cache_creation": dict},
     "error": dict,
 }
+_check_event = shapes.checker(EVENT_SHAPE)  # compiled once: it runs per event
 
 
 class StreamDecoder:
@@ -168,7 +169,7 @@ class StreamDecoder:
     def _handle(self, data: bytes, out: list[Event]) -> None:
         try:
             obj = orjson.loads(data)
-            shapes.check(obj, EVENT_SHAPE)
+            _check_event(obj)
         except ValueError:  # not JSON (orjson's error is a ValueError), or of the wrong types
             self._ended = True
             out.append(

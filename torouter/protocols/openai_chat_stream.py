@@ -100,6 +100,7 @@ EVENT_SHAPE: dict[str, Shape] = {
     ],
     "usage": OPENAI_USAGE_SHAPE,
 }
+_check_event = shapes.checker(EVENT_SHAPE)  # compiled once: it runs per event
 
 
 class StreamDecoder:
@@ -173,7 +174,7 @@ class StreamDecoder:
             return
         try:
             obj = orjson.loads(data)
-            shapes.check(obj, EVENT_SHAPE)
+            _check_event(obj)
         except ValueError:  # not JSON (orjson's error is a ValueError), or of the wrong types
             out.extend(self._fail("malformed upstream event"))
             return

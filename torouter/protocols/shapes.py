@@ -21,9 +21,18 @@ A shape is one of:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
-__all__ = ["JSON_NUMBER", "JSON_SCALAR", "Shape", "UpstreamShapeError", "answer", "check"]
+__all__ = [
+    "JSON_NUMBER",
+    "JSON_SCALAR",
+    "Shape",
+    "UpstreamShapeError",
+    "answer",
+    "check",
+    "checker",
+]
 
 Shape: TypeAlias = "type | tuple[type, ...] | dict[str, Shape] | list[Shape]"
 
@@ -55,6 +64,84 @@ def check(value: object, shape: Shape, path: str = "$") -> None:
     except _Wrong as wrong:
         where = path + "".join(reversed(wrong.trail))
         raise UpstreamShapeError(where, wrong.expected, wrong.got) from None
+
+
+def checker(shape: Shape) -> Callable[[object], None]:
+    """`check` against one fixed shape, compiled once: for the per-event checks of streams.
+
+    The walk is decided when the checker is built (which keys are leaves, which nest), so a
+    well-typed event costs one call per nested object or array and an `isinstance` per leaf,
+    instead of `check`'s dispatch on the shape's kind at every level (measured: the largest
+    single cost of a translated stream under cProfile). The verdicts and the error paths are
+    `check`'s.
+    """
+    walk = _compile(shape)
+
+    def run(value: object) -> None:
+        try:
+            walk(value)
+        except _Wrong as wrong:
+            where = "$" + "".join(reversed(wrong.trail))
+            raise UpstreamShapeError(where, wrong.expected, wrong.got) from None
+
+    return run
+
+
+def _compile(shape: Shape) -> Callable[[object], None]:
+    if isinstance(shape, dict):
+        fields = [
+            (key, inner, None) if isinstance(inner, type | tuple) else (key, None, _compile(inner))
+            for key, inner in shape.items()
+        ]
+
+        def walk_object(value: object) -> None:
+            if value is None:
+                return
+            if not isinstance(value, dict):
+                raise _Wrong("an object", value)
+            get = value.get
+            for key, leaf, nested in fields:
+                item = get(key)
+                if item is None:
+                    continue
+                if leaf is not None:
+                    if not isinstance(item, leaf):
+                        wrong = _Wrong(_expected(leaf), item)
+                        wrong.trail.append(f".{key}")
+                        raise wrong
+                    continue
+                assert nested is not None
+                try:
+                    nested(item)
+                except _Wrong as wrong:
+                    wrong.trail.append(f".{key}")
+                    raise
+
+        return walk_object
+    if isinstance(shape, list):
+        (inner,) = shape
+        each = _compile(inner)
+
+        def walk_array(value: object) -> None:
+            if value is None:
+                return
+            if not isinstance(value, list):
+                raise _Wrong("an array", value)
+            for i, item in enumerate(value):
+                try:
+                    each(item)
+                except _Wrong as wrong:
+                    wrong.trail.append(f"[{i}]")
+                    raise
+
+        return walk_array
+    types = shape
+
+    def walk_leaf(value: object) -> None:
+        if value is not None and not isinstance(value, types):
+            raise _Wrong(_expected(types), value)
+
+    return walk_leaf
 
 
 class _Wrong(Exception):
