@@ -76,7 +76,8 @@ def _chat(c: httpx.Client, model: str, text: str, *, stream: bool = False) -> ht
 
 
 def exercise(gw: GatewayProcess) -> dict[str, str]:
-    """Send the mix; returns the request ids of the successful non-stream and stream calls."""
+    """Send the mix; returns the request ids of the calls that leave a usage row: the successful
+    non-stream and stream calls and the failed one (`written` below waits for all of them)."""
     ids: dict[str, str] = {}
     with gw.client() as c:
         ok = _chat(c, "gpt-ok", "hello")
@@ -87,6 +88,7 @@ def exercise(gw: GatewayProcess) -> dict[str, str]:
         ids["stream"] = streamed.headers["x-request-id"]
         limited = _chat(c, "gpt-limited", "[[mock:429]] too fast")
         assert limited.status_code >= 500, limited.text  # the only channel cooled: E21/E22
+        ids["failed"] = limited.headers["x-request-id"]
         refused = c.post(
             "/v1/chat/completions",
             json={"model": "gpt-ok", "messages": []},
