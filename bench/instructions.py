@@ -23,14 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 import orjson
 
 from bench.machine import REPO
-from bench.procs import free_port
+from bench.procs import free_port, wait_ready
 from bench.stack import KEY, export_commit, gateway_config, mock_server
 
 # The writer idles during the measurement: rows queue (and are journaled) but are not written.
@@ -111,15 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     gw = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=folder, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                urllib.request.urlopen(base + "/readyz", timeout=5)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_ready(base + "/readyz", 600, 5)
         url, body, headers = _request(base, args.scenario)
         asyncio.run(_send(url, body, headers, 80))  # warm-up, not counted
         time.sleep(4)

@@ -25,6 +25,20 @@ __all__ = ["ProcSample", "Server", "cpu_busy_s", "free_port", "pinned", "sample"
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def wait_ready(url: str, timeout_s: float, per_try_s: float = 2.0) -> None:
+    """Poll `url` until it answers (any HTTP answer that is not an error); `OSError` after
+    `timeout_s` (a server under valgrind needs minutes)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=per_try_s)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago (the kernel picks it)."""
     with socket.socket() as s:

@@ -21,12 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.instructions import _request
 from bench.machine import REPO
-from bench.procs import free_port
+from bench.procs import free_port, wait_ready
 from bench.stack import export_commit, gateway_config, mock_server
 
 _WRK_LUA = Path(__file__).resolve().parent / "wrk" / "chat.lua"
@@ -73,15 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     gw = subprocess.Popen(cmd, env=env, cwd=folder, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(base + "/readyz", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_ready(base + "/readyz", 120)
         url, raw, headers = _request(base, args.scenario)
         body = folder / "body.json"
         body.write_bytes(raw)
