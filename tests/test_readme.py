@@ -34,7 +34,7 @@ def test_first_curl_and_sdk_call_work_against_the_demo(tmp_path: Path) -> None:
     try:
         demo = tmp_path / "data" / "demo.txt"
         assert demo.stat().st_mode & 0o777 == 0o600
-        assert b"API key:" in gw.stderr  # the one-time banner
+        gw.wait_stderr(b"API key:")  # the one-time banner
         assert not any("sk-" in str(line) for line in gw.lines)  # never in the JSON log
         curl, sdk = blocks()[1], blocks()[2]
         venv_bin = str(Path(__file__).resolve().parents[1] / ".venv" / "bin")

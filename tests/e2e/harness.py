@@ -66,6 +66,7 @@ class GatewayProcess:
         self.lines: list[dict[str, Any]] = []
         self.stderr = b""
         self._cond = threading.Condition()
+        self._readers: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
@@ -100,8 +101,12 @@ class GatewayProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         # `serve` binds its socket first; "ready" comes after the start-up, socket listening.
         self.wait_log(
             lambda r: r.get("msg") == "ready",
@@ -155,6 +160,20 @@ class GatewayProcess:
                     raise AssertionError(f"timed out waiting for {what}")
                 self._cond.wait(min(left, 0.5))
 
+    def wait_stderr(self, needle: bytes, timeout: float = 10.0) -> None:
+        """Wait until `needle` shows on stderr.
+
+        stdout and stderr are two pipes read by two threads: a line printed to stderr before
+        "ready" went to stdout may still be unread when `start()` returns.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while needle not in self.stderr:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {needle!r} on stderr")
+                self._cond.wait(min(left, 0.5))
+
     def access_line(self, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
         return self.wait_log(
             lambda r: r.get("msg") == "request" and r.get("request_id") == request_id,
@@ -172,6 +191,10 @@ class GatewayProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
+        # Everything the process wrote is read before the caller looks at `lines` or `stderr`
+        # (a child still holding the pipes gets a bounded wait, not a hang).
+        for reader in self._readers:
+            reader.join(10)
         return rc
 
     def client(self, **kw: Any) -> httpx.Client:
