@@ -11,21 +11,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.routing import compile_path
 
+from torouter.asgi import ASGIApp, Message, Receive, Scope, Send
 from torouter.ids import request_id_for
 from torouter.observability.logging import JsonSink
 
 __all__ = ["NOTE_KEY", "AccessNote", "RouteTemplates", "with_access_log"]
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 NOTE_KEY = "access_note"  # in the ASGI state: the `AccessNote` of this request
 

@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
 
+from torouter.asgi import Receive, Scope, Send
 from torouter.mock.stripe.forms import FormError, decode_form
 from torouter.mock.stripe.idempotency import IdempotencyCache, Stored, fingerprint
 from torouter.mock.stripe.pages import checkout_page, receipt_page
@@ -109,7 +110,7 @@ class FakeStripe:
         finally:
             await self.close()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._router(scope, receive, send)
 
     # -- routes --------------------------------------------------------------------------------
