@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 
+import hiredis
 import pytest
 import redis.asyncio as aioredis
 
@@ -95,6 +96,9 @@ async def test_a_connection_redis_closed_is_replaced(
     await seeded(state, s, 1000)
     holds = (Hold(tag(s, "bal"), 0, "balance"),)
     assert (await state.admit(req(s, "a", 100, holds=holds))).ok
-    conn_id = await state.client.client_id()  # the pool's only connection
+    assert state._resp is not None  # the hot path's shared connection (state/resp.py)
+    (conn_id,) = await state._resp.execute([hiredis.pack_command(("CLIENT", "ID"))])
     await admin.client_kill_filter(_id=conn_id)
     assert (await state.admit(req(s, "b", 100, holds=holds))).ok
+    (new_id,) = await state._resp.execute([hiredis.pack_command(("CLIENT", "ID"))])
+    assert new_id != conn_id

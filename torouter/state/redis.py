@@ -36,6 +36,7 @@ from torouter.state.base import (
     Window,
     WindowState,
 )
+from torouter.state.resp import RespConnection
 
 __all__ = ["RedisState", "connect"]
 
@@ -91,6 +92,9 @@ class RedisState:
         self._seed = client.register_script(lua.SEED)
         self._add = client.register_script(lua.ADD)
         self._append = client.register_script(lua.STREAM_APPEND)
+        # The hot path's round trips share one multiplexed connection (`resp.py`); the rest
+        # (renewals, seeding, reads for the API) use redis-py's pool.
+        self._resp = RespConnection.from_pool(client.connection_pool)
 
     async def _run(self, calls: Sequence[Call]) -> list[Any]:
         """The scripts' replies (an error reply as its exception), from one pipelined round
@@ -104,6 +108,25 @@ class RedisState:
         mid-reply is closed by redis-py before it goes back to the pool.
         """
         packed = [hiredis.pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a in calls]
+        if self._resp is not None:
+            try:
+                replies = await self._resp.execute(packed)
+            except RedisConnectionError:
+                # The shared connection was lost (Redis restarted or closed it) before every
+                # reply was in: once more on a new one, as redis-py retries a stale pooled
+                # connection. What may have run is idempotent by admission id, or (an
+                # admission) a reservation the lease lapses.
+                replies = await self._resp.execute(packed)
+        else:
+            replies = await self._pooled(packed)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                script, keys, args = calls[i]
+                replies[i] = await script(keys=keys, args=args)  # loads it, then runs it
+        return replies
+
+    async def _pooled(self, packed: list[bytes]) -> list[Any]:
+        """The round trip on one of redis-py's pooled connections (TLS)."""
         pool = self.client.connection_pool
         # redis-py leaves `get_connection` unannotated.
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]
@@ -118,10 +141,6 @@ class RedisState:
                 replies = await _exchange(conn, packed)
         finally:
             await pool.release(conn)
-        for i, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError):
-                script, keys, args = calls[i]
-                replies[i] = await script(keys=keys, args=args)  # loads it, then runs it
         return replies
 
     def _append_call(self, a: StreamAppend) -> Call:
@@ -319,6 +338,8 @@ class RedisState:
             return False
 
     async def close(self) -> None:
+        if self._resp is not None:
+            await self._resp.close()
         await self.client.aclose()
 
 
