@@ -9,8 +9,9 @@ runs as `torouter serve` under `valgrind --tool=callgrind` with collection off; 
 the idle background (timers) is counted for 12 s, then a fixed number of requests (8
 connections) is sent and counted. The usage writer's flush is held off, so its batching, which
 depends on the request rate under valgrind, stays out of the figure (the journal write per
-request stays in). Prints raw instructions per request and the same less the idle rate times
-the elapsed time. Needs valgrind (`callgrind_control`); takes minutes.
+request stays in); `--writer` counts it too, in batches of 100 rows (a multiple of 100
+requests is about one row written per request). Prints raw instructions per request and the
+same less the idle rate times the elapsed time. Needs valgrind (`callgrind_control`); takes minutes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from bench.stack import KEY, export_commit, gateway_config, mock_server
 
 # The writer idles during the measurement: rows queue (and are journaled) but are not written.
 _HOLD_WRITER = "[usage]\nflush_interval_s = 3600.0\nbatch_size = 1000000\n"
+# `--writer`: the writer counted too, in batches of a fixed size rather than of whatever the
+# rate under valgrind leaves every flush interval: the warm-up's 80 rows stay queued, and the
+# counted requests are written 100 at a time (a row per request, less up to one batch).
+_BATCHED_WRITER = "[usage]\nflush_interval_s = 3600.0\nbatch_size = 100\n"
 _CONNECTIONS = 8
 _IDLE_S = 12.0
 
@@ -91,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rev", help="a commit, or `tree` for the installed package")
     parser.add_argument("scenario", choices=["nonstream", "stream", "tr_nonstream", "tr_stream"])
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument(
+        "--writer", action="store_true", help="count the usage writer too (batches of 100)"
+    )
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
     source: Path | None = None
@@ -101,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         env["PYTHONPATH"] = str(source)
     mock = mock_server(folder, None, source).start()
     config = folder / "torouter.toml"
-    config.write_text(gateway_config(folder / "data", mock.base_url, stores=_HOLD_WRITER))
+    config.write_text(
+        gateway_config(
+            folder / "data", mock.base_url, stores=_BATCHED_WRITER if args.writer else _HOLD_WRITER
+        )
+    )
     port = free_port()
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
     cmd += [f"--callgrind-out-file={folder}/cg.out", sys.executable, "-m", "torouter.cli"]
@@ -133,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     n = args.requests // _CONNECTIONS * _CONNECTIONS
     rate = idle / _IDLE_S
     print(
-        f"{args.rev} {args.scenario}: {n} requests ({bad} not 200) in {elapsed:.0f} s; "
+        f"{args.rev} {args.scenario}{' with the writer' if args.writer else ''}: "
+        f"{n} requests ({bad} not 200) in {elapsed:.0f} s; "
         f"raw {counted / n:,.0f} instructions/request; idle {rate:,.0f}/s; "
         f"less idle {(counted - rate * elapsed) / n:,.0f} ({folder})"
     )

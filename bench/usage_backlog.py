@@ -80,7 +80,7 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
     db = Database(f"sqlite+aiosqlite:///{folder / 'usage.db'}")
     await upgrade(db)
     now = dt.datetime.now(dt.UTC)
-    keys = [(k, 1 + k % 10, f"k{k}") for k in range(1, 101)]
+    keys = [(k, 1 + k % 10, f"k{k}") for k in range(1, a.keys + 1)]
     async with db.begin() as conn:
         await conn.execute(
             insert(t.users),
@@ -162,6 +162,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--tasks", type=int, default=32, help="concurrent request loops (32: c=32)")
     p.add_argument("--work-us", type=float, default=300, help="CPU per request on the loop")
+    p.add_argument(
+        "--keys", type=int, default=100, help="API keys the rows spread over (bench/run.py: 1)"
+    )
     a = p.parse_args()
     try:
         import uvloop
