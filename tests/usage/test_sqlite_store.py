@@ -7,6 +7,7 @@ made good from the journal."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import re
 import sqlite3
@@ -201,12 +202,14 @@ async def test_every_table_is_stored_exactly_as_the_sqlalchemy_writer_stores_it(
     pair: tuple[Database, Database],
 ) -> None:
     via_sqlalchemy, lean = pair
+    # Batches of at most 100 rows: one transaction each on both paths, so even the ledger's
+    # entries (one per user per transaction) match one for one.
     batches: list[Sequence[dict[str, Any]]] = [
-        gateway_rows(300),
+        gateway_rows(100),
         legacy_rows(20),
         gateway_rows(40, seed=8, start=300) + gateway_rows(5, seed=9, start=300),  # repeats
-        gateway_rows(300),  # a replay of the first: nothing new, nothing charged
-        gateway_rows(2_500, seed=10, start=1_000),  # several chunks in one call
+        gateway_rows(100),  # a replay of the first: nothing new, nothing charged
+        gateway_rows(100, seed=10, start=1_000),
     ]
     notices: dict[str, list[LowBalance]] = {"sqlalchemy": [], "lean": []}
     store = SqliteUsageStore(_path(lean), zone=ZONE)
@@ -220,12 +223,53 @@ async def test_every_table_is_stored_exactly_as_the_sqlalchemy_writer_stores_it(
     finally:
         store.close()
     got, want = dump(lean), dump(via_sqlalchemy)
-    assert len(want["usage_logs"]) == 300 + 20 + 40 + 2_500
+    assert len(want["usage_logs"]) == 100 + 20 + 40 + 100
     assert want["ledger"] and want["usage_hourly"] and want["usage_daily_channel"]
     for table in TABLES:
         assert got[table] == want[table], table
     assert notices["lean"] == notices["sqlalchemy"]
     assert [n.user_id for n in notices["lean"]] == [2]  # crossed once, notified once
+
+
+async def test_a_large_batch_is_one_transaction_with_the_same_totals(
+    pair: tuple[Database, Database],
+) -> None:
+    """2,500 rows: the SQLAlchemy writer commits them in two transactions of 1,250 (it shares
+    the serving loop), the writer thread in transactions of up to 2,000. Every table but the
+    ledger is identical; the ledger has one entry per user per transaction, and the same
+    total per user, each entry's running balance exact."""
+    via_sqlalchemy, lean = pair
+    rows = gateway_rows(2_500, seed=11)
+    assert await write_rows(via_sqlalchemy, rows, zone=ZONE) == 2_500
+    store = SqliteUsageStore(_path(lean), zone=ZONE)
+    try:
+        assert store.write(rows) == 2_500
+    finally:
+        store.close()
+    got, want = dump(lean), dump(via_sqlalchemy)
+    for table in TABLES:  # roll-up rows are created in another order: compare as sets
+        if table != "ledger":
+            assert sorted(got[table]) == sorted(want[table]), table
+    totals = {}
+    for name, db in (("sqlalchemy", via_sqlalchemy), ("lean", lean)):
+        with sqlite3.connect(_path(db)) as conn:
+            totals[name] = conn.execute(
+                "SELECT user_id, count(*), sum(amount_nusd) FROM ledger GROUP BY user_id"
+            ).fetchall()
+            # Each entry's balance after = the previous one's + its amount; the last = now.
+            for uid, balance in conn.execute("SELECT id, balance_nusd FROM users"):
+                entries = conn.execute(
+                    "SELECT amount_nusd, balance_after_nusd FROM ledger WHERE user_id = ? "
+                    "ORDER BY id",
+                    (uid,),
+                ).fetchall()
+                for (_, prev), (amount, after) in itertools.pairwise(entries):
+                    assert after == prev + amount
+                if entries:
+                    assert entries[-1][1] == balance
+    assert [(u, n) for u, n, _ in totals["lean"]] == [(1, 2), (2, 2)]  # 2,000 + 500 rows
+    assert [(u, n) for u, n, _ in totals["sqlalchemy"]] == [(1, 2), (2, 2)]  # 1,250 twice
+    assert [(u, s) for u, _, s in totals["lean"]] == [(u, s) for u, _, s in totals["sqlalchemy"]]
 
 
 def test_times_are_the_columns_own_text() -> None:

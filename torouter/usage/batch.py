@@ -14,17 +14,17 @@ from sqlalchemy import JSON, Column
 from torouter.storage import tables as t
 from torouter.storage.bulk import BulkInsert
 
-__all__ = ["USAGE_INSERT", "chunk_size", "parse_time", "unique_rows"]
+__all__ = ["MAX_CHUNK", "USAGE_INSERT", "chunk_size", "parse_time", "unique_rows"]
 
 # Transactions of 100 rows when the writer keeps up (the loop is never held long: p99), up to
 # 2,000 when a backlog builds under load: each transaction costs a fixed number of round trips,
 # each waiting its turn on a busy loop, so only larger ones let the writer catch up.
 _CHUNK = 100
-_MAX_CHUNK = 2_000
+MAX_CHUNK = 2_000  # also the writer thread's transaction: it holds no loop, only SQLite's lock
 
 
 def chunk_size(pending: int) -> int:
-    return max(_CHUNK, min(pending // 2, _MAX_CHUNK))
+    return max(_CHUNK, min(pending // 2, MAX_CHUNK))
 
 
 def _default(col: Column[Any]) -> Any:
