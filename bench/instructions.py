@@ -9,17 +9,20 @@ runs as `torouter serve` under `valgrind --tool=callgrind` with collection off; 
 the idle background (timers) is counted for 12 s, then a fixed number of requests (8
 connections) is sent and counted. The usage writer's flush is held off, so its batching, which
 depends on the request rate under valgrind, stays out of the figure (the journal write per
-request stays in); `--writer` counts it too, in batches of 100 rows (a multiple of 100
-requests is about one row written per request). Prints raw instructions per request and the
-same less the idle rate times the elapsed time. Needs valgrind (`callgrind_control`); takes minutes.
+request stays in); `--writer` counts it too, in batches of 100 rows, waiting until the
+counted requests' rows are stored (but for a last partial batch: the rows written are
+printed). Prints raw instructions per request and the same less the idle rate times the
+elapsed time. Needs valgrind (`callgrind_control`); takes minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,9 +39,27 @@ from bench.stack import KEY, export_commit, gateway_config, mock_server
 # The writer idles during the measurement: rows queue (and are journaled) but are not written.
 _HOLD_WRITER = "[usage]\nflush_interval_s = 3600.0\nbatch_size = 1000000\n"
 # `--writer`: the writer counted too, in batches of a fixed size rather than of whatever the
-# rate under valgrind leaves every flush interval: the warm-up's 80 rows stay queued, and the
-# counted requests are written 100 at a time (a row per request, less up to one batch).
+# rate under valgrind leaves every flush interval: the warm-up's rows are written before the
+# count, the counted requests' rows 100 at a time, and the count ends once all but a last
+# partial batch are stored (the rows written are printed).
 _BATCHED_WRITER = "[usage]\nflush_interval_s = 3600.0\nbatch_size = 100\n"
+_WARM_UP = 80
+_WARM_UP_WRITER = 104  # a multiple of the connections, over one batch: written at once
+
+
+def _wait_rows(database: Path, n: int, timeout_s: float = 600) -> int:
+    """Until the usage log holds `n` rows (the writer under valgrind is slow to catch up);
+    returns how many it holds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            stored = int(conn.execute("SELECT count(*) FROM usage_logs").fetchone()[0])
+        if stored >= n:
+            return stored
+        time.sleep(0.5)
+    raise TimeoutError(f"the usage writer did not store {n} rows")
+
+
 _CONNECTIONS = 8
 _IDLE_S = 12.0
 
@@ -124,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/readyz", 600, 5)
         url, body, headers = _request(base, args.scenario)
-        asyncio.run(_send(url, body, headers, 80))  # warm-up, not counted
+        warm_up = _WARM_UP_WRITER if args.writer else _WARM_UP
+        asyncio.run(_send(url, body, headers, warm_up))  # warm-up, not counted
+        database = folder / "data" / "torouter.db"
+        stored_before = _wait_rows(database, 100) if args.writer else 0
         time.sleep(4)
         _collect(gw.pid, True)
         time.sleep(_IDLE_S)
@@ -135,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         bad = asyncio.run(_send(url, body, headers, args.requests))
         time.sleep(3)  # let the last answers' work finish
+        written = 0
+        if args.writer:  # the counted rows written, but for a last batch short of 100 rows
+            sent = args.requests // _CONNECTIONS * _CONNECTIONS
+            written = _wait_rows(database, stored_before + sent - 99) - stored_before
         elapsed = time.monotonic() - started
         _collect(gw.pid, False)
         counted = _dumped_total(gw.pid, folder) - idle
@@ -146,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = idle / _IDLE_S
     print(
         f"{args.rev} {args.scenario}{' with the writer' if args.writer else ''}: "
-        f"{n} requests ({bad} not 200) in {elapsed:.0f} s; "
+        f"{n} requests ({bad} not 200) in {elapsed:.0f} s"
+        f"{f', {written} usage rows written' if args.writer else ''}; "
         f"raw {counted / n:,.0f} instructions/request; idle {rate:,.0f}/s; "
         f"less idle {(counted - rate * elapsed) / n:,.0f} ({folder})"
     )
