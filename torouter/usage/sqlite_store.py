@@ -201,7 +201,7 @@ class SqliteUsageStore:
                 values = list(getter(r))
             except KeyError:  # a row missing a column (an older journal's): its default
                 values = list(getter({**defaults, **r}))
-            values[created] = utc_text(at)
+            values[created] = at.isoformat(timespec="microseconds")[:-6] + "Z"  # UTC already
             for pos, encode in encoders:
                 values[pos] = encode(values[pos])
             params.append(values)
