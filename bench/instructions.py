@@ -9,16 +9,20 @@ runs as `torouter serve` under `valgrind --tool=callgrind` with collection off; 
 the idle background (timers) is counted for 12 s, then a fixed number of requests (8
 connections) is sent and counted. The usage writer's flush is held off, so its batching, which
 depends on the request rate under valgrind, stays out of the figure (the journal write per
-request stays in). Prints raw instructions per request and the same less the idle rate times
-the elapsed time. Needs valgrind (`callgrind_control`); takes minutes.
+request stays in); `--writer` counts it too, in batches of 100 rows, waiting until the
+counted requests' rows are stored (but for a last partial batch: the rows written are
+printed). Prints raw instructions per request and the same less the idle rate times the
+elapsed time. Needs valgrind (`callgrind_control`); takes minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,28 @@ from bench.stack import KEY, export_commit, gateway_config, mock_server
 
 # The writer idles during the measurement: rows queue (and are journaled) but are not written.
 _HOLD_WRITER = "[usage]\nflush_interval_s = 3600.0\nbatch_size = 1000000\n"
+# `--writer`: the writer counted too, in batches of a fixed size rather than of whatever the
+# rate under valgrind leaves every flush interval: the warm-up's rows are written before the
+# count, the counted requests' rows 100 at a time, and the count ends once all but a last
+# partial batch are stored (the rows written are printed).
+_BATCHED_WRITER = "[usage]\nflush_interval_s = 3600.0\nbatch_size = 100\n"
+_WARM_UP = 80
+_WARM_UP_WRITER = 104  # a multiple of the connections, over one batch: written at once
+
+
+def _wait_rows(database: Path, n: int, timeout_s: float = 600) -> int:
+    """Until the usage log holds `n` rows (the writer under valgrind is slow to catch up);
+    returns how many it holds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            stored = int(conn.execute("SELECT count(*) FROM usage_logs").fetchone()[0])
+        if stored >= n:
+            return stored
+        time.sleep(0.5)
+    raise TimeoutError(f"the usage writer did not store {n} rows")
+
+
 _CONNECTIONS = 8
 _IDLE_S = 12.0
 
@@ -91,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rev", help="a commit, or `tree` for the installed package")
     parser.add_argument("scenario", choices=["nonstream", "stream", "tr_nonstream", "tr_stream"])
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument(
+        "--writer", action="store_true", help="count the usage writer too (batches of 100)"
+    )
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
     source: Path | None = None
@@ -101,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         env["PYTHONPATH"] = str(source)
     mock = mock_server(folder, None, source).start()
     config = folder / "torouter.toml"
-    config.write_text(gateway_config(folder / "data", mock.base_url, stores=_HOLD_WRITER))
+    config.write_text(
+        gateway_config(
+            folder / "data", mock.base_url, stores=_BATCHED_WRITER if args.writer else _HOLD_WRITER
+        )
+    )
     port = free_port()
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
     cmd += [f"--callgrind-out-file={folder}/cg.out", sys.executable, "-m", "torouter.cli"]
@@ -112,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/readyz", 600, 5)
         url, body, headers = _request(base, args.scenario)
-        asyncio.run(_send(url, body, headers, 80))  # warm-up, not counted
+        warm_up = _WARM_UP_WRITER if args.writer else _WARM_UP
+        asyncio.run(_send(url, body, headers, warm_up))  # warm-up, not counted
+        database = folder / "data" / "torouter.db"
+        stored_before = _wait_rows(database, 100) if args.writer else 0
         time.sleep(4)
         _collect(gw.pid, True)
         time.sleep(_IDLE_S)
@@ -123,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         bad = asyncio.run(_send(url, body, headers, args.requests))
         time.sleep(3)  # let the last answers' work finish
+        written = 0
+        if args.writer:  # the counted rows written, but for a last batch short of 100 rows
+            sent = args.requests // _CONNECTIONS * _CONNECTIONS
+            written = _wait_rows(database, stored_before + sent - 99) - stored_before
         elapsed = time.monotonic() - started
         _collect(gw.pid, False)
         counted = _dumped_total(gw.pid, folder) - idle
@@ -133,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     n = args.requests // _CONNECTIONS * _CONNECTIONS
     rate = idle / _IDLE_S
     print(
-        f"{args.rev} {args.scenario}: {n} requests ({bad} not 200) in {elapsed:.0f} s; "
+        f"{args.rev} {args.scenario}{' with the writer' if args.writer else ''}: "
+        f"{n} requests ({bad} not 200) in {elapsed:.0f} s"
+        f"{f', {written} usage rows written' if args.writer else ''}; "
         f"raw {counted / n:,.0f} instructions/request; idle {rate:,.0f}/s; "
         f"less idle {(counted - rate * elapsed) / n:,.0f} ({folder})"
     )

@@ -12,7 +12,8 @@ its journal, on a fresh SQLite file, for `--seconds`. Then it awaits the queue's
 
 Printed (one JSON line): rows recorded and written during the load, the deepest queue seen,
 the seconds to drain afterwards, this process's VmHWM growth over the run, and CPU ms per row
-(process CPU, every thread, over the load and the drain: the writer's whole cost included).
+(process CPU, every thread, over the load and the drain: the writer's whole cost included),
+split into the writer's threads' CPU per row and the serving thread's beyond its `--work-us`.
 The machine's load changes the rates, not which writer keeps up; compare runs taken in turn.
 """
 
@@ -25,6 +26,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +45,26 @@ def cpu_s() -> float:
     return t.user + t.system
 
 
+def thread_cpu_s() -> tuple[float, float]:
+    """(this thread's CPU, every other thread's CPU) in seconds, from /proc: the writer's own
+    cost apart from what the serving thread pays for it (hand-offs, lent time)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    main = threading.get_native_id()
+    mine = others = 0.0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(tid) == main:
+            mine += used
+        else:
+            others += used
+    return mine, others
+
+
 async def run(a: argparse.Namespace) -> dict[str, object]:
     sys.path.insert(0, str(HERE))
     from sqlalchemy import insert
@@ -58,7 +80,7 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
     db = Database(f"sqlite+aiosqlite:///{folder / 'usage.db'}")
     await upgrade(db)
     now = dt.datetime.now(dt.UTC)
-    keys = [(k, 1 + k % 10, f"k{k}") for k in range(1, 101)]
+    keys = [(k, 1 + k % 10, f"k{k}") for k in range(1, a.keys + 1)]
     async with db.begin() as conn:
         await conn.execute(
             insert(t.users),
@@ -107,6 +129,7 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
             deepest = max(deepest, recorder.depth)
 
     hwm0, cpu0 = vm("VmHWM"), cpu_s()
+    main0, others0 = thread_cpu_s()
     await asyncio.gather(*(request_loop(i) for i in range(a.tasks)))
     written_in_load = recorder.written
     drain_start = time.monotonic()
@@ -114,6 +137,7 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
         await recorder.flush()
     drain_s = time.monotonic() - drain_start
     cpu = cpu_s() - cpu0
+    main1, others1 = thread_cpu_s()  # before close: the writer's threads are still alive
     await recorder.close()
     await db.dispose()
     return {
@@ -124,6 +148,10 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
         "drain_s": round(drain_s, 2),
         "vmhwm_growth_mb": round(vm("VmHWM") - hwm0, 1),
         "cpu_ms_per_row": round(cpu * 1000 / max(recorded, 1), 4),
+        # The serving thread's CPU per row less the simulated request work, and the other
+        # threads' (the writer and its helpers): the writer's cost on each side.
+        "serving_extra_us_per_row": round((main1 - main0) * 1e6 / max(recorded, 1) - a.work_us, 1),
+        "writer_threads_us_per_row": round((others1 - others0) * 1e6 / max(recorded, 1), 1),
         "load": os.getloadavg()[0],
     }
 
@@ -134,6 +162,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--tasks", type=int, default=32, help="concurrent request loops (32: c=32)")
     p.add_argument("--work-us", type=float, default=300, help="CPU per request on the loop")
+    p.add_argument(
+        "--keys", type=int, default=100, help="API keys the rows spread over (bench/run.py: 1)"
+    )
     a = p.parse_args()
     try:
         import uvloop

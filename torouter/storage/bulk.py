@@ -308,11 +308,21 @@ class BulkUpsert:
             columns = _columns(ordered, len(self.columns), processors)
             await conn.exec_driver_sql(self._array_sql(dialect), tuple(columns))
             return
+        sql, params = self.positional(ordered, dialect)
+        await conn.exec_driver_sql(sql, params)
+
+    def positional(
+        self, rows: Sequence[tuple[Any, ...]], dialect: Dialect
+    ) -> tuple[str, list[tuple[Any, ...]]]:
+        """The statement and its parameter rows for an `executemany` on SQLite, by anyone's
+        connection (the writer thread's own `sqlite3` one too): `rows` in key order, each
+        reordered to the statement's parameters, the columns' bind processors applied."""
+        n = len(self.keys)
         sql, positions, processors = self._plan(dialect)
         params: list[tuple[Any, ...]] = []
-        for r in ordered:
+        for r in sorted(rows, key=lambda r: r[:n]):
             values = [r[i] for i in positions]
             for i, proc in processors:
                 values[i] = proc(values[i])
             params.append(tuple(values))
-        await conn.exec_driver_sql(sql, params)
+        return sql, params

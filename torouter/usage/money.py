@@ -4,17 +4,20 @@ In the transaction of the batch's usage rows, each user billed to a balance gets
 ledger entry with the running balance after it, and each key its spend and last use. The
 statements are a fixed few per batch whatever the number of users and keys, each over the
 whole batch (`storage/bulk.py`: one statement over arrays on PostgreSQL, `executemany` on
-SQLite), so a batch of 1,000 keys costs about what a batch of one does. The balances are read
-under the lock the batch's first write already holds: SQLite's single writer, or PostgreSQL's
-row locks (`FOR UPDATE`, taken in id order), so the balance after each entry is exact although
-the update itself is relative.
+SQLite), so a batch of 1,000 keys costs about what a batch of one does. What the statements
+carry is decided by pure functions (`tally`, `settle`) shared with the writer thread's lean
+SQLite store (`sqlite_store.py`), so both backends debit, journal and flag alike. The balances
+are read under the lock the batch's first write already holds: SQLite's single writer, or
+PostgreSQL's row locks (`FOR UPDATE`, taken in id order), so the balance after each entry is
+exact although the update itself is relative.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import any_, bindparam, select
@@ -26,14 +29,14 @@ from torouter.storage import tables as t
 from torouter.storage.bulk import BulkInsert, BulkUpdate
 from torouter.usage.low_balance import LowBalance, decide
 
-__all__ = ["apply_money"]
+__all__ = ["LEDGER_COLUMNS", "USER_COLUMNS", "Settlement", "apply_money", "settle", "tally"]
 
 _u = t.users.c
 # Balances are only ever changed relatively: a top-up committing meanwhile is never lost.
 _DEBIT = BulkUpdate(t.users, "id", add=["balance_nusd"])
 _NOTICE = BulkUpdate(t.users, "id", assign=["low_balance_notified_at"])
 _SPEND = BulkUpdate(t.api_keys, "id", add=["spend_nusd"], assign=["last_used_at", "last_used_ip"])
-_LEDGER_COLUMNS = (
+LEDGER_COLUMNS = (
     "user_id",
     "amount_nusd",
     "reason",
@@ -42,22 +45,36 @@ _LEDGER_COLUMNS = (
     "balance_after_nusd",
     "created_at",
 )
-_LEDGER = BulkInsert(t.ledger, _LEDGER_COLUMNS, {})
-_USERS = select(
-    _u.id,
-    _u.balance_nusd,
-    _u.low_balance_threshold_nusd,
-    _u.low_balance_notified_at,
-    _u.email,
-    _u.language,
-).order_by(_u.id)
+_LEDGER = BulkInsert(t.ledger, LEDGER_COLUMNS, {})
+# What `settle` reads of each debited user, in this order.
+USER_COLUMNS = (
+    "id",
+    "balance_nusd",
+    "low_balance_threshold_nusd",
+    "low_balance_notified_at",
+    "email",
+    "language",
+)
+_USERS = select(*(_u[name] for name in USER_COLUMNS)).order_by(_u.id)
 
 
-async def apply_money(
-    conn: Any, rows: Sequence[dict[str, Any]], now: dt.datetime
-) -> list[LowBalance]:
-    """Debit balances, write the ledger entries and the keys' spend; the low-balance notices
-    the debits raise (to send once the transaction has committed)."""
+@dataclass(slots=True)
+class Settlement:
+    """What a batch's debits come to (pure, `settle`): the statements' rows for either store."""
+
+    debits: list[tuple[int, int]]  # (user id, -amount): relative, never an absolute balance
+    entries: list[tuple[Any, ...]]  # ledger rows in LEDGER_COLUMNS order
+    flags: list[tuple[int, dt.datetime | None]]  # (user id, low_balance_notified_at)
+    notices: list[LowBalance]
+
+
+Tally = tuple[dict[int, int], dict[int, tuple[int, dt.datetime, str | None]]]
+
+
+def tally(rows: Iterable[Mapping[str, Any]]) -> Tally:
+    """Per user, the amount to debit from the balance; per key, (spend, last use, last IP).
+    Rows carry an aware `created_at`; a row with `debit_balance` false (a subscription's
+    request) adds to its key's spend only."""
     per_user: dict[int, int] = defaultdict(int)
     per_key: dict[int, tuple[int, dt.datetime, str | None]] = {}
     for r in rows:
@@ -67,6 +84,37 @@ async def apply_money(
         if kid is not None:
             spent, _, _ = per_key.get(kid, (0, r["created_at"], None))
             per_key[kid] = (spent + cost, r["created_at"], r.get("client_ip"))
+    return dict(per_user), per_key
+
+
+def settle(
+    users: Iterable[Sequence[Any]], per_user: Mapping[int, int], now: dt.datetime, batch: str
+) -> Settlement:
+    """The debits, ledger entries, notice flags and notices for `users`, rows of USER_COLUMNS
+    read under the batch's write lock (so each entry's running balance is exact). Users that
+    no longer exist are simply absent: no debit, no entry."""
+    out = Settlement([], [], [], [])
+    for uid, before, threshold, notified_at, email, language in users:
+        amount = per_user[uid]
+        after = before - amount
+        out.debits.append((uid, -amount))
+        out.entries.append((uid, -amount, "usage", f"usage:{batch}:{uid}", "gateway", after, now))
+        notified = notified_at is not None
+        verdict = decide(before=before, after=after, threshold=threshold, notified=notified)
+        if verdict is not None:
+            out.flags.append((uid, now if verdict == "notify" else None))
+        if verdict == "notify":
+            assert threshold is not None
+            out.notices.append(LowBalance(uid, email, language, after, threshold))
+    return out
+
+
+async def apply_money(
+    conn: Any, rows: Sequence[dict[str, Any]], now: dt.datetime
+) -> list[LowBalance]:
+    """Debit balances, write the ledger entries and the keys' spend; the low-balance notices
+    the debits raise (to send once the transaction has committed)."""
+    per_user, per_key = tally(rows)
     notices = await _debit(conn, per_user, now) if per_user else []
     await _SPEND.run(conn, [(kid, *spent_at_ip) for kid, spent_at_ip in per_key.items()])
     return notices
@@ -79,37 +127,8 @@ async def _debit(conn: Any, per_user: dict[int, int], now: dt.datetime) -> list[
         q = q.with_for_update()
     else:
         q = _USERS.where(_u.id.in_(ids))
-    batch = str(ULID())
-    debits: list[tuple[int, int]] = []
-    entries: list[dict[str, Any]] = []
-    flags: list[tuple[int, dt.datetime | None]] = []
-    notices: list[LowBalance] = []
-    for user in await conn.execute(q):
-        uid, amount = user.id, per_user[user.id]
-        after = user.balance_nusd - amount
-        debits.append((uid, -amount))
-        entries.append(
-            {
-                "user_id": uid,
-                "amount_nusd": -amount,
-                "reason": "usage",
-                "reference": f"usage:{batch}:{uid}",
-                "actor": "gateway",
-                "balance_after_nusd": after,
-                "created_at": now,
-            }
-        )
-        threshold = user.low_balance_threshold_nusd
-        notified = user.low_balance_notified_at is not None
-        before = user.balance_nusd
-        verdict = decide(before=before, after=after, threshold=threshold, notified=notified)
-        if verdict is not None:
-            flags.append((uid, now if verdict == "notify" else None))
-        if verdict == "notify":
-            assert threshold is not None
-            notices.append(LowBalance(uid, user.email, user.language, after, threshold))
-    # Users that no longer exist are skipped, as they always were (no debit, no entry).
-    await _DEBIT.run(conn, debits)
-    await _LEDGER.run(conn, entries)
-    await _NOTICE.run(conn, flags)
-    return notices
+    plan = settle(await conn.execute(q), per_user, now, str(ULID()))
+    await _DEBIT.run(conn, plan.debits)
+    await _LEDGER.run(conn, [dict(zip(LEDGER_COLUMNS, e, strict=True)) for e in plan.entries])
+    await _NOTICE.run(conn, plan.flags)
+    return plan.notices

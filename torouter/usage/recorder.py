@@ -18,12 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Column
-
-from torouter.storage import tables as t
-from torouter.storage.bulk import BulkInsert
 from torouter.storage.db import Database
 from torouter.usage import rollups
+from torouter.usage.batch import USAGE_INSERT, chunk_size, parse_time, unique_rows
 from torouter.usage.journal import Journal
 from torouter.usage.low_balance import LowBalance
 from torouter.usage.money import apply_money
@@ -34,44 +31,15 @@ if TYPE_CHECKING:
     from torouter.state.base import StreamAppend
     from torouter.usage.shared_journal import SharedJournal  # imports redis: scaled out only
 
-__all__ = ["LowBalanceHook", "UsageRecorder", "write_rows"]
+__all__ = ["LowBalanceHook", "UsageRecorder", "chunk_size", "write_rows"]
 
 LowBalanceHook = Callable[[Sequence[LowBalance]], None]
 
 log = logging.getLogger("torouter.usage")
 
-# Transactions of 100 rows when the writer keeps up (the loop is never held long: p99), up to
-# 2,000 when a backlog builds under load: each transaction costs a fixed number of round trips,
-# each waiting its turn on a busy loop, so only larger ones let the writer catch up.
-_CHUNK = 100
-_MAX_CHUNK = 2_000
-
-
-def chunk_size(pending: int) -> int:
-    return max(_CHUNK, min(pending // 2, _MAX_CHUNK))
-
-
-def _default(col: Column[Any]) -> Any:
-    d = col.default
-    if d is None:
-        return None
-    if d.is_scalar:
-        return d.arg  # type: ignore[attr-defined]
-    return [] if isinstance(col.type, JSON) else None
-
-
-_INSERT = BulkInsert(
-    t.usage_logs,
-    [c.name for c in t.usage_logs.columns if c.name != "id"],
-    {c.name: _default(c) for c in t.usage_logs.columns if c.name != "id"},
-)
-
-
-def _parse_time(row: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(row)  # keys that are not columns are ignored by the insert
-    out["created_at"] = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
-    out["debit_balance"] = row.get("debit_balance", True)  # read by apply_money, not stored
-    return out
+# The names the writer's tests and benches know these by.
+_INSERT = USAGE_INSERT
+_parse_time = parse_time
 
 
 async def write_rows(
@@ -87,10 +55,7 @@ async def write_rows(
     for i in range(0, len(rows), size):
         chunk = rows[i : i + size]
         async with db.begin() as conn:
-            unique: dict[str, Mapping[str, Any]] = {}
-            for r in chunk:
-                unique[r["admission_id"]] = r  # a row repeated within the chunk goes in once
-            parsed = [_parse_time(r) for r in unique.values()]
+            parsed = [parse_time(r) for r in unique_rows(chunk)]
             # Rows whose admission id is stored already (a replay) are skipped: never charged
             # or counted twice. Only the rows inserted now go on to the money and roll-ups.
             inserted = await _INSERT.run_new(conn, parsed, "admission_id")
@@ -158,7 +123,7 @@ class UsageRecorder:
         self._lock = threading.Lock()
         self._thread: WriterThread | None = None
         if writer_thread:
-            self._thread = WriterThread(self, db.url, interval_s=flush_interval_s)
+            self._thread = WriterThread(self, db.url, interval_s=flush_interval_s, zone=zone)
 
     @property
     def depth(self) -> int:
@@ -208,13 +173,9 @@ class UsageRecorder:
         return self._on_low_balance
 
     async def _write(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        return await self.write_on(self._db, rows, self._on_low_balance)
-
-    async def write_on(
-        self, db: Database, rows: Sequence[Mapping[str, Any]], on_low_balance: LowBalanceHook | None
-    ) -> int:
-        """`write_rows` with this recorder's zone, through `db` (the writer thread's own)."""
-        return await write_rows(db, rows, zone=self._zone, on_low_balance=on_low_balance)
+        return await write_rows(
+            self._db, rows, zone=self._zone, on_low_balance=self._on_low_balance
+        )
 
     def start(self) -> None:
         if self._thread is not None:

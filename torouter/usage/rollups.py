@@ -98,60 +98,76 @@ def aggregate(
     successful requests only: a refusal's or failure's duration says nothing of the model.
     """
     out = RollupBatch()
+    daily, hourly, channel = out.daily, out.hourly, out.channel
     width = len(DAILY.measures)
     c_width = len(CHANNEL.measures)
-    slots: dict[int, tuple[str, dt.datetime]] = {}  # quarter hour → (local day, local hour)
+    # quarter hour → (local day, local hour, whether that hour is kept)
+    slots: dict[int, tuple[str, dt.datetime, bool]] = {}
+    # The writer runs this per row (on the gateway's loop, or its own thread): each row's
+    # amounts go straight into its two or three accumulators, no per-row lists or lookups.
     for r in rows:
         at: dt.datetime = r["created_at"]
         slot = int(at.timestamp()) // 900  # every zone's offset is a multiple of 15 minutes
         place = slots.get(slot)
         if place is None:
-            place = slots[slot] = (local_day(at, zone), local_hour(at, zone))
-        day, hour = place
-        user, key, model = r.get("user_id") or 0, r.get("key_id") or 0, r.get("model_requested")
-        model = model or ""
+            hour_of = local_hour(at, zone)
+            place = slots[slot] = (local_day(at, zone), hour_of, hour_of >= hourly_from)
+        day, hour, keep_hour = place
+        get = r.get
+        user, key, model = get("user_id") or 0, get("key_id") or 0, get("model_requested") or ""
         outcome = r["outcome"]
-        cost = r.get("cost_nusd") or 0
-        targets = []
-        acc = out.daily.get((day, user, key, model))
-        if acc is None:
-            acc = out.daily[(day, user, key, model)] = [0] * width
-        targets.append(acc)
-        if hour >= hourly_from:
-            acc = out.hourly.get((hour, user, key, model))
-            if acc is None:
-                acc = out.hourly[(hour, user, key, model)] = [0] * width
-            targets.append(acc)
-        # What this row adds, as (position, amount) pairs computed once for both accumulators
-        # (the writer runs this per row on the gateway's loop: no repeated lookups).
-        adds = [(_REQ, 1), (_COST, cost)]
-        c_adds = [(_C_REQ, 1), (_C_COST, cost)]
+        cost = get("cost_nusd") or 0
+        d = daily.get((day, user, key, model))
+        if d is None:
+            d = daily[(day, user, key, model)] = [0] * width
+        h: list[int] | None = None
+        if keep_hour:
+            h = hourly.get((hour, user, key, model))
+            if h is None:
+                h = hourly[(hour, user, key, model)] = [0] * width
+        ck = (day, model, get("channel_id") or 0, outcome, int(get("status") or 0))
+        c = channel.get(ck)
+        if c is None:
+            c = channel[ck] = [0] * c_width
+        d[_REQ] += 1
+        d[_COST] += cost
+        c[_C_REQ] += 1
+        c[_C_COST] += cost
+        if h is not None:
+            h[_REQ] += 1
+            h[_COST] += cost
         for kind, i, ci in _TOKEN_POSITIONS:
-            n = r.get(kind)
+            n = get(kind)
             if n:
-                adds.append((i, n))
-                c_adds.append((ci, n))
+                d[i] += n
+                c[ci] += n
+                if h is not None:
+                    h[i] += n
         if outcome == "success":
-            adds.append((_OK, 1))
-            lat = r.get("latency_ms")
-            if lat is not None:
-                adds.append((_LAT0 + bucket_of(lat), 1))
-            ttft = r.get("ttft_ms")
-            if ttft is not None:
-                adds.append((_TTFT0 + bucket_of(ttft), 1))
-        elif outcome in FAILURES:
-            adds.append((_FAIL, 1))
-        elif outcome == "refused":
-            adds.append((_REFUSED, 1))
-        for acc in targets:
-            for i, n in adds:
-                acc[i] += n
-        ck = (day, model, r.get("channel_id") or 0, outcome, int(r.get("status") or 0))
-        cacc = out.channel.get(ck)
-        if cacc is None:
-            cacc = out.channel[ck] = [0] * c_width
-        for i, n in c_adds:
-            cacc[i] += n
+            m = _OK
+            lat = get("latency_ms")
+            ttft = get("ttft_ms")
+            lat_i = -1 if lat is None else _LAT0 + bucket_of(lat)
+            ttft_i = -1 if ttft is None else _TTFT0 + bucket_of(ttft)
+        else:
+            lat_i = ttft_i = -1
+            if outcome in FAILURES:
+                m = _FAIL
+            elif outcome == "refused":
+                m = _REFUSED
+            else:
+                continue  # cancelled and tests count as requests only
+        d[m] += 1
+        if lat_i >= 0:
+            d[lat_i] += 1
+        if ttft_i >= 0:
+            d[ttft_i] += 1
+        if h is not None:
+            h[m] += 1
+            if lat_i >= 0:
+                h[lat_i] += 1
+            if ttft_i >= 0:
+                h[ttft_i] += 1
     return out
 
 

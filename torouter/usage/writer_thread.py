@@ -2,12 +2,12 @@
 
 On the serving loop, each statement of a batch is a round trip through aiosqlite's thread and
 back to the loop, and a saturated loop serves it late: the queue outgrows the writer and its
-rows pile up in memory (R20.1's peak RSS). This thread runs its own event loop with its own
-engine on the same SQLite file, so the round trips wait only on SQLite, which releases the GIL
-during I/O. What stays the same: batches are taken with the journal's rotation under the
-recorder's lock (R11.2), rows are written idempotently by admission id, a failed batch is
-retried, and stopping flushes every queued row (R17.4). Low-balance notices go back to the
-serving loop, where the mailer lives.
+rows pile up in memory (R20.1's peak RSS). This thread writes through a `sqlite3` connection
+of its own on the same file (`sqlite_store.py`): no event loop and no thread hop per
+statement, SQLite releasing the GIL while it works. What stays the same: batches are taken
+with the journal's rotation under the recorder's lock (R11.2), rows are written idempotently
+by admission id, a failed batch is retried, and stopping flushes every queued row (R17.4).
+Low-balance notices go back to the serving loop, where the mailer lives.
 
 PostgreSQL keeps the writer on the loop: asyncpg's round trips are on the loop's own sockets
 (no extra thread to wait for), and scaled out the writer also acknowledges rows on the shared
@@ -16,8 +16,8 @@ journal's Redis stream, whose client belongs to that loop.
 Requests come first (R20.1's added p99). A worker is one core's worth of CPU, and a flush is
 tens of milliseconds of it; at the scheduler's normal priority the writer kept the core for a
 whole time slice while a request waited (the benchmark's c=1 p99: ~2 ms, in bursts at every
-flush). So on Linux the thread runs under `SCHED_IDLE` (it and the aiosqlite thread it starts
-get the core only when the serving thread does not want it), and the interpreter's switch
+flush). So on Linux the thread runs under `SCHED_IDLE` (it gets the core only when the
+serving thread does not want it), and the interpreter's switch
 interval drops to 0.1 ms while it runs, so the serving thread waits at most about that long
 for the GIL the writer holds (measured: c=1 p99 +2.36 -> +0.99 ms). An idle-priority thread
 starves under a saturated loop, the very case this thread is for; so when a full batch waits
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import logging
 import os
 import sys
@@ -38,8 +39,10 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from torouter.storage.db import Database
+from sqlalchemy.engine import make_url
+
 from torouter.usage.low_balance import LowBalance
+from torouter.usage.sqlite_store import SqliteUsageStore
 
 if TYPE_CHECKING:
     from torouter.usage.recorder import UsageRecorder
@@ -93,9 +96,20 @@ def idle_priority() -> bool:
 
 
 class WriterThread:
-    def __init__(self, recorder: UsageRecorder, database_url: str, *, interval_s: float) -> None:
+    def __init__(
+        self,
+        recorder: UsageRecorder,
+        database_url: str,
+        *,
+        interval_s: float,
+        zone: dt.tzinfo = dt.UTC,
+    ) -> None:
         self._recorder = recorder
-        self._url = database_url
+        path = make_url(database_url).database
+        if not path or path == ":memory:":  # a second connection would see another database
+            raise ValueError("the usage writer thread needs an SQLite file")
+        self._path = path
+        self._zone = zone  # the deployment timezone: roll-up days and hours
         self._interval = interval_s
         self._wake = threading.Event()
         self._stopping = False
@@ -149,36 +163,34 @@ class WriterThread:
     # -- in the thread ---------------------------------------------------------------------------
 
     def _main(self) -> None:
-        self.idle = idle_priority()  # before the engine: aiosqlite's thread inherits it
-        loop = asyncio.new_event_loop()
-        db = Database(self._url)
+        self.idle = idle_priority()
+        store = SqliteUsageStore(self._path, zone=self._zone)
         try:
             while not self._stopping:
                 self._wake.wait(self._interval)
                 self._wake.clear()
                 with self._waiters_lock:
                     waiters, self._waiters = self._waiters, []
-                loop.run_until_complete(self._batch(db))
+                self._batch(store)
                 for w in waiters:
                     w.set_result(None)
             for _ in range(_FINAL_TRIES):
-                if not loop.run_until_complete(self._batch(db)):
+                if not self._batch(store):
                     break
         finally:
             with self._waiters_lock:
                 waiters, self._waiters = self._waiters, []
             for w in waiters:
                 w.set_result(None)
-            loop.run_until_complete(db.dispose())
-            loop.close()
+            store.close()
 
-    async def _batch(self, db: Database) -> bool:
+    def _batch(self, store: SqliteUsageStore) -> bool:
         """Write what is queued; True when a batch failed (its rows wait for the next try)."""
         rows, paths = self._recorder.take()
         if not rows:
             return False
         try:
-            written = await self._recorder.write_on(db, rows, self._notify)
+            written = store.write(rows, self._notify)
         except Exception:
             log.exception("usage batch write failed; will retry")
             self._failing = True
