@@ -59,6 +59,8 @@ def test_lookups_are_exact(stored: str, asked: str) -> None:
         "-3",
         f"{BOOT}-007",
         f"{BOOT}-{2**64}",
+        f"{BOOT}-{10**18}",  # 19 digits: beside the ring
+        f"{BOOT}-" + "9" * 5000,  # longer than int() converts
         f"{BOOT}-\u0667",
         "a-b-c",
         "",

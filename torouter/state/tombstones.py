@@ -52,16 +52,15 @@ class Tombstones:
         """`n` when `aid` is `{prefix}-{n}` with the ring's prefix and canonical digits; else -1.
         `claim`: the first such id remembered gives the ring its prefix (one boot per process)."""
         prefix, dash, tail = aid.rpartition("-")
-        if not dash or not tail.isascii() or not tail.isdigit():
-            return _EMPTY
+        if not dash or len(tail) > 18 or not tail.isascii() or not tail.isdigit():
+            return _EMPTY  # 18 digits always fit the int64 array (and int() never refuses)
         if tail[0] == "0" and len(tail) > 1:  # "007" is not "7": the strings differ
             return _EMPTY
         if prefix != self._prefix:
             if self._prefix is not None or not claim:
                 return _EMPTY
             self._prefix = prefix
-        n = int(tail)
-        return n if n <= 2**63 - 1 else _EMPTY
+        return int(tail)
 
     def get(self, aid: str, now: float) -> int | None:
         """`DONE` or `LAPSED` when `aid` is remembered, else None."""
