@@ -16,10 +16,11 @@ from torouter.upstreams.http import UpstreamHttp
 
 
 def test_embedded_app_imports_no_redis_or_alembic() -> None:
+    """…nor argon2-cffi and aiosmtplib (~0.9 MB), loaded at the first sign-in or mail."""
     code = (
         "import sys, torouter.app, torouter.cli; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'redis', 'alembic', 'mako', "
-        "'websockets', 'aiohttp_socks', 'python_socks'}))"
+        "'websockets', 'aiohttp_socks', 'python_socks', 'argon2', 'aiosmtplib'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

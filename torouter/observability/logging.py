@@ -37,9 +37,21 @@ def _now() -> str:
 
 
 class JsonSink:
+    """Lines gathered in one growing buffer, written by the periodic flush or every 256 lines.
+
+    Each line is copied into the buffer as it is made: orjson's result is a `bytes` object with
+    ~4 KB of room behind its ~200 bytes (orjson 3.13 does not shrink it), so a list of results
+    held ~1 MB between flushes at the gateway's rate, in 4 KB blocks freed all at once, which
+    left holes in the C heap among longer-lived blocks (R20.1 peak RSS). Freed at once, each
+    result reuses the block the previous one left.
+    """
+
+    FLUSH_LINES = 256
+
     def __init__(self, stream: IO[bytes] | None = None) -> None:
         self._stream = stream
-        self._buf: list[bytes] = []
+        self._buf = bytearray()
+        self._lines = 0
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -47,8 +59,9 @@ class JsonSink:
         return self._stream or sys.stdout.buffer
 
     def write(self, record: dict[str, Any]) -> None:
-        self._buf.append(orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE))
-        if len(self._buf) >= 256 or self._task is None:
+        self._buf += orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
+        self._lines += 1
+        if self._lines >= self.FLUSH_LINES or self._task is None:
             self.flush()
 
     def line(self, level: str, msg: str, **fields: Any) -> None:
@@ -57,7 +70,7 @@ class JsonSink:
     def flush(self) -> None:
         if not self._buf:
             return
-        data, self._buf = b"".join(self._buf), []
+        data, self._buf, self._lines = self._buf, bytearray(), 0
         try:
             self.stream.write(data)
             self.stream.flush()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from torouter.records import ChannelRec
 from torouter.routing.classify import Outcome, has_billing_pattern
+from torouter.routing.recent import RecentResults
 from torouter.routing.resets import reset_after
 
 __all__ = ["ChannelHealth", "Cooldown", "HealthBook"]
@@ -51,9 +52,8 @@ class ChannelHealth:
     auth_streak: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
-    results: deque[tuple[float, bool, int, int | None]] = field(
-        default_factory=lambda: deque(maxlen=2000)
-    )  # (time, ok, latency ms, ttft ms)
+    # (time, ok, latency ms, ttft ms) of the last 2,000 results, in arrays (`recent.py`).
+    results: RecentResults = field(default_factory=RecentResults)
     disabled_reason: str | None = None
     # The last probe or admin Test: (time, ok, HTTP status or 0, short detail).
     last_probe: tuple[float, bool, int, str] | None = None
@@ -123,7 +123,7 @@ class HealthBook:
         h.fail_cooldowns = 0
         h.auth_streak = 0
         h.rate_streak.pop(model, None)
-        h.results.append((self.clock(), True, latency_ms, ttft_ms))
+        h.results.append(self.clock(), True, latency_ms, ttft_ms)
 
     def failure(
         self,
@@ -141,7 +141,7 @@ class HealthBook:
         h = self._ch(ch.id)
         h.last_error = f"{outcome.value} {status}".strip()
         h.last_error_at = now
-        h.results.append((now, False, latency_ms, None))
+        h.results.append(now, False, latency_ms, None)
         if outcome is Outcome.RATE_LIMITED:
             streak = h.rate_streak.get(model, 0) + 1
             h.rate_streak[model] = streak

@@ -7,7 +7,6 @@ check-and-reserve of `admit` is one indivisible step.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from torouter.state.base import (
     Window,
     WindowState,
 )
+from torouter.state.tombstones import DONE, LAPSED, Tombstones
 
 __all__ = ["MemoryState"]
 
@@ -32,19 +32,12 @@ TOMBSTONE_MAX = 10_000
 
 @dataclass(slots=True)
 class _Res:
+    """A live reservation: what its settlement or lapse gives back."""
+
     scope: str
     counters: tuple[str, ...]
     amount: int
     concurrency: str | None
-    state: str = "live"  # live | lapsed | done
-
-
-# A settled or lapsed admission needs only its state (a second settlement is refused or counted
-# without a hold to drop), so every one shares one of these instead of keeping its own record:
-# up to TOMBSTONE_MAX of them stay in memory, ~300 bytes each with the counters' strings (§20).
-# Never mutated: a state change replaces the entry.
-_LAPSED = _Res("", (), 0, None, "lapsed")
-_DONE = _Res("", (), 0, None, "done")
 
 
 class MemoryState:
@@ -55,11 +48,12 @@ class MemoryState:
         self._expiry: dict[str, float] = {}  # calendar counters: dropped after
         self._windows: dict[str, dict[int, int]] = {}
         self._conc: dict[str, int] = {}
+        # Live reservations only (admission id → its holds): small, in flight.
         self._res: dict[str, _Res] = {}
-        # Live reservations only (scope → admission id → lease deadline): small, in flight.
+        # …and their leases (scope → admission id → lease deadline).
         self._leases: dict[str, dict[str, float]] = {}
-        # Settled or lapsed admission ids, oldest first (constant TTL, so expiry order).
-        self._tombs: OrderedDict[str, float] = OrderedDict()
+        # Settled or lapsed admission ids, kept without an object per id (`tombstones.py`).
+        self._tombs = Tombstones(TOMBSTONE_MAX, TOMBSTONE_S)
         self._failures: dict[tuple[str, int], int] = {}
 
     # -- admission -----------------------------------------------------------------------------
@@ -153,20 +147,11 @@ class MemoryState:
                 if deadline > now:
                     continue
                 del leases[aid]
-                res = self._res.get(aid)
-                if res is not None and res.state == "live":
+                res = self._res.pop(aid, None)
+                if res is not None:
                     self._drop_flight(res)
-                    self._res[aid] = _LAPSED
-                    self._remember(aid, now)
-        tombs = self._tombs
-        while tombs:
-            aid, until = next(iter(tombs.items()))
-            if until > now:
-                break
-            del tombs[aid]
-            res = self._res.get(aid)
-            if res is not None and res.state != "live":
-                del self._res[aid]
+                    self._tombs.put(aid, LAPSED, now)
+        self._tombs.purge(now)
 
     def _drop_flight(self, res: _Res) -> None:
         for c in res.counters:
@@ -187,11 +172,11 @@ class MemoryState:
         tokens: tuple[Window, int] | None = None,
         append: StreamAppend | None = None,  # no streams in process: the caller publishes
     ) -> bool:
-        res = self._res.get(admission_id)
-        if res is not None and res.state == "done":
-            return False
-        if res is not None and res.state == "live":
+        res = self._res.pop(admission_id, None)
+        if res is not None:
             self._drop_flight(res)
+        elif self._tombs.get(admission_id, now) == DONE:
+            return False
         used, expiry = self._used, self._expiry
         for h in counters:
             used[h.counter] = used.get(h.counter, 0) + actual
@@ -209,38 +194,26 @@ class MemoryState:
     async def release(
         self, admission_id: str, scope: str, *, now: float, append: StreamAppend | None = None
     ) -> bool:
-        res = self._res.get(admission_id)
-        if res is None or res.state == "done":
-            return False
-        was_live = res.state == "live"
-        if was_live:
+        res = self._res.pop(admission_id, None)
+        if res is not None:
             self._drop_flight(res)
+        elif self._tombs.get(admission_id, now) != LAPSED:
+            return False  # unknown, or settled already
         self._tombstone(admission_id, scope, now)
-        return was_live
+        return res is not None
 
     def _tombstone(self, admission_id: str, scope: str, now: float) -> None:
-        self._res[admission_id] = _DONE
+        """Settled or released: forget its lease, remember it as done (bounded by age and count)."""
         live = self._leases.get(scope)
         if live is not None:
             live.pop(admission_id, None)
-        self._remember(admission_id, now)
-
-    def _remember(self, admission_id: str, now: float) -> None:
-        """Keep a settled or lapsed id (bounded by age and by count)."""
-        self._tombs[admission_id] = now + TOMBSTONE_S
-        self._tombs.move_to_end(admission_id)
-        while len(self._tombs) > TOMBSTONE_MAX:
-            old, _ = self._tombs.popitem(last=False)
-            gone = self._res.get(old)
-            if gone is not None and gone.state != "live":
-                del self._res[old]
+        self._tombs.put(admission_id, DONE, now)
 
     async def renew(self, leases: Sequence[tuple[str, str]], *, now: float, lease_s: float) -> None:
         deadline = now + lease_s
         for scope, aid in leases:
             mine = self._leases.get(scope)
-            res = self._res.get(aid)
-            if mine is not None and aid in mine and res is not None and res.state == "live":
+            if mine is not None and aid in mine and aid in self._res:
                 mine[aid] = max(mine[aid], deadline)
         for counter, until in list(self._expiry.items()):
             if until <= now:
