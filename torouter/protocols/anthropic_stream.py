@@ -92,6 +92,14 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
+# `_event("content_block_delta", {…, "delta": {"type": "text_delta", "text": …}})` up to the
+# text's JSON string (orjson writes a dict's keys in order, without spaces): `% index`.
+_TEXT_HEAD = (
+    b"event: content_block_delta\n"
+    b'data: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":'
+)
+
+
 def in_stream_error(message: str, type_: str, code: str) -> bytes:
     """R4.6: one `error` event (the code is not part of Anthropic's envelope)."""
     return _event("error", {"type": "error", "error": {"type": type_, "message": message}})
@@ -278,6 +286,7 @@ class StreamEncoder:
         self._index = -1
         self._open: str | None = None  # "text" | "thinking" | "redacted_thinking" | "tool_use"
         self._usage = Usage(input=input_estimate)
+        self._text_head = b""  # a text delta event up to its text, for the open block's index
 
     def encode(self, events: list[Event]) -> bytes:
         out: list[bytes] = []
@@ -285,8 +294,10 @@ class StreamEncoder:
             if self._done:
                 break
             if isinstance(ev, TextDelta):  # first: nearly every event (the classes are disjoint)
-                self._ensure(out, "text")
-                self._delta(out, {"type": "text_delta", "text": ev.text})
+                if self._open != "text":
+                    self._block(out, "text", {"type": "text", "text": ""})
+                # The bytes `_delta` would write, from a template: only the text is encoded.
+                out.append(self._text_head + orjson.dumps(ev.text) + b"}}\n\n")
             elif isinstance(ev, Start):
                 self._id = ev.id
                 self._begin(out)
@@ -351,6 +362,7 @@ class StreamEncoder:
         self._stop(out)
         self._index += 1
         self._open = kind
+        self._text_head = _TEXT_HEAD % self._index
         payload = {"type": "content_block_start", "index": self._index, "content_block": block}
         out.append(_event("content_block_start", payload))
         if not self._pinged:

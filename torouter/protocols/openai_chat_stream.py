@@ -107,6 +107,8 @@ class StreamDecoder:
     """Upstream chat completion SSE bytes → internal events; `Finish` at `[DONE]` (or at
     `flush()` when the upstream ends without it but gave a finish reason)."""
 
+    fast = True  # the text-delta fast path (off only in the tests that compare both paths)
+
     def __init__(
         self, *, max_event_bytes: int = MAX_EVENT_BYTES, rng: random.Random | None = None
     ) -> None:
@@ -169,13 +171,36 @@ class StreamDecoder:
         self._ended = True
 
     def _event(self, data: bytes, out: list[Event]) -> None:
-        if data.strip() == b"[DONE]":
-            self._end(out)
-            return
         try:
             obj = orjson.loads(data)
+        except ValueError:  # not JSON (orjson's error is a ValueError): `[DONE]`, or malformed
+            if data.strip() == b"[DONE]":
+                self._end(out)
+            else:
+                out.extend(self._fail("malformed upstream event"))
+            return
+        # Fast path, nearly every event of a stream: one choice whose delta is only more text of
+        # the open text block, no finish, usage or error. What it reads has the types the shape
+        # check requires, so the check and the general walk below would add exactly this delta.
+        if self._open == "text" and self.fast and type(obj) is dict and "error" not in obj:
+            choices = obj.get("choices")
+            if type(choices) is list and len(choices) == 1 and obj.get("usage") is None:
+                choice = choices[0]
+                if (
+                    type(choice) is dict
+                    and choice.get("finish_reason") is None
+                    and choice.get("index", 0) == 0
+                ):
+                    delta = choice.get("delta")
+                    if type(delta) is dict and len(delta) == 1:
+                        text = delta.get("content")
+                        if type(text) is str:
+                            if text:
+                                out.append(TextDelta(self._block, text))
+                            return
+        try:
             _check_event(obj)
-        except ValueError:  # not JSON (orjson's error is a ValueError), or of the wrong types
+        except ValueError:  # of the wrong types (R9.4)
             out.extend(self._fail("malformed upstream event"))
             return
         if not isinstance(obj, dict):

@@ -1,0 +1,205 @@
+"""The stream codecs' fast paths, against golden bytes and their general paths.
+
+The translated stream route (an OpenAI-wire channel relayed to an Anthropic, OpenAI or Gemini
+client, SPEC R4.2/R4.4/R5.1) takes shortcuts for its common events: the SSE parser splits a
+read's events at once (`sse.SSEParser.feed`), the chat completion decoder reads a plain text
+delta without the general walk and shape check (`openai_chat_stream.StreamDecoder.fast`), and
+the Messages encoder writes a text delta from a byte template. The cases here are the edges of
+those shortcuts: multi-byte UTF-8 split across reads, escapes, empty deltas, text after tool
+calls, usage-only chunks, errors and malformed events mid-stream. Their client bytes are golden
+files (written by the code before the fast paths: the bytes clients see did not change), and
+the decoder gives the same events with its fast path off, however the upstream bytes are split.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.protocols.harness import check_golden
+from torouter.protocols import anthropic, anthropic_stream, gemini, openai_chat
+from torouter.protocols.internal import Event
+from torouter.protocols.openai_chat_stream import StreamDecoder
+
+_HEAD = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 1796668260,
+    "model": "gpt-x",
+}
+
+
+def _chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return b"data: " + orjson.dumps({**_HEAD, "choices": choices, **extra}) + b"\n\n"
+
+
+def _text(*texts: str) -> list[bytes]:
+    return [_chunk({"content": t}) for t in texts]
+
+
+_START = _chunk({"role": "assistant", "content": "", "refusal": None})
+_STOP = _chunk({}, "stop")
+_USAGE = _chunk(None, usage={"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12})
+_DONE = b"data: [DONE]\n\n"
+_TOOL = _chunk(
+    {
+        "tool_calls": [
+            {
+                "index": 0,
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "f", "arguments": ""},
+            }
+        ]
+    }
+)
+_ARGS = _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": "\\u00e9"}'}}]})
+
+CASES: dict[str, list[bytes]] = {
+    "plain": [_START, *_text("Hello", " world"), _STOP, _USAGE, _DONE],
+    "escapes": [
+        _START,
+        *_text('quote " back \\ slash', "tab\tnew\nline", "\u2028sep\u2029", "ctl \x01\x1f"),
+        _STOP,
+        _DONE,
+    ],
+    "multibyte": [_START, *_text("héllo wörld", " 日本語", " 🙂🙂", " ok"), _STOP, _DONE],
+    "empty_deltas": [_START, *_text("a", "", "b"), _chunk({}), _chunk({"content": None}), _STOP],
+    "content_with_finish": [_START, *_text("a"), _chunk({"content": "end"}, "length"), _DONE],
+    "text_then_tools_then_text": [
+        _START,
+        *_text("let me call"),
+        _TOOL,
+        _ARGS,
+        *_text("after"),
+        _chunk({}, "tool_calls"),
+        _USAGE,
+        _DONE,
+    ],
+    "reasoning_then_text": [
+        _chunk({"role": "assistant", "reasoning_content": "think"}),
+        _chunk({"reasoning_content": " more"}),
+        *_text("answer", " here"),
+        _chunk({"content": "x", "reasoning_content": "late"}),
+        _STOP,
+        _DONE,
+    ],
+    "refusal": [_START, _chunk({"refusal": "no"}), *_text("text"), _STOP, _DONE],
+    "usage_in_text_chunk": [
+        _START,
+        *_text("a"),
+        _chunk({"content": "b"}, usage={"prompt_tokens": 1, "completion_tokens": 2}),
+        _STOP,
+        _DONE,
+    ],
+    "usage_null_and_other_fields": [
+        _START,
+        _chunk({"content": "a"}, usage=None, obfuscation="xyz", system_fingerprint="fp"),
+        _STOP,
+        _DONE,
+    ],
+    "second_choice_index": [
+        _START,
+        *_text("a"),
+        b'data: {"choices":[{"index":1,"delta":{"content":"other"}}]}\n\n',
+        *_text("b"),
+        _STOP,
+        _DONE,
+    ],
+    "error_mid_stream": [
+        _START,
+        *_text("partial"),
+        b'data: {"error":{"message":"overloaded","type":"server_error","code":502}}\n\n',
+        *_text("never"),
+    ],
+    "malformed_mid_stream": [_START, *_text("partial"), b"data: {not json\n\n", *_text("never")],
+    "wrong_type_mid_stream": [
+        _START,
+        *_text("partial"),
+        b'data: {"choices":[{"index":0,"delta":{"content":"x","tool_calls":{}}}]}\n\n',
+        *_text("never"),
+    ],
+    "crlf_and_comments": [
+        _START.replace(b"\n", b"\r\n"),
+        b": OPENROUTER PROCESSING\n\n",
+        *(t.replace(b"\n", b"\r\n") for t in _text("a", "b")),
+        _STOP,
+        _DONE.replace(b"\n", b"\r\n"),
+    ],
+}
+
+
+class GeneralDecoder(StreamDecoder):
+    fast = False
+
+
+def _decode(decoder: StreamDecoder, reads: list[bytes]) -> list[Event]:
+    events: list[Event] = []
+    for read in reads:
+        events += decoder.decode(read)
+    return events + decoder.flush()
+
+
+def _reads(data: bytes, rng: random.Random) -> list[bytes]:
+    cuts = sorted({rng.randrange(1, len(data)) for _ in range(rng.randint(1, 20))})
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fast_decoder_gives_the_general_events(case: str) -> None:
+    data = b"".join(CASES[case])
+    whole = _decode(GeneralDecoder(), [data])
+    assert _decode(StreamDecoder(), [data]) == whole
+    assert _decode(StreamDecoder(), [data[:1], data[1:]]) == whole
+    rng = random.Random(zlib.crc32(case.encode()))
+    for _ in range(30):
+        assert _decode(StreamDecoder(), _reads(data, rng)) == whole
+
+
+def test_multibyte_text_split_inside_a_character() -> None:
+    data = b"".join(CASES["multibyte"])
+    cut = data.index("日".encode()) + 1  # inside the three bytes of one character
+    events = _decode(StreamDecoder(), [data[:cut], data[cut:]])
+    assert events == _decode(GeneralDecoder(), [data])
+
+
+@pytest.mark.parametrize("front", ["anthropic", "gemini"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_translated_bytes_are_golden(case: str, front: str) -> None:
+    events = _decode(StreamDecoder(), [b"".join(CASES[case])])
+    codec = {"anthropic": anthropic, "gemini": gemini}[front]
+    out = codec.StreamEncoder("test-model", input_estimate=3).encode(events)
+    check_golden(f"openai_to_{front}_fast_paths/{case}.sse", out.decode())
+    one_by_one = codec.StreamEncoder("test-model", input_estimate=3)
+    assert b"".join(one_by_one.encode([ev]) for ev in events) == out
+
+
+def test_anthropic_text_template_is_the_encoded_event() -> None:
+    """The template is byte for byte what the general event writer gives, at any index."""
+    texts = ["", "a", '"\\', "\n\t\r", "\x00\x7f", "é日🙂", "\u2028", "</script>"]
+    for index in (0, 1, 9, 10, 123):
+        for text in texts:
+            payload = {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "text_delta", "text": text},
+            }
+            expected = anthropic_stream._event("content_block_delta", payload)
+            got = anthropic_stream._TEXT_HEAD % index + orjson.dumps(text) + b"}}\n\n"
+            assert got == expected
+
+
+def test_openai_front_is_unchanged_by_the_decoder_path() -> None:
+    """A chat client on a chat channel translated (R5.1 test path): same bytes both ways."""
+    for case, chunks in CASES.items():
+        data = b"".join(chunks)
+        fast = openai_chat.StreamEncoder("m", created=1).encode(_decode(StreamDecoder(), [data]))
+        general = openai_chat.StreamEncoder("m", created=1).encode(
+            _decode(GeneralDecoder(), [data])
+        )
+        assert fast == general, case
