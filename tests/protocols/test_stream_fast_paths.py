@@ -20,9 +20,20 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.protocols.harness import check_golden
+from tests.protocols.harness import check_golden, decode_all, pair_params
 from torouter.protocols import anthropic, anthropic_stream, gemini, openai_chat
-from torouter.protocols.internal import Event
+from torouter.protocols.internal import (
+    BlockStart,
+    BlockStop,
+    Event,
+    Finish,
+    SignatureDelta,
+    Start,
+    TextDelta,
+    ThinkingDelta,
+    Usage,
+    UsageEvent,
+)
 from torouter.protocols.openai_chat_stream import StreamDecoder
 
 _HEAD = {
@@ -203,3 +214,70 @@ def test_openai_front_is_unchanged_by_the_decoder_path() -> None:
             _decode(GeneralDecoder(), [data])
         )
         assert fast == general, case
+
+
+# ── the encoders' text templates against their general writers ─────────────────────────────
+
+_FRONTS: dict[str, Any] = {
+    "openai": lambda: openai_chat.StreamEncoder("m\u00e9", include_usage=True, created=5),
+    "anthropic": lambda: anthropic.StreamEncoder("m\u00e9", input_estimate=3),
+    "gemini": lambda: gemini.StreamEncoder("m\u00e9", input_estimate=3),
+    "gemini-array": lambda: gemini.StreamEncoder("m\u00e9", input_estimate=3, sse=False),
+}
+_U1, _U2 = Usage(input=4, output=1), Usage(input=4, output=9, cache_read=2)
+# Event sequences that move what a template depends on: the id and time (a late or repeated
+# Start), the block (its index), usage (Gemini writes it in each event), a signature waiting.
+_SEQUENCES: dict[str, list[Event]] = {
+    "text_only": [Start("id1", "m", 7), TextDelta(0, "a"), TextDelta(0, '"\\\n\u2028é🙂')],
+    "text_before_start": [TextDelta(0, "a"), Start('id"2', "m", 0), TextDelta(0, "b")],
+    "restarted": [Start("x", "m", 1), TextDelta(0, "a"), Start("y", "m", 2), TextDelta(0, "b")],
+    "blocks": [
+        Start("id", "m", 1),
+        BlockStart(0, "thinking"),
+        ThinkingDelta(0, "t"),
+        SignatureDelta(0, "sig"),
+        BlockStop(0),
+        BlockStart(1, "text"),
+        TextDelta(1, "x"),
+        UsageEvent(_U1),
+        TextDelta(1, "y"),
+        UsageEvent(_U2),
+        TextDelta(1, ""),
+        BlockStop(1),
+        TextDelta(2, "new block"),
+        Finish("end", "stop"),
+    ],
+}
+
+
+def _general(front: str) -> Any:
+    enc = _FRONTS[front]()
+    enc.fast = False
+    return enc
+
+
+def _both(front: str, events: list[Event]) -> None:
+    fast, general = _FRONTS[front](), _general(front)
+    assert fast.encode(events) == general.encode(events)
+    fast, general = _FRONTS[front](), _general(front)
+    assert b"".join(fast.encode([ev]) for ev in events) == general.encode(events)
+
+
+@pytest.mark.parametrize("front", sorted(_FRONTS))
+@pytest.mark.parametrize("seq", sorted(_SEQUENCES))
+def test_encoder_templates_write_the_general_bytes(front: str, seq: str) -> None:
+    _both(front, _SEQUENCES[seq])
+
+
+@pytest.mark.parametrize("front", sorted(_FRONTS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_encoder_templates_on_the_edge_cases(front: str, case: str) -> None:
+    _both(front, _decode(GeneralDecoder(), [b"".join(CASES[case])]))
+
+
+@pytest.mark.parametrize(("case", "front"), pair_params(stream=True))
+def test_encoder_templates_on_recorded_streams(case: dict[str, Any], front: str) -> None:
+    events = decode_all(case)
+    _both(front, events)
+    if front == "gemini":
+        _both("gemini-array", events)

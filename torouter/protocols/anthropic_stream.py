@@ -275,6 +275,8 @@ class StreamDecoder:
 class StreamEncoder:
     """Internal events → a client's Messages stream (R4.4)."""
 
+    fast = True  # text deltas from a byte template (off only in the tests comparing both)
+
     def __init__(self, model: str, *, include_usage: bool = False, input_estimate: int = 0) -> None:
         self.model = model
         self.include_usage = include_usage  # Anthropic streams always carry usage
@@ -296,8 +298,10 @@ class StreamEncoder:
             if isinstance(ev, TextDelta):  # first: nearly every event (the classes are disjoint)
                 if self._open != "text":
                     self._block(out, "text", {"type": "text", "text": ""})
-                # The bytes `_delta` would write, from a template: only the text is encoded.
-                out.append(self._text_head + orjson.dumps(ev.text) + b"}}\n\n")
+                if self.fast:  # the bytes `_delta` writes, from a template: the text encoded
+                    out.append(self._text_head + orjson.dumps(ev.text) + b"}}\n\n")
+                else:
+                    self._delta(out, {"type": "text_delta", "text": ev.text})
             elif isinstance(ev, Start):
                 self._id = ev.id
                 self._begin(out)
