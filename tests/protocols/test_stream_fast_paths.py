@@ -20,8 +20,16 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.protocols.harness import check_golden, decode_all, pair_params
+from tests.protocols.harness import (
+    PROTOCOL,
+    case_params,
+    check_golden,
+    decode_all,
+    pair_params,
+    sse_bytes,
+)
 from torouter.protocols import anthropic, anthropic_stream, gemini, openai_chat
+from torouter.protocols import openai_chat_stream as chat_stream
 from torouter.protocols.internal import (
     BlockStart,
     BlockStop,
@@ -281,3 +289,47 @@ def test_encoder_templates_on_recorded_streams(case: dict[str, Any], front: str)
     _both(front, events)
     if front == "gemini":
         _both("gemini-array", events)
+
+
+# ── the decoders' fast paths on recorded streams ───────────────────────────────────────────
+
+
+class GeneralAnthropicDecoder(anthropic_stream.StreamDecoder):
+    fast = False
+
+
+_DECODERS: dict[str, tuple[type[Any], type[Any]]] = {
+    "openai": (chat_stream.StreamDecoder, GeneralDecoder),
+    "anthropic": (anthropic_stream.StreamDecoder, GeneralAnthropicDecoder),
+}
+
+
+@pytest.mark.parametrize("case", case_params(stream=True))
+def test_fast_decoders_on_recorded_streams(case: dict[str, Any]) -> None:
+    protocol = PROTOCOL[case["provider"]]
+    if protocol not in _DECODERS:
+        pytest.skip("no decoder fast path for this protocol")
+    fast, general = _DECODERS[protocol]
+    data = sse_bytes(case)
+    whole = _decode(general(), [data])
+    assert _decode(fast(), [data]) == whole
+    rng = random.Random(zlib.crc32(case["id"].encode()))
+    for _ in range(10):
+        assert _decode(fast(), _reads(data, rng)) == whole
+
+
+def test_anthropic_delta_with_more_fields_takes_the_general_path() -> None:
+    """A delta event with an extra field goes through the shape check (R9.4): a wrong-typed
+    `usage` there ends the stream as malformed, as before the fast path."""
+    head = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","usage":{}}}\n\n'
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+        b'"content_block":{"type":"text","text":""}}\n\n'
+    )
+    bad = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"x"},"usage":[]}\n\n'
+    )
+    for decoder in (anthropic_stream.StreamDecoder(), GeneralAnthropicDecoder()):
+        events = decoder.decode(head + bad)
+        assert type(events[-1]).__name__ == "ErrorEvent"

@@ -58,11 +58,21 @@ class SSEParser:
         end = chunk.rfind(b"\n\n")
         if end >= start:
             for block in chunk[start:end].split(b"\n\n"):
-                if b"\n" not in block and block[:5] == b"data:":
-                    data = block[6:] if block[5:6] == b" " else block[5:]
+                nl = block.find(b"\n")
+                name: str | None = None
+                if nl >= 0 and block[:6] == b"event:":  # a named event (Anthropic's, Responses')
+                    if block[6:7] == b" ":
+                        name = block[7:nl].decode("utf-8", "replace")
+                    else:
+                        name = block[6:nl].decode("utf-8", "replace")
+                    line = block[nl + 1 :]
+                else:
+                    line = block
+                if line[:5] == b"data:" and (nl < 0 if name is None else b"\n" not in line):
+                    data = line[6:] if line[5:6] == b" " else line[5:]
                     if len(data) + 1 > self._max:
                         raise EventTooLarge(f"an event exceeded {self._max} bytes")
-                    out.append(SSEEvent(None, data))
+                    out.append(SSEEvent(name, data))
                     continue
                 for line in block.split(b"\n"):
                     self._line(line, out)
