@@ -15,6 +15,9 @@ __all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEEvent", "SSEParser"]
 MAX_EVENT_BYTES = 16 * 1024 * 1024  # stream.max_event_bytes (R4.10)
 
 
+_new = tuple.__new__
+
+
 class EventTooLarge(ValueError):
     """One event grew past the limit; the relay ends the stream with an error (R4.10)."""
 
@@ -72,7 +75,7 @@ class SSEParser:
                     data = line[6:] if line[5:6] == b" " else line[5:]
                     if len(data) + 1 > self._max:
                         raise EventTooLarge(f"an event exceeded {self._max} bytes")
-                    out.append(SSEEvent(name, data))
+                    out.append(_new(SSEEvent, (name, data)))  # without NamedTuple's __new__
                     continue
                 for line in block.split(b"\n"):
                     self._line(line, out)
