@@ -122,6 +122,16 @@ CASES: dict[str, list[bytes]] = {
         _STOP,
         _DONE,
     ],
+    "keys_missing": [
+        _START,
+        b'data: {"choices":[{"delta":{"content":"no index"}}]}\n\n',
+        b'data: {"choices":[{"index":0,"delta":{"content":" no finish"}}]}\n\n',
+        b'data: {"choices":[{"index":0,"finish_reason":null}]}\n\n',
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":null}]}\n\n',
+        *_text("end"),
+        _STOP,
+        _DONE,
+    ],
     "second_choice_index": [
         _START,
         *_text("a"),

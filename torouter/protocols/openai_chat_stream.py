@@ -190,21 +190,24 @@ class StreamDecoder:
         # the open text block, no finish, usage or error. What it reads has the types the shape
         # check requires, so the check and the general walk below would add exactly this delta.
         if self._open == "text" and self.fast and type(obj) is dict and "error" not in obj:
-            choices = obj.get("choices")
-            if type(choices) is list and len(choices) == 1 and obj.get("usage") is None:
-                choice = choices[0]
-                if (
-                    type(choice) is dict
-                    and choice.get("finish_reason") is None
-                    and choice.get("index", 0) == 0
-                ):
-                    delta = choice.get("delta")
-                    if type(delta) is dict and len(delta) == 1:
-                        text = delta.get("content")
-                        if type(text) is str:
-                            if text:
-                                out.append(TextDelta(self._block, text))
-                            return
+            try:  # subscripts, not `get` calls: a missing key only sends it the general way
+                choices = obj["choices"]
+                if type(choices) is list and len(choices) == 1 and obj.get("usage") is None:
+                    choice = choices[0]
+                    if (
+                        type(choice) is dict
+                        and choice["finish_reason"] is None
+                        and choice["index"] == 0
+                    ):
+                        delta = choice["delta"]
+                        if type(delta) is dict and len(delta) == 1:
+                            text = delta["content"]
+                            if type(text) is str:
+                                if text:
+                                    out.append(TextDelta(self._block, text))
+                                return
+            except KeyError:
+                pass
         try:
             _check_event(obj)
         except ValueError:  # of the wrong types (R9.4)
