@@ -371,3 +371,21 @@ async def test_when_every_answer_has_the_wrong_types_the_client_gets_e21() -> No
         await r.run(ctx, r.candidates(ctx), client.receive, client.send)
     assert info.value.code == "upstream_unavailable" and info.value.status == 502
     assert classes(ctx) == [(1, 200, "network"), (2, 200, "network")]
+
+
+async def test_a_complete_stream_without_usage_is_settled_on_the_characters_delivered() -> None:
+    """R10.1: an upstream that reports no usage (an OpenAI-compatible server that ignores
+    `stream_options`) is charged the estimate, whose output is the delivered characters / 4;
+    settlement happens at `[DONE]`, so the count must be on the context by then."""
+    seen: list[tuple[int, object]] = []
+
+    class Counting(Client):
+        async def settle(self, ctx: RequestContext) -> None:
+            seen.append((ctx.delivered_chars, ctx.usage))
+            await super().settle(ctx)
+
+    _, client, _, _ = await run(
+        by_url({"ch1.test": Reply(200, STREAM, SSE)}), chans(1), stream=True, client=Counting()
+    )
+    assert client.settled == [("success", 200)]
+    assert seen == [(len("hel") + len("lo"), None)]

@@ -2,6 +2,7 @@
 and the result independent of how the upstream bytes were split."""
 
 import itertools
+import random
 
 import orjson
 import pytest
@@ -83,3 +84,32 @@ def test_recorded_streams_split_anywhere(case: dict) -> None:
         out, usage = feed(raw, [i], keep=True)
         assert out == whole
         assert usage == usage_whole
+
+
+_PIECES = (
+    CHUNK,
+    FINISH,
+    USAGE,
+    USAGE.replace(b'"usage":{', b'"usage": {'),
+    b'data: {"choices":[],"usage":null}\n\n',
+    b'data: {"choices":[{"delta":{"content":"\\"usage\\":{"}}]}\n\n',
+    b'data: {"choices":[],"usage":{"a":1},"x":{"usage":{"b":2}}}\n\n',
+    b'data: {"choices":[],"usage":{"bad json"\n\n',
+    b'data: {"choices":[{"delta":{}}],"usage":{"prompt_tokens":4}}\n\n',
+    b'event: x\ndata: {"choices":[],"usage":{"prompt_tokens":5}}\n\n',
+    b': comment "usage":{\n\n',
+    b"\n",
+    DONE,
+)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_scan_stream_matches_the_event_by_event_scan(seed: int) -> None:
+    """The `find`-driven scan gives what splitting the read on its blank lines gives, including
+    repeated blank lines, several usage events, a last event without its blank line."""
+    rng = random.Random(seed)
+    events = b"".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 10)))
+    if rng.random() < 0.2:
+        events = events.rstrip(b"\n")
+    for keep in (True, False):
+        assert openai_chat.scan_stream(events, keep) == openai_chat._scan_split(events, keep)

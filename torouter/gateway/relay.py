@@ -459,6 +459,8 @@ class Relay:
                     if relayer.failed:
                         ctx.code = "upstream_error"
                     ctx.usage = relayer.usage
+                    # Without upstream usage, settlement estimates the output from it (R10.1).
+                    ctx.delivered_chars = relayer.chars
                     await self._settle(ctx)  # journaled before the client sees the end
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})

@@ -114,10 +114,56 @@ def scan_stream(events: bytes, keep_usage_chunk: bool) -> tuple[bytes, dict[str,
     """One or more complete events → (bytes to send, usage block if one was seen).
 
     The usage-only chunk (`"choices": []`) is removed when the client did not ask for it.
+    Only the events holding a usage mark are visited (found with `find`, not by splitting the
+    read: a 24-event read used to cost a Python loop over every event for its last one). A
+    mark cannot occur inside a JSON string (its quotes would be escaped), so each found event
+    is one that has a usage key.
     """
     # Both spellings tested inline: a generator per event cost ~70 calls per 24-event read.
-    if _USAGE not in events and _USAGE_SPACED not in events:
+    i = events.find(_USAGE)
+    j = events.find(_USAGE_SPACED)
+    if i < 0 and j < 0:
         return events, None
+    if b"\n\n\n" in events:  # blank lines in a row: the events are where `split` puts them
+        return _scan_split(events, keep_usage_chunk)
+    usage: dict[str, Any] | None = None
+    kept: list[bytes] = []  # the bytes around the removed events
+    copied = 0  # events[:copied] is decided
+    while i >= 0 or j >= 0:
+        at = j if i < 0 or 0 <= j < i else i
+        start = events.rfind(b"\n\n", 0, at)
+        start = 0 if start < 0 else start + 2
+        end = events.find(b"\n\n", at)
+        if end < 0:
+            end = len(events)
+        ev = events[start:end]
+        data = ev.find(b"data:")
+        try:
+            obj = orjson.loads(ev[data + 5 :]) if data >= 0 else None
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict):
+            u = obj.get("usage")
+            if isinstance(u, dict):
+                usage = u
+            if not keep_usage_chunk and obj.get("choices") == []:
+                # The event goes with the separator after it; the last one (a read's tail
+                # without its blank line) with the separator before what is kept.
+                kept.append(events[copied:start])
+                copied = end + 2
+        i = events.find(_USAGE, end)
+        j = events.find(_USAGE_SPACED, end)
+    if not kept:
+        return events, usage
+    if copied > len(events):  # the last event went: so does the separator before it
+        out = b"".join(kept)
+        return out[:-2], usage
+    kept.append(events[copied:])
+    return b"".join(kept), usage
+
+
+def _scan_split(events: bytes, keep_usage_chunk: bool) -> tuple[bytes, dict[str, Any] | None]:
+    """`scan_stream` event by event (the read split on its blank lines)."""
     usage: dict[str, Any] | None = None
     kept: list[bytes] = []
     for ev in events.split(b"\n\n"):

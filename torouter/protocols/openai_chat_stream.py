@@ -60,6 +60,13 @@ STOP_REASONS: dict[StopReason, str] = {
     "filtered": "content_filter",
 }
 _DONE = b"data: [DONE]\n\n"
+# `_emit(out, {"content": text}, None)` around the text's JSON string (orjson writes a dict's
+# keys in order, without spaces): `% (id, created, model)`, each as JSON.
+_TEXT_HEAD = (
+    b'data: {"id":%b,"object":"chat.completion.chunk","created":%b,"model":%b,'
+    b'"choices":[{"index":0,"delta":{"content":'
+)
+_TEXT_TAIL = b'},"finish_reason":null}]}\n\n'
 
 
 def usage_from(u: Any) -> Usage:
@@ -106,6 +113,8 @@ _check_event = shapes.checker(EVENT_SHAPE)  # compiled once: it runs per event
 class StreamDecoder:
     """Upstream chat completion SSE bytes → internal events; `Finish` at `[DONE]` (or at
     `flush()` when the upstream ends without it but gave a finish reason)."""
+
+    fast = True  # the text-delta fast path (off only in the tests that compare both paths)
 
     def __init__(
         self, *, max_event_bytes: int = MAX_EVENT_BYTES, rng: random.Random | None = None
@@ -169,13 +178,39 @@ class StreamDecoder:
         self._ended = True
 
     def _event(self, data: bytes, out: list[Event]) -> None:
-        if data.strip() == b"[DONE]":
-            self._end(out)
-            return
         try:
             obj = orjson.loads(data)
+        except ValueError:  # not JSON (orjson's error is a ValueError): `[DONE]`, or malformed
+            if data.strip() == b"[DONE]":
+                self._end(out)
+            else:
+                out.extend(self._fail("malformed upstream event"))
+            return
+        # Fast path, nearly every event of a stream: one choice whose delta is only more text of
+        # the open text block, no finish, usage or error. What it reads has the types the shape
+        # check requires, so the check and the general walk below would add exactly this delta.
+        if self._open == "text" and self.fast and type(obj) is dict and "error" not in obj:
+            try:  # subscripts, not `get` calls: a missing key only sends it the general way
+                choices = obj["choices"]
+                if type(choices) is list and len(choices) == 1 and obj.get("usage") is None:
+                    choice = choices[0]
+                    if (
+                        type(choice) is dict
+                        and choice["finish_reason"] is None
+                        and choice["index"] == 0
+                    ):
+                        delta = choice["delta"]
+                        if type(delta) is dict and len(delta) == 1:
+                            text = delta["content"]
+                            if type(text) is str:
+                                if text:
+                                    out.append(TextDelta(self._block, text))
+                                return
+            except KeyError:
+                pass
+        try:
             _check_event(obj)
-        except ValueError:  # not JSON (orjson's error is a ValueError), or of the wrong types
+        except ValueError:  # of the wrong types (R9.4)
             out.extend(self._fail("malformed upstream event"))
             return
         if not isinstance(obj, dict):
@@ -253,6 +288,8 @@ def _int(v: Any) -> int:
 class StreamEncoder:
     """Internal events → a client's chat completion chunks (R4.2)."""
 
+    fast = True  # text deltas from a byte template (off only in the tests comparing both)
+
     def __init__(
         self,
         model: str,
@@ -269,17 +306,29 @@ class StreamEncoder:
         self._done = False
         self._tools: dict[int, int] = {}  # block index → tool_calls index
         self._usage = Usage(input=input_estimate)
+        self._text_head = b""  # a content chunk up to its text, once id and time are known
 
     def encode(self, events: list[Event]) -> bytes:
         out: list[bytes] = []
         for ev in events:
             if self._done:
                 break
-            if isinstance(ev, Start):
+            if isinstance(ev, TextDelta):  # first: nearly every event (the classes are disjoint)
+                if self._text_head:
+                    # The bytes `_chunk` would write; only the text is encoded.
+                    out.append(self._text_head + orjson.dumps(ev.text) + _TEXT_TAIL)
+                else:
+                    self._chunk(out, {"content": ev.text})
+                    if self.fast:
+                        self._text_head = _TEXT_HEAD % (
+                            orjson.dumps(self._id),
+                            orjson.dumps(self._created),
+                            orjson.dumps(self.model),
+                        )
+            elif isinstance(ev, Start):
                 self._id, self._created = ev.id, ev.created or self._created
+                self._text_head = b""
                 self._begin(out)
-            elif isinstance(ev, TextDelta):
-                self._chunk(out, {"content": ev.text})
             elif isinstance(ev, ThinkingDelta):
                 self._chunk(out, {"reasoning_content": ev.text})
             elif isinstance(ev, ToolCallStart):
