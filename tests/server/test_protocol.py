@@ -1,5 +1,6 @@
 """The HTTP server's own limits (R18.5) and request ids (R8.6), on a real uvicorn with uvloop and
-the protocol `serve` runs, driven by raw sockets so that every byte and stall is the test's."""
+each protocol `serve` can run (`server.protocol`: native and uvicorn), driven by raw sockets so
+that every byte and stall is the test's."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from tests.server.raw_http import (
     read_response,
     send_until_refused,
 )
-from torouter.server.protocol import HttpLimits, protocol_factory
+from torouter.server.limits import HttpLimits
+from torouter.server.native import native_factory
+from torouter.server.protocol import protocol_factory
 
 KiB = 1024
 # Stall tests run against short timeouts; the size tests against long ones, so that a machine
@@ -85,15 +88,19 @@ class Running:
         return sock
 
 
-def run_server(limits: HttpLimits) -> Iterator[Running]:
-    app = Echo()
+PROTOCOLS = {"native": native_factory, "uvicorn": protocol_factory}
+
+
+def run_server(limits: HttpLimits, kind: str, app: Any = None) -> Iterator[Running]:
+    """A uvicorn server in a thread with protocol `kind` and `app` (default: `Echo`)."""
+    app = app or Echo()
     port = free_port()
     config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,
         host="127.0.0.1",
         port=port,
         loop="uvloop",
-        http=protocol_factory(limits),
+        http=PROTOCOLS[kind](limits),
         lifespan="off",
         log_config=None,
         access_log=False,
@@ -110,14 +117,14 @@ def run_server(limits: HttpLimits) -> Iterator[Running]:
         thread.join(30)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Running]:
-    yield from run_server(LIMITS)
+@pytest.fixture(scope="module", params=sorted(PROTOCOLS))
+def server(request: pytest.FixtureRequest) -> Iterator[Running]:
+    yield from run_server(LIMITS, request.param)
 
 
-@pytest.fixture(scope="module")
-def patient() -> Iterator[Running]:
-    yield from run_server(PATIENT)
+@pytest.fixture(scope="module", params=sorted(PROTOCOLS))
+def patient(request: pytest.FixtureRequest) -> Iterator[Running]:
+    yield from run_server(PATIENT, request.param)
 
 
 # -- header size ----------------------------------------------------------------------------
