@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.e2e.harness import free_port, wait_until
+from tests.e2e.harness import wait_until
 from tests.server.raw_http import (
     big_headers,
     parse_closing,
@@ -23,17 +22,14 @@ from tests.server.raw_http import (
     read_response,
     send_until_refused,
 )
+from tests.server.running import BOUND_S, PROTOCOLS, Running, run_server
 from torouter.server.limits import HttpLimits
-from torouter.server.native import native_factory
-from torouter.server.protocol import protocol_factory
 
 KiB = 1024
 # Stall tests run against short timeouts; the size tests against long ones, so that a machine
 # too loaded to read a request within a second cannot fail them.
 LIMITS = HttpLimits(max_header_bytes=64 * KiB, header_timeout_s=1.0, body_timeout_s=1.0)
 PATIENT = HttpLimits(max_header_bytes=64 * KiB, header_timeout_s=60.0, body_timeout_s=60.0)
-# Generous: a loaded machine makes timers late, never early.
-BOUND_S = 20.0
 
 
 @dataclass
@@ -77,54 +73,14 @@ class Echo:
         await send({"type": "http.response.body", "body": body})
 
 
-@dataclass
-class Running:
-    port: int
-    app: Echo
-
-    def connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=BOUND_S)
-        sock.settimeout(BOUND_S)
-        return sock
-
-
-PROTOCOLS = {"native": native_factory, "uvicorn": protocol_factory}
-
-
-def run_server(limits: HttpLimits, kind: str, app: Any = None) -> Iterator[Running]:
-    """A uvicorn server in a thread with protocol `kind` and `app` (default: `Echo`)."""
-    app = app or Echo()
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http=PROTOCOLS[kind](limits),
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        ws="none",
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    wait_until(lambda: srv.started, timeout=30, what="uvicorn started")
-    try:
-        yield Running(port, app)
-    finally:
-        srv.should_exit = True
-        thread.join(30)
-
-
 @pytest.fixture(scope="module", params=sorted(PROTOCOLS))
 def server(request: pytest.FixtureRequest) -> Iterator[Running]:
-    yield from run_server(LIMITS, request.param)
+    yield from run_server(LIMITS, request.param, Echo())
 
 
 @pytest.fixture(scope="module", params=sorted(PROTOCOLS))
 def patient(request: pytest.FixtureRequest) -> Iterator[Running]:
-    yield from run_server(PATIENT, request.param)
+    yield from run_server(PATIENT, request.param, Echo())
 
 
 # -- header size ----------------------------------------------------------------------------

@@ -50,7 +50,7 @@ class Cycle:
         "_left",
         "_proto",
         "_size",
-        "_waiter",
+        "_waiters",
         "app",
         "chunks",
         "disconnected",
@@ -60,6 +60,7 @@ class Cycle:
         "response_complete",
         "response_started",
         "scope",
+        "task",
         "waiting_for_100_continue",
     )
 
@@ -81,7 +82,9 @@ class Cycle:
         self._size = 0
         self.more_body = True  # the request body has not ended
         self._ended = False  # the app was handed the body's end
-        self._waiter: asyncio.Future[None] | None = None
+        # One future per `receive` waiting (an app may wait in two tasks; a cancelled one must
+        # not take another's wake-up with it).
+        self._waiters: list[asyncio.Future[None]] | None = None
         self.disconnected = False
         self.response_started = False
         self.response_complete = False
@@ -89,6 +92,7 @@ class Cycle:
         self._close_delimited = False  # an HTTP/1.0 answer of unknown length: ends at close
         self._left = 0  # answer-body bytes still due under its content-length
         self._head: bytes | None = None  # a formatted head held for the first body part
+        self.task: asyncio.Task[None] | None = None  # the one running `run_asgi`
 
     # -- the protocol's side -----------------------------------------------------------------
 
@@ -100,11 +104,12 @@ class Cycle:
         return self._size > HIGH_WATER
 
     def wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        waiters = self._waiters
+        if waiters is not None:
+            self._waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def lost(self) -> None:
         """The client is gone: every later `receive` says so, every `send` is dropped."""
@@ -133,6 +138,8 @@ class Cycle:
             elif not self.response_complete and not self.disconnected:
                 log.error("the ASGI application returned without completing its answer")
                 self._proto.transport.close()
+        finally:
+            self._proto.tasks.discard(self.task)
 
     async def receive(self) -> Message:
         if self.waiting_for_100_continue:
@@ -152,7 +159,11 @@ class Cycle:
                 return {"type": "http.request", "body": body, "more_body": more}
             # Nothing to hand over: the body is still coming, or only the end remains to see.
             self._proto.want_more()
-            waiter = self._waiter = self._proto.loop.create_future()
+            waiter = self._proto.loop.create_future()
+            if self._waiters is None:
+                self._waiters = [waiter]
+            else:
+                self._waiters.append(waiter)
             await waiter
 
     async def send(self, message: Message) -> None:
@@ -194,38 +205,42 @@ class Cycle:
             parts += (name, b": ", value, b"\r\n")
             lines += 1
         lines += proto.constant_lines
-        if close:
-            self.keep_alive = False
-        elif self.keep_alive and self.waiting_for_100_continue and self.more_body:
+        # Decided in locals and kept only once the head is valid: a refused head leaves the
+        # cycle as it was, for the 500 that follows.
+        keep_alive = self.keep_alive and not close
+        if keep_alive and self.waiting_for_100_continue and self.more_body:
             # The client waits for our 100 before sending a body we will now never ask for:
             # its next bytes cannot be told apart from a next request.
-            self.keep_alive = False
-        if not self.keep_alive and not close:
-            parts.append(b"connection: close\r\n")
-            lines += 1
-        self.waiting_for_100_continue = False
+            keep_alive = False
+        left = 0
+        framed_by_chunks = close_delimited = False
         if length is not None and not chunked:
-            self._left = length
+            left = length
         elif not self.head_request and status not in _NO_BODY_STATUS:
             if self.scope["http_version"] == "1.0" and not chunked:
                 # An HTTP/1.0 client cannot read chunks: the body ends with the connection.
-                self._close_delimited = True
-                self.keep_alive = False
-                if b"connection: close\r\n" not in parts:
-                    parts.append(b"connection: close\r\n")
-                    lines += 1
+                close_delimited = True
+                keep_alive = False
             else:
-                self._chunked = True
+                framed_by_chunks = True
                 if not chunked:
                     parts.append(b"transfer-encoding: chunked\r\n")
                     lines += 1
+        if not keep_alive and not close:
+            parts.append(b"connection: close\r\n")
+            lines += 1
         parts.append(b"\r\n")
         head = b"".join(parts)
         # One scan each, in C: an app's header holding a CR or LF would split the answer.
         if head.count(b"\n") != lines or head.count(b"\r") != lines:
             raise RuntimeError("invalid HTTP header: a name or value holds CR or LF")
         self.response_started = True
-        if self._left and not self.head_request:
+        self.waiting_for_100_continue = False
+        self.keep_alive = keep_alive
+        self._left = left
+        self._chunked = framed_by_chunks
+        self._close_delimited = close_delimited
+        if left and not self.head_request:
             self._head = head  # written with the first body part
         else:
             proto.transport.write(head)

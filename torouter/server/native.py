@@ -101,6 +101,7 @@ class NativeHttpProtocol(asyncio.Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_seen = 0.0
+        self._idle_since = 0.0  # loop time of the latest answer that left the connection idle
 
         # The request being parsed.
         self.url = b""
@@ -146,9 +147,6 @@ class NativeHttpProtocol(asyncio.Protocol):
         still being served sees `http.disconnect` (the gateway stops its upstream call)."""
 
     def data_received(self, data: bytes) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
         fresh = not self._in_message
         self._read_len = len(data)
         self._begins = 0
@@ -225,12 +223,17 @@ class NativeHttpProtocol(asyncio.Protocol):
             self.read_paused = False
             self.transport.resume_reading()
         if not self._in_message:  # no next request begun: the connection is idle
-            self._idle_timer = self.loop.call_later(self.idle_timeout_s, self._idle_late)
+            # One timer per connection, not one per answer: it is left armed while requests
+            # come and, when it fires, closes only a connection idle for the whole timeout.
+            self._idle_since = self.loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = self.loop.call_later(self.idle_timeout_s, self._idle_late)
 
     def _start(self, cycle: Cycle) -> None:
-        task = self.loop.create_task(cycle.run_asgi())
+        # uvicorn's server waits for (and at the drain's end cancels) `tasks`; the cycle takes
+        # its task out itself as it ends, cheaper than a done-callback's extra loop turn.
+        task = cycle.task = self.loop.create_task(cycle.run_asgi())
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     # -- parser callbacks --------------------------------------------------------------------
 
@@ -351,7 +354,15 @@ class NativeHttpProtocol(asyncio.Protocol):
 
     def _idle_late(self) -> None:
         self._idle_timer = None
-        if not self.transport.is_closing():
+        if self.transport.is_closing() or self._in_message:
+            return  # a request under way: `answered` arms the timer again after it
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            return
+        left = self._idle_since + self.idle_timeout_s - self.loop.time()
+        if left > 0:
+            self._idle_timer = self.loop.call_later(left, self._idle_late)
+        else:
             self.transport.close()
 
     def _head_late(self) -> None:
