@@ -27,6 +27,7 @@ class Running:
     port: int
     app: Any
     server: uvicorn.Server
+    kind: str  # the protocol: a key of PROTOCOLS
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=BOUND_S)
@@ -57,7 +58,7 @@ def run_server(
     thread.start()
     wait_until(lambda: srv.started, timeout=30, what="uvicorn started")
     try:
-        yield Running(port, app, srv)
+        yield Running(port, app, srv, kind)
     finally:
         srv.should_exit = True
         thread.join(30)

@@ -47,6 +47,11 @@ class Scripted:
         if path == "/big":
             await self._big(send)
             return
+        if path == "/early":  # answers without reading the body
+            headers = [(b"content-length", b"2")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"no"})
+            return
         if path == "/hold":
             self.holding += 1
             await asyncio.to_thread(self.release.wait, 60)
@@ -220,6 +225,32 @@ def test_http_1_0_is_answered_and_closed(server: Running) -> None:
     assert headers["connection"] == "close"
 
 
+def test_http_1_0_gets_an_answer_of_unknown_length_unchunked_and_closed(server: Running) -> None:
+    """An HTTP/1.0 client cannot read chunks: the body ends with the connection (native only;
+    uvicorn's protocol sends chunks)."""
+    if server.kind != "native":
+        pytest.skip("uvicorn's protocol chunks answers to HTTP/1.0 clients")
+    with server.connect() as sock:
+        sock.sendall(b"GET /chunked HTTP/1.0\r\n\r\n")
+        status, headers, body = parse_closing(read_all(sock))
+    assert (status, body) == (200, b"one two GET /chunked? 0 ")
+    assert "transfer-encoding" not in headers and headers["connection"] == "close"
+
+
+def test_an_answer_before_a_continued_body_closes_the_connection(server: Running) -> None:
+    """The client still waits for our 100 for a body we never asked for: its next bytes could
+    be that body or a request, so the connection ends with the answer (native only)."""
+    if server.kind != "native":
+        pytest.skip("uvicorn's protocol keeps such a connection open")
+    with server.connect() as sock:
+        sock.sendall(
+            b"POST /early HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"
+        )
+        data = read_all(sock)  # returns: the server closed the connection
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close" in data
+    assert data.endswith(b"\r\n\r\nno") and b"100 Continue" not in data
+
+
 def test_head_gets_the_head_only(server: Running) -> None:
     with server.connect() as sock:
         sock.sendall(b"HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -309,10 +340,9 @@ def test_a_slow_reader_holds_the_app_back_instead_of_filling_memory(server: Runn
 def test_the_drain_finishes_an_answer_under_way_then_closes(server: Running) -> None:
     """Graceful shutdown (uvicorn's server calls the protocol's `shutdown`): the held request
     is answered with `connection: close`, and no new request is taken."""
-    kind = "native" if "native" in repr(server.server.config.http) else "uvicorn"
     scripted = Scripted()
     scripted.release.clear()
-    running = run_server(LIMITS, kind, scripted, timeout_graceful_shutdown=30)
+    running = run_server(LIMITS, server.kind, scripted, timeout_graceful_shutdown=30)
     own = next(running)
     try:
         with own.connect() as sock:
