@@ -9,9 +9,10 @@ saves against uvicorn's cycle, per request:
   pre-joined from the protocol; each header is lowered once; no regular expression runs on
   it. What a regular expression guarded, a header that splits the answer, is checked once on
   the joined head at C speed: it must hold exactly one CR and one LF per line;
-- an answer with a `content-length` and a body goes out in one write, head and body together
-  (an answer whose body is known in length follows its head at once in practice); a streamed
-  answer (chunked) has its head written at once, so a client sees it before the first event.
+- an answer's head goes out with its first body part, in one write (a whole answer with a
+  `content-length`: one write; a stream: its head with its first event). An app that starts an
+  answer and then waits on the client (`receive`) has the head written then, so a client never
+  waits for a head the app considers sent while the app waits for the client.
 """
 
 from __future__ import annotations
@@ -158,6 +159,9 @@ class Cycle:
                 self._ended = not more
                 return {"type": "http.request", "body": body, "more_body": more}
             # Nothing to hand over: the body is still coming, or only the end remains to see.
+            if self._head is not None:  # the app waits on the client: its head goes out now
+                self._proto.transport.write(self._head)
+                self._head = None
             self._proto.want_more()
             waiter = self._proto.loop.create_future()
             if self._waiters is None:
@@ -240,8 +244,8 @@ class Cycle:
         self._left = left
         self._chunked = framed_by_chunks
         self._close_delimited = close_delimited
-        if left and not self.head_request:
-            self._head = head  # written with the first body part
+        if (left or framed_by_chunks) and not self.head_request:
+            self._head = head  # written with the first body part (or before `receive` waits)
         else:
             proto.transport.write(head)
 
@@ -252,11 +256,14 @@ class Cycle:
             body = b""  # the head only; what the app sends is dropped
             self._left = 0
         elif self._chunked:
-            if body:
-                out = b"%x\r\n%b\r\n" % (len(body), body)
-                transport.write(out + b"0\r\n\r\n" if not more else out)
-            elif not more:
-                transport.write(b"0\r\n\r\n")
+            out = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
+            if not more:
+                out += b"0\r\n\r\n"
+            if head is not None:
+                self._head = None
+                out = head + out
+            if out:
+                transport.write(out)
         else:
             if not self._close_delimited:
                 left = self._left - len(body)
