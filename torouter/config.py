@@ -67,7 +67,7 @@ class ServerSettings(Section):
     # The HTTP/1.1 protocol under uvicorn's server: ToRouter's own (`torouter/server/native.py`,
     # fewer instructions per request) or uvicorn's httptools one with the limits added.
     protocol: Literal["native", "uvicorn"] = Field(
-        "uvicorn",
+        "native",
         description="HTTP/1.1 protocol implementation: `native` (ToRouter's own, faster) or "
         "`uvicorn` (uvicorn's httptools protocol, kept as a fallback).",
     )
