@@ -1,7 +1,7 @@
 """The HTTP/1.1 the gateway needs, at the server seam (issue 20 points 1 and 4): framing, chunked
 bodies, keep-alive reuse and its idle timeout, pipelining, HTTP/1.0, HEAD, `Expect:
 100-continue`, half-closed sockets, flow control with a slow reader, `http.disconnect` during a
-stream and the graceful drain. Every test runs against both protocols `serve` can run
+stream (R4.9) and the graceful drain. Every test runs against both protocols `serve` can run
 (`server.protocol`: the native one and uvicorn's), over raw sockets and a real uvloop server."""
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ Limits (R18.5), as `torouter/server/protocol.py` adds them to uvicorn's:
 A head over `max_header_bytes` gets 431, a stalled head or body 408, a malformed request 400,
 each with `x-request-id` and the connection closed. A request that arrives in one read pays one
 length test for them; timers are armed only for a new connection and a split request.
+
+Counted with callgrind (`bench/server_protocol.py --instructions`): 95,979 instructions per
+plain request against 126,613 for uvicorn's protocol with the limits (-24 %), 279,916 against
+312,191 for a 20-event stream; through the whole gateway 2.5-3.5 % of a request's instructions
+and one `write` system call fewer (bench/README.md, "Sixth session").
 """
 
 from __future__ import annotations
