@@ -184,7 +184,14 @@ class Cycle:
         elif not self.response_complete:
             if kind != "http.response.body":
                 raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
-            self._body(message.get("body", b""), message.get("more_body", False))
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if more and self._chunked and self._head is None:
+                # A stream's event in the middle: the one path per event, kept inline.
+                if body:
+                    proto.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+                return
+            self._body(body, more)
         else:
             raise RuntimeError(f"{kind!r} sent after the answer completed")
 

@@ -21,9 +21,9 @@ each with `x-request-id` and the connection closed. A request that arrives in on
 length test for them; timers are armed only for a new connection and a split request.
 
 Counted with callgrind (`bench/server_protocol.py --instructions`): 95,979 instructions per
-plain request against 126,613 for uvicorn's protocol with the limits (-24 %), 279,916 against
-312,191 for a 20-event stream; through the whole gateway 2.5-3.5 % of a request's instructions
-and one `write` system call fewer (bench/README.md, "Sixth session").
+plain request against 126,613 for uvicorn's protocol with the limits (-24 %), 263,135 against
+312,191 for a 20-event stream (-16 %); through the whole gateway 2.5-3.5 % of a request's
+instructions and one `write` system call fewer (bench/README.md, "Sixth session").
 """
 
 from __future__ import annotations
