@@ -138,7 +138,7 @@ def serve(
     """
     from torouter.observability.logging import setup_logging
     from torouter.preflight import problems
-    from torouter.server.protocol import HttpLimits, protocol_factory
+    from torouter.server.choice import http_protocol
     from torouter.serving import ServeFailed, report, run_single, run_workers
 
     s = _settings(config)
@@ -156,8 +156,8 @@ def serve(
         logging.getLogger("torouter.config").warning(warning)
     options: dict[str, object] = dict(
         loop="uvloop",
-        # httptools, with the header limit and read timeouts uvicorn lacks for it (R18.5).
-        http=protocol_factory(HttpLimits.of(s.server)),
+        # httptools, with R18.5's header limit and read timeouts: `server.protocol`'s choice.
+        http=http_protocol(s.server),
         timeout_keep_alive=s.server.idle_timeout_s,
         lifespan="on",
         access_log=False,

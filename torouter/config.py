@@ -64,6 +64,13 @@ class ServerSettings(Section):
     header_timeout_s: float = Field(30.0, gt=0)  # connection or first byte → last header byte
     body_timeout_s: float = Field(60.0, gt=0)  # longest silence inside a request body
     idle_timeout_s: float = Field(5.0, gt=0)  # a kept-alive connection idle this long is closed
+    # The HTTP/1.1 protocol under uvicorn's server: ToRouter's own (`torouter/server/native.py`,
+    # fewer instructions per request) or uvicorn's httptools one with the limits added.
+    protocol: Literal["native", "uvicorn"] = Field(
+        "native",
+        description="HTTP/1.1 protocol implementation: `native` (ToRouter's own, faster) or "
+        "`uvicorn` (uvicorn's httptools protocol, kept as a fallback).",
+    )
 
 
 class DatabaseSettings(Section):

@@ -1,5 +1,6 @@
 """The HTTP server's own limits (R18.5) and request ids (R8.6), on a real uvicorn with uvloop and
-the protocol `serve` runs, driven by raw sockets so that every byte and stall is the test's."""
+each protocol `serve` can run (`server.protocol`: native and uvicorn), driven by raw sockets so
+that every byte and stall is the test's."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.e2e.harness import free_port, wait_until
+from tests.e2e.harness import wait_until
 from tests.server.raw_http import (
     big_headers,
     parse_closing,
@@ -22,15 +22,14 @@ from tests.server.raw_http import (
     read_response,
     send_until_refused,
 )
-from torouter.server.protocol import HttpLimits, protocol_factory
+from tests.server.running import BOUND_S, PROTOCOLS, Running, run_server
+from torouter.server.limits import HttpLimits
 
 KiB = 1024
 # Stall tests run against short timeouts; the size tests against long ones, so that a machine
 # too loaded to read a request within a second cannot fail them.
 LIMITS = HttpLimits(max_header_bytes=64 * KiB, header_timeout_s=1.0, body_timeout_s=1.0)
 PATIENT = HttpLimits(max_header_bytes=64 * KiB, header_timeout_s=60.0, body_timeout_s=60.0)
-# Generous: a loaded machine makes timers late, never early.
-BOUND_S = 20.0
 
 
 @dataclass
@@ -74,50 +73,14 @@ class Echo:
         await send({"type": "http.response.body", "body": body})
 
 
-@dataclass
-class Running:
-    port: int
-    app: Echo
-
-    def connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=BOUND_S)
-        sock.settimeout(BOUND_S)
-        return sock
+@pytest.fixture(scope="module", params=sorted(PROTOCOLS))
+def server(request: pytest.FixtureRequest) -> Iterator[Running]:
+    yield from run_server(LIMITS, request.param, Echo())
 
 
-def run_server(limits: HttpLimits) -> Iterator[Running]:
-    app = Echo()
-    port = free_port()
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http=protocol_factory(limits),
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        ws="none",
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    wait_until(lambda: srv.started, timeout=30, what="uvicorn started")
-    try:
-        yield Running(port, app)
-    finally:
-        srv.should_exit = True
-        thread.join(30)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Running]:
-    yield from run_server(LIMITS)
-
-
-@pytest.fixture(scope="module")
-def patient() -> Iterator[Running]:
-    yield from run_server(PATIENT)
+@pytest.fixture(scope="module", params=sorted(PROTOCOLS))
+def patient(request: pytest.FixtureRequest) -> Iterator[Running]:
+    yield from run_server(PATIENT, request.param, Echo())
 
 
 # -- header size ----------------------------------------------------------------------------

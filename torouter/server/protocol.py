@@ -28,14 +28,13 @@ import asyncio
 import functools
 import http
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from torouter.config import ServerSettings
 from torouter.ids import request_id_for
+from torouter.server.limits import HttpLimits, refusal
 
 __all__ = ["BoundedHttpToolsProtocol", "HttpLimits", "protocol_factory"]
 
@@ -45,17 +44,6 @@ log = logging.getLogger("torouter.server")
 # blank line. Each header line adds ": " and CRLF to its name and value.
 _LINE_OVERHEAD = 16
 _FIELD_OVERHEAD = 4
-
-
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    max_header_bytes: int = 64 * 1024
-    header_timeout_s: float = 30.0
-    body_timeout_s: float = 60.0
-
-    @classmethod
-    def of(cls, server: ServerSettings) -> HttpLimits:
-        return cls(server.max_header_bytes, server.header_timeout_s, server.body_timeout_s)
 
 
 def protocol_factory(limits: HttpLimits) -> Any:
@@ -235,19 +223,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if busy and not own_cycle:
             self.transport.close()
             return
-        body = text.encode("ascii")
-        head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            head += [name, b": ", value, b"\r\n"]
-        head += [
-            b"content-type: text/plain; charset=utf-8\r\ncontent-length: ",
-            str(len(body)).encode("ascii"),
-            b"\r\nconnection: close\r\nx-request-id: ",
-            rid.encode("ascii"),
-            b"\r\n\r\n",
-            body,
-        ]
-        self.transport.write(b"".join(head))
+        self.transport.write(refusal(status, text, self.server_state.default_headers, rid))
         self.transport.close()
 
     def _disconnect(self) -> None:
