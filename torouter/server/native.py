@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http
 import logging
 from collections import deque
 from typing import Any
@@ -38,18 +37,14 @@ from urllib.parse import unquote
 
 import httptools
 
-from torouter.ids import request_id_for
 from torouter.server.cycle import App, Cycle, service_unavailable
-from torouter.server.limits import HttpLimits, refusal
+from torouter.server.limits import HeadBounds, HeadTooLarge, HttpLimits
 
 __all__ = ["NativeHttpProtocol", "native_factory"]
 
 log = logging.getLogger("torouter.server")
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
-# The request line's bytes beyond the target, and each header line's beyond name and value.
-_LINE_OVERHEAD = 16
-_FIELD_OVERHEAD = 4
 
 
 def native_factory(limits: HttpLimits) -> Any:
@@ -57,11 +52,7 @@ def native_factory(limits: HttpLimits) -> Any:
     return functools.partial(NativeHttpProtocol, limits=limits)
 
 
-class _HeadTooLarge(Exception):
-    """Raised from a parser callback to stop parsing a head that is over the limit."""
-
-
-class NativeHttpProtocol(asyncio.Protocol):
+class NativeHttpProtocol(asyncio.Protocol, HeadBounds):
     def __init__(
         self,
         config: Any,
@@ -161,7 +152,7 @@ class NativeHttpProtocol(asyncio.Protocol):
             log.warning("an upgrade request was served as plain HTTP (no upgrades here)")
             return
         except httptools.HttpParserError as exc:
-            if isinstance(exc.__context__, _HeadTooLarge):  # raised by on_headers_complete
+            if isinstance(exc.__context__, HeadTooLarge):  # raised by on_headers_complete
                 self._refuse(431, "Request Header Fields Too Large")
             else:
                 self._refuse(400, "Invalid HTTP request received.")
@@ -267,7 +258,7 @@ class NativeHttpProtocol(asyncio.Protocol):
         # Received since the head began: at most what came before plus this read.
         limit = self._max_head
         if self._head_bytes + self._read_len > limit and self._head_size() > limit:
-            raise _HeadTooLarge
+            raise HeadTooLarge
         parser = self.parser
         version = parser.get_http_version()
         url = self.url
@@ -328,34 +319,12 @@ class NativeHttpProtocol(asyncio.Protocol):
 
     # -- the rare paths ----------------------------------------------------------------------
 
-    def _head_size(self) -> int:
-        """The bytes of the head the parser has handed over: request target and whole fields."""
-        size = len(self.url) + _LINE_OVERHEAD
-        for name, value in self.headers:
-            size += len(name) + len(value) + _FIELD_OVERHEAD
-        return size
+    def _read_paused(self) -> bool:
+        return self.read_paused
 
-    def _incomplete(self, fresh: bool) -> None:
-        if self._head_open:
-            if not self._head_new:
-                self._head_bytes += self._read_len  # the whole read belongs to the head
-            elif fresh and self._begins == 1:
-                self._head_bytes = self._read_len  # the read started with this head
-            else:
-                # Another message ended in this read first: count what the parser has handed
-                # over; the line it holds is counted with the next read.
-                self._head_bytes = self._head_size()
-            self._head_new = False
-            if self._head_bytes > self._max_head:
-                self._refuse(431, "Request Header Fields Too Large")
-            elif self._head_timer is None:
-                self._head_timer = self.loop.call_later(
-                    self._limits.header_timeout_s, self._head_late
-                )
-            return
-        self._body_seen = self.loop.time()
-        if self._body_timer is None:
-            self._body_timer = self.loop.call_later(self._limits.body_timeout_s, self._body_late)
+    def _lose_cycle(self) -> None:
+        if self.cycle is not None:
+            self.cycle.lost()
 
     def _idle_late(self) -> None:
         self._idle_timer = None
@@ -369,66 +338,6 @@ class NativeHttpProtocol(asyncio.Protocol):
             self._idle_timer = self.loop.call_later(left, self._idle_late)
         else:
             self.transport.close()
-
-    def _head_late(self) -> None:
-        self._head_timer = None
-        if self.transport.is_closing():
-            return
-        if self._in_message and self._head_open:
-            self._refuse(408, "Request Timeout")
-        elif not self._in_message:
-            self.transport.close()  # not a byte of a request yet
-
-    def _body_late(self) -> None:
-        self._body_timer = None
-        cycle = self.cycle
-        if self.transport.is_closing() or not self._in_message or self._head_open or cycle is None:
-            return
-        now = self.loop.time()
-        if self.read_paused or cycle.waiting_for_100_continue:
-            # The application has not asked for more yet: the client is not the one waiting.
-            self._body_seen = now
-        left = self._body_seen + self._limits.body_timeout_s - now
-        if left > 0:
-            self._body_timer = self.loop.call_later(left, self._body_late)
-        elif cycle.response_started:  # answered already (early): no second answer, just close
-            log.warning("request body stalled; connection closed", extra=self._peer())
-            cycle.lost()
-            self.transport.close()
-        else:
-            self._refuse(408, "Request Timeout", own_cycle=True)
-
-    def _refuse(self, status: int, text: str, *, own_cycle: bool = False) -> None:
-        """Answer `status` with a short text and close the connection.
-
-        `own_cycle`: the request being served, not answered yet, is the one refused (a
-        stalled body). Otherwise the refused request is a later one, and while an earlier
-        answer is unfinished nothing is written, so a pipelining client never takes ours for
-        the earlier request's.
-        """
-        rid = request_id_for(self._incoming_request_id())
-        log.warning(
-            "%d %s; connection closed",
-            status,
-            http.HTTPStatus(status).phrase,
-            extra={**self._peer(), "request_id": rid},
-        )
-        cycle = self.cycle
-        busy = cycle is not None and not cycle.response_complete
-        if cycle is not None:
-            cycle.lost()  # it must not answer too
-        if not (busy and not own_cycle):
-            self.transport.write(refusal(status, text, self.server_state.default_headers, rid))
-        self.transport.close()
-
-    def _incoming_request_id(self) -> bytes | None:
-        for name, value in self.headers:
-            if name == b"x-request-id":
-                return value
-        return None
-
-    def _peer(self) -> dict[str, Any]:
-        return {"client": self.client[0]} if self.client else {}
 
 
 def _address(info: Any) -> tuple[str, int] | None:

@@ -26,24 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http
 import logging
 from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from torouter.ids import request_id_for
-from torouter.server.limits import HttpLimits, refusal
+from torouter.server.limits import HeadBounds, HeadTooLarge, HttpLimits
 
 __all__ = ["BoundedHttpToolsProtocol", "HttpLimits", "protocol_factory"]
 
 log = logging.getLogger("torouter.server")
-
-# The request line's bytes beyond the target: method, two spaces, "HTTP/1.1", CRLF; and the
-# blank line. Each header line adds ": " and CRLF to its name and value.
-_LINE_OVERHEAD = 16
-_FIELD_OVERHEAD = 4
 
 
 def protocol_factory(limits: HttpLimits) -> Any:
@@ -58,11 +51,7 @@ _on_headers_complete = HttpToolsProtocol.on_headers_complete
 _on_message_complete = HttpToolsProtocol.on_message_complete
 
 
-class _HeadTooLarge(Exception):
-    """Raised from a parser callback to stop parsing a head that is over the limit."""
-
-
-class BoundedHttpToolsProtocol(HttpToolsProtocol):
+class BoundedHttpToolsProtocol(HttpToolsProtocol, HeadBounds):
     def __init__(self, *args: Any, limits: HttpLimits = HttpLimits(), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
@@ -100,7 +89,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            if isinstance(exc.__context__, _HeadTooLarge):  # raised by on_headers_complete
+            if isinstance(exc.__context__, HeadTooLarge):  # raised by on_headers_complete
                 self._refuse(431, "Request Header Fields Too Large")
             else:
                 self.send_400_response("Invalid HTTP request received.")
@@ -133,7 +122,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # Received since the head began: at most what came before plus this read.
         limit = self._max_head
         if self._head_bytes + self._read_len > limit and self._head_size() > limit:
-            raise _HeadTooLarge
+            raise HeadTooLarge
         _on_headers_complete(self)
 
     def on_message_complete(self) -> None:
@@ -145,100 +134,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- the rare paths ----------------------------------------------------------------------
 
-    def _head_size(self) -> int:
-        """The bytes of the head the parser has handed over: request target and whole fields."""
-        size = len(self.url) + _LINE_OVERHEAD
-        for name, value in self.headers:
-            size += len(name) + len(value) + _FIELD_OVERHEAD
-        return size
+    def _read_paused(self) -> bool:
+        return self.flow.read_paused
 
-    def _incomplete(self, fresh: bool) -> None:
-        if self._head_open:
-            if not self._head_new:
-                self._head_bytes += self._read_len  # the whole read belongs to the head
-            elif fresh and self._begins == 1:
-                self._head_bytes = self._read_len  # the read started with this head
-            else:
-                # Another message ended in this read first: count what the parser has handed
-                # over; the line it holds is counted with the next read.
-                self._head_bytes = self._head_size()
-            self._head_new = False
-            if self._head_bytes > self._max_head:
-                self._refuse(431, "Request Header Fields Too Large")
-            elif self._head_timer is None:
-                self._head_timer = self.loop.call_later(
-                    self._limits.header_timeout_s, self._head_late
-                )
-            return
-        self._body_seen = self.loop.time()
-        if self._body_timer is None:
-            self._body_timer = self.loop.call_later(self._limits.body_timeout_s, self._body_late)
-
-    def _head_late(self) -> None:
-        self._head_timer = None
-        if self.transport.is_closing():
-            return
-        if self._in_message and self._head_open:
-            self._refuse(408, "Request Timeout")
-        elif not self._in_message:
-            self.transport.close()  # not a byte of a request yet
-
-    def _body_late(self) -> None:
-        self._body_timer = None
-        cycle = self.cycle
-        if self.transport.is_closing() or not self._in_message or self._head_open or cycle is None:
-            return
-        now = self.loop.time()
-        if self.flow.read_paused or cycle.waiting_for_100_continue:
-            # The application has not asked for more yet: the client is not the one waiting.
-            self._body_seen = now
-        left = self._body_seen + self._limits.body_timeout_s - now
-        if left > 0:
-            self._body_timer = self.loop.call_later(left, self._body_late)
-        elif cycle.response_started:  # answered already (early): no second answer, just close
-            log.warning("request body stalled; connection closed", extra=self._peer())
-            self._disconnect()
-            self.transport.close()
-        else:
-            self._refuse(408, "Request Timeout", own_cycle=True)
-
-    def _refuse(self, status: int, text: str, *, own_cycle: bool = False) -> None:
-        """Answer `status` with a short text and close the connection.
-
-        `own_cycle`: the request being served, not answered yet, is the one refused (a
-        stalled body). Otherwise the refused request is a later one, and while an earlier
-        answer is unfinished nothing is written, so a pipelining client never takes ours for
-        the earlier request's.
-        """
-        rid = request_id_for(self._incoming_request_id())
-        log.warning(
-            "%d %s; connection closed",
-            status,
-            http.HTTPStatus(status).phrase,
-            extra={**self._peer(), "request_id": rid},
-        )
-        cycle = self.cycle
-        busy = cycle is not None and not cycle.response_complete
-        self._disconnect()
-        if busy and not own_cycle:
-            self.transport.close()
-            return
-        self.transport.write(refusal(status, text, self.server_state.default_headers, rid))
-        self.transport.close()
-
-    def _disconnect(self) -> None:
-        """Tell a request still being served that its client is gone (as uvicorn's
-        `connection_lost` does), before the transport closes: it must not answer too."""
+    def _lose_cycle(self) -> None:
+        """As uvicorn's `connection_lost` does, before the transport closes."""
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True
             cycle.message_event.set()
-
-    def _incoming_request_id(self) -> bytes | None:
-        for name, value in self.headers or ():
-            if name == b"x-request-id":
-                return value
-        return None
-
-    def _peer(self) -> dict[str, Any]:
-        return {"client": self.client[0]} if self.client else {}
