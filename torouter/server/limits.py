@@ -108,6 +108,17 @@ class HeadBounds:
         """Tell a request still being served that its client is gone: it must not answer."""
         raise NotImplementedError
 
+    def _head_closed(self) -> None:
+        """The head is complete: its timer stops, and one over the limit stops the parser."""
+        self._head_open = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        # Received since the head began: at most what came before plus this read.
+        limit = self._max_head
+        if self._head_bytes + self._read_len > limit and self._head_size() > limit:
+            raise HeadTooLarge
+
     def _head_size(self) -> int:
         """The bytes of the head the parser has handed over: request target and whole fields."""
         size = len(self.url) + _LINE_OVERHEAD

@@ -251,14 +251,7 @@ class NativeHttpProtocol(asyncio.Protocol, HeadBounds):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._head_open = False
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        # Received since the head began: at most what came before plus this read.
-        limit = self._max_head
-        if self._head_bytes + self._read_len > limit and self._head_size() > limit:
-            raise HeadTooLarge
+        self._head_closed()
         parser = self.parser
         version = parser.get_http_version()
         url = self.url

@@ -115,14 +115,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol, HeadBounds):
         _on_message_begin(self)
 
     def on_headers_complete(self) -> None:
-        self._head_open = False
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        # Received since the head began: at most what came before plus this read.
-        limit = self._max_head
-        if self._head_bytes + self._read_len > limit and self._head_size() > limit:
-            raise HeadTooLarge
+        self._head_closed()
         _on_headers_complete(self)
 
     def on_message_complete(self) -> None:
