@@ -111,6 +111,12 @@ def server(request: pytest.FixtureRequest) -> Iterator[Running]:
     yield from run_server(LIMITS, request.param, Scripted(), timeout_keep_alive=IDLE_S)
 
 
+@pytest.fixture(scope="module")
+def native() -> Iterator[Running]:
+    """The native protocol alone: for where it differs from uvicorn's on purpose."""
+    yield from run_server(LIMITS, "native", Scripted(), timeout_keep_alive=IDLE_S)
+
+
 def app(server: Running) -> Scripted:
     assert isinstance(server.app, Scripted)
     return server.app
@@ -225,24 +231,21 @@ def test_http_1_0_is_answered_and_closed(server: Running) -> None:
     assert headers["connection"] == "close"
 
 
-def test_http_1_0_gets_an_answer_of_unknown_length_unchunked_and_closed(server: Running) -> None:
+def test_http_1_0_gets_an_answer_of_unknown_length_unchunked_and_closed(native: Running) -> None:
     """An HTTP/1.0 client cannot read chunks: the body ends with the connection (native only;
     uvicorn's protocol sends chunks)."""
-    if server.kind != "native":
-        pytest.skip("uvicorn's protocol chunks answers to HTTP/1.0 clients")
-    with server.connect() as sock:
+    with native.connect() as sock:
         sock.sendall(b"GET /chunked HTTP/1.0\r\n\r\n")
         status, headers, body = parse_closing(read_all(sock))
     assert (status, body) == (200, b"one two GET /chunked? 0 ")
     assert "transfer-encoding" not in headers and headers["connection"] == "close"
 
 
-def test_an_answer_before_a_continued_body_closes_the_connection(server: Running) -> None:
+def test_an_answer_before_a_continued_body_closes_the_connection(native: Running) -> None:
     """The client still waits for our 100 for a body we never asked for: its next bytes could
-    be that body or a request, so the connection ends with the answer (native only)."""
-    if server.kind != "native":
-        pytest.skip("uvicorn's protocol keeps such a connection open")
-    with server.connect() as sock:
+    be that body or a request, so the connection ends with the answer (native only; uvicorn's
+    protocol keeps such a connection open)."""
+    with native.connect() as sock:
         sock.sendall(
             b"POST /early HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"
         )
