@@ -403,9 +403,9 @@ def payment_pages(page: Page, url: str, shop: Shop, out: Path, prefix: str) -> N
     shoot(page, out, f"{prefix}-order-refund-requested")
     # Subscriptions: plans, bought from the balance, refused for want of it (402).
     visit("/subscriptions", "subscriptions")
-    page.locator("form:has(input[value='balance']) button[aria-label$=': pro-monthly']").click()
+    page.locator("form:has(input[value='balance']) button[aria-label$='pro-monthly']").click()
     shoot(page, out, f"{prefix}-subscriptions-bought")
-    page.locator("form:has(input[value='balance']) button[aria-label$=': team-monthly']").click()
+    page.locator("form:has(input[value='balance']) button[aria-label$='team-monthly']").click()
     shoot(page, out, f"{prefix}-subscriptions-402")
     # Leave no checkout open for the next round (at most 3 per user).
     page.goto(url + "/purchase")
