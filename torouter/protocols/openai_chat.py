@@ -136,13 +136,8 @@ def scan_stream(events: bytes, keep_usage_chunk: bool) -> tuple[bytes, dict[str,
         end = events.find(b"\n\n", at)
         if end < 0:
             end = len(events)
-        ev = events[start:end]
-        data = ev.find(b"data:")
-        try:
-            obj = orjson.loads(ev[data + 5 :]) if data >= 0 else None
-        except orjson.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict):
+        obj = _event_object(events[start:end])
+        if obj is not None:
             u = obj.get("usage")
             if isinstance(u, dict):
                 usage = u
@@ -162,18 +157,25 @@ def scan_stream(events: bytes, keep_usage_chunk: bool) -> tuple[bytes, dict[str,
     return b"".join(kept), usage
 
 
+def _event_object(ev: bytes) -> dict[str, Any] | None:
+    """The JSON object on an SSE event's `data:` line, or None (no data, not JSON, not an
+    object)."""
+    data = ev.find(b"data:")
+    try:
+        obj = orjson.loads(ev[data + 5 :]) if data >= 0 else None
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 def _scan_split(events: bytes, keep_usage_chunk: bool) -> tuple[bytes, dict[str, Any] | None]:
     """`scan_stream` event by event (the read split on its blank lines)."""
     usage: dict[str, Any] | None = None
     kept: list[bytes] = []
     for ev in events.split(b"\n\n"):
         if _USAGE in ev or _USAGE_SPACED in ev:
-            start = ev.find(b"data:")
-            try:
-                obj = orjson.loads(ev[start + 5 :]) if start >= 0 else None
-            except orjson.JSONDecodeError:
-                obj = None
-            if isinstance(obj, dict):
+            obj = _event_object(ev)
+            if obj is not None:
                 u = obj.get("usage")
                 if isinstance(u, dict):
                     usage = u

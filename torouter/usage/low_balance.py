@@ -10,10 +10,14 @@ threshold that the balance is already under counts as notified: the user has jus
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["LowBalance", "decide", "initial_notified"]
+__all__ = ["LowBalance", "decide", "initial_notified", "notify"]
+
+log = logging.getLogger("torouter.usage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +49,15 @@ def decide(
 def initial_notified(balance: int, threshold: int | None) -> bool:
     """Whether a newly set threshold starts as already notified (balance already below)."""
     return threshold is not None and balance < threshold
+
+
+def notify(
+    notices: Sequence[LowBalance], hook: Callable[[Sequence[LowBalance]], None] | None
+) -> None:
+    """Hand a written batch's notices to `hook`. The rows are committed by then: a mail
+    problem is logged, never raised (it must not make the writer retry them)."""
+    if notices and hook is not None:
+        try:
+            hook(notices)
+        except Exception:
+            log.exception("low-balance notice failed")

@@ -22,7 +22,7 @@ from torouter.storage.db import Database
 from torouter.usage import rollups
 from torouter.usage.batch import USAGE_INSERT, chunk_size, parse_time, unique_rows
 from torouter.usage.journal import Journal
-from torouter.usage.low_balance import LowBalance
+from torouter.usage.low_balance import LowBalance, notify
 from torouter.usage.money import apply_money
 from torouter.usage.row import UsageRow
 from torouter.usage.writer_thread import WriterThread
@@ -67,11 +67,7 @@ async def write_rows(
             hourly_from = rollups.local_hour(now - rollups.HOURLY_KEEP, zone)
             await rollups.apply(conn, rollups.aggregate(new, zone, hourly_from=hourly_from))
             written += len(new)
-        if notices and on_low_balance is not None:
-            try:
-                on_low_balance(notices)
-            except Exception:  # the rows are committed: a mail problem must not retry them
-                log.exception("low-balance notice failed")
+        notify(notices, on_low_balance)
     return written
 
 

@@ -35,7 +35,7 @@ from torouter.storage import tables as t
 from torouter.storage.db import _json_text, _sqlite_pragmas
 from torouter.usage import rollups
 from torouter.usage.batch import MAX_CHUNK, USAGE_INSERT, unique_rows
-from torouter.usage.low_balance import LowBalance
+from torouter.usage.low_balance import LowBalance, notify
 from torouter.usage.money import LEDGER_COLUMNS, USER_COLUMNS, settle, tally
 
 __all__ = ["SqliteUsageStore"]
@@ -163,11 +163,7 @@ class SqliteUsageStore:
                 self._abandon(conn)
                 raise
             written += new
-            if notices and on_low_balance is not None:
-                try:
-                    on_low_balance(notices)
-                except Exception:  # the rows are committed: a mail problem must not retry them
-                    log.exception("low-balance notice failed")
+            notify(notices, on_low_balance)
         return written
 
     def _abandon(self, conn: sqlite3.Connection) -> None:
