@@ -296,31 +296,25 @@ class Cycle:
         self._proto.answered(self)
 
     async def _send_500(self) -> None:
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", b"21"),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await self.send({"type": "http.response.body", "body": b"Internal Server Error"})
+        await _plain_answer(self.send, 500, b"Internal Server Error")
 
 
 async def service_unavailable(scope: Scope, receive: Any, send: Any) -> None:
     """The answer past uvicorn's `limit_concurrency` (not set by `serve`)."""
+    await _plain_answer(send, 503, b"Service Unavailable")
+
+
+async def _plain_answer(send: Any, status: int, text: bytes) -> None:
+    """A short plain-text answer the server makes itself; the connection closes after it."""
     await send(
         {
             "type": "http.response.start",
-            "status": 503,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", b"19"),
+                (b"content-length", str(len(text)).encode("ascii")),
                 (b"connection", b"close"),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": b"Service Unavailable"})
+    await send({"type": "http.response.body", "body": text})
