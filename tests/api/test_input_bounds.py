@@ -166,3 +166,56 @@ async def test_an_audit_target_longer_than_its_column_is_kept_whole_in_detail(ap
     entry = (await api.client.get("/api/admin/audit", headers=api.auth)).json()["data"][0]
     assert entry["target"] == f"model:{model_id}"[:200]
     assert entry["detail"]["target"] == f"model:{model_id}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"budget": 2**64},  # orjson (the JSON column's serializer) stops at 64 bits
+        {"deep": -(2**87)},
+        {"list": [[[[1, 2**70]]]]},
+        {"nest": __import__("functools").reduce(lambda v, _: [v], range(300), 0)},
+    ],
+    ids=["u64-over", "negative-huge", "nested-huge", "too-deep"],
+)
+async def test_free_form_json_the_column_cannot_hold_is_e16(
+    api: Api, value: dict[str, Any]
+) -> None:
+    """A model's `thinking_defaults` is any JSON object, stored as JSON text: integers past
+    64 bits or nesting past 255 levels cannot be written (a 500 found by the fuzzer on
+    PostgreSQL). They are refused naming the field, on create and on edit."""
+    body = {"id": "m", "thinking_defaults": value}
+    r = await api.client.post("/api/admin/models", headers=api.auth, json=body)
+    assert_error(r, 400, "INVALID_REQUEST", "thinking_defaults")
+    r = await api.client.post("/api/admin/models", headers=api.auth, json={"id": "m"})
+    assert r.status_code == 201, r.text
+    body = {"thinking_defaults": value}
+    r = await api.client.patch("/api/admin/models/m", headers=api.auth, json=body)
+    assert_error(r, 400, "INVALID_REQUEST", "thinking_defaults")
+    fine = {"budget_tokens": 2**63 - 1, "x": [1.5, None, True, "é"]}
+    r = await api.client.patch(
+        "/api/admin/models/m", headers=api.auth, json={"thinking_defaults": fine}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["thinking_defaults"] == fine
+
+
+async def test_lone_surrogates_are_refused_naming_the_field(api: Api) -> None:
+    """JSON may escape half of a UTF-16 pair (`\\ud800`); Python decodes it to a string no
+    database driver can encode (a 500). Typed strings and the free-form JSON object both
+    refuse it; a well-formed pair is an ordinary character."""
+    headers = {**api.auth, "content-type": "application/json"}
+    for raw in (b'{"name": "a\\ud800b"}', b'{"name": "\\udc00"}', b'{"name": "x\\ud83dy"}'):
+        r = await api.client.post("/api/admin/tokens", headers=headers, content=raw)
+        assert_error(r, 400, "INVALID_REQUEST", "name")
+    for raw in (
+        b'{"id": "m", "thinking_defaults": {"a": "\\ud800"}}',
+        b'{"id": "m", "thinking_defaults": {"\\udfff": 1}}',
+        b'{"id": "m", "thinking_defaults": {"a": [["\\ud83d"]]}}',
+    ):
+        r = await api.client.post("/api/admin/models", headers=headers, content=raw)
+        assert_error(r, 400, "INVALID_REQUEST", "thinking_defaults")
+    raw = b'{"id": "m", "thinking_defaults": {"smile \\ud83d\\ude00": "\\ud83d\\ude00"}}'
+    r = await api.client.post("/api/admin/models", headers=headers, content=raw)
+    assert r.status_code == 201, r.text
+    assert r.json()["thinking_defaults"] == {"smile \U0001f600": "\U0001f600"}

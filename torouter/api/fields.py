@@ -16,6 +16,7 @@ import ipaddress
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -39,6 +40,7 @@ __all__ = [
     "DecimalIn",
     "Id",
     "IpList",
+    "JsonObject",
     "ModelList",
     "Money",
     "Name",
@@ -136,6 +138,21 @@ def _decimal_in(value: Any) -> Decimal:
         raise ValueError("must be a decimal number") from None
 
 
+def _storable(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        orjson.dumps(value)  # the JSON columns' serializer (storage/db.py)
+    except TypeError as exc:  # orjson.JSONEncodeError: an int past 64 bits, nesting past 254
+        # levels, or half of a UTF-16 pair (JSON may escape one; typed strings refuse it)
+        raise ValueError(
+            "must be JSON with integers within 64 bits, nested at most 254 levels,"
+            " and no unpaired UTF-16 surrogates"
+        ) from exc
+    return value
+
+
+# A free-form JSON object kept in a JSON column: what the column's serializer cannot write is
+# refused here, naming the field, rather than failing the statement (a 500).
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 # USD ≥ 0 with at most 9 decimals (exact nUSD), as a decimal string or a number.

@@ -22,7 +22,7 @@ from torouter.api.auth import Admin
 from torouter.api.catalog_reads import ModelRead
 from torouter.api.changes import publish
 from torouter.api.deps import Deps
-from torouter.api.fields import DecimalIn, blank_to_none, sent_values
+from torouter.api.fields import DecimalIn, JsonObject, blank_to_none, sent_values
 from torouter.api.pagination import Page, Paging, fetch_page
 from torouter.api.schemas import ErrorEnvelope, InputModel, Responses
 from torouter.errors import error
@@ -69,7 +69,7 @@ class ModelCreate(InputModel):
     context_length: Positive | None = None
     max_output_tokens: Positive | None = None
     supports_thinking: bool = False
-    thinking_defaults: dict[str, Any] = Field(default_factory=dict)
+    thinking_defaults: JsonObject = Field(default_factory=dict)
     prices: PricesIn = Field(default_factory=PricesIn)
     owned_by: Text | None = None
     created: UnixSeconds | None = Field(None, description="Unix seconds")
@@ -87,7 +87,7 @@ class ModelUpdate(InputModel):
     context_length: Positive | None = None
     max_output_tokens: Positive | None = None
     supports_thinking: bool | None = None
-    thinking_defaults: dict[str, Any] | None = None
+    thinking_defaults: JsonObject | None = None
     prices: PricesIn | None = None
     owned_by: Text | None = None
     created: UnixSeconds | None = None
