@@ -3,9 +3,13 @@ before the first malformed event are relayed, it and what follows are not."""
 
 from __future__ import annotations
 
+import random
+
+import orjson
 import pytest
 
 from torouter.gateway.passthrough import (
+    _UNCOUNTED_MAX,
     AnthropicPassthrough,
     GeminiPassthrough,
     OpenAIPassthrough,
@@ -87,3 +91,71 @@ def test_a_usage_block_of_the_wrong_types_ends_the_stream_as_malformed() -> None
     )
     assert responses.feed(done) == b""
     assert responses.malformed and not responses.done
+
+
+def _parsed_prefix(events: bytes) -> int:
+    """`valid_prefix` without its counting shortcut: every event parsed, the SSE way."""
+    pos = 0
+    for ev in events.split(NL):
+        data = [ln[5:] for ln in ev.splitlines() if ln.startswith(b"data:")]
+        if data:
+            payload = b"\n".join(ln[1:] if ln.startswith(b" ") else ln for ln in data)
+            if payload.strip() != b"[DONE]":
+                try:
+                    obj = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    return pos
+                if not isinstance(obj, dict):
+                    return pos
+        pos += len(ev) + 2
+    return len(events)
+
+
+_PIECES = (
+    CHUNK,
+    QUOTED,
+    b"data: [DONE]\n\n",
+    b": keep-alive\n\n",
+    b'event: ping\ndata: {"type":"ping"}\n\n',
+    b'data: {"a":1}  \n\n',
+    b'data: {"a":\ndata: 1}\n\n',
+    b'data: {"a":1}\nid: 7\n\n',
+    b'data: {"choices":[{"delta":{"cont\n\n',
+    b'data: {"a":1data: {"b":2}\n\n',
+    b"data: <html>Bad gateway</html>\n\n",
+    b"data: 42\n\n",
+)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_valid_prefix_agrees_with_parsing_every_event(seed: int) -> None:
+    """The counting shortcut (and its `[DONE]` arithmetic: one last, several, one inside a
+    string) never passes a read that parsing event by event would cut."""
+    rng = random.Random(seed)
+    events = b"".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 8)))
+    assert valid_prefix(events, NL) == _parsed_prefix(events)
+
+
+def test_characters_are_counted_when_asked_and_held_back_within_a_bound() -> None:
+    """R10.1: `chars` counts every content string relayed, whenever it is asked for; until
+    then the reads wait, never more than `_UNCOUNTED_MAX` bytes of them (a long stream that
+    reports no usage is counted as it goes, not kept)."""
+    relay = OpenAIPassthrough(1 << 20, keep_usage=True)
+    sent = 0
+    for _ in range(2_000):  # ~100 KB
+        assert relay.feed(CHUNK) == CHUNK
+        sent += 1
+        assert relay._uncounted_size <= _UNCOUNTED_MAX + len(CHUNK)
+    assert relay.chars == 2 * sent
+    assert relay._uncounted == []
+    relay.feed(CHUNK * 3)
+    relay.chars += 5  # a translation adds to it the same way
+    assert relay.chars == 2 * (sent + 3) + 5
+
+    anthropic = AnthropicPassthrough(1 << 20)
+    delta = (
+        b"event: content_block_delta\n"
+        b'data: {"type":"content_block_delta","delta":{"text":"abc"}}\n\n'
+    )
+    anthropic.feed(delta * 4)
+    assert anthropic.chars == 12

@@ -459,8 +459,9 @@ class Relay:
                     if relayer.failed:
                         ctx.code = "upstream_error"
                     ctx.usage = relayer.usage
-                    # Without upstream usage, settlement estimates the output from it (R10.1).
-                    ctx.delivered_chars = relayer.chars
+                    # Without upstream usage, settlement estimates the output from it (R10.1);
+                    # with it, the characters are never counted (`StreamRelayer.chars`).
+                    ctx.delivered_chars = relayer.chars if relayer.usage is None else 0
                     await self._settle(ctx)  # journaled before the client sees the end
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
