@@ -181,10 +181,37 @@ def test_key_holds_names_follow_the_day_key_and_timezone() -> None:
     ):
         holds = limits.key_holds(k, now, tz)
         assert [h.counter for h in holds] == fresh(k, now, tz)
-        assert [h.ttl_s for h in holds[1:]] == [p.ttl_s(now) for p in periods(now, tz)]
+        assert [h.ttl_s(now) for h in holds[1:]] == [p.ttl_s(now) for p in periods(now, tz)]
     day1 = limits.key_holds(k1, NOW, SHANGHAI)[1].counter
     assert day1 != limits.key_holds(k1, later, SHANGHAI)[1].counter
     assert (
         limits.key_holds(k1, NOW, SHANGHAI)[2].counter
         == limits.key_holds(k1, later, SHANGHAI)[2].counter
     )  # the same week
+
+
+def test_an_edited_key_or_subscription_is_admitted_by_its_new_limits() -> None:
+    """What admission asks of a key (holds, windows, concurrency) is remembered per key record
+    and day (R7.2, R7.7): the same record reuses it, and the record a snapshot reload makes
+    after an edit, even with the same id, is read afresh."""
+    k = key(quota_nusd=100, rpm=5, budget_daily_nusd=7)
+    first = admit(k)
+    assert admit(k).holds is first.holds  # remembered, not rebuilt
+    edited = dataclasses.replace(k, limits=KeyLimits(quota_nusd=50, rpm=9, max_concurrency=2))
+    req = admit(edited)
+    assert [h.limit for h in req.holds[:2]] == [50, None]
+    assert [(w.name, w.limit) for w in req.windows] == [("key_rpm", 9)]
+    assert req.concurrency == ("{u:7}:conc:3", 2)
+    assert [h.limit for h in admit(k).holds[:2]] == [100, 7]
+
+    s1 = sub()
+    caps = [h.limit for h in admit(k, s1).holds[1:4]]
+    s2 = dataclasses.replace(s1, daily_cap_nusd=11)
+    assert [h.limit for h in admit(k, s2).holds[1:4]] == [11, *caps[1:]]
+
+
+def test_a_calendar_hold_is_kept_for_the_rest_of_its_period_and_a_day() -> None:
+    day = limits.key_holds(key(), NOW, SHANGHAI)[1]
+    assert day.ttl_s(NOW) == int(ts(2026, 1, 15) - NOW) + 86_400
+    assert day.ttl_s(NOW + 3600) == day.ttl_s(NOW) - 3600  # the same hold, later in the day
+    assert limits.key_holds(key(), NOW, SHANGHAI)[0].ttl_s(NOW) == 0  # the key cap: for good

@@ -11,7 +11,7 @@ from torouter.observability.metrics import Metrics
 
 def test_timestamp_is_utc_milliseconds_and_current() -> None:
     before = dt.datetime.now(dt.UTC) - dt.timedelta(milliseconds=1)
-    text = tlog._now()
+    text = tlog.now_text()
     after = dt.datetime.now(dt.UTC) + dt.timedelta(milliseconds=1)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text)
     assert before <= dt.datetime.fromisoformat(text) <= after

@@ -60,6 +60,79 @@ def sub_period_counter(user_id: int, sub_id: int, p: Period) -> str:
     return f"{tag(user_id)}:s{_PERIOD_LETTER[p.kind]}:{sub_id}:{p.tag}"
 
 
+_BUDGET_LABELS = {kind: f"key_budget_{kind}" for kind in _PERIOD_LETTER}
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyParts:
+    """What an admission asks of a key for the current periods, built once per key and day:
+    per request they were ten string formats and a dozen frozen records (~5 µs), and a key
+    asks for the same all day. Holding the key and the periods keeps their ids from reuse."""
+
+    key: KeyRec
+    ps: tuple[Period, ...]
+    holds: tuple[Hold, ...]  # the key cap, then the day, week and month spend
+    windows: tuple[Window, ...]
+    tokens: Window | None
+    concurrency: tuple[str, int] | None
+    marker: str  # the balance counter: present once the user's counters are seeded
+    balance: tuple[Hold, Hold]  # balance > 0 for a paid request (limit 0), and a free one (-1)
+    with_balance: tuple[tuple[Hold, ...], tuple[Hold, ...]]  # `holds` and either of those
+
+
+@dataclass(frozen=True, slots=True)
+class _SubParts:
+    sub: SubscriptionRec
+    ps: tuple[Period, ...]
+    holds: tuple[Hold, ...]
+
+
+# By the record's id; a record replaced by a snapshot reload is a new entry.
+_key_parts: dict[int, _KeyParts] = {}
+_sub_parts: dict[int, _SubParts] = {}
+_PARTS_MAX = 10_000
+
+
+def _parts_of(key: KeyRec, now: float, tz: ZoneInfo) -> _KeyParts:
+    ps = periods(now, tz)
+    hit = _key_parts.get(id(key))
+    if hit is not None and hit.key is key and hit.ps is ps:
+        return hit
+    lim = key.limits
+    cap = Hold(key_counter(key.user_id, key.id), lim.quota_nusd or None, "key")
+    budgets = (lim.budget_daily_nusd, lim.budget_weekly_nusd, lim.budget_monthly_nusd)
+    spend = tuple(
+        Hold(
+            key_period_counter(key.user_id, key.id, p),
+            budget or None,
+            _BUDGET_LABELS[p.kind],
+            p.end,
+        )
+        for p, budget in zip(ps, budgets, strict=True)
+    )
+    marker = balance_counter(key.user_id)
+    balance = (Hold(marker, 0, "balance"), Hold(marker, -1, "balance"))
+    parts = _KeyParts(
+        key=key,
+        ps=ps,
+        holds=(cap, *spend),
+        windows=key_windows(key),
+        tokens=tokens_window(key),
+        concurrency=(
+            (f"{tag(key.user_id)}:conc:{key.id}", lim.max_concurrency)
+            if lim.max_concurrency > 0
+            else None
+        ),
+        marker=marker,
+        balance=balance,
+        with_balance=((cap, *spend, balance[0]), (cap, *spend, balance[1])),
+    )
+    if len(_key_parts) >= _PARTS_MAX:
+        _key_parts.clear()
+    _key_parts[id(key)] = parts
+    return parts
+
+
 def key_windows(key: KeyRec) -> tuple[Window, ...]:
     """The key's enabled request windows (5h, 1d, 7d, RPM)."""
     out = []
@@ -81,50 +154,25 @@ def ip_window(ip: str, ip_rpm: int) -> Window:
     return Window("ip", f"{{ip:{ip}}}:rpm", ip_rpm, 1)
 
 
-_BUDGET_LABELS = {kind: f"key_budget_{kind}" for kind in _PERIOD_LETTER}
-# A key's counter names for the current periods (cap, day, week, month), by (user, key, the
-# remembered periods' identity): built per request they were ten string formats, and a key
-# asks for the same names all day. Each entry holds its periods, so the id is not reused.
-_key_names: dict[tuple[int, int, int], tuple[tuple[Period, ...], tuple[str, ...]]] = {}
-_KEY_NAMES_MAX = 10_000
-
-
-def _names_of(user_id: int, key_id: int, ps: tuple[Period, ...]) -> tuple[str, ...]:
-    slot = (user_id, key_id, id(ps))
-    hit = _key_names.get(slot)
-    if hit is not None and hit[0] is ps:
-        return hit[1]
-    names = (key_counter(user_id, key_id), *(key_period_counter(user_id, key_id, p) for p in ps))
-    if len(_key_names) >= _KEY_NAMES_MAX:
-        _key_names.clear()
-    _key_names[slot] = (ps, names)
-    return names
-
-
 def key_holds(key: KeyRec, now: float, tz: ZoneInfo) -> tuple[Hold, ...]:
     """Key cap, then the key's day/week/month spend (limited by its budgets, else tracked)."""
-    lim = key.limits
-    ps = periods(now, tz)
-    cap, *period_names = _names_of(key.user_id, key.id, ps)
-    holds = [Hold(cap, lim.quota_nusd or None, "key")]
-    budgets = (lim.budget_daily_nusd, lim.budget_weekly_nusd, lim.budget_monthly_nusd)
-    for p, name, budget in zip(ps, period_names, budgets, strict=True):
-        holds.append(Hold(name, budget or None, _BUDGET_LABELS[p.kind], p.end, p.ttl_s(now)))
-    return tuple(holds)
+    return _parts_of(key, now, tz).holds
 
 
 def subscription_holds(sub: SubscriptionRec, now: float, tz: ZoneInfo) -> tuple[Hold, ...]:
+    ps = periods(now, tz)
+    hit = _sub_parts.get(id(sub))
+    if hit is not None and hit.sub is sub and hit.ps is ps:
+        return hit.holds
     caps = (sub.daily_cap_nusd, sub.weekly_cap_nusd, sub.monthly_cap_nusd)
-    return tuple(
-        Hold(
-            sub_period_counter(sub.user_id, sub.id, p),
-            cap or None,
-            f"sub_{p.kind}",
-            p.end,
-            p.ttl_s(now),
-        )
-        for p, cap in zip(periods(now, tz), caps, strict=True)
+    holds = tuple(
+        Hold(sub_period_counter(sub.user_id, sub.id, p), cap or None, f"sub_{p.kind}", p.end)
+        for p, cap in zip(ps, caps, strict=True)
     )
+    if len(_sub_parts) >= _PARTS_MAX:
+        _sub_parts.clear()
+    _sub_parts[id(sub)] = _SubParts(sub, ps, holds)
+    return holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,32 +199,28 @@ def admit_request(
     ip_rpm: int,
 ) -> AdmitRequest:
     """R7.10 order of the holds: key cap, subscription windows, key budgets, balance."""
-    kh = key_holds(key, now, tz)
-    holds = [kh[0]]
-    if sub is not None:
-        holds += subscription_holds(sub, now, tz)
-    holds += kh[1:]
-    marker = balance_counter(key.user_id)
-    if balance:
-        # R7.8: balance > 0 as well, which a free request (estimate 0) would not check.
-        holds.append(Hold(marker, 0 if estimate > 0 else -1, "balance"))
-    lim = key.limits
+    parts = _parts_of(key, now, tz)
+    # R7.8: balance > 0 as well, which a free request (estimate 0) would not check.
+    paid = 0 if estimate > 0 else 1
+    if sub is None:
+        holds = parts.with_balance[paid] if balance else parts.holds
+    else:
+        kh = parts.holds
+        holds = (kh[0], *subscription_holds(sub, now, tz), *kh[1:])
+        if balance:
+            holds = (*holds, parts.balance[paid])
     return AdmitRequest(
         admission_id=admission_id,
         scope=str(key.user_id),
-        marker=marker,
+        marker=parts.marker,
         now=now,
         amount=estimate,
         lease_s=lease_s,
-        windows=key_windows(key),
-        tokens=tokens_window(key),
-        concurrency=(
-            (f"{tag(key.user_id)}:conc:{key.id}", lim.max_concurrency)
-            if lim.max_concurrency > 0
-            else None
-        ),
+        windows=parts.windows,
+        tokens=parts.tokens,
+        concurrency=parts.concurrency,
         ip=ip_window(client_ip, ip_rpm) if ip_rpm > 0 and client_ip else None,
-        holds=tuple(holds),
+        holds=holds,
     )
 
 

@@ -31,7 +31,7 @@ from torouter.gateway.relay import Relay
 from torouter.gateway.response_routes import ResponseRoutes
 from torouter.gateway.upload import read_upload
 from torouter.ids import new_ulid
-from torouter.observability.logging import JsonSink
+from torouter.observability.logging import JsonSink, now_text
 from torouter.observability.metrics import Metrics
 from torouter.platforms.names import FrontDoor
 from torouter.protocols import nesting, translate
@@ -365,23 +365,31 @@ class Gateway:
                     m.tokens.labels(kind, ctx.model_id).inc(n)
             if ctx.cost_nusd:
                 m.cost.labels(ctx.model_id).inc(ctx.cost_nusd)
-        self._sink.line(
-            "INFO",
-            "request",
-            request_id=ctx.request_id,
-            method=ctx.method,
-            path=ctx.path,
-            status=ctx.status,
-            outcome=ctx.outcome or "success",
-            code=ctx.code,
-            duration_ms=round(duration * 1000, 3),
-            ttft_ms=round(ctx.ttft * 1000, 3) if ctx.ttft is not None else None,
-            key=ctx.key_rec.mask if ctx.key_rec else None,
-            user=ctx.user_id,
-            model=ctx.model_id or None,
-            channel=ctx.channel_id,
-            attempts=[a.as_dict() for a in ctx.attempts],
-            cost_nusd=ctx.cost_nusd,
+        # The record built whole, as `JsonSink.line` would build it from keywords: keyword
+        # matching and the merge into a second dict cost ~30 % of the line (measured, callgrind).
+        # Milliseconds to three places as int / 1000 (to the microsecond, truncated): what
+        # `round(x, 3)` gave but for the last digit, without its decimal conversion.
+        ttft = ctx.ttft
+        self._sink.write(
+            {
+                "ts": now_text(),
+                "level": "INFO",
+                "msg": "request",
+                "request_id": ctx.request_id,
+                "method": ctx.method,
+                "path": ctx.path,
+                "status": ctx.status,
+                "outcome": ctx.outcome or "success",
+                "code": ctx.code,
+                "duration_ms": int(duration * 1_000_000) / 1000,
+                "ttft_ms": int(ttft * 1_000_000) / 1000 if ttft is not None else None,
+                "key": ctx.key_rec.mask if ctx.key_rec else None,
+                "user": ctx.user_id,
+                "model": ctx.model_id or None,
+                "channel": ctx.channel_id,
+                "attempts": [a.as_dict() for a in ctx.attempts],
+                "cost_nusd": ctx.cost_nusd,
+            }
         )
 
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import orjson
 
-__all__ = ["JsonSink", "setup_logging", "sink"]
+__all__ = ["JsonSink", "now_text", "setup_logging", "sink"]
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -26,7 +26,7 @@ _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 _second: tuple[int, str] = (-1, "")
 
 
-def _now() -> str:
+def now_text() -> str:
     """UTC now as `2026-01-02T03:04:05.678Z` (the date and time part reused within its second)."""
     global _second
     ms = time.time_ns() // 1_000_000
@@ -65,7 +65,7 @@ class JsonSink:
             self.flush()
 
     def line(self, level: str, msg: str, **fields: Any) -> None:
-        self.write({"ts": _now(), "level": level, "msg": msg, **fields})
+        self.write({"ts": now_text(), "level": level, "msg": msg, **fields})
 
     def flush(self) -> None:
         if not self._buf:
@@ -106,7 +106,7 @@ class JsonFormatterHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         out: dict[str, Any] = {
-            "ts": _now(),
+            "ts": now_text(),
             "level": record.levelname,
             "msg": record.getMessage(),
             "logger": record.name,

@@ -60,8 +60,13 @@ class Hold:
     counter: str
     limit: int | None
     label: str = ""  # key, sub_day…, key_budget_day…, balance: mapped to errors by the ledger
-    reset_at: float = 0.0  # calendar windows: when the period ends (unix seconds)
-    ttl_s: int = 0  # calendar windows: the counter may be dropped after this long
+    reset_at: float = 0.0  # calendar windows: when the period ends (unix seconds); else 0
+
+    def ttl_s(self, now: float) -> int:
+        """Calendar windows: how long from `now` the counter is worth keeping (the rest of
+        its period and a day, as `calendar.Period.ttl_s`); 0 for the others, kept for good.
+        Computed at use, so one hold serves a key all day (`access/limits.py`)."""
+        return int(self.reset_at - now) + 86_400 if self.reset_at else 0
 
 
 @dataclass(frozen=True, slots=True)

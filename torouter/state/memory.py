@@ -120,8 +120,8 @@ class MemoryState:
         expiry = self._expiry
         for h in req.holds:
             flight[h.counter] = flight.get(h.counter, 0) + req.amount
-            if h.ttl_s and h.counter not in expiry:  # a calendar counter's expiry, set once
-                expiry[h.counter] = now + h.ttl_s
+            if h.reset_at and h.counter not in expiry:  # a calendar counter's expiry, set once
+                expiry[h.counter] = now + h.ttl_s(now)
         self._res[req.admission_id] = _Res(
             req.scope, tuple([h.counter for h in req.holds]), req.amount, conc
         )
@@ -180,8 +180,8 @@ class MemoryState:
         used, expiry = self._used, self._expiry
         for h in counters:
             used[h.counter] = used.get(h.counter, 0) + actual
-            if h.ttl_s and h.counter not in expiry:  # a calendar counter's expiry, set once
-                expiry[h.counter] = now + h.ttl_s
+            if h.reset_at and h.counter not in expiry:  # a calendar counter's expiry, set once
+                expiry[h.counter] = now + h.ttl_s(now)
         if tokens is not None and tokens[1] > 0:
             win, n = tokens
             buckets = self._windows.setdefault(win.counter, {})

@@ -248,7 +248,7 @@ class RedisState:
             actual,
             len(counters),
             1 if tokens else 0,
-            *(h.ttl_s for h in counters),
+            *(h.ttl_s(now) for h in counters),
         ]
         if tokens is not None:
             win, n = tokens
@@ -378,7 +378,7 @@ def _admit_call(req: AdmitRequest) -> tuple[list[str], list[Any]]:
         args.append(req.concurrency[1])
     for h in req.holds:
         keys.append(h.counter)
-        args += ["-" if h.limit is None else h.limit, h.ttl_s]
+        args += ["-" if h.limit is None else h.limit, h.ttl_s(req.now)]
     return keys, args
 
 
