@@ -154,6 +154,17 @@ def gateway_rows(n: int, *, seed: int = 7, start: int = 0) -> list[dict[str, Any
     return rows
 
 
+def edge_times() -> list[dict[str, Any]]:
+    """Rows whose times round to the microsecond across a second (the lean writer keeps each
+    second's text once): in one whole second of the timestamp, both of the datetime's."""
+    whole = int(dt.datetime.now(dt.UTC).timestamp()) - 3600
+    fractions = (0.9999996, 0.5, 0.0000004, 0.9999994, 0.0, 0.9999999, 0.25, 0.9999995)
+    rows = gateway_rows(len(fractions), seed=11, start=2_000)
+    for row, frac in zip(rows, fractions, strict=True):
+        row["created_at"] = whole + frac
+    return rows
+
+
 def legacy_rows(n: int, *, start: int = 0) -> list[dict[str, Any]]:
     """Rows missing most columns (an older journal's): the columns' defaults fill them."""
     now = dt.datetime.now(dt.UTC).timestamp()
@@ -210,6 +221,7 @@ async def test_every_table_is_stored_exactly_as_the_sqlalchemy_writer_stores_it(
         gateway_rows(40, seed=8, start=300) + gateway_rows(5, seed=9, start=300),  # repeats
         gateway_rows(100),  # a replay of the first: nothing new, nothing charged
         gateway_rows(100, seed=10, start=1_000),
+        edge_times(),
     ]
     notices: dict[str, list[LowBalance]] = {"sqlalchemy": [], "lean": []}
     store = SqliteUsageStore(_path(lean), zone=ZONE)
@@ -223,7 +235,7 @@ async def test_every_table_is_stored_exactly_as_the_sqlalchemy_writer_stores_it(
     finally:
         store.close()
     got, want = dump(lean), dump(via_sqlalchemy)
-    assert len(want["usage_logs"]) == 100 + 20 + 40 + 100
+    assert len(want["usage_logs"]) == 100 + 20 + 40 + 100 + 8
     assert want["ledger"] and want["usage_hourly"] and want["usage_daily_channel"]
     for table in TABLES:
         assert got[table] == want[table], table

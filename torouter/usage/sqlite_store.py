@@ -115,8 +115,21 @@ def _usage_plan() -> tuple[str, tuple[str, ...], int, list[tuple[int, Encoder]]]
 
 
 def _decimal_encoder(col_type: t.DecimalText, dialect: Dialect) -> Encoder:
+    """The type's own conversion, remembered per text: a price multiplier (sent as a string)
+    takes a handful of values, and converting one through `Decimal` costs ~1 µs a row. Only
+    strings are remembered: equal numbers of other types (1, 1.0, Decimal("1.0")) would share
+    a key but not their text."""
+    seen: dict[str, str | None] = {}
+
     def encode(value: Any) -> Any:
-        return col_type.process_bind_param(value, dialect)
+        if type(value) is not str:
+            return col_type.process_bind_param(value, dialect)
+        out = seen.get(value)
+        if out is None:
+            if len(seen) >= 1024:
+                seen.clear()
+            out = seen[value] = col_type.process_bind_param(value, dialect)
+        return out
 
     return encode
 
@@ -189,15 +202,25 @@ class SqliteUsageStore:
         getter, defaults = self._getter, USAGE_INSERT.defaults
         fresh: list[dict[str, Any]] = []
         params: list[list[Any]] = []
+        # `UTCDateTime`'s text (`utc_text`) from a per-second prefix: the rows of a batch share
+        # a few seconds, and an aware `isoformat` costs ~1.8 µs a row. Keyed by the whole
+        # seconds of the timestamp and checked against the datetime's own second, which the
+        # rounding to microseconds may carry one further.
+        prefixes: dict[int, tuple[int, str]] = {}
         for r in unique:
             if r["admission_id"] in seen:
                 continue
-            at = dt.datetime.fromtimestamp(r["created_at"], dt.UTC)
+            created_s = r["created_at"]
+            at = dt.datetime.fromtimestamp(created_s, dt.UTC)
             try:
                 values = list(getter(r))
             except KeyError:  # a row missing a column (an older journal's): its default
                 values = list(getter({**defaults, **r}))
-            values[created] = at.isoformat(timespec="microseconds")[:-6] + "Z"  # UTC already
+            hit = prefixes.get(int(created_s))
+            if hit is None or hit[0] != at.second:
+                hit = (at.second, at.replace(microsecond=0, tzinfo=None).isoformat())
+                prefixes[int(created_s)] = hit
+            values[created] = f"{hit[1]}.{at.microsecond:06d}Z"
             for pos, encode in encoders:
                 values[pos] = encode(values[pos])
             params.append(values)
