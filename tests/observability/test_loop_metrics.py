@@ -29,8 +29,12 @@ def test_counter_exposition_matches_prometheus_client() -> None:
     ours, theirs = _pair()
     mine = LoopCounter("t_requests", "Requests", ["a", "b"], registry=ours)
     ref = Counter("t_requests", "Requests", ["a", "b"], registry=theirs)
-    for labels, n in ((("x", "1"), 1), (("y", ""), 3), (("x", "1"), 2.5), (("z", "q"), 0)):
-        mine.labels(*labels).inc(n)
+    updates = ((("x", "1"), 1), (("y", ""), 3), (("x", "1"), 2.5), (("z", "q"), 0), (("w", "2"), 4))
+    for i, (labels, n) in enumerate(updates):
+        if i % 2:
+            mine.add(labels, n)  # the one-call form the gateway uses
+        else:
+            mine.labels(*labels).inc(n)
         ref.labels(*labels).inc(n)
     assert _text(ours) == _text(theirs)
     assert 't_requests_total{a="x",b="1"} 3.5' in _text(ours)

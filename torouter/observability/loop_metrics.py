@@ -57,6 +57,13 @@ class LoopCounter:
         self._children: dict[tuple[str, ...], _CounterChild] = {}
         registry.register(self)
 
+    def add(self, values: tuple[str, ...], amount: float = 1) -> None:
+        """`labels(*values).inc(amount)` in one call (the gateway's per-request updates)."""
+        child = self._children.get(values)
+        if child is None:
+            child = self.labels(*values)
+        child.value += amount
+
     def labels(self, *values: str) -> _CounterChild:
         child = self._children.get(values)
         if child is None:
