@@ -102,7 +102,10 @@ def _usage_plan() -> tuple[str, tuple[str, ...], int, list[tuple[int, Encoder]]]
         elif isinstance(col_type, JSON):
             encoders.append((i, _json_text))  # the engine's serializer; None is JSON null
         elif isinstance(col_type, Boolean):
-            continue  # a bool binds as the integer 0 or 1, which is what SQLAlchemy stores
+            # Stored as the integer 0 or 1 either way, but `sqlite3` binds a `bool` only after
+            # failing to find an adapter for it (two AttributeErrors formatted and dropped,
+            # ~0.4 µs a value); an `int` it binds at once.
+            encoders.append((i, _bool_int))
         elif isinstance(col_type, Float):
             encoders.append((i, processor))  # SQLAlchemy's own (compiled): int to float
         elif isinstance(col_type, t.DecimalText):
@@ -112,6 +115,10 @@ def _usage_plan() -> tuple[str, tuple[str, ...], int, list[tuple[int, Encoder]]]
     if created < 0:
         raise RuntimeError("usage_logs.created_at is not a UTCDateTime")
     return sql, columns, created, encoders
+
+
+def _bool_int(value: Any) -> Any:
+    return None if value is None else int(value)
 
 
 def _decimal_encoder(col_type: t.DecimalText, dialect: Dialect) -> Encoder:
