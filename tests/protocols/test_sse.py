@@ -102,3 +102,46 @@ def test_the_fast_path_keeps_the_limit() -> None:
     assert p.feed(b"data: 123456789\n\n") == [SSEEvent(None, b"123456789")]  # 9 + 1
     with pytest.raises(EventTooLarge):
         p.feed(b"data: 1234567890\n\n")
+
+
+_ONE_LINERS = (
+    b'data: {"a":1}\n\n',
+    b'data: {"t":"x\\ny"}\n\n',
+    b"data: [DONE]\n\n",
+    b"data: \n\n",
+    b'data: {"big":"' + b"z" * 40 + b'"}\n\n',
+)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_data_lines_answers_only_for_whole_one_line_events(seed: int) -> None:
+    """`data_lines` (the decoders' shortcut) gives exactly the events' data `feed` would, all
+    unnamed, or None: never for a read with a named, multi-line, commented, CRLF or partial
+    event, past the size limit, or while an earlier read's event is open."""
+    rng = random.Random(seed)
+    pieces = _ONE_LINERS if rng.random() < 0.5 else _ONE_LINERS + _PIECES
+    data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+    if rng.random() < 0.2:
+        data = data[: rng.randint(1, len(data))]
+    limit = rng.choice((1 << 20, 60))
+    held = rng.random() < 0.2
+    parser = SSEParser(limit)
+    reference = LineParser(limit)
+    if held:
+        parser.feed(b"data: open")
+        reference.feed(b"data: open")
+    got = parser.data_lines(data)
+    if got is None:
+        return
+    assert not held and len(data) <= limit
+    events = reference.feed(data)
+    assert [e.event for e in events] == [None] * len(events)
+    assert got == [e.data for e in events]
+    assert parser.feed(b'data: {"next":1}\n\n') == [SSEEvent(None, b'{"next":1}')]  # no state
+
+
+def test_data_lines_on_a_usual_openai_read() -> None:
+    read = b'data: {"a":1}\n\ndata: {"b":"c\\nd"}\n\ndata: [DONE]\n\n'
+    assert SSEParser().data_lines(read) == [b'{"a":1}', b'{"b":"c\\nd"}', b"[DONE]"]
+    assert SSEParser().data_lines(read.replace(b"\n\n", b"\r\n\r\n")) is None
+    assert SSEParser().data_lines(b": ping\n\n" + read) is None

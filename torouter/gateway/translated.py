@@ -280,10 +280,13 @@ class TranslatedStream(StreamRelayer):
             return b""  # the encoder rendered the stream's one error event: it has ended (R4.6)
         # One pass, dispatched on the exact type (the event classes have no subclasses), text
         # first: it is nearly every event of a stream. An error event is the last one kept.
+        # The characters are counted as the events go (nothing is deferred here), into the
+        # relayer's own total: `chars` is a property, a call per event.
+        chars = 0
         for i, ev in enumerate(events):
             kind = type(ev)
             if kind is ir.TextDelta or kind is ir.ThinkingDelta:
-                self.chars += len(ev.text)
+                chars += len(ev.text)
             elif kind is ir.UsageEvent:
                 self.usage = ev.usage
             elif kind is ir.Finish:
@@ -293,7 +296,8 @@ class TranslatedStream(StreamRelayer):
                 events = events[: i + 1]
                 break
             elif kind is ir.ToolArgsDelta:
-                self.chars += len(ev.json)
+                chars += len(ev.json)
+        self._chars += chars
         if not events:
             return b""
         return self._encoder.encode(events)

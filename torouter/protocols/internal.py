@@ -247,13 +247,15 @@ class BlockStart:
     data: str = ""  # redacted thinking's opaque data
 
 
-@dataclass(slots=True, frozen=True)
+# The deltas are built per upstream event: not frozen, whose `__init__` sets each field through
+# `object.__setattr__` (~0.2 µs more per event). Nothing mutates or hashes them.
+@dataclass(slots=True)
 class TextDelta:
     index: int
     text: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ThinkingDelta:
     index: int
     text: str
@@ -272,7 +274,7 @@ class ToolCallStart:
     name: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ToolArgsDelta:
     index: int
     json: str  # a fragment of the arguments' JSON text

@@ -134,6 +134,13 @@ class StreamDecoder:
         if self._ended:
             return out
         try:
+            datas = self._sse.data_lines(chunk)
+            if datas is not None:
+                for data in datas:
+                    self._event(data, out)
+                    if self._ended:
+                        break
+                return out
             for ev in self._sse.feed(chunk):
                 self._event(ev.data, out)
                 if self._ended:
@@ -178,6 +185,9 @@ class StreamDecoder:
         self._ended = True
 
     def _event(self, data: bytes, out: list[Event]) -> None:
+        if data == b"[DONE]":  # the stream's last event: not JSON, no exception raised for it
+            self._end(out)
+            return
         try:
             obj = orjson.loads(data)
         except ValueError:  # not JSON (orjson's error is a ValueError): `[DONE]`, or malformed
