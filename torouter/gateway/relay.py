@@ -441,7 +441,9 @@ class Relay:
         relayer = ex.stream_relayer(self._max_event)
         watch.resp = resp  # a disconnect now closes it: the read below ends at once (R4.9)
         ping = ping_for(ex.front, ex.sse) if self._keepalive_s > 0 else None
-        keepalive = KeepAlive(send, ping, self._keepalive_s) if ping else None
+        # Started before the first wait for the upstream, as if the first write had just gone:
+        # a stream whose first read holds it all never schedules one (a timer per stream).
+        keepalive: KeepAlive | None = None
         failure: tuple[str, str, str] | None = None
         chunk: bytes | None = first
         try:
@@ -475,6 +477,8 @@ class Relay:
                 if relayer.overflow:
                     failure = ("Upstream event too large", "upstream_error", _UNAVAILABLE)
                     break
+                if keepalive is None and ping:
+                    keepalive = KeepAlive(send, ping, self._keepalive_s)
                 try:
                     chunk = await resp.read_chunk()
                 except UpstreamTimeout:
