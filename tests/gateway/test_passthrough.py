@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 
-import orjson
 import pytest
 
 from torouter.gateway.passthrough import (
@@ -14,6 +13,7 @@ from torouter.gateway.passthrough import (
     GeminiPassthrough,
     OpenAIPassthrough,
     ResponsesPassthrough,
+    parsed_prefix,
     valid_prefix,
 )
 
@@ -93,24 +93,6 @@ def test_a_usage_block_of_the_wrong_types_ends_the_stream_as_malformed() -> None
     assert responses.malformed and not responses.done
 
 
-def _parsed_prefix(events: bytes) -> int:
-    """`valid_prefix` without its counting shortcut: every event parsed, the SSE way."""
-    pos = 0
-    for ev in events.split(NL):
-        data = [ln[5:] for ln in ev.splitlines() if ln.startswith(b"data:")]
-        if data:
-            payload = b"\n".join(ln[1:] if ln.startswith(b" ") else ln for ln in data)
-            if payload.strip() != b"[DONE]":
-                try:
-                    obj = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    return pos
-                if not isinstance(obj, dict):
-                    return pos
-        pos += len(ev) + 2
-    return len(events)
-
-
 _PIECES = (
     CHUNK,
     QUOTED,
@@ -133,7 +115,7 @@ def test_valid_prefix_agrees_with_parsing_every_event(seed: int) -> None:
     string) never passes a read that parsing event by event would cut."""
     rng = random.Random(seed)
     events = b"".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 8)))
-    assert valid_prefix(events, NL) == _parsed_prefix(events)
+    assert valid_prefix(events, NL) == parsed_prefix(events, NL)
 
 
 def test_characters_are_counted_when_asked_and_held_back_within_a_bound() -> None:
