@@ -32,28 +32,7 @@ import orjson
 from torouter.gateway.passthrough import OpenAIPassthrough, StreamRelayer
 from torouter.gateway.translated import Translation
 
-_TEXT = [
-    "This is",
-    " a mock",
-    " response to:",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-    " hello",
-]
+_TEXT = ["This is", " a mock", " response to:", *[" hello"] * 17]
 
 
 def openai_stream() -> bytes:

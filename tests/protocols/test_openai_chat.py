@@ -58,7 +58,7 @@ def test_usage_in_a_content_chunk_is_kept() -> None:
 
 
 def test_content_chars_counts_escaped_text() -> None:
-    assert openai_chat.content_chars(CHUNK) == len('Hi \\"x\\"')
+    assert openai_chat.string_chars(CHUNK, openai_chat.CHAR_MARKS) == len('Hi \\"x\\"')
 
 
 def test_in_stream_error_shape() -> None:

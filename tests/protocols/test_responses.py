@@ -202,5 +202,5 @@ def test_module_surface() -> None:
             assert name in mod.__all__ and getattr(mod, name) is not None, (mod, name)
     assert translate.UPSTREAM["openrouter"] is openai_chat
     # the pass-through helpers the gateway already uses stay where they were
-    for name in ("usage_of_body", "content_chars", "scan_stream", "in_stream_error", "DONE"):
+    for name in ("usage_of_body", "string_chars", "scan_stream", "in_stream_error", "DONE"):
         assert hasattr(openai_chat, name)

@@ -76,8 +76,8 @@ class _KeyParts:
     tokens: Window | None
     concurrency: tuple[str, int] | None
     marker: str  # the balance counter: present once the user's counters are seeded
-    balance: tuple[Hold, Hold]  # balance > 0 for a paid request (limit 0), and a free one (-1)
-    with_balance: tuple[tuple[Hold, ...], tuple[Hold, ...]]  # `holds` and either of those
+    # `holds` and the balance hold: > 0 for a paid request (limit 0), for a free one (-1)
+    with_balance: tuple[tuple[Hold, ...], tuple[Hold, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,6 @@ def _parts_of(key: KeyRec, now: float, tz: ZoneInfo) -> _KeyParts:
         for p, budget in zip(ps, budgets, strict=True)
     )
     marker = balance_counter(key.user_id)
-    balance = (Hold(marker, 0, "balance"), Hold(marker, -1, "balance"))
     parts = _KeyParts(
         key=key,
         ps=ps,
@@ -124,8 +123,10 @@ def _parts_of(key: KeyRec, now: float, tz: ZoneInfo) -> _KeyParts:
             else None
         ),
         marker=marker,
-        balance=balance,
-        with_balance=((cap, *spend, balance[0]), (cap, *spend, balance[1])),
+        with_balance=(
+            (cap, *spend, Hold(marker, 0, "balance")),
+            (cap, *spend, Hold(marker, -1, "balance")),
+        ),
     )
     if len(_key_parts) >= _PARTS_MAX:
         _key_parts.clear()
@@ -208,7 +209,7 @@ def admit_request(
         kh = parts.holds
         holds = (kh[0], *subscription_holds(sub, now, tz), *kh[1:])
         if balance:
-            holds = (*holds, parts.balance[paid])
+            holds = (*holds, parts.with_balance[paid][-1])
     return AdmitRequest(
         admission_id=admission_id,
         scope=str(key.user_id),

@@ -48,7 +48,6 @@ __all__ = [
     "STOP_REASONS_IN",
     "StreamDecoder",
     "StreamEncoder",
-    "content_chars",
     "in_stream_error",
     "parse_request",
     "parse_response",
@@ -103,11 +102,6 @@ def string_chars(events: bytes, marks: tuple[bytes, ...]) -> int:
             n += j - start
             i = events.find(mark, j)
     return n
-
-
-def content_chars(events: bytes) -> int:
-    """Characters of `"content":"…"` strings in these events (the R10.1 output estimate)."""
-    return string_chars(events, CHAR_MARKS)
 
 
 def scan_stream(events: bytes, keep_usage_chunk: bool) -> tuple[bytes, dict[str, Any] | None]:

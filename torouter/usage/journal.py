@@ -43,7 +43,6 @@ class Journal:
         private_folder(self.dir)  # rows name users, keys and costs (R18.3)
         self._seq = self._last_seq()
         self._fd: int | None = None
-        self._path: Path | None = None
         self._map: mmap.mmap | None = None  # None with a segment open: plain writes
         self._pos = 0  # the end of the rows in the mapped segment
         self._warned = False
@@ -54,8 +53,8 @@ class Journal:
 
     def _open_new(self, size: int) -> None:
         self._seq += 1
-        self._path = self.dir / f"usage-{self._seq:012d}.jsonl"
-        fd = self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        path = self.dir / f"usage-{self._seq:012d}.jsonl"
+        fd = self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._pos = 0
         try:
             os.posix_fallocate(fd, 0, size)
@@ -70,24 +69,17 @@ class Journal:
     def append(self, row: UsageRow) -> None:
         """One line per row; the OS keeps it even if this process is killed."""
         line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
-        m = self._map
-        if m is not None:
-            end = self._pos + len(line)
-            if end <= len(m):
-                m[self._pos : end] = line
-                self._pos = end
-                return
-            self._close_segment()  # full: the next segment takes the row
-        elif self._fd is not None:
-            os.write(self._fd, line)
-            return
-        self._open_new(max(SEGMENT_BYTES, len(line)))
-        if self._map is not None:
-            self._map[: len(line)] = line
-            self._pos = len(line)
-        else:
+        end = self._pos + len(line)
+        if self._fd is None or (self._map is not None and end > len(self._map)):
+            self._close_segment()  # none open, or full: the next segment takes the row
+            self._open_new(max(SEGMENT_BYTES, len(line)))
+            end = len(line)
+        if self._map is None:
             assert self._fd is not None
             os.write(self._fd, line)
+            return
+        self._map[self._pos : end] = line
+        self._pos = end
 
     def _close_segment(self) -> None:
         """Unmap the current segment and cut it to its rows."""
@@ -100,7 +92,6 @@ class Journal:
             os.ftruncate(fd, self._pos)
         os.close(fd)
         self._fd = None
-        self._path = None
         self._pos = 0
 
     def rotate(self) -> list[Path]:
