@@ -17,9 +17,10 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.gateway.kit import FRONT_OPERATION, OPENAI_WIRE, PLATFORMS, build
+from tests.gateway.kit import FRONT_OPERATION, OPENAI_WIRE, PLATFORMS, build, channel, context
 from tests.protocols.test_nesting import depth_of
 from torouter.errors import GatewayError
+from torouter.gateway import exchange
 from torouter.protocols import count_tokens, nesting
 from torouter.protocols.nesting import MAX_JSON_DEPTH
 from torouter.routing import matrix
@@ -512,3 +513,51 @@ def test_gemini_tool_results_too_deep_travel_as_text() -> None:
     sent = orjson.loads(build("openai", "gemini", payload).body)
     response = sent["contents"][-1]["parts"][0]["functionResponse"]["response"]
     assert response == {"result": deep}
+
+
+# ── a stream's end and a replayed request (issue 20) ────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("front", "platform"),
+    [(f, p) for f in ("openai", "anthropic", "responses") for p in PLATFORMS if p != "gemini"],
+)
+def test_stream_is_whole_at_the_upstreams_end_marker(front: str, platform: str) -> None:
+    """The decoder's `Finish` is its last event (OpenAI's `[DONE]`, Anthropic's
+    `message_stop`): the relay settles and ends the client's stream on that read, without
+    waiting for the upstream's end of body; nothing is held back for `close`."""
+    if matrix.channel_mode(FRONT_OPERATION[front], channel(platform)) != matrix.TRANSLATED:
+        pytest.skip("native on this platform")
+    relayer = build(front, platform, REQUEST[front], stream=True).stream_relayer(1 << 20)
+    data = upstream_text_stream(platform)
+    relayer.feed(data[:-3])
+    assert not relayer.done  # the end marker is not whole yet
+    out = relayer.feed(data[-3:])
+    assert relayer.done and relayer.usage is not None and relayer.usage.output == 3
+    assert out and relayer.close() == b""
+
+
+def test_gemini_stream_is_whole_only_at_its_end() -> None:
+    """A Gemini stream has no end marker (usage may follow the finish reason): whole at
+    `close`, the end of the upstream's body."""
+    relayer = build("anthropic", "gemini", REQUEST["anthropic"], stream=True).stream_relayer(
+        1 << 20
+    )
+    relayer.feed(upstream_text_stream("gemini"))
+    assert not relayer.done
+    assert b"message_stop" in relayer.close() and relayer.done
+
+
+def test_rendering_leaves_the_parsed_request_for_failover() -> None:
+    """What one platform drops is named on its own exchange; the parsed request, replayed on
+    the next attempt, keeps its own list."""
+    payload = {**REQUEST["anthropic"], "metadata": {"user_id": "u1"}, "top_k": 5}
+    ctx = context(FRONT_OPERATION["anthropic"], payload, channels=(channel("openai"),))
+    first = exchange.build(ctx, channel("openai"))
+    assert ctx.internal is not None
+    parsed = list(ctx.internal.dropped)
+    second = exchange.build(ctx, channel("openai"))
+    assert ctx.internal.dropped == parsed
+    assert first.translation is not None and second.translation is not None
+    assert first.translation.dropped == second.translation.dropped
+    assert "top_k" in first.translation.dropped

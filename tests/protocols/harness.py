@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.recorded import recorded_dir
@@ -143,6 +144,9 @@ def encoder(front: str, *, include_usage: bool = True) -> Any:
 def to_jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         fields = {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {"type": type(obj).__name__, **fields}
+    if isinstance(obj, msgspec.Struct):  # the per-event deltas
+        fields = {name: to_jsonable(getattr(obj, name)) for name in obj.__struct_fields__}
         return {"type": type(obj).__name__, **fields}
     if isinstance(obj, list):
         return [to_jsonable(v) for v in obj]

@@ -79,6 +79,14 @@ _TOOL = _chunk(
 )
 _ARGS = _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": "\\u00e9"}'}}]})
 
+_ONE_TEXT = b'"choices":[{"index":0,"delta":{"content":"%b"},"finish_reason":null}]'
+
+
+def _raw(fields: bytes) -> bytes:
+    """An event of exactly these top-level fields, as written (duplicates, bad UTF-8)."""
+    return b"data: {" + fields + b"}\n\n"
+
+
 CASES: dict[str, list[bytes]] = {
     "plain": [_START, *_text("Hello", " world"), _STOP, _USAGE, _DONE],
     "escapes": [
@@ -151,6 +159,39 @@ CASES: dict[str, list[bytes]] = {
         _START,
         *_text("partial"),
         b'data: {"choices":[{"index":0,"delta":{"content":"x","tool_calls":{}}}]}\n\n',
+        *_text("never"),
+    ],
+    # The fast path's typed reading (msgspec) against the whole parse (orjson): what it refuses
+    # goes the general way, what it accepts must give the general path's events.
+    "typed_reading_edges": [
+        _START,
+        *_text("a"),
+        _raw(b'"choices":[{"index":false,"delta":{"content":"bool"},"finish_reason":null}]'),
+        _raw(b'"choices":[{"index":0.0,"delta":{"content":"float"},"finish_reason":null}]'),
+        _raw(b'"error":null,' + _ONE_TEXT % b"null error"),
+        _raw(
+            b'"choices":[{"index":0,"delta":{"content":"x","refusal":null},"finish_reason":null}]'
+        ),
+        _raw(b'"choices":[{"index":0,"delta":{"content":"a","content":"b"},"finish_reason":null}]'),
+        _raw(b'"choices":[],' + _ONE_TEXT % b"last"),
+        _raw(_ONE_TEXT % b"first" + b',"choices":[]'),
+        _raw(_ONE_TEXT % "é utf-8".encode()),
+        _raw(_ONE_TEXT % b"big" + b',"created":123456789012345678901234567890'),
+        *_text("end"),
+        _STOP,
+        _DONE,
+    ],
+    # Not UTF-8 in a field the fast path skips: the whole parse refuses it, and so must it.
+    "invalid_utf8_in_a_skipped_field": [
+        _START,
+        *_text("partial"),
+        _raw(b'"id":"\xff",' + _ONE_TEXT % b"x"),
+        *_text("never"),
+    ],
+    "lone_surrogate_in_a_skipped_field": [
+        _START,
+        *_text("partial"),
+        _raw(b'"id":"\\ud800",' + _ONE_TEXT % b"x"),
         *_text("never"),
     ],
     "crlf_and_comments": [

@@ -85,7 +85,11 @@ class Translation:
                     effort=str(defaults.get("effort", "high")),
                 ),
             )
-        req = dataclasses.replace(req, dropped=list(req.dropped))
+        # Rendering notes what the platform drops in `req.dropped`: on a copy of the list, so
+        # the parsed request replayed on failover keeps its own (a copy of the whole request,
+        # `dataclasses.replace`, cost ~3 µs per request).
+        parsed_dropped = req.dropped
+        req.dropped = dropped = list(parsed_dropped)
         try:
             body = _render(req, ch, spec, adm.model, upstream_model)
         except nesting.TooDeep:
@@ -94,6 +98,8 @@ class Translation:
                 f"Tool call arguments nest JSON deeper than {nesting.MAX_JSON_DEPTH} levels.",
                 param="input" if front == "responses" else "messages",
             ) from None
+        finally:
+            req.dropped = parsed_dropped
         if ctx.stream and spec.codec is Codec.OPENAI_CHAT:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -104,7 +110,7 @@ class Translation:
             platform=ch.platform,
             client_model=ctx.model_id,
             body=orjson.dumps(body),
-            dropped=req.dropped,
+            dropped=dropped,
             include_usage=ctx.include_usage,
             # What a stream announces before the upstream's counts: the local token count
             # (the one `count_tokens` answers with, R10.7), not the admission's body size / 4.
@@ -267,11 +273,14 @@ class TranslatedStream(StreamRelayer):
         return super().error_tail(front, message, type_, code, sse=sse)
 
     def feed(self, chunk: bytes) -> bytes:
-        return self._encode(self._decoder.decode(chunk))
+        out = self._encode(self._decoder.decode(chunk))
+        # The decoder's `Finish` is its last event (usage it reports comes before): the stream
+        # is whole without waiting for the upstream's end of body.
+        self.done = self._finished and self.upstream_error is None
+        return out
 
     def close(self) -> bytes:
         out = self._encode(self._decoder.flush())
-        # The upstream may report usage after its finish event: done only at its end.
         self.done = self._finished and self.upstream_error is None
         return out
 

@@ -307,50 +307,63 @@ class StreamEncoder:
 
     def encode(self, events: list[Event]) -> bytes:
         out: list[bytes] = []
+        dumps = orjson.dumps
+        # While a text block is open, a text delta is the bytes `_delta` would write, from a
+        # template: only the text is encoded (`head` is empty when that does not apply). The
+        # event classes have no subclasses: an exact type test is the dispatch.
+        head = self._fast_head()
         for ev in events:
+            if head and type(ev) is TextDelta:  # first: nearly every event
+                out.append(head + dumps(ev.text) + b"}}\n\n")
+                continue
             if self._done:
                 break
-            if isinstance(ev, TextDelta):  # first: nearly every event (the classes are disjoint)
-                if self._open != "text":
-                    self._block(out, "text", {"type": "text", "text": ""})
-                if self.fast:  # the bytes `_delta` writes, from a template: the text encoded
-                    out.append(self._text_head + orjson.dumps(ev.text) + b"}}\n\n")
-                else:
-                    self._delta(out, {"type": "text_delta", "text": ev.text})
-            elif isinstance(ev, Start):
-                self._id = ev.id
-                self._begin(out)
-            elif isinstance(ev, BlockStart):
-                if ev.kind == "text":
-                    self._block(out, "text", {"type": "text", "text": ""})
-                elif ev.kind == "thinking":
-                    self._block(
-                        out, "thinking", {"type": "thinking", "thinking": "", "signature": ""}
-                    )
-                else:
-                    self._block(out, ev.kind, {"type": "redacted_thinking", "data": ev.data})
-            elif isinstance(ev, ThinkingDelta):
-                self._ensure(out, "thinking")
-                self._delta(out, {"type": "thinking_delta", "thinking": ev.text})
-            elif isinstance(ev, SignatureDelta):
-                self._ensure(out, "thinking")
-                self._delta(out, {"type": "signature_delta", "signature": ev.signature})
-            elif isinstance(ev, ToolCallStart):
-                block = {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}
-                self._block(out, "tool_use", block)
-            elif isinstance(ev, ToolArgsDelta):
-                if self._open == "tool_use":
-                    self._delta(out, {"type": "input_json_delta", "partial_json": ev.json})
-            elif isinstance(ev, BlockStop):
-                self._stop(out)
-            elif isinstance(ev, UsageEvent):
-                self._usage = ev.usage
-            elif isinstance(ev, Finish):
-                self._finish(ev, out)
-            elif isinstance(ev, ErrorEvent):
-                out.append(self.error(ev.message, ev.type, ev.code))
-                self._done = True
+            self._general(ev, out)
+            head = self._fast_head()
         return b"".join(out)
+
+    def _fast_head(self) -> bytes:
+        return self._text_head if self._open == "text" and self.fast and not self._done else b""
+
+    def _general(self, ev: Event, out: list[bytes]) -> None:
+        if isinstance(ev, TextDelta):
+            if self._open != "text":
+                self._block(out, "text", {"type": "text", "text": ""})
+            if self.fast:  # the bytes `_delta` writes, from a template: the text encoded
+                out.append(self._text_head + orjson.dumps(ev.text) + b"}}\n\n")
+            else:
+                self._delta(out, {"type": "text_delta", "text": ev.text})
+        elif isinstance(ev, Start):
+            self._id = ev.id
+            self._begin(out)
+        elif isinstance(ev, BlockStart):
+            if ev.kind == "text":
+                self._block(out, "text", {"type": "text", "text": ""})
+            elif ev.kind == "thinking":
+                self._block(out, "thinking", {"type": "thinking", "thinking": "", "signature": ""})
+            else:
+                self._block(out, ev.kind, {"type": "redacted_thinking", "data": ev.data})
+        elif isinstance(ev, ThinkingDelta):
+            self._ensure(out, "thinking")
+            self._delta(out, {"type": "thinking_delta", "thinking": ev.text})
+        elif isinstance(ev, SignatureDelta):
+            self._ensure(out, "thinking")
+            self._delta(out, {"type": "signature_delta", "signature": ev.signature})
+        elif isinstance(ev, ToolCallStart):
+            block = {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}
+            self._block(out, "tool_use", block)
+        elif isinstance(ev, ToolArgsDelta):
+            if self._open == "tool_use":
+                self._delta(out, {"type": "input_json_delta", "partial_json": ev.json})
+        elif isinstance(ev, BlockStop):
+            self._stop(out)
+        elif isinstance(ev, UsageEvent):
+            self._usage = ev.usage
+        elif isinstance(ev, Finish):
+            self._finish(ev, out)
+        elif isinstance(ev, ErrorEvent):
+            out.append(self.error(ev.message, ev.type, ev.code))
+            self._done = True
 
     def error(self, message: str, type_: str, code: str) -> bytes:
         return in_stream_error(message, type_, code)

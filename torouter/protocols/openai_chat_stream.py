@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import msgspec
 import orjson
 
 from torouter.protocols import shapes
@@ -110,6 +111,41 @@ EVENT_SHAPE: dict[str, Shape] = {
 _check_event = shapes.checker(EVENT_SHAPE)  # compiled once: it runs per event
 
 
+# The fast path's reading of an event (`StreamDecoder._events`): only a plain text delta of one
+# choice decodes, with the types the shape check requires; msgspec skips the fields the gateway
+# does not read (id, model, fingerprints, obfuscation…) without building them, about half the
+# cost of parsing the event whole. Any other event fails to decode and is parsed whole.
+class _PlainDelta(msgspec.Struct, forbid_unknown_fields=True):
+    content: str  # and nothing else: a role, reasoning or tool call goes the general way
+
+
+class _PlainChoice(msgspec.Struct):
+    index: int
+    delta: _PlainDelta
+    finish_reason: None
+
+
+class _PlainTextChunk(msgspec.Struct):
+    choices: list[_PlainChoice]
+    usage: None = None
+    error: None = None
+
+
+_decode_text_chunk = msgspec.json.Decoder(_PlainTextChunk).decode
+
+
+def _utf8(data: bytes) -> bool:
+    """The event is UTF-8 throughout, as a whole parse requires (msgspec does not check the
+    strings it skips); ASCII, the usual event, is told by one C scan."""
+    if data.isascii():
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class StreamDecoder:
     """Upstream chat completion SSE bytes → internal events; `Finish` at `[DONE]` (or at
     `flush()` when the upstream ends without it but gave a finish reason)."""
@@ -135,27 +171,50 @@ class StreamDecoder:
             return out
         try:
             datas = self._sse.data_lines(chunk)
-            if datas is not None:
-                for data in datas:
-                    self._event(data, out)
-                    if self._ended:
-                        break
-                return out
-            for ev in self._sse.feed(chunk):
-                self._event(ev.data, out)
-                if self._ended:
-                    break
+            if datas is None:
+                datas = [ev.data for ev in self._sse.feed(chunk)]
         except EventTooLarge as exc:
             self._ended = True
             out.append(ErrorEvent(str(exc), "upstream_unavailable", "upstream_unavailable"))
+            return out
+        self._events(datas, out)
         return out
+
+    def _events(self, datas: list[bytes], out: list[Event]) -> None:
+        """Each event's data in turn. Inline, with the state in locals: the fast path, nearly
+        every event of a stream, is one choice whose delta is only more text of the open text
+        block, with no finish, usage or error. What it reads has the types the shape check
+        requires, so the check and the general walk (`_event`) would add exactly this delta;
+        anything else, or anything missing, goes that way."""
+        decode_text = _decode_text_chunk
+        append = out.append
+        fast = self.fast
+        block = self._block
+        text_open = fast and self._open == "text"
+        for data in datas:
+            if text_open:
+                try:
+                    chunk = decode_text(data)
+                except msgspec.DecodeError:  # not a plain text delta (or not JSON)
+                    pass
+                else:
+                    choices = chunk.choices
+                    if len(choices) == 1 and choices[0].index == 0 and _utf8(data):
+                        text = choices[0].delta.content
+                        if text:
+                            append(TextDelta(block, text))
+                        continue
+            self._event(data, out)
+            if self._ended:
+                return
+            block = self._block
+            text_open = fast and self._open == "text"
 
     def flush(self) -> list[Event]:
         if self._ended:
             return []
         out: list[Event] = []
-        for ev in self._sse.flush():
-            self._event(ev.data, out)
+        self._events([ev.data for ev in self._sse.flush()], out)
         if not self._ended and self._finish is not None:
             self._end(out)
         return out
@@ -185,6 +244,7 @@ class StreamDecoder:
         self._ended = True
 
     def _event(self, data: bytes, out: list[Event]) -> None:
+        """One event by the general walk: parsed whole, its shape checked."""
         if data == b"[DONE]":  # the stream's last event: not JSON, no exception raised for it
             self._end(out)
             return
@@ -196,28 +256,6 @@ class StreamDecoder:
             else:
                 out.extend(self._fail("malformed upstream event"))
             return
-        # Fast path, nearly every event of a stream: one choice whose delta is only more text of
-        # the open text block, no finish, usage or error. What it reads has the types the shape
-        # check requires, so the check and the general walk below would add exactly this delta.
-        if self._open == "text" and self.fast and type(obj) is dict and "error" not in obj:
-            try:  # subscripts, not `get` calls: a missing key only sends it the general way
-                choices = obj["choices"]
-                if type(choices) is list and len(choices) == 1 and obj.get("usage") is None:
-                    choice = choices[0]
-                    if (
-                        type(choice) is dict
-                        and choice["finish_reason"] is None
-                        and choice["index"] == 0
-                    ):
-                        delta = choice["delta"]
-                        if type(delta) is dict and len(delta) == 1:
-                            text = delta["content"]
-                            if type(text) is str:
-                                if text:
-                                    out.append(TextDelta(self._block, text))
-                                return
-            except KeyError:
-                pass
         try:
             _check_event(obj)
         except ValueError:  # of the wrong types (R9.4)

@@ -95,10 +95,11 @@ class SSEParser:
             return None
         if not (chunk.startswith(b"data: ") and chunk.endswith(b"\n\n")):
             return None
-        events = chunk.count(b"\n\ndata: ") + 1
-        if chunk.count(b"\n") != 2 * events:
+        datas = chunk[6:-2].split(b"\n\ndata: ")
+        # No newline but the separators': one copy and a memchr, cheaper than counting them.
+        if b"\n" in (datas[0] if len(datas) == 1 else b"".join(datas)):
             return None
-        return chunk[6:-2].split(b"\n\ndata: ")
+        return datas
 
     def _lines(self, chunk: bytes) -> list[SSEEvent]:
         end = chunk.rfind(b"\n")
