@@ -181,6 +181,18 @@ CASES: dict[str, list[bytes]] = {
         _STOP,
         _DONE,
     ],
+    "plain_chunk_edges": [
+        _chunk({"role": "assistant", "reasoning_content": "think"}),
+        *_text("after thinking"),
+        _chunk({"content": None}, ""),
+        _chunk({}),
+        _TOOL,
+        *_text("after a tool"),
+        _chunk({"content": ""}, "stop"),
+        *_text("after the finish"),
+        _USAGE,
+        _DONE,
+    ],
     # Not UTF-8 in a field the fast path skips: the whole parse refuses it, and so must it.
     "invalid_utf8_in_a_skipped_field": [
         _START,

@@ -111,27 +111,28 @@ EVENT_SHAPE: dict[str, Shape] = {
 _check_event = shapes.checker(EVENT_SHAPE)  # compiled once: it runs per event
 
 
-# The fast path's reading of an event (`StreamDecoder._events`): only a plain text delta of one
-# choice decodes, with the types the shape check requires; msgspec skips the fields the gateway
-# does not read (id, model, fingerprints, obfuscation…) without building them, about half the
-# cost of parsing the event whole. Any other event fails to decode and is parsed whole.
+# The fast path's reading of an event (`StreamDecoder._events`): one choice whose delta is only
+# text (or empty), and perhaps its finish reason, with the types the shape check requires;
+# msgspec skips the fields the gateway does not read (id, model, fingerprints, obfuscation…)
+# without building them, about half the cost of parsing the event whole. Any other event (a
+# role, reasoning, tool calls, usage, an error) fails to decode and is parsed whole.
 class _PlainDelta(msgspec.Struct, forbid_unknown_fields=True):
-    content: str  # and nothing else: a role, reasoning or tool call goes the general way
+    content: str | None = None  # and nothing else
 
 
 class _PlainChoice(msgspec.Struct):
     index: int
     delta: _PlainDelta
-    finish_reason: None
+    finish_reason: str | None
 
 
-class _PlainTextChunk(msgspec.Struct):
+class _PlainChunk(msgspec.Struct):
     choices: list[_PlainChoice]
     usage: None = None
     error: None = None
 
 
-_decode_text_chunk = msgspec.json.Decoder(_PlainTextChunk).decode
+_decode_plain_chunk = msgspec.json.Decoder(_PlainChunk).decode
 
 
 def _utf8(data: bytes) -> bool:
@@ -182,33 +183,42 @@ class StreamDecoder:
 
     def _events(self, datas: list[bytes], out: list[Event]) -> None:
         """Each event's data in turn. Inline, with the state in locals: the fast path, nearly
-        every event of a stream, is one choice whose delta is only more text of the open text
-        block, with no finish, usage or error. What it reads has the types the shape check
-        requires, so the check and the general walk (`_event`) would add exactly this delta;
-        anything else, or anything missing, goes that way."""
-        decode_text = _decode_text_chunk
+        every event of a stream once it has started, is one choice with more text and perhaps
+        its finish reason, and no usage or error. What it reads has the types the shape check
+        requires, so the check and the general walk (`_event`, `_choice`) would do exactly
+        what it does; anything else, or anything missing, goes that way."""
+        decode_plain = _decode_plain_chunk
         append = out.append
-        fast = self.fast
+        fast = self.fast and self._started
         block = self._block
-        text_open = fast and self._open == "text"
+        text_open = self._open == "text"
         for data in datas:
-            if text_open:
+            if fast:
                 try:
-                    chunk = decode_text(data)
-                except msgspec.DecodeError:  # not a plain text delta (or not JSON)
+                    chunk = decode_plain(data)
+                except msgspec.DecodeError:  # not a plain chunk (or not JSON)
                     pass
                 else:
                     choices = chunk.choices
                     if len(choices) == 1 and choices[0].index == 0 and _utf8(data):
-                        text = choices[0].delta.content
+                        choice = choices[0]
+                        text = choice.delta.content
                         if text:
+                            if not text_open:
+                                self._open_block("text", out)
+                                block, text_open = self._block, True
                             append(TextDelta(block, text))
+                        if choice.finish_reason:
+                            self._finish = choice.finish_reason
+                            self._close(out)
+                            text_open = False
                         continue
             self._event(data, out)
             if self._ended:
                 return
+            fast = self.fast and self._started
             block = self._block
-            text_open = fast and self._open == "text"
+            text_open = self._open == "text"
 
     def flush(self) -> list[Event]:
         if self._ended:
