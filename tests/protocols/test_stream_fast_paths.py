@@ -274,6 +274,11 @@ def test_anthropic_text_template_is_the_encoded_event() -> None:
             expected = anthropic_stream._event("content_block_delta", payload)
             got = anthropic_stream._TEXT_HEAD % index + orjson.dumps(text) + b"}}\n\n"
             assert got == expected
+        stop = {"type": "content_block_stop", "index": index}
+        assert anthropic_stream._BLOCK_STOP % index == anthropic_stream._event(stop["type"], stop)
+    assert anthropic_stream._PING == anthropic_stream._event("ping", {"type": "ping"})
+    stop_message = {"type": "message_stop"}
+    assert anthropic_stream._MESSAGE_STOP == anthropic_stream._event("message_stop", stop_message)
 
 
 def test_openai_front_is_unchanged_by_the_decoder_path() -> None:

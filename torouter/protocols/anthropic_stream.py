@@ -92,6 +92,10 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
+# Events the same in every stream, written once (`_event`'s bytes; the block stop `% index`).
+_PING = _event("ping", {"type": "ping"})
+_MESSAGE_STOP = _event("message_stop", {"type": "message_stop"})
+_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
 # `_event("content_block_delta", {…, "delta": {"type": "text_delta", "text": …}})` up to the
 # text's JSON string (orjson writes a dict's keys in order, without spaces): `% index`.
 _TEXT_HEAD = (
@@ -399,7 +403,7 @@ class StreamEncoder:
         out.append(_event("content_block_start", payload))
         if not self._pinged:
             self._pinged = True
-            out.append(_event("ping", {"type": "ping"}))
+            out.append(_PING)
 
     def _ensure(self, out: list[bytes], kind: str) -> None:
         if self._open != kind:
@@ -414,9 +418,7 @@ class StreamEncoder:
 
     def _stop(self, out: list[bytes]) -> None:
         if self._open is not None:
-            out.append(
-                _event("content_block_stop", {"type": "content_block_stop", "index": self._index})
-            )
+            out.append(_BLOCK_STOP % self._index)
             self._open = None
 
     def _finish(self, ev: Finish, out: list[bytes]) -> None:
@@ -436,5 +438,5 @@ class StreamEncoder:
             "usage": usage,
         }
         out.append(_event("message_delta", payload))
-        out.append(_event("message_stop", {"type": "message_stop"}))
+        out.append(_MESSAGE_STOP)
         self._done = True
