@@ -37,17 +37,25 @@ def from_openai(u: dict[str, Any]) -> Usage:
     Cache writes (OpenRouter's `cache_write_tokens`) count wherever an upstream reports them, so
     the native relay and the translating decoder charge the same bytes alike on every channel.
     """
-    prompt = _int(u.get("prompt_tokens", u.get("input_tokens")))
-    completion = _int(u.get("completion_tokens", u.get("output_tokens")))
+    # Subscripts after `in` and integers taken as they are: this runs on every metered answer.
+    prompt = u["prompt_tokens"] if "prompt_tokens" in u else u.get("input_tokens")
+    if type(prompt) is not int:
+        prompt = _int(prompt)
+    completion = u["completion_tokens"] if "completion_tokens" in u else u.get("output_tokens")
+    if type(completion) is not int:
+        completion = _int(completion)
     pdetails = u.get("prompt_tokens_details") or u.get("input_tokens_details") or {}
     cdetails = u.get("completion_tokens_details") or u.get("output_tokens_details") or {}
-    if not isinstance(pdetails, dict) or not isinstance(cdetails, dict):
-        raise UpstreamShapeError("$.usage", "token details as objects", [pdetails, cdetails])
-    if "cached_tokens" in pdetails and pdetails["cached_tokens"] is not None:
-        cached = _int(pdetails.get("cached_tokens"))
-    else:
-        cached = _int(u.get("prompt_cache_hit_tokens"))  # DeepSeek
-    cache_write = _int(pdetails.get("cache_write_tokens"))
+    if type(pdetails) is not dict or type(cdetails) is not dict:
+        if not isinstance(pdetails, dict) or not isinstance(cdetails, dict):
+            raise UpstreamShapeError("$.usage", "token details as objects", [pdetails, cdetails])
+    cached = pdetails.get("cached_tokens")
+    if cached is None:
+        cached = u.get("prompt_cache_hit_tokens")  # DeepSeek
+    cached = cached if type(cached) is int else _int(cached)
+    cache_write = pdetails.get("cache_write_tokens")
+    cache_write = cache_write if type(cache_write) is int else _int(cache_write)
+    reasoning = cdetails.get("reasoning_tokens")
     total = u.get("total_tokens")
     if isinstance(total, int) and total:
         # Some providers (xAI, OpenRouter) report reasoning outside completion_tokens.
@@ -57,7 +65,7 @@ def from_openai(u: dict[str, Any]) -> Usage:
         cache_read=cached,
         cache_write_5m=cache_write,
         output=completion,
-        reasoning=_int(cdetails.get("reasoning_tokens")),
+        reasoning=reasoning if type(reasoning) is int else _int(reasoning),
     )
 
 
