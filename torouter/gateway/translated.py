@@ -249,7 +249,6 @@ class TranslatedStream(StreamRelayer):
 
     def __init__(self, tr: Translation, max_event: int, *, sse: bool = True) -> None:
         super().__init__(max_event)
-        self._finished = False
         self._decoder = UPSTREAM[tr.platform].StreamDecoder()
         extra: dict[str, Any] = {}
         if tr.front == "responses":
@@ -273,16 +272,10 @@ class TranslatedStream(StreamRelayer):
         return super().error_tail(front, message, type_, code, sse=sse)
 
     def feed(self, chunk: bytes) -> bytes:
-        out = self._encode(self._decoder.decode(chunk))
-        # The decoder's `Finish` is its last event (usage it reports comes before): the stream
-        # is whole without waiting for the upstream's end of body.
-        self.done = self._finished and self.upstream_error is None
-        return out
+        return self._encode(self._decoder.decode(chunk))
 
     def close(self) -> bytes:
-        out = self._encode(self._decoder.flush())
-        self.done = self._finished and self.upstream_error is None
-        return out
+        return self._encode(self._decoder.flush())
 
     def _encode(self, events: list[Any]) -> bytes:
         if self.upstream_error is not None:
@@ -299,7 +292,10 @@ class TranslatedStream(StreamRelayer):
             elif kind is ir.UsageEvent:
                 self.usage = ev.usage
             elif kind is ir.Finish:
-                self._finished = True
+                # The decoder's last event (the usage it reports comes before; an error event
+                # ends the list first): the stream is whole on this read, without waiting for
+                # the upstream's end of body.
+                self.done = True
             elif kind is ir.ErrorEvent:
                 self.upstream_error = (ev.type, ev.message)
                 events = events[: i + 1]

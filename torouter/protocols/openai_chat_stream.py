@@ -151,7 +151,7 @@ class StreamDecoder:
     """Upstream chat completion SSE bytes → internal events; `Finish` at `[DONE]` (or at
     `flush()` when the upstream ends without it but gave a finish reason)."""
 
-    fast = True  # the text-delta fast path (off only in the tests that compare both paths)
+    fast = True  # the plain-chunk fast path (off only in the tests that compare both paths)
 
     def __init__(
         self, *, max_event_bytes: int = MAX_EVENT_BYTES, rng: random.Random | None = None
